@@ -1,0 +1,16 @@
+"""Exception types. Every user-facing failure is a LongbenchError with a one-line message."""
+
+
+class LongbenchError(Exception):
+    """Bad input or configuration; the CLI prints the message on one line and exits 2."""
+
+
+class UnknownNameError(LongbenchError, KeyError):
+    """A registry name that does not exist (message carries 'did you mean' suggestions)."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingWeightsError(LongbenchError):
+    """Model weights that cannot be found offline."""

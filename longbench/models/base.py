@@ -1,0 +1,139 @@
+"""Model adapters: ``generate(requests) -> images``.
+
+A spec is ``kind:arg`` (``diffusers:DIR``, ``images:DIR``, ``synth:oracle`` ...). ``kind`` is looked up in
+the model registry; the adapter class receives ``arg`` and the ``--model-arg`` key/values, and declares
+which keys it accepts so a typo is an error rather than a silently ignored option.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+from longbench.errors import LongbenchError
+from longbench.registry import MODELS
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from longbench.suites.base import Item
+
+
+@dataclass(frozen=True)
+class Request:
+    """One image to make: the suite item (prompt and annotations) and its seed."""
+
+    item: "Item"
+    seed: int
+
+    @property
+    def item_id(self) -> str:
+        return self.item.id
+
+    @property
+    def prompt(self) -> str:
+        return self.item.prompt
+
+
+def request_seed(global_seed: int, suite_name: str, item_id: str) -> int:
+    """Per-item seed from (global seed, suite, item id): independent of order, batch and --limit."""
+    digest = hashlib.sha256(f"{global_seed}\x00{suite_name}\x00{item_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+
+
+class Model(ABC):
+    """Base class of model adapters."""
+
+    kind: ClassVar[str] = ""
+    #: accepted --model-arg keys → converter (e.g. int, float, str)
+    arg_types: ClassVar[dict[str, Any]] = {}
+    #: whether generated images should be cached on disk (False for adapters that read files)
+    cache_images: ClassVar[bool] = True
+
+    def __init__(self, arg: str, args: dict[str, Any] | None = None):
+        self.arg = arg
+        self.args = self.parse_args(args or {})
+
+    @classmethod
+    def parse_args(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in raw.items():
+            if k not in cls.arg_types:
+                known = ", ".join(sorted(cls.arg_types)) or "none"
+                raise LongbenchError(f"model {cls.kind!r} does not accept --model-arg {k!r} (accepted: {known})")
+            try:
+                out[k] = cls.arg_types[k](v) if isinstance(v, str) else v
+            except (TypeError, ValueError) as e:
+                raise LongbenchError(f"--model-arg {k}={v!r}: {e}") from e
+        return out
+
+    @property
+    def spec(self) -> str:
+        return f"{self.kind}:{self.arg}"
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the images (goes into the cache key and the results)."""
+        return {"spec": self.spec, "args": self.args}
+
+    def identity_hash(self) -> str:
+        blob = json.dumps(self.identity(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def prepare(self, requests: Sequence[Request]) -> None:
+        """Called once with every request before generation (validate inputs early)."""
+
+    @abstractmethod
+    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+        """Return one RGB image per request, in order."""
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    kind, sep, arg = spec.partition(":")
+    if not sep:
+        # A bare "org/name" or directory is shorthand for diffusers.
+        if "/" in spec or spec.startswith("."):
+            return "diffusers", spec
+        raise LongbenchError(f"model spec {spec!r} has no kind: use KIND:ARG (kinds: {', '.join(MODELS.names())})")
+    if kind not in MODELS:
+        raise MODELS.unknown(kind)
+    return kind, arg
+
+
+def build_model(spec: str, args: dict[str, Any] | None = None) -> Model:
+    kind, arg = parse_spec(spec)
+    cls = MODELS.get(kind)
+    return cls(arg, args)
+
+
+def to_rgb(image: Any, where: str = "image") -> "Image.Image":
+    """Convert PIL / numpy HWC (uint8 or float in [0,1]) / torch CHW to an RGB PIL image.
+
+    Alpha is dropped, grayscale and palette images are expanded to RGB.
+    """
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    try:
+        import torch
+
+        if isinstance(image, torch.Tensor):
+            image = image.detach().float().cpu().numpy()
+            if image.ndim == 3 and image.shape[0] in (1, 3, 4):
+                image = image.transpose(1, 2, 0)
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(image, np.ndarray):
+        arr = image
+        if arr.dtype != np.uint8:
+            if not np.isfinite(arr).all():
+                raise LongbenchError(f"{where}: contains NaN or inf values")
+            arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[:, :, 0]
+        return Image.fromarray(arr).convert("RGB")
+    raise LongbenchError(f"{where}: expected a PIL image, numpy array or tensor, got {type(image).__name__}")

@@ -1,0 +1,5 @@
+"""Prompt suites. ``BUILTIN`` maps suite names to lazy loaders (callables returning a Suite)."""
+
+BUILTIN = {
+    "synth-v0": "longbench.synth.suite:synth_v0",
+}

@@ -1,0 +1,120 @@
+"""The CLIP BPE tokenizer, built offline from the merges file that open_clip ships.
+
+SD-1.x, CLIP ViT-L/14 and Denscore all use this vocabulary (49,408 tokens; start 49406, end 49407;
+padding with the end token, 77 positions). ``vocab.json``/``merges.txt`` are derived from open_clip's
+``bpe_simple_vocab_16e6.txt.gz`` exactly as OpenAI's tokenizer builds its vocabulary, written once to a
+user cache directory (atomically), and loaded with transformers' ``CLIPTokenizer``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+MODEL_MAX_LENGTH = 77
+_N_MERGES = 49152 - 256 - 2
+
+
+def cache_root() -> Path:
+    """Where longbench keeps derived files (``$XDG_CACHE_HOME/longbench`` or ``~/.cache/longbench``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "longbench"
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, (chr(c) for c in cs)))
+
+
+def _bpe_file() -> Path:
+    import open_clip
+
+    return Path(open_clip.__file__).parent / "bpe_simple_vocab_16e6.txt.gz"
+
+
+def build_tokenizer_files(out_dir: Path) -> Path:
+    """Write vocab.json, merges.txt and the tokenizer config for the CLIP tokenizer into ``out_dir``."""
+    lines = gzip.open(_bpe_file(), "rt", encoding="utf-8").read().split("\n")
+    merges = [tuple(m.split()) for m in lines[1:_N_MERGES + 1]]
+    vocab = list(_bytes_to_unicode().values())
+    vocab = vocab + [v + "</w>" for v in vocab]
+    vocab.extend("".join(m) for m in merges)
+    vocab.extend(["<|startoftext|>", "<|endoftext|>"])
+    files = {
+        "vocab.json": json.dumps({tok: i for i, tok in enumerate(vocab)}, ensure_ascii=False),
+        "merges.txt": "#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n",
+        "special_tokens_map.json": json.dumps({
+            "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+            "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>"}),
+        "tokenizer_config.json": json.dumps({
+            "tokenizer_class": "CLIPTokenizer", "model_max_length": MODEL_MAX_LENGTH,
+            "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+            "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "do_lower_case": True}),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, out_dir / name)
+    return out_dir
+
+
+def tokenizer_dir() -> Path:
+    """The directory holding the derived tokenizer files, built on first use."""
+    d = cache_root() / "clip-tokenizer"
+    if not (d / "tokenizer_config.json").exists():
+        build_tokenizer_files(d)
+    return d
+
+
+def load_clip_tokenizer() -> "PreTrainedTokenizerBase":
+    """The SD-1.5 / CLIP ViT-L tokenizer, offline. Callers keep the instance (no global cache)."""
+    from transformers import CLIPTokenizer
+
+    return CLIPTokenizer.from_pretrained(str(tokenizer_dir()))
+
+
+class TokenCounter:
+    """Counts CLIP content tokens (start/end tokens excluded) of texts."""
+
+    def __init__(self, tokenizer: "PreTrainedTokenizerBase | None" = None):
+        self.tokenizer = tokenizer or load_clip_tokenizer()
+
+    def __call__(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+
+    def many(self, texts: list[str]) -> list[int]:
+        if not texts:
+            return []
+        ids = self.tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+        return [len(x) for x in ids]
+
+    def length(self, text: str) -> int:
+        """Sequence length as CLIP sees it untruncated: content tokens + start + end."""
+        return self(text) + 2
+
+
+LENGTH_BUCKETS = ((0, 77, "<=77"), (78, 154, "78-154"), (155, 240, "155-240"), (241, 10**9, ">240"))
+
+
+def length_bucket(n_tokens: int) -> str:
+    """Bucket label of a prompt whose CLIP length (with start/end tokens) is ``n_tokens``."""
+    for lo, hi, label in LENGTH_BUCKETS:
+        if lo <= n_tokens <= hi:
+            return label
+    raise ValueError(n_tokens)
