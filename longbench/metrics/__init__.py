@@ -2,4 +2,8 @@
 
 BUILTIN = {
     "synth": "longbench.synth.metric:SynthFactsMetric",
+    "denscore": "longbench.metrics.denscore:Denscore",
+    "clipscore": "longbench.metrics.clipscore:ClipScore",
+    "segment-align": "longbench.metrics.segment_align:SegmentAlign",
+    "count": "longbench.metrics.count:CountMetric",
 }

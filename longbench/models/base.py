@@ -85,6 +85,10 @@ class Model(ABC):
     def prepare(self, requests: Sequence[Request]) -> None:
         """Called once with every request before generation (validate inputs early)."""
 
+    def image_path(self, request: Request) -> str | None:
+        """Where the image of ``request`` lives when the adapter reads files (uncached adapters)."""
+        return None
+
     @abstractmethod
     def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
         """Return one RGB image per request, in order."""

@@ -1,0 +1,317 @@
+"""The ``longbench`` command line: a thin click layer over the Python API.
+
+Exit codes: 0 ok, 1 a ``--fail-under`` / ``--max-regression`` gate failed, 2 bad usage or bad input.
+Nothing heavy is imported at start-up (``longbench --help`` does not import torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from typing import Any
+
+import click
+
+from longbench import __version__
+from longbench.errors import LongbenchError
+
+EXIT_GATE = 1
+EXIT_BAD_INPUT = 2
+
+# Sub-command groups owned by other packages, imported only when used.
+LAZY_COMMANDS = {
+    "suites": "longbench.suites.commands:suites",
+    "train": "longalign.commands:train",
+    "leaderboard": "leaderboard.commands:leaderboard",
+}
+
+
+class LongbenchGroup(click.Group):
+    """A click group that imports lazy sub-commands on demand and turns LongbenchError into exit 2."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attr = LAZY_COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LongbenchError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+
+@click.group(cls=LongbenchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="longbench")
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Long-prompt text-to-image benchmarks and the LongAlign reference trainer.
+
+    Run `longbench eval` with no options for the offline synthetic benchmark.
+    """
+    import logging
+
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def parse_pairs(values: tuple[str, ...], flag: str, convert: Any = str) -> dict[str, Any]:
+    """``("a=1", "b=2")`` → ``{"a": 1, "b": 2}`` with a one-line error naming the flag."""
+    out: dict[str, Any] = {}
+    for v in values:
+        key, sep, val = v.partition("=")
+        if not sep or not key.strip():
+            raise LongbenchError(f"{flag} {v!r}: expected KEY=VALUE")
+        try:
+            out[key.strip()] = convert(val.strip())
+        except ValueError:
+            raise LongbenchError(f"{flag} {v!r}: {val.strip()!r} is not a number") from None
+    return out
+
+
+def parse_metric_args(values: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for key, val in parse_pairs(values, "--metric-arg").items():
+        metric, dot, opt = key.partition(".")
+        if not dot or not opt:
+            raise LongbenchError(f"--metric-arg {key}={val}: expected METRIC.KEY=VALUE, e.g. denscore.omega=0.3")
+        out.setdefault(metric, {})[opt] = val
+    return out
+
+
+class RichProgress:
+    """Runner progress hooks drawn with rich (generation and scoring bars with ETA)."""
+
+    def __init__(self, enabled: bool):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
+                                 transient=False)
+
+    def __enter__(self) -> "RichProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start(self, description: str, total: int) -> Any:
+        return self.progress.add_task(description, total=total)
+
+    def advance(self, task: Any, n: int = 1) -> None:
+        self.progress.advance(task, n)
+
+    def finish(self, task: Any) -> None:
+        self.progress.update(task, completed=self.progress.tasks[task].total)
+
+
+def format_value(m: dict[str, Any]) -> str:
+    v = m.get("value")
+    if v is None:
+        return "n/a"
+    ci = m.get("ci")
+    return f"{v:.4g}" if not ci else f"{v:.4g} [{ci[0]:.4g}, {ci[1]:.4g}]"
+
+
+def print_comparison(outputs: list[Any]) -> None:
+    """One table: metric columns as rows, models as columns (values with 95% CIs)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    first = outputs[0].results
+    s = first["suite"]
+    table = Table(title=f"{s['name']} v{s['version']} · n={first['n']} · sha256 {s['sha256'][:12]}",
+                  title_justify="left")
+    table.add_column("metric")
+    for o in outputs:
+        table.add_column(o.results["model"]["spec"], justify="right")
+    cols: list[str] = []
+    for o in outputs:
+        cols += [c for c in o.results["metrics"] if c not in cols]
+    for col in cols:
+        arrow = "↑" if first["metrics"].get(col, {}).get("higher_is_better", True) else "↓"
+        table.add_row(f"{col} {arrow}", *[format_value(o.results["metrics"][col]) if col in o.results["metrics"]
+                                          else "-" for o in outputs])
+    Console().print(table)
+
+
+@main.command("eval")
+@click.option("--model", "models", multiple=True, metavar="SPEC",
+              help="Model spec, repeatable: diffusers:ID|DIR, longsd:DIR, images:DIR, cmd:TEMPLATE, "
+                   "python:MOD:FN, synth:NAME. Default: synth:oracle and synth:clip77.")
+@click.option("--suite", default="synth-v0", show_default=True, help="Suite name or suite JSONL file.")
+@click.option("--metric", "metrics", multiple=True, help="Metric name, repeatable (default: the suite's defaults).")
+@click.option("--model-arg", multiple=True, metavar="KEY=VALUE",
+              help="Adapter option for every --model (e.g. steps=30, guidance=7.5, dtype=float16).")
+@click.option("--metric-arg", multiple=True, metavar="METRIC.KEY=VALUE", help="Metric option, e.g. denscore.omega=0.3.")
+@click.option("--limit", type=int, help="Evaluate only the first N items (same images as a full run).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Global seed; per-item seeds derive from it.")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--output", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Run directory root (results, samples and the image cache).")
+@click.option("--device", default="cpu", show_default=True, help="Device for metrics (e.g. cpu, cuda).")
+@click.option("--fail-under", multiple=True, metavar="METRIC=VALUE",
+              help="Exit 1 if METRIC is worse than VALUE (below it, or above it for lower-is-better metrics).")
+@click.option("--leaderboard", "leaderboard_dir", type=click.Path(file_okay=False),
+              help="Also add the run(s) to this leaderboard store.")
+@click.option("--compare-to", type=click.Path(dir_okay=False), help="Baseline results.json for a regression gate.")
+@click.option("--max-regression", multiple=True, metavar="METRIC=DELTA",
+              help="With --compare-to: exit 1 if METRIC regresses by more than DELTA.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], model_arg: tuple[str, ...],
+             metric_arg: tuple[str, ...], limit: int | None, seed: int, batch_size: int, output: str, device: str,
+             fail_under: tuple[str, ...], leaderboard_dir: str | None, compare_to: str | None,
+             max_regression: tuple[str, ...], as_json: bool, no_progress: bool) -> None:
+    """Evaluate models on a suite and write results under --output.
+
+    With no options: synth:oracle vs synth:clip77 on the built-in synthetic suite, fully offline.
+    """
+    from longbench.runner import EvalConfig, check_thresholds, run_eval
+
+    thresholds = parse_pairs(fail_under, "--fail-under", float)
+    regressions = parse_pairs(max_regression, "--max-regression", float)
+    if regressions and not compare_to:
+        raise LongbenchError("--max-regression needs --compare-to BASELINE/results.json")
+    baseline = None
+    if compare_to:
+        from longbench.results import load_results
+
+        baseline = load_results(compare_to)
+    config = EvalConfig(
+        models=list(models) or ["synth:oracle", "synth:clip77"], suite=suite, metrics=list(metrics) or None,
+        model_args=parse_pairs(model_arg, "--model-arg"), metric_args=parse_metric_args(metric_arg), limit=limit,
+        seed=seed, batch_size=batch_size, output=output, device=device)
+    with RichProgress(enabled=not no_progress and not as_json) as progress:
+        outputs = run_eval(config, progress)
+    if as_json:
+        click.echo(json.dumps([o.results for o in outputs], indent=2))
+    else:
+        print_comparison(outputs)
+        for o in outputs:
+            t = o.results["timings"]
+            click.echo(f"{o.results['model']['spec']}: {o.run_dir}  (generated {t['images_generated']}, "
+                       f"cached {t['images_cached']}, {t['total_s']:.1f}s)", err=True)
+    if leaderboard_dir:
+        from leaderboard.store import add_run
+
+        for o in outputs:
+            dest = add_run(leaderboard_dir, o.run_dir)
+            click.echo(f"added to leaderboard: {dest}", err=True)
+    failed = False
+    if thresholds:
+        for o in outputs:
+            for f in check_thresholds(o.results, thresholds):
+                click.echo(f"FAIL {f}", err=True)
+                failed = True
+    if baseline is not None:
+        from leaderboard.gate import compare
+        from longbench.results import atomic_write_text
+
+        for o in outputs:
+            gate = compare(o.results, baseline, regressions)
+            atomic_write_text(o.run_dir / "summary.md", gate.markdown)
+            click.echo(f"regression summary: {o.run_dir / 'summary.md'}", err=True)
+            if not gate.ok:
+                click.echo(f"FAIL {o.results['model']['spec']}: regression against {compare_to}", err=True)
+                failed = True
+    if failed:
+        sys.exit(EXIT_GATE)
+
+
+@main.command("encode")
+@click.argument("prompt")
+@click.option("--splitter", type=click.Choice(["default", "longalign"]), default="default", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def encode_cmd(prompt: str, splitter: str, as_json: bool) -> None:
+    """Show how PROMPT splits into segments, with CLIP token counts ('-' reads stdin).
+
+    Counts include the start and end tokens; segments over 77 would be truncated by CLIP.
+    """
+    from longbench.text.splitters import split
+    from longbench.text.tokenizer import MODEL_MAX_LENGTH, TokenCounter
+
+    if prompt == "-":
+        data = sys.stdin.buffer.read()
+        try:
+            prompt = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise LongbenchError(f"stdin: not valid UTF-8 (byte {e.start})") from None
+    if not prompt.strip():
+        raise LongbenchError("empty prompt")
+    counter = TokenCounter()
+    segments = split(prompt, splitter, counter if splitter == "default" else None)
+    lengths = [n + 2 for n in counter.many(segments)]
+    total = counter.length(prompt)
+    rows = [{"index": i, "tokens": n, "over_77": n > MODEL_MAX_LENGTH, "text": s}
+            for i, (s, n) in enumerate(zip(segments, lengths))]
+    if as_json:
+        click.echo(json.dumps({"splitter": splitter, "prompt_tokens": total, "segments": rows}, indent=2,
+                              ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(segments)} segments · prompt {total} CLIP tokens · splitter {splitter}",
+                  title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("tokens", justify="right")
+    table.add_column("segment", overflow="fold")
+    for r in rows:
+        table.add_row(str(r["index"]), f"[red]{r['tokens']} > 77[/red]" if r["over_77"] else str(r["tokens"]),
+                      r["text"])
+    Console().print(table)
+
+
+@main.group("models")
+def models_group() -> None:
+    """Model adapters."""
+
+
+@models_group.command("list")
+def models_list() -> None:
+    """List model spec kinds (built-in and plugins)."""
+    from longbench.registry import MODELS
+
+    for name in MODELS.names():
+        target = MODELS.target(name)
+        click.echo(f"{name:12s} {target if isinstance(target, str) else target.__module__}")
+
+
+@main.group("metrics")
+def metrics_group() -> None:
+    """Metrics."""
+
+
+@metrics_group.command("list")
+def metrics_list() -> None:
+    """List metrics with their columns and direction."""
+    from longbench.registry import METRICS
+
+    for name in METRICS.names():
+        try:
+            cls = METRICS.get(name)
+            cols = ", ".join(f"{c}{'↑' if up else '↓'}" for c, up in cls.columns.items())
+        except LongbenchError as e:
+            cols = f"(unavailable: {e})"
+        click.echo(f"{name:14s} {cols}")
+
+
+@main.command("doctor")
+def doctor() -> None:
+    """Versions, device, and which known weights resolve offline."""
+    from longbench.doctor import report
+
+    report()
+
+
+if __name__ == "__main__":
+    main()

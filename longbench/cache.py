@@ -1,0 +1,85 @@
+"""On-disk image cache: ``<root>/images/<model identity hash>/<item id>__<seed>.png``.
+
+Writes are atomic (temp file + rename) and happen on a background thread so PNG encoding stays off the
+generation/scoring critical path. A killed run leaves only complete PNGs (and possibly stray
+``.tmp`` files, ignored and swept on the next run).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from longbench.errors import LongbenchError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+
+class ImageCache:
+    def __init__(self, root: str | os.PathLike, model_hash: str):
+        self.dir = Path(root) / "images" / model_hash
+
+    def path(self, item_id: str, seed: int) -> Path:
+        return self.dir / f"{item_id}__{seed}.png"
+
+    def sweep_temp_files(self) -> None:
+        if self.dir.is_dir():
+            for tmp in self.dir.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    def load(self, item_id: str, seed: int) -> "Image.Image | None":
+        """The cached image, or None if absent or unreadable (then it is regenerated)."""
+        from PIL import Image
+
+        p = self.path(item_id, seed)
+        if not p.is_file():
+            return None
+        try:
+            with Image.open(p) as im:
+                return im.convert("RGB")
+        except Exception as e:  # truncated/corrupt file from outside: regenerate it
+            logger.warning("ignoring unreadable cached image %s (%s)", p, e)
+            return None
+
+
+def save_png_atomic(image: "Image.Image", path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            image.save(f, format="PNG", compress_level=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class BackgroundWriter:
+    """Saves images on a worker thread; ``close()`` waits and re-raises the first failure."""
+
+    def __init__(self, workers: int = 1):
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="longbench-writer")
+        self._futures: list[Future] = []
+
+    def submit(self, image: "Image.Image", path: Path) -> None:
+        self._futures.append(self._pool.submit(save_png_atomic, image, path))
+        self._futures = [f for f in self._futures if not f.done() or f.exception() is not None]
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for f in self._futures:
+            if f.exception() is not None:
+                raise LongbenchError(f"could not write a cached image: {f.exception()}")
+
+    def __enter__(self) -> "BackgroundWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

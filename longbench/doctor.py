@@ -1,0 +1,56 @@
+"""``longbench doctor``: versions, device, and whether known weights resolve offline."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+
+def report() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from longbench.registry import METRICS
+
+    console = Console()
+    versions = Table(title="environment", title_justify="left")
+    versions.add_column("package")
+    versions.add_column("version")
+    for pkg in ("longbench", "torch", "torchvision", "diffusers", "transformers", "torchmetrics", "open_clip_torch",
+                "accelerate", "peft", "safetensors", "torch-fidelity"):
+        try:
+            versions.add_row(pkg, metadata.version(pkg))
+        except metadata.PackageNotFoundError:
+            versions.add_row(pkg, "[yellow]not installed[/yellow]")
+    console.print(versions)
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    console.print(f"device: {'cuda (' + torch.cuda.get_device_name(0) + ')' if cuda else 'cpu only'}; "
+                  f"torch threads {torch.get_num_threads()}")
+    try:
+        from longbench.text.tokenizer import load_clip_tokenizer, tokenizer_dir
+
+        load_clip_tokenizer()
+        console.print(f"CLIP tokenizer: [green]ok[/green] ({tokenizer_dir()})")
+    except Exception as e:  # report, never crash the doctor
+        console.print(f"CLIP tokenizer: [red]failed[/red] ({e})")
+
+    weights = Table(title="metric weights (offline)", title_justify="left")
+    for col in ("metric", "weights", "status"):
+        weights.add_column(col, overflow="fold")
+    for name in METRICS.names():
+        try:
+            cls = METRICS.get(name)
+        except Exception as e:
+            weights.add_row(name, "-", f"[red]cannot import: {e}[/red]")
+            continue
+        status = getattr(cls, "weights_status", None)
+        if status is None:
+            weights.add_row(name, "none needed", "[green]ok[/green]")
+            continue
+        for entry in status():
+            ok = entry["available"]
+            weights.add_row(name, entry["spec"], "[green]found[/green] " + entry.get("where", "") if ok
+                            else "[red]missing[/red] " + entry.get("where", ""))
+    console.print(weights)

@@ -1,0 +1,341 @@
+"""One loader and one wrapper for the CLIP-style scorers used by the metrics.
+
+Specs:
+
+* a Hugging Face id or a local directory (``luping-liu/Denscore``, ``./tiny-clip``): loaded with transformers
+  ``AutoModel`` (``local_files_only``) through :func:`longbench.weights.resolve`; the processor (tokenizer and
+  image preprocessing) may come from a different id or directory, as for Denscore, whose repository has no
+  tokenizer and is used with the ``laion/CLIP-ViT-H-14-laion2B-s32B-b79K`` processor;
+* ``open_clip:ARCH:PRETRAINED_PATH``: an open_clip architecture with a local checkpoint file; its tokenizer is
+  open_clip's bundled one.
+
+:class:`ClipScorer` hides the differences: ``image_features(pixels)`` works whether transformers'
+``get_image_features`` returns a tensor (transformers 4) or an output object (transformers 5, whose
+``BaseModelOutputWithPooling.pooler_output`` holds the projected features), and ``text_features(texts)`` pads
+and truncates to the context length and keeps an in-memory cache per unique text, so repeated segments cost
+one text-tower forward per scorer instance.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+from torch import nn
+
+from longbench.errors import LongbenchError, MissingWeightsError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+CLIP_VOCAB_SIZE = 49408
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+
+
+def parse_dtype(name: str) -> torch.dtype:
+    """``"float32"`` → ``torch.float32`` (bad names are a LongbenchError)."""
+    if name not in _DTYPES:
+        raise LongbenchError(f"unknown dtype {name!r} (known: {', '.join(_DTYPES)})")
+    return _DTYPES[name]
+
+
+class ClipScorer(nn.Module):
+    """A CLIP-style model with its tokenizer and image preprocessing constants.
+
+    Args:
+        model: a transformers model with ``get_image_features``/``get_text_features`` or an open_clip model
+            with ``encode_image``/``encode_text``.
+        tokenizer: a transformers tokenizer (``kind="transformers"``) or an open_clip tokenizer.
+        kind: ``"transformers"`` or ``"open_clip"``.
+        image_size: side of the square input the image tower expects.
+        image_mean: per-channel normalisation mean.
+        image_std: per-channel normalisation std.
+        image_processor: the transformers image processor (standard CLIP preprocessing), if any.
+        context_length: text positions (77 for CLIP).
+        identity: what defines the weights (specs, fingerprints), copied into metric protocols.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer: Any, *, kind: str, image_size: int,
+                 image_mean: Sequence[float] = OPENAI_CLIP_MEAN, image_std: Sequence[float] = OPENAI_CLIP_STD,
+                 image_processor: Any = None, context_length: int = 77, identity: dict[str, Any] | None = None):
+        super().__init__()
+        if kind not in ("transformers", "open_clip"):
+            raise LongbenchError(f"unknown CLIP model kind {kind!r}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.kind = kind
+        self.image_size = int(image_size)
+        self.image_mean = tuple(float(m) for m in image_mean)
+        self.image_std = tuple(float(s) for s in image_std)
+        self.image_processor = image_processor
+        self.context_length = int(context_length)
+        self.identity = dict(identity or {})
+        self._text_cache: dict[str, torch.Tensor] = {}
+        self.text_batch_size = 256
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def wrap(cls, model: Any, processor: Any = None) -> "ClipScorer":
+        """Wrap an already loaded model and processor (a transformers processor, or a bare tokenizer).
+
+        A :class:`ClipScorer` is returned unchanged; an open_clip model takes its tokenizer as ``processor``.
+        """
+        if isinstance(model, ClipScorer):
+            return model
+        if hasattr(model, "get_image_features") and hasattr(model, "get_text_features"):
+            if processor is None:
+                raise LongbenchError("a transformers CLIP model needs its processor or tokenizer")
+            tokenizer = getattr(processor, "tokenizer", processor)
+            image_processor = getattr(processor, "image_processor", None)
+            mean = getattr(image_processor, "image_mean", None) or OPENAI_CLIP_MEAN
+            std = getattr(image_processor, "image_std", None) or OPENAI_CLIP_STD
+            cfg = getattr(model, "config", None)
+            vision = getattr(cfg, "vision_config", None)
+            text = getattr(cfg, "text_config", None)
+            size = getattr(vision, "image_size", 224)
+            ctx = min(getattr(text, "max_position_embeddings", 77), 77)
+            return cls(model, tokenizer, kind="transformers", image_size=size, image_mean=mean, image_std=std,
+                       image_processor=image_processor, context_length=ctx,
+                       identity={"model_class": type(model).__name__})
+        if hasattr(model, "encode_image") and hasattr(model, "encode_text"):
+            if processor is None:
+                raise LongbenchError("an open_clip model needs its tokenizer (open_clip.get_tokenizer(arch))")
+            visual = getattr(model, "visual", model)
+            cfg = getattr(visual, "preprocess_cfg", {}) or {}
+            size = cfg.get("size", getattr(visual, "image_size", 224))
+            size = size[0] if isinstance(size, (tuple, list)) else size
+            mean = cfg.get("mean", getattr(visual, "image_mean", None) or OPENAI_CLIP_MEAN)
+            std = cfg.get("std", getattr(visual, "image_std", None) or OPENAI_CLIP_STD)
+            ctx = getattr(processor, "context_length", 77)
+            return cls(model, processor, kind="open_clip", image_size=size, image_mean=mean, image_std=std,
+                       context_length=ctx, identity={"model_class": type(model).__name__})
+        raise LongbenchError(f"{type(model).__name__} is not a CLIP-style model (needs get_image_features/"
+                             "get_text_features or encode_image/encode_text)")
+
+    # ------------------------------------------------------------------ features
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    def image_features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Unnormalised image embeddings of preprocessed ``pixels`` (B,3,S,S); differentiable in ``pixels``."""
+        pixels = pixels.to(device=self.device, dtype=self.dtype)
+        if self.kind == "open_clip":
+            return self.model.encode_image(pixels)
+        return _features(self.model.get_image_features(pixel_values=pixels))
+
+    def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Token ids (and attention mask) padded/truncated to ``context_length``."""
+        if self.kind == "open_clip":
+            return {"text": self.tokenizer(list(texts))}
+        enc = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.context_length,
+                             return_tensors="pt")
+        return {k: enc[k] for k in ("input_ids", "attention_mask") if k in enc}
+
+    @torch.no_grad()
+    def text_features(self, texts: Sequence[str]) -> torch.Tensor:
+        """Unnormalised text embeddings (no gradient), one forward for all ``texts``."""
+        enc = {k: v.to(self.device) for k, v in self.tokenize(texts).items()}
+        if self.kind == "open_clip":
+            return self.model.encode_text(enc["text"])
+        return _features(self.model.get_text_features(**enc))
+
+    def normalized_text_features(self, texts: Sequence[str]) -> torch.Tensor:
+        """L2-normalised text embeddings (N,D) in float32, computed once per unique text and cached."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._text_cache))
+        for i in range(0, len(missing), self.text_batch_size):
+            chunk = missing[i:i + self.text_batch_size]
+            feats = self.text_features(chunk).float()
+            feats = feats / feats.norm(dim=-1, keepdim=True)
+            for t, f in zip(chunk, feats):
+                self._text_cache[t] = f
+        if not texts:
+            return torch.zeros(0, 0)
+        return torch.stack([self._text_cache[t] for t in texts]).to(self.device)
+
+    def clear_cache(self) -> None:
+        self._text_cache.clear()
+
+    def count_tokens(self, text: str) -> int:
+        """Content tokens of ``text`` (no start/end token), for fitting segments into the context."""
+        if self.kind == "open_clip":
+            return len(self.tokenizer.encode(text)) if hasattr(self.tokenizer, "encode") else len(
+                self.tokenizer.tokenizer.encode(text))
+        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+
+    def is_clip_vocab(self) -> bool:
+        return len(self.tokenizer) == CLIP_VOCAB_SIZE if hasattr(self.tokenizer, "__len__") else False
+
+    # ------------------------------------------------------------------ preprocessing
+    def standard_pixels(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The model's usual evaluation preprocessing of uint8 (3,H,W) tensors (resize shortest side, centre
+        crop, normalise): the transformers image processor when there is one (as torchmetrics' CLIPScore
+        does), else bicubic antialiased tensor resize with open_clip's constants."""
+        if self.image_processor is not None:
+            out = self.image_processor(images=list(images), return_tensors="pt")
+            return out["pixel_values"]
+        from torchvision.transforms.v2 import functional as tvf
+
+        outs = []
+        for img in images:
+            x = img.float().div(255.0) if img.dtype == torch.uint8 else img.float()
+            x = tvf.resize(x, self.image_size, interpolation=tvf.InterpolationMode.BICUBIC, antialias=True)
+            x = tvf.center_crop(x, [self.image_size, self.image_size])
+            outs.append(x)
+        x = torch.stack(outs)
+        return tvf.normalize(x, list(self.image_mean), list(self.image_std))
+
+    def describe(self) -> dict[str, Any]:
+        """Protocol fields: identity plus preprocessing constants."""
+        return {**self.identity, "kind": self.kind, "image_size": self.image_size,
+                "image_mean": list(self.image_mean), "image_std": list(self.image_std),
+                "context_length": self.context_length, "dtype": str(self.dtype).replace("torch.", "")}
+
+
+def _features(out: Any) -> torch.Tensor:
+    """Projected features from ``get_*_features``: a tensor (transformers 4) or an output object (5)."""
+    if isinstance(out, torch.Tensor):
+        return out
+    pooled = getattr(out, "pooler_output", None)
+    if isinstance(pooled, torch.Tensor):
+        return pooled
+    if isinstance(out, (tuple, list)) and len(out) > 1 and isinstance(out[1], torch.Tensor):
+        return out[1]
+    raise LongbenchError(f"cannot read projected features from {type(out).__name__}")
+
+
+def load_clip_scorer(model: str, processor: str | None = None, *, device: str = "cpu", dtype: str = "float32",
+                     tokenizer_fallback: bool = False, trust_remote_code: bool = False,
+                     what: str = "CLIP model") -> ClipScorer:
+    """Load a CLIP-style scorer offline.
+
+    Args:
+        model: a Hugging Face id, a local directory, or ``open_clip:ARCH:PRETRAINED_PATH``.
+        processor: id or directory of the processor (tokenizer + image preprocessing); defaults to ``model``.
+        device: torch device.
+        dtype: ``float32`` / ``float16`` / ``bfloat16``.
+        tokenizer_fallback: when the processor cannot be found offline and the model has the CLIP vocabulary,
+            use longbench's bundled CLIP tokenizer with OpenAI CLIP image constants instead of failing.
+        trust_remote_code: passed to transformers (only when the user asks).
+        what: name used in error messages (e.g. ``"denscore model"``).
+
+    Raises:
+        MissingWeightsError: weights or processor not available offline.
+    """
+    from longbench.weights import dir_fingerprint, resolve
+
+    torch_dtype = parse_dtype(dtype)
+    if model.startswith("open_clip:"):
+        return _load_open_clip(model, device=device, dtype=torch_dtype, what=what)
+
+    from transformers import AutoModel
+
+    path = resolve(model, what=what)
+    try:
+        hf_model = AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise MissingWeightsError(f"{what} {model!r}: cannot load a transformers model from {path} "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    hf_model = hf_model.to(device=device, dtype=torch_dtype)
+    proc_spec = processor or model
+    identity: dict[str, Any] = {"model": model, "model_fingerprint": dir_fingerprint(path), "processor": proc_spec}
+    try:
+        proc = _load_processor(proc_spec, what=f"{what} processor", trust_remote_code=trust_remote_code)
+        identity["tokenizer"] = "processor"
+    except MissingWeightsError as e:
+        text_cfg = getattr(hf_model.config, "text_config", None)
+        if not tokenizer_fallback:
+            raise MissingWeightsError(f"{e}; or pass the tokenizer_fallback option to use the bundled CLIP tokenizer "
+                                      "(only for models with the CLIP vocabulary)") from None
+        if getattr(text_cfg, "vocab_size", None) != CLIP_VOCAB_SIZE:
+            raise MissingWeightsError(f"{e}; the bundled CLIP tokenizer cannot stand in: {model!r} has vocabulary "
+                                      f"size {getattr(text_cfg, 'vocab_size', None)}, not {CLIP_VOCAB_SIZE}") from None
+        from longbench.text.tokenizer import load_clip_tokenizer
+
+        logger.warning("%s: processor %r not found offline; using the bundled CLIP tokenizer", what, proc_spec)
+        proc = load_clip_tokenizer()
+        identity["tokenizer"] = "longbench-clip-bpe"
+    hf_model.eval().requires_grad_(False)
+    scorer = ClipScorer.wrap(hf_model, proc)
+    scorer.identity.update(identity)
+    return scorer
+
+
+def _load_processor(spec: str, *, what: str, trust_remote_code: bool) -> Any:
+    from longbench.weights import resolve
+    from transformers import AutoProcessor, AutoTokenizer
+
+    path = resolve(spec, what=what)
+    try:
+        return AutoProcessor.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        try:  # a directory with only a tokenizer
+            return AutoTokenizer.from_pretrained(str(path), local_files_only=True,
+                                                 trust_remote_code=trust_remote_code)
+        except (OSError, ValueError, TypeError):
+            raise MissingWeightsError(f"{what} {spec!r}: no processor or tokenizer files in {path} ({first})") from None
+
+
+def _load_open_clip(spec: str, *, device: str, dtype: torch.dtype, what: str) -> ClipScorer:
+    import open_clip
+
+    from longbench.weights import file_sha256, resolve
+
+    _, _, rest = spec.partition(":")
+    arch, sep, pretrained = rest.partition(":")
+    if not arch or not sep or not pretrained:
+        raise LongbenchError(f"{what} spec {spec!r}: expected open_clip:ARCH:PRETRAINED_PATH")
+    if arch not in open_clip.list_models():
+        raise LongbenchError(f"{what} spec {spec!r}: unknown open_clip architecture {arch!r}")
+    path = resolve(pretrained, what=f"{what} checkpoint")
+    if path.is_dir():
+        raise MissingWeightsError(f"{what} spec {spec!r}: {path} is a directory; pass the checkpoint file")
+    try:
+        model = open_clip.create_model(arch, pretrained=str(path), device=device, pretrained_text=False)
+    except (RuntimeError, OSError, ValueError) as e:
+        raise MissingWeightsError(f"{what} {spec!r}: cannot load {path} into {arch} ({type(e).__name__})") from None
+    model = model.to(dtype=dtype).eval().requires_grad_(False)
+    tokenizer = open_clip.get_tokenizer(arch)
+    scorer = ClipScorer.wrap(model, tokenizer)
+    scorer.identity.update({"model": spec, "model_sha256": file_sha256(path), "tokenizer": "open_clip"})
+    return scorer
+
+
+# ---------------------------------------------------------------------- images
+def to_uint8_tensors(images: Sequence[Any], where: str = "image") -> list[torch.Tensor]:
+    """RGB uint8 (3,H,W) tensors from PIL images, numpy arrays or tensors (float in [0,1] or uint8).
+
+    Raises:
+        LongbenchError: NaN/inf values, or an object that is not an image.
+    """
+    import numpy as np
+
+    from longbench.models.base import to_rgb
+
+    out = []
+    for i, img in enumerate(images):
+        if isinstance(img, torch.Tensor) and img.dtype == torch.uint8 and img.ndim == 3 and img.shape[0] == 3:
+            out.append(img)
+            continue
+        rgb: "Image.Image" = to_rgb(img, where=f"{where} {i}")
+        out.append(torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1))
+    return out
+
+
+def to_float_batches(images: Sequence[Any], where: str = "image") -> list[tuple[list[int], torch.Tensor]]:
+    """Group images by size into float (B,3,H,W) tensors in [0,1]: ``[(indices, batch), ...]``."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    tensors = to_uint8_tensors(images, where)
+    for i, t in enumerate(tensors):
+        groups.setdefault((t.shape[1], t.shape[2]), []).append(i)
+    return [(idx, torch.stack([tensors[i] for i in idx]).float().div(255.0)) for idx in groups.values()]

@@ -1,0 +1,256 @@
+"""Denscore and Denscore-O: segment-level preference scores of a CLIP-style model (DESIGN §4).
+
+How a prompt is scored: split it into sentence segments (``longalign`` splitter by default, for parity with
+the released metric; ``default`` selectable), tokenize each segment padded/truncated to 77 tokens with the
+processor's tokenizer, embed and L2-normalise each segment; the prompt vector ``c`` is the *mean* of its
+segment vectors (not re-normalised). The image is cropped to 504/512 of each side (centred), resized to the
+model's input size with torchvision's bilinear antialiased tensor resize, CLIP-normalised, embedded and
+L2-normalised to ``x``.
+
+Our reading of the paper's two columns. The LongAlign paper decomposes the score ``x·c`` along the unit mean
+text direction ``V``: ``x·c = x·c⊥ + η x·V`` with ``η = c·V`` and ``c⊥ = c − ηV``. The second term is
+nearly constant across prompts (text-irrelevant) and dominates the raw score, so the paper reports two
+numbers. We report
+
+* ``denscore``   = 100·x·c⊥ — the text-relevant part, the alignment signal; and
+* ``denscore-o`` = 100·x·c  — the original, undecomposed score;
+
+with ``V`` fixed over the *whole suite* (the unit mean of all the suite's prompt vectors), so a score does not
+depend on which other prompts share a batch or whether ``--limit`` was used; the hash of ``V`` goes into the
+protocol. The public :func:`score` is the reward the trainer differentiates: ``x·(c − (1−ω)(c·V)V)``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar, Sequence
+
+import torch
+
+from longbench.errors import LongbenchError
+from longbench.metrics.base import MetricContext, PerSampleMetric
+from longbench.metrics.clip_models import ClipScorer, load_clip_scorer, to_float_batches
+from longbench.metrics.functional import denscore as F
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "luping-liu/Denscore"
+DEFAULT_PROCESSOR = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
+SPLITTER_CHOICES = ("longalign", "default")
+
+
+def split_prompts(prompts: Sequence[str], scorer: ClipScorer, splitter: str) -> tuple[list[str], list[int]]:
+    """Segments of all prompts and the owning prompt of each; ``default`` fits segments to the context."""
+    from longbench.text.splitters import split_batch, split_default
+
+    if splitter not in SPLITTER_CHOICES:
+        raise LongbenchError(f"unknown splitter {splitter!r} (choose from {', '.join(SPLITTER_CHOICES)})")
+    if splitter == "longalign":
+        return split_batch(prompts, "longalign")
+    budget = scorer.context_length - 2
+    segments, owners = [], []
+    for i, p in enumerate(prompts):
+        segs = split_default(p, scorer.count_tokens, budget)
+        segments.extend(segs)
+        owners.extend([i] * len(segs))
+    return segments, owners
+
+
+def _prompt_vectors(prompts: Sequence[str], scorer: ClipScorer, splitter: str
+                    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    segments, owners = split_prompts(prompts, scorer, splitter)
+    seg = scorer.normalized_text_features(segments)
+    return F.prompt_vectors(seg, owners, len(prompts)), seg, owners
+
+
+def _image_vectors(images: torch.Tensor, scorer: ClipScorer) -> torch.Tensor:
+    pixels = F.reward_preprocess(images, image_size=scorer.image_size, mean=scorer.image_mean, std=scorer.image_std)
+    return F.l2_normalize(scorer.image_features(pixels).float())
+
+
+def score(images: torch.Tensor, prompts: Sequence[str], model: Any, processor: Any, *, omega: float = 1.0,
+          direction: torch.Tensor | None = None, splitter: str = "longalign") -> torch.Tensor:
+    """Denscore of each image against its prompt (not ×100), differentiable in ``images``.
+
+    Args:
+        images: float tensor (B,3,H,W) in [0,1].
+        prompts: B prompts.
+        model: a transformers CLIP-style model, an open_clip model, or a :class:`ClipScorer`.
+        processor: its processor or tokenizer (ignored for a :class:`ClipScorer`).
+        omega: weight of the text-irrelevant component; 1 is the plain score.
+        direction: unit mean text direction V (D,); required when ``omega != 1``.
+        splitter: ``"longalign"`` (reference behaviour) or ``"default"``.
+
+    Returns:
+        (B,) tensor: ``x·c`` without ``direction``, else ``x·(c − (1−ω)(c·V)V)``. Gradients flow to ``images``;
+        the text side carries none.
+
+    Raises:
+        LongbenchError: malformed or non-finite images, a prompt count mismatch, ``omega != 1`` without
+            a direction.
+    """
+    F.check_images(images)
+    prompts = list(prompts)
+    if len(prompts) != images.shape[0]:
+        raise LongbenchError(f"{images.shape[0]} images but {len(prompts)} prompts")
+    if direction is None and omega != 1.0:
+        raise LongbenchError("omega != 1 needs a direction (the unit mean text vector V)")
+    scorer = ClipScorer.wrap(model, processor)
+    c, _, _ = _prompt_vectors(prompts, scorer, splitter)
+    if direction is not None:
+        c = F.reweight(c, F.unit_direction(direction, c.shape[-1]), omega)
+    x = _image_vectors(images, scorer)
+    return (x * c.to(x)).sum(dim=-1)
+
+
+def suite_direction(prompts: Sequence[str], model: Any, processor: Any = None, *,
+                    splitter: str = "longalign") -> tuple[torch.Tensor, str]:
+    """The unit mean of the prompt vectors of ``prompts`` (a whole suite) and its hash: ``(V, hash)``."""
+    scorer = ClipScorer.wrap(model, processor)
+    prompts = list(prompts)
+    if not prompts:
+        raise LongbenchError("cannot compute the suite direction of zero prompts")
+    vecs = []
+    for i in range(0, len(prompts), 256):
+        vecs.append(_prompt_vectors(prompts[i:i + 256], scorer, splitter)[0].cpu())
+    v = F.mean_direction(torch.cat(vecs))
+    return v, F.direction_hash(v)
+
+
+def _prompt_of(item: Any) -> str:
+    return item if isinstance(item, str) else item.prompt
+
+
+class Denscore(PerSampleMetric):
+    """``denscore`` (100·x·c⊥) and ``denscore-o`` (100·x·c) with V fixed over the suite; per-segment scores
+    (100·x·segment vector) are kept for ``samples.jsonl``.
+
+    Args:
+        model: spec (HF id, directory, ``open_clip:ARCH:PATH``) or a loaded model / :class:`ClipScorer`.
+        processor: processor spec or object (defaults to the LAION CLIP-H processor for the default model).
+        direction: V, if already known.
+        direction_prompts: prompts V is computed over (the whole suite), if ``direction`` is not given.
+        direction_source: label of where V came from (recorded in the protocol).
+        splitter: ``"longalign"`` (default; parity with the released metric) or ``"default"``.
+        device: torch device for loading a spec.
+        dtype: model dtype for loading a spec.
+        tokenizer_fallback: use the bundled CLIP tokenizer when the processor is not available offline.
+        trust_remote_code: passed to transformers when loading a spec.
+    """
+
+    name: ClassVar[str] = "denscore"
+    version: ClassVar[str] = "1"
+    columns: ClassVar[dict[str, bool]] = {"denscore": True, "denscore-o": True}
+    higher_is_better = True
+
+    def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, direction: torch.Tensor | None = None,
+                 direction_prompts: Sequence[str] | None = None, direction_source: str = "given",
+                 splitter: str = "longalign", device: str = "cpu", dtype: str = "float32",
+                 tokenizer_fallback: bool = False, trust_remote_code: bool = False, **kwargs: Any):
+        super().__init__(**kwargs)
+        if splitter not in SPLITTER_CHOICES:
+            raise LongbenchError(f"denscore: unknown splitter {splitter!r} (choose from {', '.join(SPLITTER_CHOICES)})")
+        if isinstance(model, str):
+            if processor is None and model == DEFAULT_MODEL:
+                processor = DEFAULT_PROCESSOR
+            if processor is not None and not isinstance(processor, str):
+                raise LongbenchError("denscore: give the processor as a spec when the model is a spec")
+            self.scorer = load_clip_scorer(model, processor, device=device, dtype=dtype,
+                                           tokenizer_fallback=tokenizer_fallback,
+                                           trust_remote_code=trust_remote_code, what="denscore model")
+        else:
+            self.scorer = ClipScorer.wrap(model, processor)
+        self.splitter = splitter
+        if direction is not None:
+            v = F.unit_direction(direction)
+        elif direction_prompts is not None:
+            v, _ = suite_direction(direction_prompts, self.scorer, splitter=splitter)
+            direction_source = direction_source if direction_source != "given" else "prompts"
+        else:
+            raise LongbenchError("denscore needs the suite direction V: pass direction= or direction_prompts= "
+                                 "(the whole suite's prompts)")
+        self.n_direction_prompts = len(direction_prompts) if direction is None and direction_prompts else None
+        self.register_buffer("direction", v, persistent=False)
+        self.direction_hash = F.direction_hash(v)
+        self.direction_source = direction_source
+        self.add_state("segment_scores", default=[], dist_reduce_fx="cat")
+        self.add_state("segment_counts", default=[], dist_reduce_fx="cat")
+        self._last_segments: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @classmethod
+    def from_context(cls, ctx: MetricContext, **options: Any) -> "Denscore":
+        """V over every prompt of ``ctx.suite`` (not only the ``--limit`` subset that is scored)."""
+        suite = ctx.suite
+        if suite is None:
+            raise LongbenchError("denscore needs a suite to fix the direction V")
+        options.setdefault("device", ctx.device)
+        source = f"suite:{suite.name}@{suite.version}:{suite.sha256[:12]}"
+        return cls(direction_prompts=[it.prompt for it in suite.items], direction_source=source, **options)
+
+    @classmethod
+    def weights_status(cls) -> list[dict[str, Any]]:
+        """For ``longbench doctor``: whether the default weights resolve offline."""
+        return _weights_status([("model", DEFAULT_MODEL), ("processor", DEFAULT_PROCESSOR)])
+
+    # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
+    def score(self, images: Sequence[Any], items: Sequence[Any]) -> dict[str, list[float]]:
+        if len(images) != len(items):
+            raise LongbenchError(f"denscore: {len(images)} images but {len(items)} items")
+        prompts = [_prompt_of(it) for it in items]
+        c, seg, owners = _prompt_vectors(prompts, self.scorer, self.splitter)
+        x = torch.zeros(len(images), c.shape[-1], device=c.device)
+        for idx, batch in to_float_batches(images, where="denscore image"):
+            x[idx] = _image_vectors(batch, self.scorer).to(x)
+        c = c.to(x)
+        v = self.direction.to(x)
+        dense_o = 100.0 * (x * c).sum(-1)
+        dense = 100.0 * (x * F.text_relevant(c, v)).sum(-1)
+        owners_t = torch.as_tensor(owners, device=x.device)
+        per_segment = 100.0 * (x[owners_t] * seg.to(x)).sum(-1)
+        counts = torch.bincount(owners_t, minlength=len(images))
+        self._last_segments = (per_segment.double().cpu(), counts.cpu())
+        return {"denscore": dense.tolist(), "denscore-o": dense_o.tolist()}
+
+    def update(self, images: Sequence[Any], items: Sequence[Any]) -> None:
+        super().update(images, items)
+        flat, counts = self._last_segments
+        self.segment_scores.append(flat)
+        self.segment_counts.append(counts)
+        self._last_segments = None
+
+    def per_segment(self) -> list[list[float]] | None:
+        return split_flat(self.segment_scores, self.segment_counts)
+
+    def protocol(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "version": self.version, "model": self.scorer.describe(),
+            "splitter": self.splitter, "segment_tokens": f"padded/truncated to {self.scorer.context_length}",
+            "crop": "center, 504/512 of each side", "resize": f"bilinear antialias=True to {self.scorer.image_size}",
+            "direction_hash": self.direction_hash, "direction_source": self.direction_source,
+            "direction_prompts": self.n_direction_prompts,
+            "columns": {"denscore": "100 * x . (c - (c.V) V)", "denscore-o": "100 * x . c"},
+        }
+
+
+def split_flat(flat_state: Any, counts_state: Any) -> list[list[float]]:
+    """Undo the flat (values, counts-per-sample) storage of per-segment scores."""
+    flat = flat_state if isinstance(flat_state, torch.Tensor) else (
+        torch.cat(flat_state) if flat_state else torch.zeros(0, dtype=torch.float64))
+    counts = counts_state if isinstance(counts_state, torch.Tensor) else (
+        torch.cat(counts_state) if counts_state else torch.zeros(0, dtype=torch.long))
+    return [chunk.tolist() for chunk in torch.split(flat, counts.tolist())]
+
+
+def _weights_status(specs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    from longbench.errors import MissingWeightsError
+    from longbench.weights import resolve
+
+    out = []
+    for role, spec in specs:
+        try:
+            where = str(resolve(spec, what=role))
+            out.append({"spec": f"{role}: {spec}", "available": True, "where": where})
+        except MissingWeightsError:
+            out.append({"spec": f"{role}: {spec}", "available": False, "where": "not in the HF cache"})
+    return out

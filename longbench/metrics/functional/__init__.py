@@ -1,0 +1,1 @@
+"""Pure functional twins of the metrics (tensor in, tensor out; no state, no loading)."""

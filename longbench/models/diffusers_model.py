@@ -1,0 +1,138 @@
+"""``diffusers:<hf-id|dir>`` — any diffusers ``DiffusionPipeline``, loaded offline.
+
+Long prompts: by default the pipeline's own handling (CLIP pipelines truncate at 77 tokens, which is
+exactly the behaviour the benchmark measures). ``--model-arg long_prompt=segment`` switches to the
+LongAlign segment-level encoding (``longalign.encoding.segment_prompt_embeds``) for CLIP-text-encoder
+pipelines; strategies are looked up in ``LONG_PROMPT_STRATEGIES``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Sequence
+
+from longbench.errors import LongbenchError
+from longbench.models.base import Model, Request, to_rgb
+from longbench.registry import import_string
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+logger = logging.getLogger(__name__)
+
+# name → "module:callable" (pipe, prompts, options) -> pipeline kwargs; None: pass the prompt text.
+LONG_PROMPT_STRATEGIES: dict[str, str | None] = {
+    "truncate": None,
+    "segment": "longalign.encoding:segment_prompt_embeds",
+}
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def _bool(v: str) -> bool:
+    if str(v).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(v).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {v!r}")
+
+
+class DiffusersModel(Model):
+    kind = "diffusers"
+    arg_types = {
+        "dtype": str, "device": str, "steps": int, "guidance": float, "scheduler": str, "height": int,
+        "width": int, "long_prompt": str, "token_length": int, "splitter": str, "negative_prompt": str,
+        "safety_checker": _bool,
+    }
+
+    def __init__(self, arg: str, args: dict[str, Any] | None = None, pipeline: Any = None):
+        super().__init__(arg, args)
+        if not arg:
+            raise LongbenchError("diffusers: needs a Hugging Face id or a directory, e.g. diffusers:./my-pipeline")
+        dtype = self.args.get("dtype", "float32")
+        if dtype not in DTYPES:
+            raise LongbenchError(f"--model-arg dtype={dtype!r}: expected one of {', '.join(DTYPES)}")
+        strategy = self.args.get("long_prompt", "truncate")
+        if strategy not in LONG_PROMPT_STRATEGIES:
+            raise LongbenchError(
+                f"--model-arg long_prompt={strategy!r}: expected one of {', '.join(LONG_PROMPT_STRATEGIES)}")
+        self._pipe = pipeline
+        self._fingerprint: str | None = None
+
+    # The pipeline is loaded on first use so that building the model (spec validation) stays cheap.
+    @property
+    def pipe(self) -> Any:
+        if self._pipe is None:
+            self._pipe = self.load_pipeline()
+        return self._pipe
+
+    def load_pipeline(self) -> Any:
+        import torch
+        from diffusers import DiffusionPipeline
+
+        from longbench.weights import resolve
+
+        path = resolve(self.arg, what="diffusers pipeline")
+        try:
+            pipe = DiffusionPipeline.from_pretrained(
+                str(path), torch_dtype=getattr(torch, self.args.get("dtype", "float32")), local_files_only=True)
+        except (OSError, ValueError, EnvironmentError) as e:
+            raise LongbenchError(f"diffusers:{self.arg}: cannot load the pipeline from {path}: {e}") from None
+        self.configure(pipe)
+        return pipe
+
+    def configure(self, pipe: Any) -> None:
+        import diffusers
+
+        if "scheduler" in self.args:
+            cls = getattr(diffusers, self.args["scheduler"], None)
+            if cls is None or not hasattr(cls, "from_config"):
+                raise LongbenchError(f"--model-arg scheduler={self.args['scheduler']!r}: not a diffusers scheduler class")
+            pipe.scheduler = cls.from_config(pipe.scheduler.config)
+        # Benchmarks score what the model draws: the SD safety checker (which blanks images) is off
+        # unless asked for.
+        if getattr(pipe, "safety_checker", None) is not None and not self.args.get("safety_checker", False):
+            pipe.safety_checker = None
+        pipe.to(self.args.get("device", "cpu"))
+        pipe.set_progress_bar_config(disable=True)
+
+    def identity(self) -> dict[str, Any]:
+        from longbench.weights import dir_fingerprint, resolve
+
+        if self._fingerprint is None:
+            try:
+                self._fingerprint = dir_fingerprint(resolve(self.arg, what="diffusers pipeline"))
+            except LongbenchError:
+                self._fingerprint = "unresolved"
+        args = {k: v for k, v in self.args.items() if k != "device"}
+        args.setdefault("long_prompt", "truncate")
+        return {"spec": self.spec, "args": args, "weights_fingerprint": self._fingerprint}
+
+    def call_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {}
+        for arg, name in (("steps", "num_inference_steps"), ("guidance", "guidance_scale"),
+                          ("height", "height"), ("width", "width")):
+            if arg in self.args:
+                kw[name] = self.args[arg]
+        return kw
+
+    def prompt_kwargs(self, prompts: list[str]) -> dict[str, Any]:
+        """Pipeline kwargs carrying the prompts, per the long-prompt strategy."""
+        target = LONG_PROMPT_STRATEGIES[self.args.get("long_prompt", "truncate")]
+        if target is None:
+            kw: dict[str, Any] = {"prompt": prompts}
+            if "negative_prompt" in self.args:
+                kw["negative_prompt"] = [self.args["negative_prompt"]] * len(prompts)
+            return kw
+        options = {k: self.args[k] for k in ("token_length", "splitter", "negative_prompt") if k in self.args}
+        return import_string(target)(self.pipe, prompts, options)
+
+    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+        import torch
+
+        pipe = self.pipe
+        device = self.args.get("device", "cpu")
+        generators = [torch.Generator(device=device).manual_seed(r.seed) for r in requests]
+        with torch.inference_mode():
+            out = pipe(**self.prompt_kwargs([r.prompt for r in requests]), generator=generators,
+                       output_type="pil", **self.call_kwargs())
+        return [to_rgb(im, f"diffusers image for {r.item_id}") for im, r in zip(out.images, requests)]

@@ -1,0 +1,73 @@
+"""``images:<dir>`` — score images generated elsewhere, one file per item named ``<item id>.<ext>``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from longbench.errors import LongbenchError
+from longbench.models.base import Model, Request, to_rgb
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+class ImagesModel(Model):
+    """Reads ``DIR/<item id>.{png,jpg,jpeg,webp,bmp}``; the seed is ignored (images are fixed)."""
+
+    kind = "images"
+    cache_images = False
+
+    def __init__(self, arg: str, args: dict[str, Any] | None = None):
+        super().__init__(arg, args)
+        self.root = Path(arg).expanduser()
+        if not arg:
+            raise LongbenchError("images: needs a directory, e.g. --model images:./out")
+        if not self.root.is_dir():
+            raise LongbenchError(f"images:{arg}: directory does not exist")
+        self._files: dict[str, Path] = {}
+
+    def identity(self) -> dict[str, Any]:
+        return {"spec": self.spec, "args": self.args, "dir": str(self.root.resolve())}
+
+    def _find(self, item_id: str) -> Path | None:
+        root = self.root.resolve()
+        for ext in EXTENSIONS:
+            for cand in (root / f"{item_id}{ext}", root / f"{item_id}{ext.upper()}"):
+                # Item ids are validated, but never follow a name outside the directory.
+                if cand.is_file() and cand.resolve().parent == root:
+                    return cand
+        return None
+
+    def prepare(self, requests: Sequence[Request]) -> None:
+        missing = []
+        for r in requests:
+            f = self._find(r.item_id)
+            if f is None:
+                missing.append(r.item_id)
+            else:
+                self._files[r.item_id] = f
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            raise LongbenchError(f"images:{self.arg}: no image for {len(missing)} of {len(requests)} items: {shown}")
+
+    def image_path(self, request: Request) -> str:
+        return str(self._files.get(request.item_id) or self._find(request.item_id))
+
+    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+        from PIL import Image, UnidentifiedImageError
+
+        out = []
+        for r in requests:
+            path = self._files.get(r.item_id) or self._find(r.item_id)
+            if path is None:
+                raise LongbenchError(f"images:{self.arg}: no image for item {r.item_id!r}")
+            try:
+                with Image.open(path) as im:
+                    im.load()
+                    out.append(to_rgb(im, str(path)))
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+                raise LongbenchError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+        return out

@@ -1,0 +1,40 @@
+"""``python:<module>:<callable>`` — a Python function makes the images.
+
+The callable is called as ``fn(prompts: list[str], seeds: list[int], **model_args)`` and returns one
+image per prompt (PIL image, HWC numpy array, or CHW tensor in [0, 1]). ``--model-arg`` values are
+passed through as strings.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+from longbench.errors import LongbenchError
+from longbench.models.base import Model, Request, to_rgb
+from longbench.registry import import_string
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+class PythonModel(Model):
+    kind = "python"
+
+    @classmethod
+    def parse_args(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        return dict(raw)  # free-form: the user's function decides what it accepts
+
+    def __init__(self, arg: str, args: dict[str, Any] | None = None):
+        super().__init__(arg, args)
+        if arg.count(":") != 1:
+            raise LongbenchError(f"python:{arg}: expected python:MODULE:CALLABLE")
+        self.fn = import_string(arg)
+        if not callable(self.fn):
+            raise LongbenchError(f"python:{arg} is not callable")
+
+    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+        out = self.fn([r.prompt for r in requests], [r.seed for r in requests], **self.args)
+        out = list(out)
+        if len(out) != len(requests):
+            raise LongbenchError(f"python:{self.arg} returned {len(out)} images for {len(requests)} prompts")
+        return [to_rgb(im, f"python:{self.arg} image {i}") for i, im in enumerate(out)]

@@ -1,0 +1,112 @@
+"""Shared offline fixtures: tiny suites, a fake generator module, a tiny diffusers pipeline on disk."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TINY_ITEMS = [
+    {"id": "a", "prompt": "A red cube on a table. A blue ball beside it."},
+    {"id": "b", "prompt": "Two green cats sleep on a striped mat."},
+    {"id": "c", "prompt": "A quiet harbour at dawn. Fishing boats rest in a row. Gulls circle above the pier. "
+                          "A lighthouse stands at the far end of the breakwater."},
+    {"id": "d", "prompt": "Three yellow lemons in a white bowl."},
+    {"id": "e", "prompt": "An old library with tall shelves. A ladder leans against the books."},
+]
+
+
+def write_suite(path: Path, items: list[dict], name: str = "tiny", version: str = "1") -> Path:
+    lines = [json.dumps({"suite": {"name": name, "version": version}})] + [json.dumps(i) for i in items]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_suite(tmp_path: Path) -> Path:
+    return write_suite(tmp_path / "tiny.jsonl", TINY_ITEMS)
+
+
+FAKE_GEN = '''
+import numpy as np
+
+CALLS = []
+
+def gen(prompts, seeds, **kwargs):
+    """Deterministic noise images from the seed; brightness from the prompt length."""
+    CALLS.append(list(prompts))
+    out = []
+    for p, s in zip(prompts, seeds):
+        rng = np.random.default_rng(s)
+        img = rng.integers(0, 128, (24, 24, 3), dtype=np.uint8) + np.uint8(min(len(p), 127))
+        out.append(img)
+    return out
+'''
+
+FAKE_METRIC = '''
+import numpy as np
+from longbench.metrics.base import PerSampleMetric
+
+class Brightness(PerSampleMetric):
+    name = "brightness"
+    columns = {"brightness": True, "darkness": False}
+
+    def score(self, images, items):
+        b = [float(np.asarray(im, dtype=np.float64).mean() / 255.0) for im in images]
+        return {"brightness": b, "darkness": [1.0 - x for x in b]}
+'''
+
+
+@pytest.fixture
+def fake_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Importable ``lb_fake_gen`` (a python: generator) and ``lb_fake_metric`` registered as 'brightness'."""
+    d = tmp_path / "fakemods"
+    d.mkdir()
+    (d / "lb_fake_gen.py").write_text(textwrap.dedent(FAKE_GEN))
+    (d / "lb_fake_metric.py").write_text(textwrap.dedent(FAKE_METRIC))
+    monkeypatch.syspath_prepend(str(d))
+    for mod in ("lb_fake_gen", "lb_fake_metric"):
+        sys.modules.pop(mod, None)
+    from longbench.registry import METRICS
+
+    METRICS.register("brightness", "lb_fake_metric:Brightness")
+    yield d
+    METRICS._entries.pop("brightness", None)
+
+
+def build_tiny_sd_pipeline():
+    """A tiny StableDiffusionPipeline from configs (random weights) with the real CLIP tokenizer."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from longbench.text.tokenizer import load_clip_tokenizer
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=32)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), block_out_channels=(32, 32), latent_channels=4,
+        layers_per_block=1, norm_num_groups=32, sample_size=16)
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407, pad_token_id=49407))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False)
+    return StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=load_clip_tokenizer(),
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny pipeline saved with ``save_pretrained`` (loaded back through the real path by tests)."""
+    d = tmp_path_factory.mktemp("tiny-sd") / "pipe"
+    build_tiny_sd_pipeline().save_pretrained(str(d))
+    return d
