@@ -248,11 +248,12 @@ def load_clip_scorer(model: str, processor: str | None = None, *, device: str = 
     hf_model = hf_model.to(device=device, dtype=torch_dtype)
     proc_spec = processor or model
     identity: dict[str, Any] = {"model": model, "model_fingerprint": dir_fingerprint(path), "processor": proc_spec}
+    text_cfg = getattr(hf_model.config, "text_config", None)
     try:
         proc = _load_processor(proc_spec, what=f"{what} processor", trust_remote_code=trust_remote_code)
+        _check_vocabulary(proc, getattr(text_cfg, "vocab_size", None), proc_spec, what)
         identity["tokenizer"] = "processor"
     except MissingWeightsError as e:
-        text_cfg = getattr(hf_model.config, "text_config", None)
         if not tokenizer_fallback:
             raise MissingWeightsError(f"{e}; or pass the tokenizer_fallback option to use the bundled CLIP tokenizer "
                                       "(only for models with the CLIP vocabulary)") from None
@@ -268,6 +269,17 @@ def load_clip_scorer(model: str, processor: str | None = None, *, device: str = 
     scorer = ClipScorer.wrap(hf_model, proc)
     scorer.identity.update(identity)
     return scorer
+
+
+def _check_vocabulary(processor: Any, model_vocab: int | None, spec: str, what: str) -> None:
+    """A directory without tokenizer files can still yield an (empty) tokenizer: refuse it."""
+    tokenizer = getattr(processor, "tokenizer", processor)
+    size = len(tokenizer) if hasattr(tokenizer, "__len__") else None
+    if size is not None and size <= 256 + 2:
+        raise MissingWeightsError(f"{what} processor {spec!r}: no tokenizer vocabulary found ({size} tokens)")
+    if size is not None and model_vocab is not None and size > model_vocab:
+        raise MissingWeightsError(f"{what} processor {spec!r}: tokenizer has {size} tokens, more than the "
+                                  f"model's {model_vocab}")
 
 
 def _load_processor(spec: str, *, what: str, trust_remote_code: bool) -> Any:

@@ -70,6 +70,7 @@ class CommandModel(Model):
                     raise LongbenchError(f"cmd: command succeeded but wrote no image to {{out}} for item {r.item_id!r}")
                 try:
                     with Image.open(out) as im:
+                        im.load()  # read now: the temporary directory goes away
                         images.append(to_rgb(im, f"cmd output for {r.item_id}"))
                 except OSError as e:
                     raise LongbenchError(f"cmd: output for item {r.item_id!r} is not an image ({e})") from None

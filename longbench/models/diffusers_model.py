@@ -36,6 +36,13 @@ def _bool(v: str) -> bool:
     raise ValueError(f"expected true/false, got {v!r}")
 
 
+def dtype_kwarg(dtype: Any) -> dict[str, Any]:
+    """``from_pretrained`` dtype keyword: ``dtype`` on diffusers that renamed it, else ``torch_dtype``."""
+    from diffusers.utils import deprecation_utils
+
+    return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
+
+
 class DiffusersModel(Model):
     kind = "diffusers"
     arg_types = {
@@ -74,7 +81,7 @@ class DiffusersModel(Model):
         path = resolve(self.arg, what="diffusers pipeline")
         try:
             pipe = DiffusionPipeline.from_pretrained(
-                str(path), torch_dtype=getattr(torch, self.args.get("dtype", "float32")), local_files_only=True)
+                str(path), **dtype_kwarg(getattr(torch, self.args.get("dtype", "float32"))), local_files_only=True)
         except (OSError, ValueError, EnvironmentError) as e:
             raise LongbenchError(f"diffusers:{self.arg}: cannot load the pipeline from {path}: {e}") from None
         self.configure(pipe)

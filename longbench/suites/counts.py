@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from longbench.suites.base import Entity, Fact
-from longbench.suites.lexicon import (ORDINALS, TENS, UNITS, WORD_RE, is_plural, same_noun, singular)
+from longbench.suites.lexicon import (ORDINALS, PLURALIA_TANTUM, TENS, UNITS, WORD_RE, is_plural, same_noun,
+                                      singular)
 from longbench.text.splitters import split_default
 
 logger = logging.getLogger(__name__)
@@ -87,13 +88,6 @@ _VAGUE = {"several", "many", "numerous", "multiple", "countless", "various", "in
 _VAGUE_OF = {"dozens", "hundreds", "thousands", "scores", "millions", "lots", "plenty", "loads", "tons"}
 _COLLECTIVE = {"pair": 2, "couple": 2, "trio": 3, "quartet": 4, "quintet": 5}
 _SINGLE_ADJ = {"single", "lone", "solitary", "sole"}
-# Nouns that are one object although plural ("a pair of glasses" is one pair).
-_PLURALIA_TANTUM = {
-    "glasses", "sunglasses", "eyeglasses", "spectacles", "scissors", "jeans", "pants", "trousers",
-    "shorts", "tights", "pliers", "tongs", "binoculars", "goggles", "pajamas", "pyjamas", "leggings",
-    "overalls", "headphones", "earphones", "tweezers", "shears", "briefs", "slacks", "knickers",
-    "boxers", "dungarees", "suspenders", "handcuffs", "clippers", "breeches", "jodhpurs", "trunks",
-}
 _INTENSIFIERS = {"very", "quite", "rather", "fairly", "slightly", "extremely", "really", "so", "too",
                  "almost", "nearly", "somewhat", "incredibly", "exactly", "identical", "identically",
                  "other", "more", "similar", "same", "separate", "different", "distinct", "individual"}
@@ -311,21 +305,22 @@ class _Parser:
                 continue
             mods, h = found
             head_word = self.toks[h].low
+            resume = h + 1 if h == j + len(mods) else j  # a shared head: rescan the next quantifier
             if kind == "one":
                 extra = self.another_count(head_word, h)
                 if extra == 0:
                     i = h + 1
                     continue
                 count = 1 + extra
-            if kind == "collective" and head_word in _PLURALIA_TANTUM:
+            if kind == "collective" and head_word in PLURALIA_TANTUM:
                 count = None  # "a pair of glasses" is one object
             if self.measure_follows(h):
-                i = h + 1
+                i = resume
                 continue
             ent = _entity(mods, head_word, count)
             if ent is not None:
                 out.append((ent, self.toks[i].start, self.toks[h].end))
-            i = h + 1
+            i = resume
         return out
 
     def noun_phrase(self, count: int | None, j: int, kind: str) -> tuple[list[str], int] | None:
@@ -344,9 +339,8 @@ class _Parser:
         return np
 
     def measure_follows(self, h: int) -> bool:
-        return self.low(h + 1) in _MEASURE_AFTER and singular(self.low(h)) in _UNIT_NOUNS | {
-            "block", "mile", "stor", "floor", "meter"} or self.low(h + 1) in ("tall", "high", "old", "wide",
-                                                                              "long", "deep", "thick")
+        """A size, age or distance follows the noun: "three stories tall", "two years old"."""
+        return self.low(h + 1) in _MEASURE_AFTER and self.low(h + 1) not in ("in", "across", "before", "after")
 
 
 # Plural-looking adjectives that may precede the head ("various" is handled as vague).
@@ -404,19 +398,27 @@ def find_counts(prompt: str, segments: Sequence[str] | None = None) -> list[Coun
 def _dedupe(found: list[CountMention]) -> list[CountMention]:
     out: list[CountMention] = []
     for m in found:
-        clash = [o for o in out if same_noun(o.entity.name.split()[-1], m.entity.name.split()[-1])
-                 and o.entity.name.split()[:-1] == m.entity.name.split()[:-1]]
-        if any(o.entity.count == m.entity.count for o in clash):
+        clash = [k for k, o in enumerate(out) if o.entity.name == m.entity.name]
+        if any(out[k].entity.count == m.entity.count for k in clash):
             continue  # the same entity mentioned again
         if clash and m.entity.count is None:
             continue  # "three cats … several cats": keep the stated count
         if clash:
-            named = " ".join(m.entity.attributes + (m.entity.name,))
-            if any(o.entity.name == named for o in out):
+            # Same noun, different counts ("two red and three blue balloons"): name them by attributes.
+            for k in clash:
+                out[k] = _with_attribute_name(out[k])
+            m = _with_attribute_name(m)
+            if any(o.entity.name == m.entity.name for o in out):
                 continue
-            m = CountMention(Entity(named, m.entity.count, m.entity.attributes), m.sentence, m.start, m.end)
         out.append(m)
     return out
+
+
+def _with_attribute_name(m: CountMention) -> CountMention:
+    e = m.entity
+    if not e.attributes or e.name.startswith(" ".join(e.attributes) + " "):
+        return m
+    return CountMention(Entity(" ".join(e.attributes + (e.name,)), e.count, e.attributes), m.sentence, m.start, m.end)
 
 
 def parse_counts(prompt: str) -> list[Entity]:

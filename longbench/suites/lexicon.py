@@ -45,11 +45,18 @@ _NOT_PLURAL = {
     "us", "thus", "yes", "plus", "minus", "versus", "whereas", "unless", "less", "as", "various",
     "famous", "gorgeous", "numerous", "previous", "serious", "curious", "nervous", "glorious",
     "mysterious", "luminous", "enormous", "precious", "delicious", "spacious", "luxurious",
-    "ominous", "vibrant", "wireless", "stainless", "endless", "countless", "timeless", "seamless",
+    "ominous", "wireless", "stainless", "endless", "countless", "timeless", "seamless",
     "swiss", "analysis", "axis", "basis", "oasis", "crisis", "emphasis", "thesis", "metropolis",
     "hibiscus", "narcissus", "asparagus", "abyss", "express", "princess", "goddess", "actress",
     "waitress", "hostess", "lioness", "mistress", "duchess", "countess", "empress", "business",
     "wilderness", "darkness", "happiness", "calmness", "stillness", "brightness", "kindness",
+}
+# Nouns that are one object although plural ("a pair of glasses" is one pair).
+PLURALIA_TANTUM = {
+    "glasses", "sunglasses", "eyeglasses", "spectacles", "scissors", "jeans", "pants", "trousers",
+    "shorts", "tights", "pliers", "tongs", "binoculars", "goggles", "pajamas", "pyjamas", "leggings",
+    "overalls", "headphones", "earphones", "tweezers", "shears", "briefs", "slacks", "knickers",
+    "boxers", "dungarees", "suspenders", "handcuffs", "clippers", "breeches", "jodhpurs", "trunks",
 }
 _F_PLURALS = {"leaves": "leaf", "wolves": "wolf", "shelves": "shelf", "loaves": "loaf", "halves": "half",
               "scarves": "scarf", "hooves": "hoof", "calves": "calf", "thieves": "thief", "elves": "elf",
@@ -89,7 +96,7 @@ def singular(word: str) -> str:
         return _IRREGULAR_PLURALS[w]
     if w in _F_PLURALS:
         return _F_PLURALS[w]
-    if w in _INVARIANT or not is_plural(w):
+    if w in _INVARIANT or w in PLURALIA_TANTUM or not is_plural(w):
         return w
     if w in _OES_PLURALS:
         return w[:-2]

@@ -179,44 +179,61 @@ class Detector:
         size = arr.shape[0]
         mat, tlabels, min_area = self.templates(size)
         lab = self.labels(arr)
-        hist = np.bincount(lab.ravel(), minlength=256)
-        hist_colours = hist[:len(_COLOUR_NAMES)]
-        if hist_colours.sum() == 0:
+        hist = np.bincount(lab.ravel(), minlength=256)[:len(_COLOUR_NAMES)]
+        if hist.sum() == 0:
             return Detection(None, (), size)
-        bg = int(hist_colours.argmax())
+        bg = int(hist.argmax())
         min_pixels = max(4, int(MIN_AREA_FRACTION * min_area))
+        # One labelling of all foreground pixels; only components holding several colours (never in a
+        # clean render, where differently coloured objects never touch) are split again per colour.
+        eight = np.ones((3, 3), dtype=bool)  # 8-connectivity
+        comp, n = ndimage.label((lab != bg) & (lab != _UNLABELLED), structure=eight)
+        if n == 0:
+            return Detection(_COLOUR_NAMES[bg], (), size)
+        areas = np.bincount(comp.ravel(), minlength=n + 1)
+        keep = np.nonzero(areas[1:] >= min_pixels)[0] + 1
+        if keep.size > MAX_COMPONENTS:
+            keep = keep[np.argsort(-areas[keep], kind="stable")[:MAX_COMPONENTS]]
+        slices = ndimage.find_objects(comp)
+        found: list[DetectedObject] = []
+        for i in keep.tolist():
+            sy, sx = slices[i - 1]
+            mask = comp[sy, sx] == i
+            colours = lab[sy, sx][mask]
+            k = int(colours[0])
+            if (colours == k).all():
+                self._classify(mask, k, sy.start, sx.start, size, mat, tlabels, min_pixels, found)
+                continue
+            sub_lab = lab[sy, sx]
+            for k in np.unique(colours).tolist():
+                sub, m = ndimage.label(mask & (sub_lab == k), structure=eight)
+                for j, (ssy, ssx) in enumerate(ndimage.find_objects(sub), 1):
+                    piece = sub[ssy, ssx] == j
+                    if piece.sum() >= min_pixels:
+                        self._classify(piece, k, sy.start + ssy.start, sx.start + ssx.start, size, mat,
+                                       tlabels, min_pixels, found)
+        found.sort(key=lambda o: (REGIONS.index(o.region), o.box[1], o.box[0]))
+        return Detection(_COLOUR_NAMES[bg], tuple(found), size)
+
+    @staticmethod
+    def _classify(mask: "np.ndarray", k: int, y0: int, x0: int, size: int, mat: "np.ndarray",
+                  tlabels: list[tuple[str, str]], min_pixels: int, out: list[DetectedObject]) -> None:
+        """Classify one single-colour component (cropped to its box) and append it to ``out``."""
+        import numpy as np
+        from scipy import ndimage
+
+        h, w = mask.shape
+        area = int(mask.sum())
+        if h < 3 or w < 3 or area < min_pixels:
+            return
+        core = ndimage.binary_erosion(mask, structure=np.ones((3, 3), dtype=bool), border_value=0)
+        if core.sum() < MIN_CORE_FRACTION * area:
+            return  # a thin rim (edge fringe), not an object
+        d = np.sqrt(((mat - _features(mask, size)) ** 2).sum(axis=1))
+        j = int(d.argmin())
         cell = size / 3
-        structure = np.ones((3, 3), dtype=bool)
-        found: list[tuple[int, DetectedObject]] = []
-        for k in np.nonzero(hist_colours >= min_pixels)[0].tolist():
-            if k == bg:
-                continue
-            comp, n = ndimage.label(lab == k, structure=structure)
-            if n == 0:
-                continue
-            areas = np.bincount(comp.ravel(), minlength=n + 1)
-            keep = np.nonzero(areas[1:] >= min_pixels)[0] + 1
-            if keep.size == 0:
-                continue
-            if keep.size > MAX_COMPONENTS:
-                keep = keep[np.argsort(-areas[keep], kind="stable")[:MAX_COMPONENTS]]
-            slices = ndimage.find_objects(comp)
-            for i in keep.tolist():
-                sy, sx = slices[i - 1]
-                mask = comp[sy, sx] == i
-                area = int(areas[i])
-                if mask.shape[0] < 3 or mask.shape[1] < 3:
-                    continue
-                core = ndimage.binary_erosion(mask, structure=structure, border_value=0)
-                if core.sum() < MIN_CORE_FRACTION * area:
-                    continue
-                f = _features(mask, size)
-                d = np.sqrt(((mat - f) ** 2).sum(axis=1))
-                j = int(d.argmin())
-                cx, cy = (sx.start + sx.stop) / 2, (sy.start + sy.stop) / 2
-                region = REGIONS[3 * min(2, int(cy / cell)) + min(2, int(cx / cell))]
-                shape, size_name = tlabels[j]
-                found.append((area, DetectedObject(_COLOUR_NAMES[k], shape, size_name, region,
-                                                   (sx.start, sy.start, sx.stop, sy.stop), area, float(d[j]))))
-        found.sort(key=lambda t: (REGIONS.index(t[1].region), t[1].box[1], t[1].box[0]))
-        return Detection(_COLOUR_NAMES[bg], tuple(o for _, o in found), size)
+        cx, cy = x0 + w / 2, y0 + h / 2
+        region = REGIONS[3 * min(2, int(cy / cell)) + min(2, int(cx / cell))]
+        shape, size_name = tlabels[j]
+        out.append(DetectedObject(_COLOUR_NAMES[k], shape, size_name, region, (x0, y0, x0 + w, y0 + h),
+                                  area, float(d[j])))

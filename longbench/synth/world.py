@@ -46,8 +46,16 @@ REGIONS: tuple[str, ...] = (
     "bottom-left", "bottom", "bottom-right",
 )
 MIN_GROUPS, MAX_GROUPS = 3, 8
+#: CLIP's context: 77 positions = start token + 75 content tokens + end token.
+CLIP_WINDOW = 77
 MIN_COUNT, MAX_COUNT = 1, 4
 BASE_SIZE = 256
+
+
+def within_window(start_token: int, window: int = CLIP_WINDOW) -> bool:
+    """Whether a sentence whose first token is content token ``start_token`` (0-based, start token not
+    counted) begins inside a ``window``-position CLIP context, i.e. ``start_token < window - 2``."""
+    return start_token < window - 2
 
 
 def plural(shape: str) -> str:

@@ -1,0 +1,348 @@
+"""The suite annotation schema (version 1) and a validator that reports every problem of a suite file.
+
+A suite file is UTF-8 JSONL. The optional first line is a header, then one item per line::
+
+    {"suite": {"name": "my-suite", "version": "1", "schema_version": 1, "description": "..."}}
+    {"id": "kitchen-03", "prompt": "...", "segments": [...], "entities": [...], "facts": [...], ...}
+
+Item fields (only ``id`` and ``prompt`` are required):
+
+``id`` (str)
+    Unique in the file; letters, digits, ``_ - .``, at most 128 characters, no ``..`` (ids become
+    file names).
+``prompt`` (str)
+    The text given to the model, non-empty, at most ``MAX_PROMPT_CHARS`` characters, stored exactly as
+    the source wrote it.
+``segments`` (list of str)
+    The prompt's sentences when the default splitter would cut them differently; each is a substring
+    of the prompt, in order. Without it, sentences are ``longbench.text.split_default(prompt)``.
+``entities`` (list of objects)
+    Things the prompt asks to appear: ``{"name": str, "count": int >= 0 (omitted when the prompt
+    states no number), "attributes": [str, ...]}``. Names are unique within an item (case-insensitive)
+    and are what a detector is asked to find ("red balloon", "dog").
+``facts`` (list of objects)
+    Checkable statements, each attached to the 0-based index of the sentence that states it:
+    ``{"type", "sentence", "entity"?, "value"?, "target"?}`` with ``type`` one of
+
+    * ``presence``  — ``entity`` appears (entity required);
+    * ``count``     — ``entity`` appears exactly ``value`` times (entity and int value required);
+    * ``attribute`` — ``entity`` has property ``value`` ("red", "wooden");
+    * ``spatial``   — ``entity`` stands in relation ``value`` ("left of", "on", "top-left") to
+      ``target`` (another entity, optional for absolute positions);
+    * ``text``      — the string ``value`` is written in the image (``entity``: what bears it);
+    * ``style``     — the image has style ``value`` ("watercolor").
+``tags`` (list of str), ``reference_image`` (str, a path relative to the suite file or absolute),
+``meta`` (object, free-form; part of the suite hash).
+
+Checks of an item against its own text (what ``longbench suites validate`` adds to the structure):
+
+* segments are substrings of the prompt, in order;
+* a fact's ``sentence`` is a valid sentence index;
+* the ``entity`` (and ``target``) of a fact appears in that sentence — its head noun, case-insensitive,
+  singular or plural ("red wooden chairs" is found by "chair");
+* a ``count`` fact's value is stated in that sentence as a digit or number word ("3", "three",
+  "a pair of", "a dozen", "one … another");
+* a ``text`` fact's string appears in that sentence (case-insensitive);
+* entity counts and count facts agree: a count fact names a declared entity with the same count, and
+  when an item has facts, every counted entity has a count fact;
+* ids are unique in the file; entity names are unique in the item.
+
+``SCHEMA_VERSION`` is written into the header of every suite the importers produce; a file whose header
+declares a newer version is reported rather than misread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from longbench.errors import LongbenchError
+from longbench.suites.base import FACT_TYPES, ITEM_ID_RE, MAX_PROMPT_CHARS, Item
+from longbench.suites.counts import find_counts, number_value
+from longbench.suites.lexicon import head_noun, mentions_noun, same_noun, words
+from longbench.text.splitters import split_default
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+ITEM_FIELDS = ("id", "prompt", "segments", "entities", "facts", "tags", "reference_image", "meta")
+ENTITY_FIELDS = ("name", "count", "attributes")
+FACT_FIELDS = ("type", "sentence", "entity", "value", "target")
+# An item line holds a prompt of at most MAX_PROMPT_CHARS characters plus its annotations.
+MAX_LINE_BYTES = 1 << 20
+
+# Words that state a quantity in a sentence, with the count they state.
+_QUANTITY_WORDS = {
+    "a": 1, "an": 1, "single": 1, "lone": 1, "solitary": 1, "sole": 1, "once": 1,
+    "pair": 2, "couple": 2, "twin": 2, "twins": 2, "both": 2, "double": 2, "twice": 2,
+    "trio": 3, "triple": 3, "triplets": 3, "quartet": 4, "quintet": 5, "dozen": 12,
+    "no": 0, "zero": 0, "none": 0, "without": 0, "nothing": 0, "nobody": 0,
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in a suite file: where (file, 1-based line) and what."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _nonempty_str(x: Any) -> bool:
+    return isinstance(x, str) and bool(x.strip())
+
+
+def structure_problems(d: Any) -> list[str]:
+    """Every structural problem of one item's JSON value (empty when it matches the schema)."""
+    if not isinstance(d, dict):
+        return [f"expected a JSON object, got {type(d).__name__}"]
+    out: list[str] = []
+    unknown = sorted(set(d) - set(ITEM_FIELDS))
+    if unknown:
+        out.append(f"unknown field(s) {', '.join(unknown)}")
+    item_id = d.get("id")
+    if "id" not in d:
+        out.append("missing id")
+    elif not isinstance(item_id, str) or not ITEM_ID_RE.match(item_id) or ".." in item_id:
+        out.append(f"invalid id {item_id!r} (use letters, digits, '_', '-', '.'; max 128; no '..')")
+    prompt = d.get("prompt")
+    if not _nonempty_str(prompt):
+        out.append("empty or missing prompt")
+    elif len(prompt) > MAX_PROMPT_CHARS:
+        out.append(f"prompt has {len(prompt):,} characters, over the {MAX_PROMPT_CHARS:,}-character limit")
+    segs = d.get("segments")
+    if segs is not None and (not isinstance(segs, list) or not all(_nonempty_str(s) for s in segs)):
+        out.append("segments must be a list of non-empty strings")
+    elif isinstance(segs, list) and not segs:
+        out.append("segments is an empty list (omit it to use the default splitter)")
+    for key in ("tags",):
+        v = d.get(key, [])
+        if not isinstance(v, list) or not all(isinstance(t, str) for t in v):
+            out.append(f"{key} must be a list of strings")
+    if "reference_image" in d and not _nonempty_str(d["reference_image"]):
+        out.append("reference_image must be a non-empty string")
+    if not isinstance(d.get("meta", {}), dict):
+        out.append("meta must be an object")
+    out += _entity_structure(d.get("entities", []))
+    out += _fact_structure(d.get("facts", []))
+    return out
+
+
+def _entity_structure(entities: Any) -> list[str]:
+    if not isinstance(entities, list):
+        return ["entities must be a list"]
+    out: list[str] = []
+    for k, e in enumerate(entities):
+        w = f"entities[{k}]"
+        if not isinstance(e, dict):
+            out.append(f"{w} must be an object")
+            continue
+        unknown = sorted(set(e) - set(ENTITY_FIELDS))
+        if unknown:
+            out.append(f"{w} has unknown field(s) {', '.join(unknown)}")
+        if not _nonempty_str(e.get("name")):
+            out.append(f"{w} needs a non-empty string name")
+        if "count" in e and e["count"] is not None and not (_is_int(e["count"]) and e["count"] >= 0):
+            out.append(f"{w} ({e.get('name')!r}) count must be an integer >= 0, got {e['count']!r}")
+        attrs = e.get("attributes", [])
+        if not isinstance(attrs, list) or not all(_nonempty_str(a) for a in attrs):
+            out.append(f"{w} ({e.get('name')!r}) attributes must be a list of non-empty strings")
+    return out
+
+
+def _fact_structure(facts: Any) -> list[str]:
+    if not isinstance(facts, list):
+        return ["facts must be a list"]
+    out: list[str] = []
+    for k, f in enumerate(facts):
+        w = f"facts[{k}]"
+        if not isinstance(f, dict):
+            out.append(f"{w} must be an object")
+            continue
+        unknown = sorted(set(f) - set(FACT_FIELDS))
+        if unknown:
+            out.append(f"{w} has unknown field(s) {', '.join(unknown)}")
+        t = f.get("type")
+        if t not in FACT_TYPES:
+            out.append(f"{w} type {t!r} is not one of {', '.join(FACT_TYPES)}")
+        if not (_is_int(f.get("sentence")) and f["sentence"] >= 0):
+            out.append(f"{w} sentence must be an integer >= 0, got {f.get('sentence')!r}")
+        for key in ("entity", "target"):
+            if f.get(key) is not None and not _nonempty_str(f[key]):
+                out.append(f"{w} {key} must be a non-empty string")
+        if t in ("presence", "count", "attribute", "spatial") and f.get("entity") is None:
+            out.append(f"{w} ({t}) needs an entity")
+        if t == "count" and not (_is_int(f.get("value")) and f["value"] >= 0):
+            out.append(f"{w} (count) value must be an integer >= 0, got {f.get('value')!r}")
+        if t in ("attribute", "spatial", "text", "style") and not _nonempty_str(f.get("value")):
+            out.append(f"{w} ({t}) value must be a non-empty string")
+        if t == "presence" and f.get("value") is not None:
+            out.append(f"{w} (presence) takes no value")
+    return out
+
+
+def number_values(sentence: str) -> set[int]:
+    """Every quantity a sentence states in words or digits ("a pair of" → 2, "half a dozen" → 6)."""
+    ws = words(sentence)
+    vals: set[int] = set()
+    for k, w in enumerate(ws):
+        if w in _QUANTITY_WORDS:
+            vals.add(_QUANTITY_WORDS[w])
+        n = number_value(w)
+        if n is None and w.isdigit():
+            n = int(w)
+        if n is not None:
+            vals.add(n)
+            if k + 1 < len(ws) and ws[k + 1] == "dozen":
+                vals.add(n * 12)
+        if w == "half" and ws[k + 1:k + 3] == ["a", "dozen"]:
+            vals.add(6)
+    vals.update(int(d) for d in re.findall(r"\d+", sentence))
+    return vals
+
+
+def item_problems(item: Item) -> list[str]:
+    """Problems of a structurally valid item against its own text (see the module docstring)."""
+    out: list[str] = []
+    if item.segments is not None:
+        pos = 0
+        for k, seg in enumerate(item.segments):
+            at = item.prompt.find(seg, pos)
+            if at < 0:
+                where = "is not in the prompt" if seg not in item.prompt else "is out of order"
+                out.append(f"segments[{k}] {where}: {seg[:60]!r}")
+            else:
+                pos = at + len(seg)
+    sentences = list(item.segments) if item.segments is not None else split_default(item.prompt)
+    names: dict[str, int | None] = {}
+    for e in item.entities:
+        key = e.name.strip().lower()
+        if key in names:
+            out.append(f"entity {e.name!r} is declared twice")
+        names[key] = e.count
+    parsed = None  # count-parser mentions, computed only when a count fact needs them
+    counted_facts: set[str] = set()
+    for k, f in enumerate(item.facts):
+        w = f"facts[{k}] ({f.type}"
+        w += f" {f.entity!r})" if f.entity else ")"
+        if f.sentence >= len(sentences):
+            out.append(f"{w} sentence {f.sentence} is out of range (the item has {len(sentences)} "
+                       f"sentence{'s' if len(sentences) != 1 else ''})")
+            continue
+        sent = sentences[f.sentence]
+        for role, name in (("entity", f.entity), ("target", f.target)):
+            if name and not mentions_noun(sent, head_noun(name)):
+                out.append(f"{w} {role} {name!r} does not appear in sentence {f.sentence}: {sent[:80]!r}")
+        if f.type == "count" and f.entity:
+            counted_facts.add(f.entity.strip().lower())
+            if f.value not in number_values(sent):
+                if parsed is None:
+                    parsed = find_counts(item.prompt, item.segments)
+                head = head_noun(f.entity)
+                if not any(m.sentence == f.sentence and m.entity.count == f.value
+                           and same_noun(head_noun(m.entity.name), head) for m in parsed):
+                    out.append(f"{w} value {f.value} is not stated in sentence {f.sentence}: {sent[:80]!r}")
+            key = f.entity.strip().lower()
+            if key not in names:
+                out.append(f"{w} names no declared entity (entities: "
+                           f"{', '.join(repr(e.name) for e in item.entities) or 'none'})")
+            elif names[key] != f.value:
+                out.append(f"{w} value {f.value} disagrees with the entity's count {names[key]!r}")
+        if f.type == "text" and isinstance(f.value, str):
+            if " ".join(f.value.lower().split()) not in " ".join(sent.lower().split()):
+                out.append(f"{w} text {f.value!r} does not appear in sentence {f.sentence}")
+    if item.facts:
+        for e in item.entities:
+            if e.count is not None and e.name.strip().lower() not in counted_facts:
+                out.append(f"entity {e.name!r} has count {e.count} but no count fact states it")
+    return out
+
+
+def _header_problems(header: Any) -> list[str]:
+    if not isinstance(header, dict):
+        return ["suite header must be an object"]
+    out = []
+    unknown = sorted(set(header) - {"name", "version", "schema_version", "description", "source"})
+    if unknown:
+        out.append(f"suite header has unknown field(s) {', '.join(unknown)}")
+    for key in ("name", "version"):
+        if key in header and not _nonempty_str(header[key]):
+            out.append(f"suite header {key} must be a non-empty string")
+    sv = header.get("schema_version", SCHEMA_VERSION)
+    if not _is_int(sv) or sv < 1:
+        out.append(f"suite header schema_version must be a positive integer, got {sv!r}")
+    elif sv > SCHEMA_VERSION:
+        out.append(f"schema_version {sv} is newer than this longbench supports ({SCHEMA_VERSION})")
+    return out
+
+
+def validate_file(path: str | Path) -> list[Problem]:
+    """Check every line of a suite file; return all problems (empty list: the file is valid).
+
+    Raises:
+        LongbenchError: the file cannot be read at all.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise LongbenchError(f"cannot read {path}: {e.strerror}") from e
+    where = str(path)
+    if not raw.strip():
+        return [Problem(where, 1, "file is empty")]
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    n_items = 0
+    first = True
+    for lineno, line in enumerate(raw.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        is_first, first = first, False
+        if len(line) > MAX_LINE_BYTES:
+            problems.append(Problem(where, lineno, f"line is {len(line):,} bytes, over the "
+                                                   f"{MAX_LINE_BYTES:,}-byte limit for one item"))
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            problems.append(Problem(where, lineno, f"not valid UTF-8 (byte {e.start})"))
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            problems.append(Problem(where, lineno, f"invalid JSON ({e.msg} at column {e.colno})"))
+            continue
+        if isinstance(obj, dict) and set(obj) == {"suite"}:
+            msgs = _header_problems(obj["suite"]) if is_first else ["suite header must be the first line"]
+            problems.extend(Problem(where, lineno, m) for m in msgs)
+            continue
+        n_items += 1
+        msgs = structure_problems(obj)
+        item_id = obj.get("id") if isinstance(obj, dict) else None
+        if isinstance(item_id, str):
+            if item_id in seen:
+                msgs.append(f"duplicate id {item_id!r} (first on line {seen[item_id]})")
+            else:
+                seen[item_id] = lineno
+        if not msgs:
+            try:
+                msgs = item_problems(Item.from_dict(obj, where=f"{where}:{lineno}"))
+            except LongbenchError as e:  # a rule of Item.from_dict that the structure checks missed
+                msgs = [str(e).split(": ", 1)[-1]]
+        label = f"item {item_id!r}: " if isinstance(item_id, str) else ""
+        problems.extend(Problem(where, lineno, label + m) for m in msgs)
+    if n_items == 0:
+        problems.append(Problem(where, 1, "file has no items"))
+    return problems

@@ -1,0 +1,325 @@
+"""Grammar: a scene → a long natural-language prompt whose sentences carry known facts.
+
+Every group yields four facts — ``presence``, ``count`` (int), ``attribute`` (its size word) and
+``spatial`` (its region) — spread over one to three sentences: an *introduction* (always carries
+presence, plus any subset of the others) and up to two *detail* sentences that refer back to the
+group. One sentence states the background (no fact), and *filler* sentences describe style and mood
+without stating any fact; fillers and the ordering of sentences push many facts past CLIP's 77-token
+window. Wording varies: several templates per fact kind, synonyms for shapes, colours and sizes,
+number words and digits. Pure Python; all choices come from the ``random.Random`` passed in.
+
+Sentences never contain ``;``, ``!``, ``?``, abbreviations or decimals, so the ``default`` splitter
+returns exactly these sentences.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from longbench.suites.base import Fact
+from longbench.synth.world import MAX_GROUPS, Group, Scene
+
+MIN_SENTENCES, MAX_SENTENCES = 4, 12
+FACT_KINDS = ("count", "size", "region")  # besides presence, which the introduction always carries
+_FACT_TYPE = {"count": "count", "size": "attribute", "region": "spatial"}
+_TYPE_ORDER = {"presence": 0, "count": 1, "attribute": 2, "spatial": 3}
+
+SHAPE_WORDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "circle": (("circle", "circles"), ("circle", "circles"), ("disc", "discs")),
+    "square": (("square", "squares"),),
+    "triangle": (("triangle", "triangles"),),
+    "diamond": (("diamond", "diamonds"), ("diamond", "diamonds"), ("rhombus", "rhombuses")),
+    "star": (("star", "stars"), ("star", "stars"), ("five-pointed star", "five-pointed stars")),
+    "cross": (("cross", "crosses"), ("cross", "crosses"), ("plus sign", "plus signs")),
+}
+COLOUR_WORDS: dict[str, tuple[str, ...]] = {
+    "red": ("red",), "orange": ("orange",), "yellow": ("yellow",), "green": ("green",),
+    "blue": ("blue",), "purple": ("purple", "violet"), "pink": ("pink",), "brown": ("brown",),
+    "white": ("white",), "gray": ("gray", "grey"), "black": ("black",),
+}
+SIZE_WORDS: dict[str, tuple[str, ...]] = {"small": ("small", "tiny", "little"), "large": ("large", "big")}
+COUNT_WORDS: dict[int, tuple[str, ...]] = {
+    1: ("one", "a single", "1", "exactly one"),
+    2: ("two", "a pair of", "2", "exactly two"),
+    3: ("three", "3", "exactly three"),
+    4: ("four", "4", "exactly four"),
+}
+BARE_COUNT: dict[int, tuple[str, ...]] = {1: ("one", "1"), 2: ("two", "2"), 3: ("three", "3"), 4: ("four", "4")}
+LOCATIONS: dict[str, tuple[str, ...]] = {
+    "top-left": ("in the top left corner", "in the upper left corner", "at the top left",
+                 "up in the top left of the image"),
+    "top": ("at the top in the middle", "in the top centre", "in the middle of the top edge",
+            "in the upper middle of the picture"),
+    "top-right": ("in the top right corner", "in the upper right corner", "at the top right",
+                  "up in the top right of the image"),
+    "left": ("on the left side halfway down", "in the middle of the left edge", "at the centre left",
+             "on the left at mid height"),
+    "center": ("in the very centre", "in the middle of the picture", "right in the centre",
+               "at the centre of the image"),
+    "right": ("on the right side halfway down", "in the middle of the right edge", "at the centre right",
+              "on the right at mid height"),
+    "bottom-left": ("in the bottom left corner", "in the lower left corner", "at the bottom left",
+                    "down in the bottom left of the image"),
+    "bottom": ("at the bottom in the middle", "in the bottom centre", "in the middle of the bottom edge",
+               "in the lower middle of the picture"),
+    "bottom-right": ("in the bottom right corner", "in the lower right corner", "at the bottom right",
+                     "down in the bottom right of the image"),
+}
+BACKGROUND_TEMPLATES = (
+    "The background is a flat, even {bg}.",
+    "Everything is set against a plain {bg} background.",
+    "The canvas is filled with a solid {bg} colour.",
+    "All of this sits on a uniform {bg} backdrop.",
+    "Behind everything there is nothing but a flat {bg} surface.",
+    "The backdrop is completely {bg}, with no texture or gradient.",
+    "Picture a simple flat illustration on a {bg} canvas.",
+)
+FILLERS = (
+    "The style is clean and flat, like a page from a picture book for young children.",
+    "There is no shading, texture or perspective anywhere in the image.",
+    "Every shape has crisp hard edges and is filled with one solid colour.",
+    "The composition feels calm and orderly, with plenty of empty space between the groups.",
+    "Nothing overlaps and no shape touches another.",
+    "The lighting is perfectly even, without any shadows or highlights.",
+    "It should look like a simple vector graphic made for a teaching worksheet.",
+    "Think of a tidy geometry poster that hangs in a quiet classroom.",
+    "No text, labels or signatures appear anywhere in the picture.",
+    "The overall mood is cheerful, playful and a little bit retro.",
+    "Imagine the picture divided into an invisible grid of equal cells.",
+    "The artwork has the precise, minimal look of modern Swiss graphic design.",
+    "Each group of shapes keeps to its own part of the canvas.",
+    "The edges of the image are left clear, with a comfortable margin around everything.",
+    "It is the kind of picture an illustrator would sketch quickly on a tablet before adding detail.",
+    "There are no gradients, outlines, reflections or drop shadows.",
+    "The image is meant to be read easily at a glance, even when it is printed very small.",
+    "Everything is drawn from straight above, as if the viewer were looking down at a table.",
+    "The colours are bold and saturated, and they never blend into each other.",
+    "A designer would call the layout balanced, though not perfectly symmetric.",
+    "The whole scene is quiet and still, like a puzzle waiting to be solved.",
+    "Keep the rendering simple and graphic rather than realistic or painterly.",
+    "The shapes look as if they were cut out of coloured paper and laid down carefully.",
+    "Nothing in the scene is blurred, faded or partly hidden.",
+    "It could be an illustration in a counting game for a curious toddler.",
+    "The picture is framed tightly, with no border at all.",
+)
+_PLURAL_VERBS = ("sit", "are placed", "are arranged", "can be seen", "appear", "rest")
+_SINGULAR_VERBS = ("sits", "is placed", "is drawn", "can be seen", "appears", "rests")
+
+
+@dataclass
+class _Sentence:
+    """A planned sentence: which groups and fact kinds it states (text is realised after ordering)."""
+
+    kind: str  # "background", "filler", "intro", "pair", "detail"
+    groups: list[int] = field(default_factory=list)
+    facts: list[list[str]] = field(default_factory=list)  # per group: fact kinds (besides presence)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """A realised prompt: its sentences, the facts they carry and where the background is stated."""
+
+    sentences: tuple[str, ...]
+    facts: tuple[Fact, ...]
+    background_sentence: int
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.sentences)
+
+
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
+class _Realiser:
+    """Turns planned sentences into text, tracking per group what the reader already knows."""
+
+    def __init__(self, scene: Scene, rng: random.Random):
+        self.scene = scene
+        self.rng = rng
+        self.count_stated: set[int] = set()
+
+    def pick(self, options: tuple[str, ...] | list[str]) -> str:
+        return self.rng.choice(options)
+
+    def words(self, g: Group) -> tuple[str, str, str]:
+        """(colour word, singular noun, plural noun)."""
+        sing, plur = self.pick(SHAPE_WORDS[g.shape])
+        return self.pick(COLOUR_WORDS[g.colour]), sing, plur
+
+    def noun_phrase(self, g: Group, kinds: list[str]) -> tuple[str, bool]:
+        """Indefinite noun phrase with the count and size words that ``kinds`` asks for; (text, plural)."""
+        colour, sing, plur = self.words(g)
+        parts = []
+        plural = True
+        if "count" in kinds:
+            parts.append(self.pick(COUNT_WORDS[g.count]))
+            plural = g.count > 1
+        if "size" in kinds:
+            parts.append(self.pick(SIZE_WORDS[g.size]))
+        parts += [colour, plur if plural else sing]
+        return " ".join(parts), plural
+
+    def location(self, g: Group) -> str:
+        return self.pick(LOCATIONS[g.region])
+
+    def intro(self, gi: int, kinds: list[str]) -> str:
+        g = self.scene.groups[gi]
+        np_, plural = self.noun_phrase(g, kinds)
+        if "count" in kinds:
+            self.count_stated.add(gi)
+        be = "are" if plural else "is"
+        if "region" in kinds:
+            loc = self.location(g)
+            verb = self.pick(_PLURAL_VERBS if plural else _SINGULAR_VERBS)
+            return self.pick((
+                f"{_cap(np_)} {verb} {loc}.",
+                f"{_cap(loc)}, there {be} {np_}.",
+                f"{_cap(loc)} you can see {np_}.",
+                f"The picture shows {np_} {loc}.",
+                f"Place {np_} {loc}.",
+                f"Look {loc} and you will find {np_}.",
+            ))
+        return self.pick((
+            f"There {be} also {np_}.",
+            f"The scene includes {np_}.",
+            f"{_cap(np_)} {be} part of the picture.",
+            f"Add {np_} to the composition.",
+            f"Somewhere in the image there {be} {np_}.",
+            f"We can also spot {np_}.",
+        ))
+
+    def pair(self, gis: list[int], kinds: list[list[str]]) -> str:
+        """Two introductions in one sentence."""
+        clauses = []
+        for gi, ks in zip(gis, kinds):
+            g = self.scene.groups[gi]
+            np_, plural = self.noun_phrase(g, ks)
+            if "count" in ks:
+                self.count_stated.add(gi)
+            if "region" in ks:
+                verb = self.pick(_PLURAL_VERBS if plural else _SINGULAR_VERBS)
+                clauses.append(f"{np_} {verb} {self.location(g)}")
+            else:
+                clauses.append(f"{np_} {'are' if plural else 'is'} {self.pick(('also present', 'included', 'shown too'))}")
+        joiner = self.pick((", while ", ", and ", " and "))
+        return _cap(clauses[0] + joiner + clauses[1]) + "."
+
+    def detail(self, gi: int, kinds: list[str]) -> str:
+        g = self.scene.groups[gi]
+        colour, sing, plur = self.words(g)
+        singular = g.count == 1 and (gi in self.count_stated or "count" in kinds)
+        ref = f"the {colour} {sing if singular else plur}"
+        be, they = ("is", "it") if singular else ("are", "they")
+        preds = []
+        for k in kinds:
+            if k == "size":
+                size = self.pick(SIZE_WORDS[g.size])
+                preds.append(self.pick((f"{be} {size}", f"{'looks' if singular else 'look'} {size}",
+                                        f"{be} drawn {size}", f"{be} {size} in size")))
+            elif k == "region":
+                loc = self.location(g)
+                preds.append(self.pick((f"{'sits' if singular else 'sit'} {loc}", f"{be} placed {loc}",
+                                        f"can be found {loc}", f"{be} located {loc}")))
+        if "count" in kinds:
+            self.count_stated.add(gi)
+            n = self.pick(BARE_COUNT[g.count])
+            rest = _join(preds)
+            if g.count == 1:
+                head = self.pick((f"There is only one {colour} {sing}", f"Just one {colour} {sing} is drawn",
+                                  f"There is exactly {n} {colour} {sing}"))
+                return head + (f", and it {rest}." if rest else ".")
+            if not rest:
+                return self.pick((f"There are {n} {colour} {plur} in total.",
+                                  f"The {colour} {plur} number {n} altogether.",
+                                  f"Count the {colour} {plur} and you get {n}.",
+                                  f"Exactly {n} {colour} {plur} are drawn."))
+            return self.pick((f"There are {n} {colour} {plur}, and they {rest}.",
+                              f"{_cap(ref)} {rest}, and there are {n} of them."))
+        sentence = f"{ref} {_join(preds)}"
+        return self.pick((_cap(sentence) + ".", _cap(sentence) + ".", f"Make sure that {sentence}.",
+                          f"Note that {sentence}."))
+
+
+def _join(preds: list[str]) -> str:
+    if len(preds) <= 1:
+        return "".join(preds)
+    return ", ".join(preds[:-1]) + " and " + preds[-1]
+
+
+def _partition(rng: random.Random) -> list[list[str]]:
+    """Split a group's facts into an introduction (first) and 0-2 detail sentences."""
+    kinds = list(FACT_KINDS)
+    rng.shuffle(kinds)
+    r = rng.random()
+    if r < 0.45:
+        return [kinds]
+    if r < 0.85:
+        k = rng.randint(0, 2)
+        return [kinds[:k], kinds[k:]]
+    k = rng.randint(0, 1)
+    cut = rng.randint(k + 1, 2)
+    return [kinds[:k], kinds[k:cut], kinds[cut:]]
+
+
+def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
+    """Write a prompt for ``scene``: 4-12 sentences, facts attached to the sentences stating them."""
+    n = len(scene.groups)
+    if not 1 <= n <= MAX_GROUPS:
+        raise ValueError(f"a prompt needs 1..{MAX_GROUPS} groups, got {n}")
+    parts = [_partition(rng) for _ in range(n)]
+    # Respect the sentence budget (background + introductions + details): fold details back.
+    while 1 + sum(len(p) for p in parts) > MAX_SENTENCES:
+        gi = max(range(n), key=lambda i: (len(parts[i]), i))
+        p = parts[gi]
+        parts[gi] = [p[0] + p[1]] + p[2:]
+    order = list(range(n))
+    rng.shuffle(order)
+    plan: list[_Sentence] = []
+    i = 0
+    while i < len(order):
+        gi = order[i]
+        if i + 1 < len(order) and rng.random() < 0.2:  # two introductions in one sentence
+            gj = order[i + 1]
+            plan.append(_Sentence("pair", [gi, gj], [parts[gi][0], parts[gj][0]]))
+            i += 2
+        else:
+            plan.append(_Sentence("intro", [gi], [parts[gi][0]]))
+            i += 1
+    for gi in order:
+        for kinds in parts[gi][1:]:
+            first = next(j for j, s in enumerate(plan) if gi in s.groups)
+            last = max(j for j, s in enumerate(plan) if gi in s.groups)
+            plan.insert(rng.randint(max(first, last) + 1, len(plan)), _Sentence("detail", [gi], [kinds]))
+    n_fill = rng.randint(max(0, MIN_SENTENCES - 1 - len(plan)), MAX_SENTENCES - 1 - len(plan))
+    for filler in rng.sample(range(len(FILLERS)), n_fill):
+        plan.insert(rng.randint(0, len(plan)), _Sentence("filler", [filler]))
+    bg_at = 0 if rng.random() < 0.8 else len(plan)
+    plan.insert(bg_at, _Sentence("background"))
+
+    realiser = _Realiser(scene, rng)
+    sentences: list[str] = []
+    facts: list[Fact] = []
+    for si, s in enumerate(plan):
+        if s.kind == "background":
+            text = rng.choice(BACKGROUND_TEMPLATES).format(bg=rng.choice(COLOUR_WORDS[scene.background]))
+        elif s.kind == "filler":
+            text = FILLERS[s.groups[0]]
+        elif s.kind == "pair":
+            text = realiser.pair(s.groups, s.facts)
+        elif s.kind == "intro":
+            text = realiser.intro(s.groups[0], s.facts[0])
+        else:
+            text = realiser.detail(s.groups[0], s.facts[0])
+        sentences.append(text)
+        for gi, kinds in zip(s.groups, s.facts):
+            g = scene.groups[gi]
+            if s.kind in ("intro", "pair"):
+                facts.append(Fact("presence", si, g.name))
+            for k in kinds:
+                value = {"count": g.count, "size": g.size, "region": g.region}[k]
+                facts.append(Fact(_FACT_TYPE[k], si, g.name, value))
+    facts.sort(key=lambda f: (f.sentence, _TYPE_ORDER[f.type]))
+    return Prompt(tuple(sentences), tuple(facts), bg_at)
