@@ -1,0 +1,94 @@
+"""Tiny models and data for the longalign tests: built from configs, saved with save_pretrained."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SENTENCES = [
+    "A red cube sits on a wooden table.", "A blue ball rests beside it.", "The wall behind is pale green.",
+    "Sunlight falls through a tall window.", "Two cats sleep on a striped mat.", "A lamp glows in the corner.",
+    "Books are stacked on the floor.", "A small plant grows in a clay pot.", "The ceiling has a crack.",
+    "Rain taps against the glass.",
+]
+
+
+def tiny_text_encoder(seed: int = 0, hidden: int = 32, layers: int = 2) -> Any:
+    import torch
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    cfg = CLIPTextConfig(vocab_size=49408, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+                         num_attention_heads=4, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
+                         pad_token_id=49407)
+    return CLIPTextModel(cfg).eval()
+
+
+def tiny_sd_pipeline(seed: int = 0) -> Any:
+    """UNet (32, 64) at 8×8 latents, a 2-block VAE (16×16 images), a 2-layer CLIP text encoder, DDIM."""
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    from longbench.text.tokenizer import load_clip_tokenizer
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=32)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), block_out_channels=(32, 32), latent_channels=4,
+        layers_per_block=1, norm_num_groups=32, sample_size=16)
+    text_encoder = tiny_text_encoder(seed)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False, steps_offset=1)
+    return StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=load_clip_tokenizer(),
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+
+
+def save_tiny_sd(path: Path, seed: int = 0) -> Path:
+    tiny_sd_pipeline(seed).save_pretrained(str(path))
+    return path
+
+
+def save_tiny_clip(path: Path, seed: int = 0) -> Path:
+    """A tiny random CLIPModel + processor (real tokenizer) to stand in for Denscore."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from longbench.text.tokenizer import load_clip_tokenizer
+
+    torch.manual_seed(seed)
+    cfg = CLIPConfig(
+        text_config=dict(vocab_size=49408, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, max_position_embeddings=77, bos_token_id=49406, eos_token_id=49407,
+                         pad_token_id=49407),
+        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                           image_size=32, patch_size=8),
+        projection_dim=16)
+    CLIPModel(cfg).save_pretrained(str(path))
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=load_clip_tokenizer()).save_pretrained(str(path))
+    return path
+
+
+def write_pairs(root: Path, n: int = 8, size: int = 16, seed: int = 0, captions: list[str] | None = None) -> Path:
+    """``n`` coloured-noise images and long captions, as a JSONL file with relative image paths."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (root / "img").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        base = rng.integers(0, 255, 3)
+        arr = np.clip(base + rng.integers(-30, 30, (size, size, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(root / "img" / f"{i}.png")
+        caption = captions[i] if captions else " ".join(SENTENCES[j % len(SENTENCES)] for j in range(i, i + 3 + i % 4))
+        rows.append({"image": f"img/{i}.png", "caption": caption})
+    path = root / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path

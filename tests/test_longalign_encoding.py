@@ -1,0 +1,205 @@
+"""Segment encoder: parity with the reference math, shapes, edge cases, the pipeline strategy."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from helpers_longalign import SENTENCES, tiny_sd_pipeline, tiny_text_encoder
+from longbench.errors import LongbenchError
+
+
+@pytest.fixture(scope="module")
+def tok():
+    from longbench.text.tokenizer import load_clip_tokenizer
+
+    return load_clip_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def enc_model():
+    return tiny_text_encoder(seed=3)
+
+
+def reference_embed(captions, tokenizer, text_encoder, token_length):
+    """Independent re-statement of the reference CLIP branch: per-prompt loop, boolean masks."""
+    pieces, index = [], []
+    for i, cap in enumerate(captions):
+        parts = [p + "." for p in re.split(r'"!|\.|\?|;"', cap) if len(p) > 0] or [cap]
+        pieces += parts
+        index += [i] * len(parts)
+    toks = tokenizer(pieces, max_length=77, padding=True, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = text_encoder(toks.input_ids)[0]
+        empty = tokenizer([""], max_length=77, padding="max_length", return_tensors="pt").input_ids
+        pad = text_encoder(empty)[0][0, -60:].mean(dim=0, keepdim=True)
+    index = torch.tensor(index)
+    out = []
+    for i in range(len(captions)):
+        h = hidden[index == i]
+        ids = toks.input_ids[index == i]
+        mask = (ids != tokenizer.pad_token_id) & (ids != tokenizer.eos_token_id)
+        rows = h.reshape(-1, h.shape[-1])[mask.reshape(-1)]
+        if len(rows) > token_length:
+            rows = rows[:token_length]
+        else:
+            rows = torch.cat([rows, pad.repeat(token_length - len(rows), 1)])
+        out.append(rows)
+    return torch.stack(out)
+
+
+def prompts_of_lengths():
+    long_sentence = " ".join(f"word{i} and" for i in range(60)) + " end."  # one sentence, > 77 tokens
+    prompts = [" ".join(SENTENCES[j % len(SENTENCES)] for j in range(n)) for n in (1, 2, 5, 13, 40)]
+    return prompts + ["", long_sentence, "no punctuation at all", "Question? Exclaim! semi; colon: end"]
+
+
+@pytest.mark.parametrize("token_length", [77, 240])
+def test_parity_with_reference(tok, enc_model, token_length):
+    from longalign.encoding import SegmentEncoder
+
+    prompts = prompts_of_lengths()
+    ours = SegmentEncoder(tok, enc_model, token_length=token_length, splitter="longalign")(prompts)
+    ref = reference_embed(prompts, tok, enc_model, token_length)
+    assert ours.shape == ref.shape == (len(prompts), token_length, 32)
+    assert torch.allclose(ours, ref, atol=1e-5, rtol=0), float((ours - ref).abs().max())
+
+
+def test_parity_one_prompt_at_a_time(tok, enc_model):
+    """Batching does not change the result (padding to the longest segment is harmless: CLIP is causal)."""
+    from longalign.encoding import SegmentEncoder
+
+    prompts = prompts_of_lengths()
+    enc = SegmentEncoder(tok, enc_model, token_length=240)
+    batched = enc(prompts)
+    single = torch.cat([enc([p]) for p in prompts])
+    assert torch.allclose(batched, single, atol=1e-5, rtol=0)
+
+
+def test_long_sentence_truncated_to_one_segment(tok, enc_model):
+    from longalign.encoding import SegmentEncoder
+
+    sentence = " ".join(f"word{i}" for i in range(120))
+    assert len(tok(sentence).input_ids) > 120
+    enc = SegmentEncoder(tok, enc_model, token_length=240)
+    out = enc([sentence])
+    pad = enc.pad_embedding()
+    # start token + 75 word tokens are kept, every later row is the padding embedding
+    assert not torch.allclose(out[0, 75], pad)
+    assert torch.equal(out[0, 76:], pad.expand(240 - 76, -1))
+
+
+def test_unconditional_and_empty_prompt(tok, enc_model):
+    from longalign.encoding import SegmentEncoder
+
+    enc = SegmentEncoder(tok, enc_model, token_length=240)
+    uncond = enc.unconditional(3)
+    cond = enc(["A cat. A dog."] * 3)
+    assert uncond.shape == cond.shape == (3, 240, 32)
+    assert torch.allclose(uncond[0], enc([""])[0])
+    with torch.no_grad():
+        start = enc_model(torch.tensor([[tok.bos_token_id]]))[0][0, 0]
+        empty = tok([""], max_length=77, padding="max_length", return_tensors="pt").input_ids
+        pad = enc_model(empty)[0][0, 17:].mean(0)
+    assert torch.allclose(uncond[1, 0], start, atol=1e-6)
+    assert torch.allclose(uncond[2, 1:], pad.expand(239, -1), atol=1e-6)
+
+
+def test_one_text_encoder_pass_per_batch(tok, enc_model):
+    from longalign.encoding import SegmentEncoder
+
+    enc = SegmentEncoder(tok, enc_model, token_length=240)
+    enc.pad_embedding()
+    calls = []
+    handle = enc_model.register_forward_hook(lambda m, a, o: calls.append(a[0].shape if a else None))
+    try:
+        enc([" ".join(SENTENCES[:7]), SENTENCES[0], " ".join(SENTENCES)])
+    finally:
+        handle.remove()
+    assert len(calls) == 1 and calls[0][0] == 7 + 1 + 10
+
+
+def test_default_splitter_never_truncates(tok, enc_model):
+    from longalign.encoding import SegmentEncoder
+
+    sentence = ", ".join(f"item{i} in red" for i in range(40)) + "."
+    enc = SegmentEncoder(tok, enc_model, token_length=240, splitter="default")
+    segments, owners = enc.segments([sentence])
+    assert len(segments) > 1 and set(owners) == {0}
+    assert all(len(tok(s).input_ids) <= 77 for s in segments)
+    ref = SegmentEncoder(tok, enc_model, token_length=240, splitter="longalign").segments([sentence])[0]
+    assert len(ref) == 1  # the reference splitter keeps one (truncated) segment
+
+
+def test_bad_configuration(tok, enc_model):
+    from longalign.encoding import SegmentEncoder
+
+    with pytest.raises(LongbenchError, match="token_length=60 is below one segment"):
+        SegmentEncoder(tok, enc_model, token_length=60)
+    with pytest.raises(LongbenchError, match="splitter='nltk'"):
+        SegmentEncoder(tok, enc_model, splitter="nltk")
+    with pytest.raises(TypeError):
+        SegmentEncoder(tok, enc_model)("a single string")
+
+
+def test_t5_branch_concatenated_after_clip(tok, enc_model):
+    from transformers import T5Config, T5EncoderModel
+
+    from longalign.adapters import T5Adapter
+    from longalign.encoding import SegmentEncoder
+
+    torch.manual_seed(0)
+    t5 = T5EncoderModel(T5Config(vocab_size=49408, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)).eval()
+    adapter = T5Adapter(in_dim=16, int_dim=24, out_dim=32, dropout=0.0).eval()
+    enc = SegmentEncoder(tok, enc_model, token_length=80, t5_tokenizer=tok, t5_encoder=t5, adapter=adapter)
+    prompts = ["A cat. A dog on a mat.", ""]
+    out = enc(prompts)
+    assert out.shape == (2, 160, 32) and enc.output_length == 160
+    clip_only = SegmentEncoder(tok, enc_model, token_length=80)(prompts)
+    assert torch.allclose(out[:, :80], clip_only)
+    ids = tok(prompts, max_length=80, padding="max_length", truncation=True, return_tensors="pt").input_ids
+    with torch.no_grad():
+        expected = adapter(t5(ids)[0])
+    assert torch.allclose(out[:, 80:], expected, atol=1e-6)
+    assert enc.unconditional(2).shape == out.shape
+    assert torch.allclose(enc.unconditional(1)[0], out[1], atol=1e-6)
+    # the adapter keeps its gradient (it is trained in the align stage)
+    adapter.train()
+    assert enc(prompts).requires_grad
+
+
+def test_adapter_roundtrip(tmp_path):
+    from longalign.adapters import T5Adapter
+
+    torch.manual_seed(0)
+    a = T5Adapter(in_dim=8, int_dim=12, out_dim=6).eval()
+    a.save_pretrained(tmp_path / "ad")
+    assert (tmp_path / "ad" / "diffusion_pytorch_model.safetensors").exists()
+    b = T5Adapter.from_pretrained(tmp_path / "ad").eval()
+    x = torch.randn(2, 5, 8)
+    assert torch.equal(a(x), b(x))
+    names = set(a.state_dict())
+    assert {"norm1.weight", "ff1.net.0.proj.weight", "ff1.net.2.weight", "norm2.bias", "ff2.net.2.bias"} <= names
+
+
+def test_segment_prompt_embeds_on_a_pipeline(tok):
+    from longalign.encoding import segment_prompt_embeds
+
+    pipe = tiny_sd_pipeline()
+    prompts = [" ".join(SENTENCES), "A cat."]
+    kw = segment_prompt_embeds(pipe, prompts, {"token_length": "154", "splitter": "default"})
+    assert kw["prompt_embeds"].shape == kw["negative_prompt_embeds"].shape == (2, 154, 32)
+    again = segment_prompt_embeds(pipe, prompts, {"token_length": 154, "splitter": "default"})
+    assert torch.equal(again["prompt_embeds"], kw["prompt_embeds"])
+    neg = segment_prompt_embeds(pipe, prompts, {"negative_prompt": "blurry. ugly."})
+    assert neg["negative_prompt_embeds"].shape == (2, 240, 32)
+    assert not torch.allclose(neg["negative_prompt_embeds"], segment_prompt_embeds(pipe, prompts, {})[
+        "negative_prompt_embeds"])
+    with pytest.raises(LongbenchError, match="unknown option 'tokens'"):
+        segment_prompt_embeds(pipe, prompts, {"tokens": 3})
+    # the pipeline accepts the embeddings as they are
+    out = pipe(**kw, num_inference_steps=2, guidance_scale=7.5, output_type="pt",
+               generator=torch.Generator().manual_seed(0))
+    assert out.images.shape == (2, 3, 16, 16)

@@ -1,0 +1,151 @@
+"""segment-align: hand-checked coverage, an independent numpy computation, order invariance, edge cases."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers_clip import features, save_tiny_clip
+from longbench.suites.base import Item
+
+
+def test_coverage_hand_checked():
+    from longbench.metrics.segment_align import segment_coverage
+
+    # 3 images on the unit circle; image 0 has two segments, image 1 one, image 2 one.
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    s = torch.tensor([[1.0, 0.0],      # seg of 0: own 1, vs img1 0, vs img2 -1 → wins 2/2
+                      [0.0, 1.0],      # seg of 0: own 0, vs img1 1 (loss), vs img2 0 (tie) → 0.5/2
+                      [0.0, 1.0],      # seg of 1: own 1, vs img0 0 → win
+                      [1.0, 0.0]])     # seg of 2: own -1, vs img0 1 → loss
+    owners = torch.tensor([0, 0, 1, 2])
+    cov = segment_coverage(x, s, owners, [[1, 2], [0], [0]])
+    assert cov.tolist() == pytest.approx([(1.0 + 0.25) / 2, 1.0, 0.0])
+    assert math.isnan(segment_coverage(x, s, owners, [[], [0], [0]])[0])
+
+
+def test_other_sets_skip_same_item_and_wrap():
+    from longbench.metrics.segment_align import other_sets
+
+    keys = torch.tensor([5, 1, 5, 3])  # samples 0 and 2 are the same item
+    sets = other_sets(keys, torch.tensor([0.1, 0.0, 0.2, 0.0]), k=2)
+    # key order: 1(s1), 3(s3), 5(s0), 5(s2)
+    assert sets[1] == [3, 0]
+    assert sets[3] == [0, 2]
+    assert sets[0] == [1, 3]  # skips s2 (same item), wraps around
+    assert sets[2] == [1, 3]
+    assert other_sets(torch.tensor([7, 7]), torch.tensor([0.0, 1.0]), k=3) == [[], []]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from transformers import CLIPModel, CLIPProcessor
+
+    path = save_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny", seed=7)
+    model = CLIPModel.from_pretrained(str(path), local_files_only=True).eval()
+    processor = CLIPProcessor.from_pretrained(str(path), local_files_only=True)
+    return path, model, processor
+
+
+ITEMS = [
+    Item(id="a", prompt="A red fox in snow. A pine tree on the left! Pale sky."),
+    Item(id="b", prompt="Two dogs chase a ball", segments=("Two dogs chase a ball",)),
+    Item(id="c", prompt="A boat on a lake. " + "The water is very " + "very " * 80 + "calm."),
+    Item(id="d", prompt="City lights at night; rain on the road."),
+    Item(id="e", prompt="A bowl of fruit. A wooden table."),
+]
+
+
+def _images(n, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    return [Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def test_metric_equals_independent_computation(tiny):
+    from longbench.metrics.segment_align import SegmentAlign
+    from longbench.text.splitters import split_default
+
+    path, model, processor = tiny
+    images = _images(5)
+    metric = SegmentAlign(str(path), others=2)
+    metric.update(images[:2], ITEMS[:2])
+    metric.update(images[2:], ITEMS[2:])
+    per = metric.per_sample()
+    segs_out = metric.per_segment()
+
+    tok = processor.tokenizer
+    count = lambda t: len(tok(t, add_special_tokens=False)["input_ids"])  # noqa: E731
+    with torch.no_grad():
+        pix = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        x = features(model.get_image_features(pixel_values=pix)).double()
+        x = (x / x.norm(dim=-1, keepdim=True)).numpy()
+        segs = [list(it.segments) if it.segments else split_default(it.prompt, count, 75) for it in ITEMS]
+        assert all(count(s) <= 75 for ss in segs for s in ss) and len(segs[2]) >= 3
+        seg_vecs = []
+        for ss in segs:
+            enc = tok(ss, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+            t = features(model.get_text_features(**enc)).double()
+            seg_vecs.append((t / t.norm(dim=-1, keepdim=True)).numpy())
+    # other sets: order by sha256(id); 5 distinct items → the 2 following items cyclically
+    order = sorted(range(5), key=lambda i: int.from_bytes(hashlib.sha256(ITEMS[i].id.encode()).digest()[:8], "big", signed=True))
+    for i in range(5):
+        own = 100 * seg_vecs[i] @ x[i]
+        assert per["segment-align-mean"][i] == pytest.approx(own.mean(), abs=1e-4)
+        assert per["segment-align-min"][i] == pytest.approx(own.min(), abs=1e-4)
+        np.testing.assert_allclose(segs_out[i], own, atol=1e-4)
+        p = order.index(i)
+        others = [order[(p + 1) % 5], order[(p + 2) % 5]]
+        wins = [[float(seg_vecs[i][j] @ x[i] > seg_vecs[i][j] @ x[o]) for o in others] for j in range(len(own))]
+        assert per["segment-coverage"][i] == pytest.approx(np.mean(wins))
+    out = metric.compute()
+    assert out["segment-coverage"] == pytest.approx(np.mean(per["segment-coverage"]))
+
+
+def test_coverage_independent_of_update_order(tiny):
+    from longbench.metrics.segment_align import SegmentAlign
+
+    path, _, _ = tiny
+    images = _images(5, seed=1)
+    m1 = SegmentAlign(str(path), others=3)
+    m1.update(images, ITEMS)
+    m2 = SegmentAlign(str(path), others=3)
+    perm = [3, 0, 4, 2, 1]
+    for i in perm:
+        m2.update([images[i]], [ITEMS[i]])
+    p1, p2 = m1.per_sample(), m2.per_sample()
+    for pos, i in enumerate(perm):
+        for col in p1:
+            assert p2[col][pos] == pytest.approx(p1[col][i], abs=1e-5)
+
+
+def test_single_item_run_has_nan_coverage(tiny):
+    from longbench.metrics.segment_align import SegmentAlign
+
+    path, _, _ = tiny
+    metric = SegmentAlign(str(path))
+    black = np.zeros((32, 32, 3), dtype=np.uint8)
+    metric.update([black, black], [ITEMS[0], ITEMS[0]])  # two images of one item: no other item
+    out = metric.compute()
+    assert math.isnan(out["segment-coverage"]) and math.isfinite(out["segment-align-mean"])
+    with pytest.warns(UserWarning, match="before the ``update``"):
+        empty = SegmentAlign(str(path)).compute()  # no images: NaN, no crash
+    assert all(math.isnan(v) for v in empty.values())
+
+
+def test_protocol_and_registry(tiny):
+    from longbench.errors import LongbenchError
+    from longbench.metrics.base import MetricContext, build_metric
+    from longbench.suites.base import Suite
+
+    path, _, _ = tiny
+    metric = build_metric("segment-align", MetricContext(suite=Suite("t", "1", list(ITEMS))), {"model": str(path)})
+    proto = metric.protocol()
+    assert proto["coverage"]["others"] == 16 and "sha256" in proto["coverage"]["order"]
+    with pytest.raises(LongbenchError, match="others must be"):
+        build_metric("segment-align", MetricContext(suite=None), {"model": str(path), "others": 0})
