@@ -2,4 +2,5 @@
 
 BUILTIN = {
     "synth-v0": "longbench.synth.suite:synth_v0",
+    "longbench-v1": "longbench.suites.builtin:longbench_v1",
 }
