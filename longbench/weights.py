@@ -45,7 +45,7 @@ def resolve(spec: str, what: str = "weights", filename: str | None = None) -> Pa
         raise MissingWeightsError(
             f"{what} {spec!r}{' file ' + repr(filename) if filename else ''} not found offline: not a local path "
             f"and not in the Hugging Face cache {hf_cache_dir()} ({type(e).__name__}); on a machine with network "
-            f"run `huggingface-cli download {spec}` and copy the cache here, or pass a local directory"
+            f"run `hf download {spec}` and copy the cache here, or pass a local directory"
         ) from None
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers_leaderboard import make_run
 
 from leaderboard.build import build_leaderboard
 from leaderboard.table import BootstrapConfig
+from tests.helpers_leaderboard import make_run
 
 EVIL_MODEL = '<script>window.__pwned=1</script>"onmouseover="window.__pwned=2" x="'
 EVIL_SUITE = "<img src=x onerror=window.__pwned=3>"
@@ -52,6 +52,8 @@ class Browser:
     """Minimal DevTools-protocol client over ``--remote-debugging-pipe`` (fd 3: commands in, fd 4: out)."""
 
     def __init__(self, exe: str, user_data_dir: Path):
+        self.log_path = user_data_dir.with_name(user_data_dir.name + ".log")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
         to_r, to_w = os.pipe()
         from_r, from_w = os.pipe()
         # Move the child's ends above fd 10 so dup2 onto 3/4 cannot clobber one with the other.
@@ -65,9 +67,10 @@ class Browser:
             os.dup2(child_out, 4)
 
         # preexec_fn is the only stdlib way to place the pipe at fds 3/4 in the child; the test is single-threaded.
-        self.proc = subprocess.Popen([exe, *FLAGS, f"--user-data-dir={user_data_dir}", "about:blank"],
-                                     preexec_fn=wire_fds,  # noqa: PLW1509 close_fds=False, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [exe, *FLAGS, f"--user-data-dir={user_data_dir}", "about:blank"],
+            preexec_fn=wire_fds,  # noqa: PLW1509
+            close_fds=False, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log)
         for fd in self._child:
             os.close(fd)
         self._w, self._r = to_w, from_r
@@ -80,7 +83,10 @@ class Browser:
         msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
         if session:
             msg["sessionId"] = session
-        os.write(self._w, json.dumps(msg).encode() + b"\0")
+        try:
+            os.write(self._w, json.dumps(msg).encode() + b"\0")
+        except BrokenPipeError:
+            raise RuntimeError(f"chromium is gone; its log ends with: {self.log_tail()}") from None
         deadline = time.monotonic() + timeout
         while True:
             while b"\0" in self._buf:
@@ -97,8 +103,11 @@ class Browser:
                 raise TimeoutError(f"no reply to {method} within {timeout}s")
             chunk = os.read(self._r, 1 << 16)
             if not chunk:
-                raise EOFError("chromium closed the DevTools pipe")
+                raise EOFError(f"chromium closed the DevTools pipe; its log ends with: {self.log_tail()}")
             self._buf += chunk
+
+    def log_tail(self, n: int = 800) -> str:
+        return self.log_path.read_bytes()[-n:].decode("utf-8", "replace")
 
     def close(self) -> None:
         try:
@@ -112,6 +121,7 @@ class Browser:
             self.proc.wait(timeout=10)
         for fd in (self._w, self._r):
             os.close(fd)
+        self._log.close()
 
 
 class Page:

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from helpers_leaderboard import DENSCORE_PROTOCOL, OTHER_SHA, SUITE_SHA, make_run
 
 from leaderboard.build import build_leaderboard
 from leaderboard.commands import leaderboard
 from leaderboard.runs import load_runs
 from leaderboard.table import BootstrapConfig, build_table
 from longbench.errors import LongbenchError
+from tests.helpers_leaderboard import DENSCORE_PROTOCOL, OTHER_SHA, SUITE_SHA, make_run
 
 N = 40
 BOOT = BootstrapConfig(n_resamples=2000, confidence=0.95, seed=123)

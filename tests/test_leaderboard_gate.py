@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers_leaderboard import make_run
 
 from leaderboard.commands import leaderboard
 from leaderboard.gate import compare, parse_max_regression
 from longbench.errors import LongbenchError
+from tests.helpers_leaderboard import make_run
 
 
 def _results(values: dict[str, float | None]) -> dict:

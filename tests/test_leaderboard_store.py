@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers_leaderboard import make_run
 
 from leaderboard.commands import leaderboard
 from leaderboard.store import add_run, store_name
 from longbench.errors import LongbenchError
+from tests.helpers_leaderboard import make_run
 
 
 def _snapshot(root: Path) -> dict[str, bytes | None]:

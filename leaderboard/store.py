@@ -1,0 +1,194 @@
+"""The leaderboard store: a directory of validated runs, one sub-directory per run.
+
+``add_run(store, run_dir)`` copies only ``results.json`` and ``samples.jsonl`` (never images or other
+files) after checking them: regular files (no symlinks, FIFOs or devices), size limits, UTF-8 JSON,
+``validate_results``, a run id that cannot be used for path tricks, every samples line well formed
+and one per scored image, and no run with the same id already stored. The copy is written into a
+hidden temporary directory of the store and renamed into place, so a rejected or interrupted ingest
+leaves the store exactly as it was. ``longbench leaderboard build STORE`` reads the store back.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from leaderboard.runs import MAX_SAMPLES_BYTES, RESULTS_NAME, SAMPLES_NAME, check_samples
+from leaderboard.table import slug
+from longbench.errors import LongbenchError
+from longbench.results import MAX_RESULTS_BYTES, validate_results
+
+logger = logging.getLogger(__name__)
+
+MAX_RUN_ID_CHARS = 256
+
+
+def _read_regular(path: Path, max_bytes: int) -> bytes:
+    """Read a regular file without following symlinks or blocking on FIFOs, refusing more than ``max_bytes``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise LongbenchError(f"{path}: missing (a run directory holds {RESULTS_NAME} and {SAMPLES_NAME})") from None
+    except OSError as e:
+        if path.is_symlink():
+            raise LongbenchError(f"{path}: is a symbolic link; the store only accepts regular files") from e
+        raise LongbenchError(f"{path}: cannot open ({e.strerror})") from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LongbenchError(f"{path}: not a regular file")
+        if st.st_size > max_bytes:
+            raise LongbenchError(f"{path}: {st.st_size:,} bytes is over the limit of {max_bytes:,}")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:  # grew while we were reading
+            raise LongbenchError(f"{path}: more than {max_bytes:,} bytes")
+        return data
+    finally:
+        os.close(fd)
+
+
+def _decode_json(data: bytes, where: str) -> Any:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LongbenchError(f"{where}: not UTF-8 ({e.reason} at byte {e.start})") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise LongbenchError(f"{where}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from e
+
+
+def check_run_id(run_id: str, where: str) -> None:
+    """Refuse run ids that could act as paths elsewhere: control characters, backslashes, absolute
+    paths, ``.``/``..`` segments, empty segments, or over ``MAX_RUN_ID_CHARS`` characters."""
+    if not run_id or len(run_id) > MAX_RUN_ID_CHARS:
+        raise LongbenchError(f"{where}: run_id must have 1 to {MAX_RUN_ID_CHARS} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in run_id) or "\\" in run_id:
+        raise LongbenchError(f"{where}: run_id {run_id!r} contains control characters or backslashes")
+    parts = run_id.split("/")
+    if run_id.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise LongbenchError(f"{where}: run_id {run_id!r} looks like a path traversal (absolute, '.', '..' or '//')")
+
+
+def _parse_samples(data: bytes, where: str, results: dict[str, Any]) -> list[dict[str, Any]]:
+    if data and not data.endswith(b"\n"):
+        raise LongbenchError(f"{where}: last line has no newline (truncated file?)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise LongbenchError(f"{where}: not UTF-8 ({e.reason} at byte {e.start})") from e
+    samples = []
+    for i, line in enumerate(text.split("\n")[:-1] if text else [], 1):
+        try:
+            samples.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise LongbenchError(f"{where}:{i}: not valid JSON ({e.msg})") from e
+    check_samples(samples, where, set(results["metrics"]))
+    if len(samples) != results["n"]:
+        raise LongbenchError(f"{where}: {len(samples)} samples but results.json says n={results['n']} (truncated?)")
+    return samples
+
+
+def store_name(run_id: str) -> str:
+    """Directory name of a run in the store: a safe rendering of its run id (plus a hash when altered)."""
+    return slug(run_id, max_len=120)
+
+
+def stored_run_ids(store_dir: Path) -> dict[str, Path]:
+    """Run id -> directory of every run already in the store (unreadable entries are skipped with a warning)."""
+    out: dict[str, Path] = {}
+    if not store_dir.is_dir():
+        return out
+    for child in sorted(store_dir.iterdir()):
+        f = child / RESULTS_NAME
+        if child.name.startswith(".") or child.is_symlink() or not f.is_file():
+            continue
+        try:
+            run_id = _decode_json(_read_regular(f, MAX_RESULTS_BYTES), str(f)).get("run_id")
+        except (LongbenchError, AttributeError) as e:
+            logger.warning("store entry %s is unreadable: %s", child, e)
+            continue
+        if isinstance(run_id, str):
+            out[run_id] = child
+    return out
+
+
+def add_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
+            max_results_bytes: int = MAX_RESULTS_BYTES, max_samples_bytes: int = MAX_SAMPLES_BYTES) -> Path:
+    """Validate a run and copy its results.json and samples.jsonl into the store.
+
+    Args:
+        store_dir: the store (created if missing).
+        run_dir: the run directory (or its results.json).
+        max_results_bytes: size limit of results.json.
+        max_samples_bytes: size limit of samples.jsonl.
+
+    Returns:
+        The run's directory inside the store.
+
+    Raises:
+        LongbenchError: with the reason, when the run is malformed, truncated, too large, hostile, or
+            its run id is already in the store. Nothing in the store is changed then.
+    """
+    src = Path(run_dir)
+    if src.name == RESULTS_NAME and not src.is_dir():
+        src = src.parent
+    if not src.is_dir():
+        raise LongbenchError(f"{src}: no such run directory")
+    results_bytes = _read_regular(src / RESULTS_NAME, max_results_bytes)
+    samples_bytes = _read_regular(src / SAMPLES_NAME, max_samples_bytes)
+    where = str(src / RESULTS_NAME)
+    results = validate_results(_decode_json(results_bytes, where), where)
+    run_id = results["run_id"]
+    check_run_id(run_id, where)
+    _parse_samples(samples_bytes, str(src / SAMPLES_NAME), results)
+
+    store = Path(store_dir)
+    if store.exists() and not store.is_dir():
+        raise LongbenchError(f"{store}: exists and is not a directory")
+    store.mkdir(parents=True, exist_ok=True)
+    final = store / store_name(run_id)
+    existing = stored_run_ids(store)
+    if run_id in existing:
+        raise LongbenchError(f"{where}: run id {run_id!r} is already in the store at {existing[run_id]}")
+    if final.exists() or final.is_symlink():
+        raise LongbenchError(f"{where}: store entry {final} already exists")
+
+    tmp = Path(tempfile.mkdtemp(dir=store, prefix=".incoming-"))
+    try:
+        for name, data in ((SAMPLES_NAME, samples_bytes), (RESULTS_NAME, results_bytes)):
+            with open(tmp / name, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        try:
+            # Renaming onto a non-empty directory fails, so a concurrent ingest of the same id loses cleanly.
+            os.rename(tmp, final)
+        except OSError as e:
+            raise LongbenchError(f"{where}: cannot move the run into {final} ({e.strerror}); is it already stored?") from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_dir(store)
+    logger.info("added run %s to %s", run_id, final)
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
