@@ -186,6 +186,9 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
         from longbench.results import load_results
 
         baseline = load_results(compare_to)
+        from leaderboard.gate import compare
+
+        compare(baseline, baseline, regressions)  # unknown --max-regression columns fail before any work
     config = EvalConfig(
         models=list(models) or ["synth:oracle", "synth:clip77"], suite=suite, metrics=list(metrics) or None,
         model_args=parse_pairs(model_arg, "--model-arg"), metric_args=parse_metric_args(metric_arg), limit=limit,

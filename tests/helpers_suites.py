@@ -3,7 +3,9 @@
 HELD_OUT was written for this project before the parser was first measured on it (P 0.966 / R 0.950
 then); it was used afterwards to fix generic errors, so it is a development set now. HELD_OUT_2 was
 written after that tuning and measured once (P 0.966 / R 0.966; one generic miss, compound irregular
-plurals such as "grandchildren", was fixed after). Each entry: (prompt, {(head noun, count), ...}) listing every entity whose number the
+plurals such as "grandchildren", was fixed after). Convention (that of longbench-v1's annotations): "a
+single / lone / solitary X" names X without a count; three answers were changed to it after
+longbench-v1 appeared. Each entry: (prompt, {(head noun, count), ...}) listing every entity whose number the
 prompt states; nouns are singular.
 """
 
@@ -59,7 +61,7 @@ HELD_OUT: list[tuple[str, set[tuple[str, int]]]] = [
     (("Three elderly men play dominoes at a folding table in the park, while a fourth man watches with "
      "his hands behind his back."), {("man", 3)}),
     (("A solitary tree stands in a golden wheat field under a stormy sky, lightning flashing in the "
-     "distance."), {("tree", 1)}),
+     "distance."), set()),
     ("Six ducklings follow their mother across a cobbled lane as two cyclists wait patiently.",
      {("duckling", 6), ("cyclist", 2)}),
     (("A vintage typewriter with a sheet of paper reading 'Chapter 1' sits on an oak desk beside a "
@@ -130,64 +132,64 @@ HELD_OUT: list[tuple[str, set[tuple[str, int]]]] = [
 
 # Written after the parser was tuned on HELD_OUT and on the DPG-Bench prompts, measured once, not tuned on.
 HELD_OUT_2: list[tuple[str, set[tuple[str, int]]]] = [
-    ("A narrow canal in the evening: three gondolas are moored beside a bakery, whose window displays "
-     "rows of croissants, and two gondoliers chat under a lamp.", {("gondola", 3), ("gondolier", 2)}),
-    ("An old map spread on a table is held flat by four smooth river stones, with a compass and a "
-     "magnifying glass resting on its northern edge.", {("stone", 4)}),
-    ("A greenhouse full of orchids, humid air fogging the glass; a gardener in rubber boots waters "
-     "the plants at 6 o'clock in the morning.", set()),
-    ("Nine origami cranes hang on strings above a child's bed, turning slowly in a draft from the "
-     "open window.", {("crane", 9)}),
-    ("A 1950s diner at night, its neon sign buzzing, with two waitresses in pink uniforms carrying "
-     "plates of pancakes to a booth.", {("waitress", 2)}),
-    ("A shelf of spices: fourteen glass jars with hand-written labels, one of them tipped over and "
-     "spilling paprika.", {("jar", 14)}),
+    (("A narrow canal in the evening: three gondolas are moored beside a bakery, whose window displays "
+     "rows of croissants, and two gondoliers chat under a lamp."), {("gondola", 3), ("gondolier", 2)}),
+    (("An old map spread on a table is held flat by four smooth river stones, with a compass and a "
+     "magnifying glass resting on its northern edge."), {("stone", 4)}),
+    (("A greenhouse full of orchids, humid air fogging the glass; a gardener in rubber boots waters "
+     "the plants at 6 o'clock in the morning."), set()),
+    (("Nine origami cranes hang on strings above a child's bed, turning slowly in a draft from the "
+     "open window."), {("crane", 9)}),
+    (("A 1950s diner at night, its neon sign buzzing, with two waitresses in pink uniforms carrying "
+     "plates of pancakes to a booth."), {("waitress", 2)}),
+    (("A shelf of spices: fourteen glass jars with hand-written labels, one of them tipped over and "
+     "spilling paprika."), {("jar", 14)}),
     ("A lone astronaut plants a flag on a grey dune while the Earth hangs low in a black sky.",
-     {("astronaut", 1)}),
-    ("The violinist, perhaps 30 years old, plays on a street corner; a hat at her feet holds a few "
-     "coins and a single red rose.", {("rose", 1)}),
-    ("Five brightly painted fishing boats are pulled up on the pebble beach, nets drying between "
-     "them, and a cat sleeps in the nearest one.", {("boat", 5)}),
-    ("A snowman with a carrot nose and three coal buttons stands in a front yard, wearing a scarf "
-     "knitted by the two children who built it.", {("button", 3), ("child", 2)}),
-    ("The museum hall displays the skeleton of a whale, 25 metres long, suspended from the ceiling "
-     "by steel cables.", set()),
-    ("Eight rowers pull in perfect unison as their long boat slices through the morning mist on "
-     "the river.", {("rower", 8)}),
-    ("A breakfast tray with a pot of tea, two boiled eggs in blue egg cups, a rack of toast and a "
-     "small vase with one daisy.", {("egg", 2)}),
+     set()),
+    (("The violinist, perhaps 30 years old, plays on a street corner; a hat at her feet holds a few "
+     "coins and a single red rose."), set()),
+    (("Five brightly painted fishing boats are pulled up on the pebble beach, nets drying between "
+     "them, and a cat sleeps in the nearest one."), {("boat", 5)}),
+    (("A snowman with a carrot nose and three coal buttons stands in a front yard, wearing a scarf "
+     "knitted by the two children who built it."), {("button", 3), ("child", 2)}),
+    (("The museum hall displays the skeleton of a whale, 25 metres long, suspended from the ceiling "
+     "by steel cables."), set()),
+    (("Eight rowers pull in perfect unison as their long boat slices through the morning mist on "
+     "the river."), {("rower", 8)}),
+    (("A breakfast tray with a pot of tea, two boiled eggs in blue egg cups, a rack of toast and a "
+     "small vase with one daisy."), {("egg", 2)}),
     ("A pair of owls watches from a hollow in an oak tree as a fox crosses the moonlit meadow below.",
      {("owl", 2)}),
-    ("The city skyline at dusk, with dozens of lit windows, three cranes on a construction site and "
-     "a helicopter crossing the orange sky.", {("crane", 3)}),
+    (("The city skyline at dusk, with dozens of lit windows, three cranes on a construction site and "
+     "a helicopter crossing the orange sky."), {("crane", 3)}),
     ("On stage, four dancers in red dresses spin together, while a fifth dancer waits in the wings.",
      {("dancer", 4)}),
-    ("A toddler stacks 6 wooden blocks into a wobbly tower on the living room rug, a puppy watching "
-     "curiously.", {("block", 6)}),
-    ("In the cellar, wine barrels line both walls, and twelve dusty bottles rest in a rack by the "
-     "stairs.", {("bottle", 12)}),
-    ("A roadside fruit stand with a hand-painted sign reading 'FRESH PEACHES 2 LBS $5' and baskets "
-     "overflowing with peaches.", set()),
+    (("A toddler stacks 6 wooden blocks into a wobbly tower on the living room rug, a puppy watching "
+     "curiously."), {("block", 6)}),
+    (("In the cellar, wine barrels line both walls, and twelve dusty bottles rest in a rack by the "
+     "stairs."), {("bottle", 12)}),
+    (("A roadside fruit stand with a hand-painted sign reading 'FRESH PEACHES 2 LBS $5' and baskets "
+     "overflowing with peaches."), set()),
     ("Two hummingbirds hover near a feeder shaped like a red flower, their wings a blur.",
      {("hummingbird", 2)}),
     ("A teenager practices skateboard tricks in an empty pool, graffiti covering every wall.",
      set()),
-    ("Three generations share a meal: a grandmother, two parents and four grandchildren around a "
-     "long wooden table.", {("parent", 2), ("grandchild", 4)}),
-    ("A samurai stands in a bamboo forest, one hand on the hilt of his sword, as leaves fall around "
-     "him.", set()),
+    (("Three generations share a meal: a grandmother, two parents and four grandchildren around a "
+     "long wooden table."), {("parent", 2), ("grandchild", 4)}),
+    (("A samurai stands in a bamboo forest, one hand on the hilt of his sword, as leaves fall around "
+     "him."), set()),
     ("Seven bright kites fly above the dunes on a windy afternoon, their tails twisting in the air.",
      {("kite", 7)}),
-    ("A watchmaker's bench: tweezers, a loupe, a dozen tiny screws in a dish and an open pocket "
-     "watch.", {("screw", 12)}),
-    ("One sailboat is anchored near the cliffs while another sailboat heads out to sea under full "
-     "canvas.", {("sailboat", 2)}),
-    ("A library reading room with long tables, green lamps, and about forty students bent over "
-     "their books.", set()),
-    ("Two firefighters hold a hose as water arcs onto a burning barn; three horses run loose in "
-     "the paddock.", {("firefighter", 2), ("horse", 3)}),
-    ("A birthday card on a kitchen table reads 'Happy 7th Birthday', next to a cake with seven "
-     "candles and five party hats.", {("candle", 7), ("hat", 5)}),
+    (("A watchmaker's bench: tweezers, a loupe, a dozen tiny screws in a dish and an open pocket "
+     "watch."), {("screw", 12)}),
+    (("One sailboat is anchored near the cliffs while another sailboat heads out to sea under full "
+     "canvas."), {("sailboat", 2)}),
+    (("A library reading room with long tables, green lamps, and about forty students bent over "
+     "their books."), set()),
+    (("Two firefighters hold a hose as water arcs onto a burning barn; three horses run loose in "
+     "the paddock."), {("firefighter", 2), ("horse", 3)}),
+    (("A birthday card on a kitchen table reads 'Happy 7th Birthday', next to a cake with seven "
+     "candles and five party hats."), {("candle", 7), ("hat", 5)}),
     ("A row of eleven mailboxes outside an apartment building, one of them painted bright yellow.",
      {("mailbox", 11)}),
 ]

@@ -119,3 +119,26 @@ def test_cli_subprocess_exit_codes(tmp_path):
     assert out.returncode == 2
     assert out.stderr.strip().startswith("error: unknown model kind 'bogus'")
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_compare_to_gate_and_leaderboard_store(fake_modules, tiny_suite, tmp_path):
+    out = tmp_path / "runs"
+    assert run(_eval_args(tiny_suite, out)).exit_code == 0
+    baseline_file = next((out / "tiny").glob("*/results.json"))
+    baseline = json.loads(baseline_file.read_text())
+    # A baseline that was better by 0.1: a 0.05 allowance is a regression (exit 1), 0.2 is not.
+    baseline["metrics"]["brightness"]["value"] += 0.1
+    better = tmp_path / "baseline.json"
+    better.write_text(json.dumps(baseline))
+    r = run(_eval_args(tiny_suite, out, "--compare-to", str(better), "--max-regression", "brightness=0.05"))
+    assert r.exit_code == 1
+    summary = next((out / "tiny").glob("*/summary.md")).read_text()
+    assert "brightness" in summary
+    r = run(_eval_args(tiny_suite, out, "--compare-to", str(better), "--max-regression", "brightness=0.2",
+                       "--leaderboard", str(tmp_path / "store")))
+    assert r.exit_code == 0
+    assert list((tmp_path / "store").rglob("results.json"))
+    r = run(_eval_args(tiny_suite, out, "--compare-to", str(better), "--max-regression", "nope=1"))
+    assert r.exit_code == 2 and "unknown metric 'nope'" in r.output
+    r = run(_eval_args(tiny_suite, out, "--max-regression", "brightness=1"))
+    assert r.exit_code == 2 and "needs --compare-to" in r.output

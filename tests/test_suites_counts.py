@@ -28,7 +28,11 @@ def counted(prompt: str) -> set[tuple[str, int | None]]:
     ("Eleven geese fly south.", {("goose", 11)}),
     ("Five sheep graze on the hill.", {("sheep", 5)}),
     ("Two goldfish swim in a bowl.", {("goldfish", 2)}),
-    ("A single candle burns on the table.", {("candle", 1)}),
+    ("A single candle burns on the table.", {("candle", None)}),  # presence, no count
+    ("Two of fatty tuna and two of salmon.", {("tuna", 2), ("salmon", 2)}),
+    ("Four yellow taxis and 3 other cars.", {("taxi", 4), ("car", 3)}),
+    ("A liner with 3 red and black funnels.", {("funnel", 3)}),
+    ("Budgies in one cage and canaries in another.", set()),
     ("One dog sleeps while another dog chews a bone.", {("dog", 2)}),
     ("One boat is red, another is blue, and a third is yellow.", {("boat", 3)}),
     ("Several birds sit on a wire.", {("bird", None)}),
@@ -66,6 +70,9 @@ def test_patterns(prompt: str, expected: set) -> None:
     "A two-story house with a porch.",
     "The book costs $5.",
     "A 35mm camera and a 4K screen.",
+    "A poster from the nineteen fifties.",
+    "Two of them wave.",
+    "Without a single leaf on the tree.",
 ])
 def test_false_positives_rejected(prompt: str) -> None:
     assert [e for e in parse_counts(prompt) if e.count is not None] == []
@@ -143,6 +150,6 @@ def test_held_out_precision_recall(cases: list) -> None:
                 tp += 1
         n_pred += len(pred)
         n_gold += len(gold)
-    assert len(cases) >= 30 and n_gold >= 29
+    assert len(cases) >= 30 and n_gold >= 25
     assert tp / n_pred >= 0.9, (tp, n_pred)
     assert tp / n_gold >= 0.9, (tp, n_gold)

@@ -15,8 +15,8 @@ Formats (see ``FORMATS``):
                    ``--id-field`` the id column, ``--image-field`` a reference-image column.
 
 Guarantees: prompts are the source's exact text (a line-based format loses only its line terminator,
-``\\n`` or ``\\r\\n``; a one-prompt-per-file format loses one trailing ``\\n``; a UTF-8 byte-order mark
-at the start of a file is dropped); ids are derived only from the source (field, file stem or line
+``\\n`` or ``\\r\\n``; a one-prompt-per-file format keeps the whole file; a UTF-8 byte-order mark at
+the start of a file is dropped); ids are derived only from the source (field, file stem or line
 number), so two imports of the same file give the same ids and the same suite sha256; when the source
 has no entity annotations the count parser (:mod:`longbench.suites.counts`) supplies entities and facts.
 Ids that are not valid suite ids are made valid by replacing other characters with ``_`` (the
@@ -33,9 +33,10 @@ import json
 import logging
 import os
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from longbench.errors import LongbenchError
 from longbench.results import atomic_write_text
@@ -85,8 +86,7 @@ def _read(path: Path) -> bytes:
         raise LongbenchError(f"{path}: is a directory, expected a file") from e
     except OSError as e:
         raise LongbenchError(f"cannot read {path}: {e.strerror}") from e
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM):]
+    raw = raw.removeprefix(_BOM)
     if not raw.strip():
         raise LongbenchError(f"{path}: file is empty")
     return raw
@@ -218,9 +218,8 @@ def _dpg_bench(path: Path, opts: ImportOptions) -> Iterator[_Row]:
         raise LongbenchError(f"{path}: no .txt prompt files in the folder")
     for f in files:
         raw = _read(f)
+        # The whole file is the prompt, byte for byte (DPG-Bench files mostly have no final newline).
         text = _decode(raw, str(f))
-        if text.endswith("\n"):  # a text file's final line terminator is not part of the prompt
-            text = text[:-2] if text.endswith("\r\n") else text[:-1]
         yield _Row(where=f"{f}:1", prompt=text, fallback_id=f.stem, source_id=f.stem)
 
 
@@ -471,7 +470,7 @@ def check_format(fmt: str) -> str:
     """``fmt`` if it is a known format, else a LongbenchError with a did-you-mean hint."""
     if fmt in FORMATS:
         return fmt
-    close = difflib.get_close_matches(fmt, list(FORMATS), n=2, cutoff=0.4)
+    close = difflib.get_close_matches(fmt, list(FORMATS), n=2, cutoff=0.5)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise LongbenchError(f"unknown import format {fmt!r}{hint} (known: {', '.join(FORMATS)})")
 

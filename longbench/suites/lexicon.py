@@ -58,6 +58,12 @@ PLURALIA_TANTUM = {
     "overalls", "headphones", "earphones", "tweezers", "shears", "briefs", "slacks", "knickers",
     "boxers", "dungarees", "suspenders", "handcuffs", "clippers", "breeches", "jodhpurs", "trunks",
 }
+# Plural-only nouns that have no singular in use ("glasses" and "shorts" do: a glass, a short).
+_NO_SINGULAR = PLURALIA_TANTUM - {"glasses", "spectacles", "shorts", "briefs", "trunks", "boxers", "clippers",
+                                  "suspenders", "shears", "overalls", "headphones", "earphones"}
+# Plurals that end in "is" like "tennis" or "axis" do.
+_IS_PLURALS = {"taxis", "skis", "kiwis", "bikinis", "martinis", "yetis", "safaris", "khakis", "semis", "minis",
+               "tipis", "alibis", "origamis", "emojis", "wasabis", "raviolis", "tikis"}
 _F_PLURALS = {"leaves": "leaf", "wolves": "wolf", "shelves": "shelf", "loaves": "loaf", "halves": "half",
               "scarves": "scarf", "hooves": "hoof", "calves": "calf", "thieves": "thief", "elves": "elf",
               "selves": "self", "knives": "knife", "wives": "wife", "lives": "life", "sheaves": "sheaf",
@@ -71,18 +77,41 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in WORD_RE.findall(text)]
 
 
+# Compounds inflect like their last part: "grandchildren", "policewomen", "townspeople".
+_IRREGULAR_TAILS = ("children", "women", "men", "people", "feet", "teeth", "mice", "geese")
+_NOT_MEN = {"omen", "omens", "amen", "semen", "specimen", "abdomen", "stamen", "regimen", "hymen", "yemen",
+            "acumen", "ramen"}
+
+
+def _irregular_singular(w: str) -> str | None:
+    if w in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[w]
+    if w in _NOT_MEN:
+        return None
+    for tail in _IRREGULAR_TAILS:
+        if w.endswith(tail) and len(w) > len(tail):
+            return w[:-len(tail)] + _IRREGULAR_PLURALS[tail]
+    return None
+
+
+def is_invariant(w: str) -> bool:
+    """Whether a noun has the same singular and plural form ("sheep", "goldfish")."""
+    # Compounds of invariant nouns: "goldfish", "angelfish", "jellyfish", "bighorn sheep" (last word).
+    return w in _INVARIANT or w.endswith(("fish", "sheep", "deer"))
+
+
 def is_plural(word: str) -> bool:
     """Whether a lower-case word looks like a plural noun (heuristic: no part-of-speech tagger)."""
     w = word.lower()
-    if w in _IRREGULAR_PLURALS or w in _F_PLURALS or w in _INVARIANT:
+    if _irregular_singular(w) is not None or w in _F_PLURALS or is_invariant(w):
         return True
     if "'" in w or "’" in w:
         return False  # possessives and contractions
     if len(w) < 3 or not w.endswith("s") or w in _NOT_PLURAL:
         return False
-    if w.endswith(("ss", "us", "ous", "is", "less")):
-        return False
-    return True
+    if w in _IS_PLURALS:
+        return True
+    return not w.endswith(("ss", "us", "ous", "is", "less"))
 
 
 def singular(word: str) -> str:
@@ -92,11 +121,12 @@ def singular(word: str) -> str:
     if "-" in w:
         head, _, tail = w.rpartition("-")
         return f"{head}-{singular(tail)}"
-    if w in _IRREGULAR_PLURALS:
-        return _IRREGULAR_PLURALS[w]
+    irregular = _irregular_singular(w)
+    if irregular is not None:
+        return irregular
     if w in _F_PLURALS:
         return _F_PLURALS[w]
-    if w in _INVARIANT or w in PLURALIA_TANTUM or not is_plural(w):
+    if is_invariant(w) or w in _NO_SINGULAR or not is_plural(w):
         return w
     if w in _OES_PLURALS:
         return w[:-2]

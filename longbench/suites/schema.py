@@ -44,7 +44,7 @@ Checks of an item against its own text (what ``longbench suites validate`` adds 
   "a pair of", "a dozen", "one … another");
 * a ``text`` fact's string appears in that sentence (case-insensitive);
 * entity counts and count facts agree: a count fact names a declared entity with the same count, and
-  when an item has facts, every counted entity has a count fact;
+  when an item has facts, every entity with a count >= 1 has a count fact;
 * ids are unique in the file; entity names are unique in the item.
 
 ``SCHEMA_VERSION`` is written into the header of every suite the importers produce; a file whose header
@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import LongbenchError
-from longbench.suites.base import FACT_TYPES, ITEM_ID_RE, MAX_PROMPT_CHARS, Item
+from longbench.suites.base import FACT_TYPES, ITEM_ID_RE, MAX_PROMPT_CHARS, Item, Suite
 from longbench.suites.counts import find_counts, number_value
 from longbench.suites.lexicon import head_noun, mentions_noun, same_noun, words
 from longbench.text.splitters import split_default
@@ -260,12 +260,13 @@ def item_problems(item: Item) -> list[str]:
                            f"{', '.join(repr(e.name) for e in item.entities) or 'none'})")
             elif names[key] != f.value:
                 out.append(f"{w} value {f.value} disagrees with the entity's count {names[key]!r}")
-        if f.type == "text" and isinstance(f.value, str):
-            if " ".join(f.value.lower().split()) not in " ".join(sent.lower().split()):
-                out.append(f"{w} text {f.value!r} does not appear in sentence {f.sentence}")
+        if f.type == "text" and isinstance(f.value, str) and (
+                " ".join(f.value.lower().split()) not in " ".join(sent.lower().split())):
+            out.append(f"{w} text {f.value!r} does not appear in sentence {f.sentence}")
     if item.facts:
         for e in item.entities:
-            if e.count is not None and e.name.strip().lower() not in counted_facts:
+            # count 0 (absence, e.g. a GenEval exclusion) is a constraint, not something a sentence states
+            if e.count and e.name.strip().lower() not in counted_facts:
                 out.append(f"entity {e.name!r} has count {e.count} but no count fact states it")
     return out
 
@@ -345,4 +346,21 @@ def validate_file(path: str | Path) -> list[Problem]:
         problems.extend(Problem(where, lineno, label + m) for m in msgs)
     if n_items == 0:
         problems.append(Problem(where, 1, "file has no items"))
+    return problems
+
+
+def validate_suite(suite: Suite) -> list[Problem]:
+    """Check the items of an already loaded suite (a registered name); ``line`` is the 1-based item
+    position and ``path`` the suite name."""
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for pos, item in enumerate(suite.items, 1):
+        d = item.to_dict()
+        msgs = structure_problems(d)
+        if item.id in seen:
+            msgs.append(f"duplicate id {item.id!r} (first at item {seen[item.id]})")
+        seen.setdefault(item.id, pos)
+        if not msgs:
+            msgs = item_problems(item)
+        problems.extend(Problem(suite.name, pos, f"item {item.id!r}: {m}") for m in msgs)
     return problems

@@ -1,0 +1,227 @@
+"""``longbench suites``: list, show, validate, import and describe prompt suites.
+
+Only click is imported at module import; everything else is imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from longbench.errors import LongbenchError
+
+EXIT_BAD_INPUT = 2
+
+
+class _SuitesGroup(click.Group):
+    """Turns LongbenchError into a one-line message and exit code 2 (also when used on its own)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LongbenchError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:  # piped or captured: do not squeeze tables (sha256s) into 80 columns
+        console = Console(soft_wrap=False, width=200)
+    return console
+
+
+@click.group("suites", cls=_SuitesGroup)
+def suites() -> None:
+    """Prompt suites: list, show, validate, import, stats."""
+
+
+@suites.command("list")
+def list_cmd() -> None:
+    """Registered suites with version, item count and sha256 (each suite is loaded)."""
+    from rich.table import Table
+
+    from longbench.registry import SUITES
+    from longbench.suites.loaders import load_suite
+
+    table = Table(title="suites")
+    for col in ("name", "version", "items", "sha256"):
+        table.add_column(col, no_wrap=col == "sha256", justify="right" if col == "items" else "left")
+    for name in SUITES.names():
+        try:
+            s = load_suite(name)
+            table.add_row(name, s.version, str(len(s)), s.sha256)
+        except LongbenchError as e:
+            table.add_row(name, "-", "-", f"[red]unavailable: {e}[/red]")
+    _console().print(table)
+
+
+@suites.command("show")
+@click.argument("spec")
+@click.option("--item", "item_id", help="Show one item in full.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Items to list.")
+def show_cmd(spec: str, item_id: str | None, limit: int) -> None:
+    """Show a suite (registered NAME or suite FILE): its items, or one item with --item."""
+    from rich.table import Table
+
+    from longbench.suites.loaders import load_suite
+    from longbench.text.splitters import split_default
+
+    s = load_suite(spec)
+    console = _console()
+    if item_id is not None:
+        found = [it for it in s.items if it.id == item_id]
+        if not found:
+            import difflib
+
+            close = difflib.get_close_matches(item_id, [it.id for it in s.items], n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise LongbenchError(f"suite {s.name!r} has no item {item_id!r}{hint}")
+        it = found[0]
+        console.print(f"[bold]{s.name}[/bold] {s.version} · item [bold]{it.id}[/bold]")
+        console.print(it.prompt, markup=False, highlight=False)
+        sentences = list(it.segments) if it.segments is not None else split_default(it.prompt)
+        t = Table(title="sentences" + (" (segments)" if it.segments is not None else ""))
+        t.add_column("#", justify="right")
+        t.add_column("text")
+        for k, sent in enumerate(sentences):
+            t.add_row(str(k), sent)
+        console.print(t)
+        if it.entities:
+            t = Table(title="entities")
+            for col in ("name", "count", "attributes"):
+                t.add_column(col)
+            for e in it.entities:
+                t.add_row(e.name, "-" if e.count is None else str(e.count), ", ".join(e.attributes))
+            console.print(t)
+        if it.facts:
+            t = Table(title="facts")
+            for col in ("type", "sentence", "entity", "value", "target"):
+                t.add_column(col)
+            for f in it.facts:
+                t.add_row(f.type, str(f.sentence), f.entity or "", "" if f.value is None else str(f.value),
+                          f.target or "")
+            console.print(t)
+        extra = {k: v for k, v in (("tags", list(it.tags)), ("reference_image", it.reference_image),
+                                   ("meta", it.meta)) if v}
+        if extra:
+            console.print(json.dumps(extra, ensure_ascii=False), markup=False, highlight=False)
+        return
+    table = Table(title=f"{s.name} {s.version} · {len(s)} items · sha256 {s.sha256[:16]}…")
+    for col in ("id", "sentences", "counted", "prompt"):
+        table.add_column(col, justify="right" if col in ("sentences", "counted") else "left",
+                         no_wrap=col == "id", overflow="ellipsis")
+    for it in s.items[:limit]:
+        n_sent = len(it.segments) if it.segments is not None else len(split_default(it.prompt))
+        counted = ", ".join(f"{e.name}×{e.count}" for e in it.entities if e.count is not None)
+        preview = " ".join(it.prompt.split())
+        table.add_row(it.id, str(n_sent), counted, preview[:100] + ("…" if len(preview) > 100 else ""))
+    console.print(table)
+    if len(s) > limit:
+        console.print(f"… {len(s) - limit} more (use --limit)")
+
+
+@suites.command("validate")
+@click.argument("file")
+def validate_cmd(file: str) -> None:
+    """Check a suite FILE (or a registered suite NAME) against the annotation schema and its own text.
+
+    Prints one `FILE:LINE: message` per problem and exits 2 if there is any. For a NAME, LINE is the
+    item's position in the suite.
+    """
+    from pathlib import Path
+
+    from longbench.registry import SUITES
+    from longbench.suites.schema import validate_file, validate_suite
+
+    if Path(file).is_file() or file not in SUITES:
+        if not Path(file).exists() and file not in SUITES and not file.endswith((".jsonl", ".json")):
+            raise SUITES.unknown(file)
+        problems = validate_file(file)
+    else:
+        from longbench.suites.loaders import load_suite
+
+        problems = validate_suite(load_suite(file))
+    for p in problems:
+        click.echo(str(p))
+    if problems:
+        click.echo(f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {file}", err=True)
+        raise SystemExit(EXIT_BAD_INPUT)
+    click.echo(f"{file}: ok")
+
+
+@suites.command("import")
+@click.argument("fmt", metavar="FORMAT")
+@click.argument("path", type=click.Path())
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Suite JSONL to write.")
+@click.option("--field", help="Prompt field/column (default per format: description, caption, prompt).")
+@click.option("--id-field", help="Id field/column (default: file stem or line number).")
+@click.option("--image-field", help="Reference-image field/column (longalign: path, docci: image_file).")
+@click.option("--image-root", type=click.Path(file_okay=False),
+              help="Folder that relative reference-image paths are relative to (default: the source's).")
+@click.option("--name", help="Suite name (default: the source file or folder name).")
+@click.option("--version", "version", help="Suite version (default: 1).")
+@click.option("--no-parse-counts", is_flag=True, help="Do not run the count parser on raw prompts.")
+def import_cmd(fmt: str, path: str, out: str, field: str | None, id_field: str | None, image_field: str | None,
+               image_root: str | None, name: str | None, version: str | None, no_parse_counts: bool) -> None:
+    """Import prompts in FORMAT from PATH into a suite file.
+
+    FORMAT: dpg-bench (folder of N.txt), docci, longalign (JSON/JSONL/parquet), geneval (metadata.jsonl),
+    t2i-compbench (.txt), jsonl, csv, txt.
+    """
+    from longbench.suites.importers import ImportOptions, check_format, import_to_file
+
+    fmt = check_format(fmt.lower())
+    opts = ImportOptions(field=field, id_field=id_field, image_field=image_field, image_root=image_root,
+                         name=name, version=version, parse_counts=not no_parse_counts)
+    s = import_to_file(fmt, path, out, opts)
+    with_counts = sum(1 for it in s.items if any(e.count is not None for e in it.entities))
+    click.echo(f"wrote {out}: suite {s.name} {s.version}, {len(s)} items "
+               f"({with_counts} with counted entities), sha256 {s.sha256}")
+
+
+@suites.command("stats")
+@click.argument("spec")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write the token-length histogram to this PNG.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def stats_cmd(spec: str, plot: str | None, as_json: bool) -> None:
+    """Length statistics of a suite (registered NAME or FILE): CLIP tokens, sentences, counts."""
+    from longbench.suites.loaders import load_suite
+    from longbench.suites.stats import plot_histogram, suite_stats
+
+    st = suite_stats(load_suite(spec))
+    if plot:
+        plot_histogram(st, plot)
+    if as_json:
+        click.echo(json.dumps(st, indent=2))
+        return
+    from rich.table import Table
+
+    tok, sen, cnt = st["tokens"], st["sentences"], st["counted_entities"]
+    s = st["suite"]
+    table = Table(title=f"{s['name']} {s['version']} · {st['n_items']} items · sha256 {s['sha256'][:16]}…")
+    for col in ("", "mean", "median", "min", "max"):
+        table.add_column(col, justify="left" if not col else "right")
+    for label, d in (("CLIP tokens", tok), ("sentences / prompt", sen), ("counted entities / prompt", cnt)):
+        table.add_row(label, f"{d['mean']:.1f}", f"{d['median']:g}", str(d["min"]), str(d["max"]))
+    console = _console()
+    console.print(table)
+    console.print(f"beyond 77 tokens: {tok['share_over_77']:.1%}   beyond 240 tokens: {tok['share_over_240']:.1%}   "
+                  f"items with counted entities: {cnt['share_of_items']:.1%}", highlight=False)
+    hist = Table(title="CLIP token length")
+    hist.add_column("tokens")
+    hist.add_column("prompts", justify="right")
+    hist.add_column("")
+    peak = max(tok["histogram"]["counts"]) or 1
+    edges = tok["histogram"]["edges"]
+    for k, c in enumerate(tok["histogram"]["counts"]):
+        hist.add_row(f"{edges[k]}–{edges[k + 1] - 1}", str(c), "█" * round(30 * c / peak))
+    console.print(hist)
+    console.print("buckets: " + "  ".join(f"{b} {n}" for b, n in tok["buckets"].items()), highlight=False)
+    if plot:
+        console.print(f"wrote {plot}", highlight=False)
