@@ -118,7 +118,8 @@ def format_value(m: dict[str, Any]) -> str:
     if v is None:
         return "n/a"
     ci = m.get("ci")
-    return f"{v:.4g}" if not ci else f"{v:.4g} [{ci[0]:.4g}, {ci[1]:.4g}]"
+    fmt = (lambda x: f"{x:.3f}") if abs(v) < 100 else (lambda x: f"{x:.1f}")
+    return fmt(v) if not ci else f"{fmt(v)} [{fmt(ci[0])}, {fmt(ci[1])}]"
 
 
 def print_comparison(outputs: list[Any]) -> None:

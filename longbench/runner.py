@@ -126,6 +126,16 @@ class Runner:
         self.progress = progress or Progress()
         self.output = Path(config.output)
         self.cache_root = self.output / "cache"
+        self._lengths: dict[str, int] = {}  # item id → CLIP length, shared by all models of the run
+
+    def prompt_lengths(self, suite: Any) -> dict[str, int]:
+        """CLIP length (with start/end tokens) of every prompt, tokenized once per run."""
+        if not self._lengths:
+            from longbench.text.tokenizer import TokenCounter
+
+            counts = TokenCounter().many([it.prompt for it in suite.items])
+            self._lengths = {it.id: n + 2 for it, n in zip(suite.items, counts)}
+        return self._lengths
 
     # -- setup -------------------------------------------------------------------------------
     def load_suite(self) -> Any:
@@ -264,11 +274,9 @@ class Runner:
     def _assemble(self, suite: Any, model: Any, metrics: dict[str, Any],
                   sample_rows: list[dict[str, Any]]) -> dict[str, Any]:
         from longbench.stats import bootstrap_mean_ci
-        from longbench.text.tokenizer import TokenCounter, length_bucket
+        from longbench.text.tokenizer import length_bucket
 
-        counter = TokenCounter()
-        lengths = [n + 2 for n in counter.many([it.prompt for it in suite.items])]
-        by_id = {it.id: (n, length_bucket(n)) for it, n in zip(suite.items, lengths)}
+        by_id = {item_id: (n, length_bucket(n)) for item_id, n in self.prompt_lengths(suite).items()}
         buckets = [by_id[row["item_id"]][1] for row in sample_rows]
         for row in sample_rows:
             row["prompt_tokens"], row["bucket"] = by_id[row["item_id"]]

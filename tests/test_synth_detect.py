@@ -50,7 +50,8 @@ def test_render_exact_palette_and_deterministic(renderer):
         assert (a == b).all()
         packed = (a[..., 0].astype(np.int64) << 16) | (a[..., 1].astype(np.int64) << 8) | a[..., 2]
         values, counts = np.unique(packed, return_counts=True)
-        pixels = {((v >> 16) & 255, (v >> 8) & 255, v & 255): n for v, n in zip(values.tolist(), counts.tolist())}
+        pixels = {((v >> 16) & 255, (v >> 8) & 255, v & 255): n
+                  for v, n in zip(values.tolist(), counts.tolist())}
         assert set(pixels) == {PALETTE[scene.background]} | {PALETTE[g.colour] for g in scene.groups}
         # pixel count of each colour = the sum of its objects' template areas (nothing overlaps)
         for g in scene.groups:
@@ -140,7 +141,7 @@ def _noise(im: Image.Image, sigma: float, seed: int) -> Image.Image:
 ])
 def test_degrades_gracefully(name, transform, min_groups, renderer, detector):
     found = total = 0
-    for seed in range(60):
+    for seed in range(40):
         scene = sample_scene(seed + 7)
         det = detector.detect(transform(renderer.render(scene, seed), seed)).to_scene()
         found += len(set(det.groups) & set(scene.groups))

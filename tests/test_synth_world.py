@@ -12,7 +12,15 @@ from longbench.synth.grammar import make_prompt
 from longbench.synth.sampler import sample_scene
 from longbench.synth.suite import make_items
 from longbench.synth.world import (
-    NEUTRAL_COLOURS, OBJECT_COLOURS, REGIONS, SHAPES, SIZES, Group, Scene, group_name, within_window,
+    NEUTRAL_COLOURS,
+    OBJECT_COLOURS,
+    REGIONS,
+    SHAPES,
+    SIZES,
+    Group,
+    Scene,
+    group_name,
+    within_window,
 )
 from longbench.text.splitters import split_default
 from longbench.text.tokenizer import TokenCounter, load_clip_tokenizer
@@ -75,7 +83,8 @@ def test_sampler_covers_vocabulary():
                                          "region": "top", "count": 5}]}, "count"),
     ({"background": "white", "groups": [
         {"shape": "circle", "colour": "red", "size": "small", "region": "top", "count": 1},
-        {"shape": "star", "colour": "blue", "size": "small", "region": "top", "count": 1}]}, "share a region"),
+        {"shape": "star", "colour": "blue", "size": "small", "region": "top", "count": 1},
+    ]}, "share a region"),
     ({"background": "white", "groups": [{"shape": "circle"}]}, "malformed"),
     ({"background": "white"}, "groups"),
 ])
@@ -114,8 +123,7 @@ def test_facts_match_scene(items):
 
 
 _COLOUR_SYNONYMS = {"purple": ("purple", "violet"), "gray": ("gray", "grey")}
-_SHAPE_SYNONYMS = {"circle": ("circle", "disc"), "diamond": ("diamond", "rhombus"), "cross": ("cross", "plus sign"),
-                   "square": ("square",), "triangle": ("triangle",), "star": ("star",)}
+_SHAPE_SYNONYMS = {s: (s,) for s in SHAPES}
 _NUMBERS = {1: ("one", "1", "single"), 2: ("two", "2", "pair"), 3: ("three", "3"), 4: ("four", "4")}
 _SIZE_SYNONYMS = {"small": ("small", "tiny", "little"), "large": ("large", "big")}
 
@@ -214,9 +222,9 @@ def test_non_fact_sentences_state_nothing():
     from longbench.synth.grammar import BACKGROUND_TEMPLATES, FILLERS, FLOURISHES
 
     banned = {"circle", "circles", "disc", "square", "squares", "triangle", "diamond", "rhombus", "star",
-              "stars", "cross", "plus", "small", "tiny", "little", "large", "big", "one", "two", "three", "four",
-              "single", "pair", "left", "right", "top", "bottom", "upper", "lower", "centre", "center",
-              "middle"} | set(OBJECT_COLOURS) | set(NEUTRAL_COLOURS) | {"grey", "violet"}
+              "stars", "cross", "plus", "small", "tiny", "little", "large", "big", "one", "two", "three",
+              "four", "single", "pair", "left", "right", "top", "bottom", "upper", "lower", "centre",
+              "center", "middle"} | set(OBJECT_COLOURS) | set(NEUTRAL_COLOURS) | {"grey", "violet"}
     for text in FILLERS + FLOURISHES + BACKGROUND_TEMPLATES:
         words = set(re.findall(r"[a-z]+", text.lower()))
         assert not words & banned, (text, words & banned)

@@ -26,7 +26,6 @@ from longbench.synth.world import BASE_SIZE, PALETTE, REGIONS, SHAPES, SIZES, Gr
 
 if TYPE_CHECKING:
     import numpy as np
-    from PIL import Image
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ MAX_COLOUR_DISTANCE = 120.0
 MIN_AREA_FRACTION = 0.3
 #: ... and keep at least this fraction of its pixels after a 3×3 erosion (rejects 1-px rims).
 MIN_CORE_FRACTION = 0.1
-#: At most this many components (largest first) are classified per image (bounds time on photos).
+#: At most this many objects (largest components first) are read per image (bounds time on photos).
 MAX_COMPONENTS = 256
 # Weights of the aspect-ratio and scale features relative to the nine zone fill ratios.
 _ASPECT_WEIGHT = 1.0
@@ -83,7 +82,7 @@ class Detection:
         return [o for o in self.objects if o.colour == colour and o.shape == shape]
 
 
-def _features(mask: "np.ndarray", image_size: int) -> "np.ndarray":
+def _features(mask: np.ndarray, image_size: int) -> np.ndarray:
     """Weighted scale-free features of a cropped binary mask (its bounding box): the fill ratio of
     each cell of a 3×3 split of the box (a coarse picture of the shape), log aspect ratio and log
     size relative to the image."""
@@ -93,13 +92,13 @@ def _features(mask: "np.ndarray", image_size: int) -> "np.ndarray":
     rb = [0, round(h / 3), round(2 * h / 3)]
     cb = [0, round(w / 3), round(2 * w / 3)]
     sums = np.add.reduceat(np.add.reduceat(mask.astype(np.int32), rb, axis=0), cb, axis=1)
-    areas = np.outer(np.diff(rb + [h]), np.diff(cb + [w]))
+    areas = np.outer(np.diff([*rb, h]), np.diff([*cb, w]))
     zones = sums.ravel() / np.maximum(areas.ravel(), 1)
     return np.concatenate([zones, [_ASPECT_WEIGHT * math.log(h / w),
                                    _SCALE_WEIGHT * math.log(max(h, w) / image_size)]])
 
 
-def _crop(mask: "np.ndarray") -> "np.ndarray":
+def _crop(mask: np.ndarray) -> np.ndarray:
     import numpy as np
 
     rows = np.nonzero(mask.any(axis=1))[0]
@@ -129,9 +128,9 @@ class Detector:
         for i, rgb in enumerate(palette.astype(int)):
             lut[((rgb[0] >> 3) << 10) | ((rgb[1] >> 3) << 5) | (rgb[2] >> 3)] = i
         self._lut = lut
-        self._templates: dict[int, tuple["np.ndarray", list[tuple[str, str]], int]] = {}
+        self._templates: dict[int, tuple[np.ndarray, list[tuple[str, str]], int]] = {}
 
-    def templates(self, size: int) -> tuple["np.ndarray", list[tuple[str, str]], int]:
+    def templates(self, size: int) -> tuple[np.ndarray, list[tuple[str, str]], int]:
         """(weighted feature matrix, (shape, size) labels, smallest template area) for an image side."""
         import numpy as np
 
@@ -150,19 +149,22 @@ class Detector:
             self._templates[size] = (mat, labels, min(areas))
         return self._templates[size]
 
-    def _prepare(self, image: Any) -> "np.ndarray":
+    def _prepare(self, image: Any) -> np.ndarray:
         import numpy as np
         from PIL import Image
 
         from longbench.models.base import to_rgb
 
-        im = to_rgb(image)
+        if isinstance(image, Image.Image):  # the common case, without to_rgb's torch import
+            im = image if image.mode == "RGB" else image.convert("RGB")
+        else:
+            im = to_rgb(image, where="synth detector input")
         w, h = im.size
         if w != h or not MIN_IMAGE_SIZE <= w <= MAX_IMAGE_SIZE:
             im = im.resize((self.image_size, self.image_size), Image.Resampling.NEAREST)
         return np.asarray(im)
 
-    def labels(self, arr: "np.ndarray") -> "np.ndarray":
+    def labels(self, arr: np.ndarray) -> np.ndarray:
         """Palette index per pixel (255 = far from every palette colour)."""
         import numpy as np
 
@@ -197,6 +199,8 @@ class Detector:
         slices = ndimage.find_objects(comp)
         found: list[DetectedObject] = []
         for i in keep.tolist():
+            if len(found) >= MAX_COMPONENTS:
+                break
             sy, sx = slices[i - 1]
             mask = comp[sy, sx] == i
             colours = lab[sy, sx][mask]
@@ -207,16 +211,22 @@ class Detector:
             sub_lab = lab[sy, sx]
             for k in np.unique(colours).tolist():
                 sub, m = ndimage.label(mask & (sub_lab == k), structure=eight)
-                for j, (ssy, ssx) in enumerate(ndimage.find_objects(sub), 1):
-                    piece = sub[ssy, ssx] == j
-                    if piece.sum() >= min_pixels:
-                        self._classify(piece, k, sy.start + ssy.start, sx.start + ssx.start, size, mat,
-                                       tlabels, min_pixels, found)
+                sub_areas = np.bincount(sub.ravel(), minlength=m + 1)
+                big = np.nonzero(sub_areas[1:] >= min_pixels)[0] + 1
+                if big.size == 0:
+                    continue
+                sub_slices = ndimage.find_objects(sub)
+                for j in big.tolist():
+                    if len(found) >= MAX_COMPONENTS:
+                        break
+                    ssy, ssx = sub_slices[j - 1]
+                    self._classify(sub[ssy, ssx] == j, k, sy.start + ssy.start, sx.start + ssx.start, size,
+                                   mat, tlabels, min_pixels, found)
         found.sort(key=lambda o: (REGIONS.index(o.region), o.box[1], o.box[0]))
         return Detection(_COLOUR_NAMES[bg], tuple(found), size)
 
     @staticmethod
-    def _classify(mask: "np.ndarray", k: int, y0: int, x0: int, size: int, mat: "np.ndarray",
+    def _classify(mask: np.ndarray, k: int, y0: int, x0: int, size: int, mat: np.ndarray,
                   tlabels: list[tuple[str, str]], min_pixels: int, out: list[DetectedObject]) -> None:
         """Classify one single-colour component (cropped to its box) and append it to ``out``."""
         import numpy as np

@@ -25,13 +25,15 @@ FACT_KINDS = ("count", "size", "region")  # besides presence, which the introduc
 _FACT_TYPE = {"count": "count", "size": "attribute", "region": "spatial"}
 _TYPE_ORDER = {"presence": 0, "count": 1, "attribute": 2, "spatial": 3}
 
+# Shape words keep the entity's head noun ("five-pointed stars" is still "stars"): the suite validator
+# checks that every fact's sentence mentions its entity, so synonyms such as "disc" are not used.
 SHAPE_WORDS: dict[str, tuple[tuple[str, str], ...]] = {
-    "circle": (("circle", "circles"), ("circle", "circles"), ("disc", "discs")),
+    "circle": (("circle", "circles"),),
     "square": (("square", "squares"),),
     "triangle": (("triangle", "triangles"),),
-    "diamond": (("diamond", "diamonds"), ("diamond", "diamonds"), ("rhombus", "rhombuses")),
+    "diamond": (("diamond", "diamonds"),),
     "star": (("star", "stars"), ("star", "stars"), ("five-pointed star", "five-pointed stars")),
-    "cross": (("cross", "crosses"), ("cross", "crosses"), ("plus sign", "plus signs")),
+    "cross": (("cross", "crosses"),),
 }
 COLOUR_WORDS: dict[str, tuple[str, ...]] = {
     "red": ("red",), "orange": ("orange",), "yellow": ("yellow",), "green": ("green",),
@@ -45,7 +47,9 @@ COUNT_WORDS: dict[int, tuple[str, ...]] = {
     3: ("three", "3", "exactly three"),
     4: ("four", "4", "exactly four"),
 }
-BARE_COUNT: dict[int, tuple[str, ...]] = {1: ("one", "1"), 2: ("two", "2"), 3: ("three", "3"), 4: ("four", "4")}
+BARE_COUNT: dict[int, tuple[str, ...]] = {
+    1: ("one", "1"), 2: ("two", "2"), 3: ("three", "3"), 4: ("four", "4"),
+}
 LOCATIONS: dict[str, tuple[str, ...]] = {
     "top-left": ("in the top left corner", "in the upper left corner", "at the top left",
                  "up in the top left of the image"),
@@ -55,7 +59,7 @@ LOCATIONS: dict[str, tuple[str, ...]] = {
                   "up in the top right of the image"),
     "left": ("on the left side halfway down", "in the middle of the left edge", "at the centre left",
              "on the left at mid height"),
-    "center": ("in the very centre", "in the middle of the picture", "right in the centre",
+    "center": ("in the very centre", "in the middle of the picture", "exactly in the centre",
                "at the centre of the image"),
     "right": ("on the right side halfway down", "in the middle of the right edge", "at the centre right",
               "on the right at mid height"),
@@ -78,21 +82,21 @@ BACKGROUND_TEMPLATES = (
 FILLERS = (
     "The style is clean and flat, like a page from a picture book for young children.",
     "There is no shading, texture or perspective anywhere in the image.",
-    "Every shape has crisp hard edges and is filled with one solid colour.",
+    "Every shape has crisp hard edges and is filled with a solid colour.",
     "The composition feels calm and orderly, with plenty of empty space between the groups.",
     "Nothing overlaps and no shape touches another.",
     "The lighting is perfectly even, without any shadows or highlights.",
     "It should look like a simple vector graphic made for a teaching worksheet.",
     "Think of a tidy geometry poster that hangs in a quiet classroom.",
     "No text, labels or signatures appear anywhere in the picture.",
-    "The overall mood is cheerful, playful and a little bit retro.",
+    "The overall mood is cheerful, playful and slightly retro.",
     "Imagine the picture divided into an invisible grid of equal cells.",
     "The artwork has the precise, minimal look of modern Swiss graphic design.",
     "Each group of shapes keeps to its own part of the canvas.",
-    "The edges of the image are left clear, with a comfortable margin around everything.",
+    "The edges of the image stay clear, with a comfortable margin around everything.",
     "It is the kind of picture an illustrator would sketch quickly on a tablet before adding detail.",
     "There are no gradients, outlines, reflections or drop shadows.",
-    "The image is meant to be read easily at a glance, even when it is printed very small.",
+    "The image is meant to be read easily at a glance, even when it is printed at postage stamp scale.",
     "Everything is drawn from straight above, as if the viewer were looking down at a table.",
     "The colours are bold and saturated, and they never blend into each other.",
     "A designer would call the layout balanced, though not perfectly symmetric.",
@@ -102,6 +106,26 @@ FILLERS = (
     "Nothing in the scene is blurred, faded or partly hidden.",
     "It could be an illustration in a counting game for a curious toddler.",
     "The picture is framed tightly, with no border at all.",
+    ("If you squint, the arrangement almost resembles a map of islands scattered across a calm "
+     "and empty sea."),
+    ("The finished image should feel crisp and deliberate, the way a careful designer would lay out a page "
+     "for a slim book about shapes and colours."),
+    ("Every element is drawn with the same steady hand, so that nothing looks rushed, smudged or out of "
+     "place anywhere on the canvas."),
+    ("Someone looking at it for the first time should be able to describe every part of the picture after "
+     "a quick glance, without any doubt about what they saw."),
+    ("The look is inspired by old educational flash cards, printed with simple inks on thick matte card "
+     "and kept in a wooden box."),
+    ("There is a pleasant rhythm to the layout, with open space separating the groups so that each group can "
+     "be told apart immediately."),
+)
+FLOURISHES = (
+    ", drawn with crisp clean edges",
+    ", standing out clearly against the background",
+    ", as if cut from glossy paper",
+    ", painted in a flat and even tone",
+    ", with some empty space all around",
+    ", rendered in the same simple graphic style as everything else",
 )
 _PLURAL_VERBS = ("sit", "are placed", "are arranged", "can be seen", "appear", "rest")
 _SINGULAR_VERBS = ("sits", "is placed", "is drawn", "can be seen", "appears", "rests")
@@ -203,7 +227,9 @@ class _Realiser:
                 verb = self.pick(_PLURAL_VERBS if plural else _SINGULAR_VERBS)
                 clauses.append(f"{np_} {verb} {self.location(g)}")
             else:
-                clauses.append(f"{np_} {'are' if plural else 'is'} {self.pick(('also present', 'included', 'shown too'))}")
+                extra = self.pick([e for e in ("also present", "included", "shown too")
+                                   if all(e not in c for c in clauses)])
+                clauses.append(f"{np_} {'are' if plural else 'is'} {extra}")
         joiner = self.pick((", while ", ", and ", " and "))
         return _cap(clauses[0] + joiner + clauses[1]) + "."
 
@@ -212,7 +238,7 @@ class _Realiser:
         colour, sing, plur = self.words(g)
         singular = g.count == 1 and (gi in self.count_stated or "count" in kinds)
         ref = f"the {colour} {sing if singular else plur}"
-        be, they = ("is", "it") if singular else ("are", "they")
+        be = "is" if singular else "are"
         preds = []
         for k in kinds:
             if k == "size":
@@ -249,14 +275,15 @@ def _join(preds: list[str]) -> str:
     return ", ".join(preds[:-1]) + " and " + preds[-1]
 
 
-def _partition(rng: random.Random) -> list[list[str]]:
-    """Split a group's facts into an introduction (first) and 0-2 detail sentences."""
+def _partition(rng: random.Random, verbosity: float) -> list[list[str]]:
+    """Split a group's facts into an introduction (first) and 0-2 detail sentences; terse prompts
+    state a group in one sentence more often."""
     kinds = list(FACT_KINDS)
     rng.shuffle(kinds)
     r = rng.random()
-    if r < 0.45:
+    if r < 0.95 - 0.75 * verbosity:
         return [kinds]
-    if r < 0.85:
+    if r < 0.9:
         k = rng.randint(0, 2)
         return [kinds[:k], kinds[k:]]
     k = rng.randint(0, 1)
@@ -269,19 +296,20 @@ def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
     n = len(scene.groups)
     if not 1 <= n <= MAX_GROUPS:
         raise ValueError(f"a prompt needs 1..{MAX_GROUPS} groups, got {n}")
-    parts = [_partition(rng) for _ in range(n)]
+    verbosity = rng.random() ** 2  # one knob per prompt: spreads lengths from terse to padded
+    parts = [_partition(rng, verbosity) for _ in range(n)]
     # Respect the sentence budget (background + introductions + details): fold details back.
     while 1 + sum(len(p) for p in parts) > MAX_SENTENCES:
         gi = max(range(n), key=lambda i: (len(parts[i]), i))
         p = parts[gi]
-        parts[gi] = [p[0] + p[1]] + p[2:]
+        parts[gi] = [p[0] + p[1], *p[2:]]
     order = list(range(n))
     rng.shuffle(order)
     plan: list[_Sentence] = []
     i = 0
     while i < len(order):
         gi = order[i]
-        if i + 1 < len(order) and rng.random() < 0.2:  # two introductions in one sentence
+        if i + 1 < len(order) and rng.random() < 0.4 * (1 - verbosity):  # two introductions, one sentence
             gj = order[i + 1]
             plan.append(_Sentence("pair", [gi, gj], [parts[gi][0], parts[gj][0]]))
             i += 2
@@ -293,12 +321,17 @@ def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
             first = next(j for j, s in enumerate(plan) if gi in s.groups)
             last = max(j for j, s in enumerate(plan) if gi in s.groups)
             plan.insert(rng.randint(max(first, last) + 1, len(plan)), _Sentence("detail", [gi], [kinds]))
-    n_fill = rng.randint(max(0, MIN_SENTENCES - 1 - len(plan)), MAX_SENTENCES - 1 - len(plan))
-    for filler in rng.sample(range(len(FILLERS)), n_fill):
+    lo, hi = max(0, MIN_SENTENCES - 1 - len(plan)), MAX_SENTENCES - 1 - len(plan)
+    n_fill = max(lo, min(hi, round(max(0.0, verbosity - 0.25) / 0.75 * hi + rng.uniform(-1.0, 1.0))))
+    fillers = rng.sample(range(len(FILLERS)), min(len(FILLERS), 2 * n_fill))
+    if verbosity > 0.5:  # wordy prompts prefer the longer fillers
+        fillers.sort(key=lambda f: -len(FILLERS[f]))
+    for filler in fillers[:n_fill]:
         plan.insert(rng.randint(0, len(plan)), _Sentence("filler", [filler]))
     bg_at = 0 if rng.random() < 0.8 else len(plan)
     plan.insert(bg_at, _Sentence("background"))
 
+    flourishes = rng.sample(FLOURISHES, len(FLOURISHES))  # each decoration at most once per prompt
     realiser = _Realiser(scene, rng)
     sentences: list[str] = []
     facts: list[Fact] = []
@@ -313,6 +346,8 @@ def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
             text = realiser.intro(s.groups[0], s.facts[0])
         else:
             text = realiser.detail(s.groups[0], s.facts[0])
+        if s.kind in ("intro", "detail") and flourishes and rng.random() < verbosity - 0.3:
+            text = text[:-1] + flourishes.pop() + "."  # decoration only: no fact
         sentences.append(text)
         for gi, kinds in zip(s.groups, s.facts):
             g = scene.groups[gi]

@@ -1,9 +1,10 @@
 """PIL renderer: draws a scene exactly (hard edges, palette colours only, no antialiasing).
 
-Each (shape, pixel size) is rasterised once into a binary template (analytic coverage of 8×8
-sub-samples per pixel, thresholded at one half, so small shapes stay symmetric) and pasted at integer positions: an object's pixels are identical
-wherever it is placed, which is what lets the detector read scenes back exactly. Object positions
-inside a region come from fixed slots plus integer jitter drawn from the seed.
+Each (shape, pixel size) is rasterised once into a binary template (analytic coverage of sub-samples
+per pixel, thresholded at one half, so small shapes stay symmetric) and pasted at integer positions:
+an object's pixels are identical wherever it is placed, which is what lets the detector read scenes
+back exactly. Object positions inside a region come from fixed slots plus integer jitter drawn from
+the seed.
 """
 
 from __future__ import annotations
@@ -27,20 +28,21 @@ STAR_INNER = 0.42
 #: Cross: arm thickness as a fraction of the object size.
 CROSS_ARM = 1 / 3
 
+_QUADRANTS = ((0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75))
 # Slot centres inside a region, as fractions of the cell (x, y), per object count.
 _LAYOUTS: dict[int, tuple[tuple[tuple[float, float], ...], ...]] = {
     1: (((0.5, 0.5),),),
     2: (((0.25, 0.5), (0.75, 0.5)), ((0.5, 0.25), (0.5, 0.75)),
         ((0.25, 0.25), (0.75, 0.75)), ((0.75, 0.25), (0.25, 0.75))),
-    3: tuple(tuple(s for j, s in enumerate(((0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75))) if j != k)
-             for k in range(4)),
-    4: (((0.25, 0.25), (0.75, 0.25), (0.25, 0.75), (0.75, 0.75)),),
+    3: tuple(tuple(s for j, s in enumerate(_QUADRANTS) if j != k) for k in range(4)),
+    4: (_QUADRANTS,),
 }
 
 
 def check_image_size(size: int, where: str = "image size") -> int:
     if not isinstance(size, int) or isinstance(size, bool) or not MIN_IMAGE_SIZE <= size <= MAX_IMAGE_SIZE:
-        raise LongbenchError(f"{where} must be an integer in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}, got {size!r}")
+        raise LongbenchError(
+            f"{where} must be an integer in {MIN_IMAGE_SIZE}..{MAX_IMAGE_SIZE}, got {size!r}")
     return size
 
 
@@ -67,7 +69,7 @@ def shape_polygon(shape: str) -> list[tuple[float, float]] | None:
     return None
 
 
-def _inside_polygon(x: "np.ndarray", y: "np.ndarray", poly: list[tuple[float, float]]) -> "np.ndarray":
+def _inside_polygon(x: np.ndarray, y: np.ndarray, poly: list[tuple[float, float]]) -> np.ndarray:
     """Even-odd rule point-in-polygon test, vectorised over points."""
     import numpy as np
 
@@ -83,14 +85,16 @@ def _inside_polygon(x: "np.ndarray", y: "np.ndarray", poly: list[tuple[float, fl
     return inside
 
 
-def shape_mask(shape: str, d: int) -> "np.ndarray":
-    """Binary (bool) d×d mask of ``shape``: a pixel is on when over half of its 8×8 sub-samples are
-    inside the ideal shape. Computed analytically, so masks are exactly mirror-symmetric."""
+def shape_mask(shape: str, d: int) -> np.ndarray:
+    """Binary (bool) d×d mask of ``shape``: a pixel is on when over half of its sub-samples (8×8 for
+    objects up to 32 px, fewer for bigger ones) are inside the ideal shape. Computed analytically, so
+    masks are exactly mirror-symmetric."""
     import numpy as np
 
     if shape not in SHAPES:
         raise LongbenchError(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})")
-    n = _SUPERSAMPLE * d
+    ss = max(2, min(_SUPERSAMPLE, 256 // d))  # fewer sub-samples for big objects: same cost, same quality
+    n = ss * d
     c = (np.arange(n) + 0.5) / n  # sub-sample centres in [0, 1]
     x, y = np.meshgrid(c, c)
     if shape == "circle":
@@ -108,7 +112,7 @@ def shape_mask(shape: str, d: int) -> "np.ndarray":
     cover = (cover + cover[:, ::-1]) / 2
     if shape != "triangle" and shape != "star":
         cover = (cover + cover[::-1, :]) / 2
-    cover = cover.reshape(d, _SUPERSAMPLE, d, _SUPERSAMPLE).mean(axis=(1, 3))
+    cover = cover.reshape(d, ss, d, ss).mean(axis=(1, 3))
     return cover > 0.5 + 1e-9
 
 
@@ -134,9 +138,9 @@ class Renderer:
 
     def __init__(self, image_size: int = BASE_SIZE):
         self.image_size = check_image_size(image_size)
-        self._templates: dict[tuple[str, str], "np.ndarray"] = {}
+        self._templates: dict[tuple[str, str], np.ndarray] = {}
 
-    def template(self, shape: str, size: str) -> "np.ndarray":
+    def template(self, shape: str, size: str) -> np.ndarray:
         key = (shape, size)
         if key not in self._templates:
             self._templates[key] = shape_mask(shape, object_px(size, self.image_size))
@@ -162,7 +166,7 @@ class Renderer:
                 out.append(Placement(gi, g.shape, g.colour, g.size, pos[0], pos[1], d))
         return out
 
-    def render_array(self, scene: Scene, seed: int = 0) -> "np.ndarray":
+    def render_array(self, scene: Scene, seed: int = 0) -> np.ndarray:
         """The scene as an H×W×3 uint8 array."""
         import numpy as np
 
@@ -175,7 +179,7 @@ class Renderer:
             view[self.template(p.shape, p.size)] = PALETTE[p.colour]
         return arr
 
-    def render(self, scene: Scene, seed: int = 0) -> "Image.Image":
+    def render(self, scene: Scene, seed: int = 0) -> Image.Image:
         """The scene as an RGB PIL image; the same (scene, seed) always gives the same pixels."""
         from PIL import Image
 

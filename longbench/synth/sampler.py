@@ -5,8 +5,18 @@ from __future__ import annotations
 import random
 
 from longbench.synth.world import (
-    BACKGROUND_COLOURS, MAX_COUNT, MAX_GROUPS, MIN_COUNT, MIN_GROUPS, NEUTRAL_COLOURS, OBJECT_COLOURS, REGIONS,
-    SHAPES, SIZES, Group, Scene,
+    BACKGROUND_COLOURS,
+    MAX_COUNT,
+    MAX_GROUPS,
+    MIN_COUNT,
+    MIN_GROUPS,
+    NEUTRAL_COLOURS,
+    OBJECT_COLOURS,
+    REGIONS,
+    SHAPES,
+    SIZES,
+    Group,
+    Scene,
 )
 
 #: Probability that the background is neutral (white/gray/black) rather than an object colour.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from longbench.suites.base import Entity, Item, Suite
 from longbench.synth.grammar import Prompt, make_prompt
@@ -44,7 +45,7 @@ def scene_item(item_id: str, scene: Scene, prompt: Prompt, sentence_tokens: Sequ
     )
 
 
-def make_items(n: int, seed: int, prefix: str = "synth", counter: "TokenCounter | None" = None) -> list[Item]:
+def make_items(n: int, seed: int, prefix: str = "synth", counter: TokenCounter | None = None) -> list[Item]:
     """``n`` items ``{prefix}-0000``...; item ``i`` depends only on (seed, i)."""
     from longbench.text.tokenizer import TokenCounter
 

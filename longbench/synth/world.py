@@ -103,7 +103,7 @@ class Scene:
         return {"background": self.background, "groups": [g.to_dict() for g in self.groups]}
 
     @classmethod
-    def from_dict(cls, d: Any, where: str = "scene") -> "Scene":
+    def from_dict(cls, d: Any, where: str = "scene") -> Scene:
         """Parse and validate the JSON form; errors are LongbenchErrors naming ``where``."""
         if not isinstance(d, dict) or not isinstance(d.get("groups"), list):
             raise LongbenchError(f"{where}: expected an object with 'background' and a 'groups' list")
@@ -126,8 +126,10 @@ class Scene:
                                          (g.size, SIZES, "size"), (g.region, REGIONS, "region")):
                 if value not in allowed:
                     raise LongbenchError(f"{where}: unknown {what} {value!r} (known: {', '.join(allowed)})")
-            if not isinstance(g.count, int) or isinstance(g.count, bool) or not MIN_COUNT <= g.count <= MAX_COUNT:
-                raise LongbenchError(f"{where}: group {g.name!r} count must be an int in {MIN_COUNT}..{MAX_COUNT}")
+            count_ok = isinstance(g.count, int) and not isinstance(g.count, bool)
+            if not count_ok or not MIN_COUNT <= g.count <= MAX_COUNT:
+                raise LongbenchError(
+                    f"{where}: group {g.name!r} count must be an int in {MIN_COUNT}..{MAX_COUNT}")
             if g.colour == self.background:
                 raise LongbenchError(f"{where}: group {g.name!r} has the background colour")
         regions = [g.region for g in self.groups]
@@ -138,9 +140,10 @@ class Scene:
             if len(set(names)) != len(names):
                 raise LongbenchError(f"{where}: two groups share a colour and shape")
             if not MIN_GROUPS <= len(self.groups) <= MAX_GROUPS:
-                raise LongbenchError(f"{where}: {len(self.groups)} groups, expected {MIN_GROUPS}..{MAX_GROUPS}")
+                raise LongbenchError(
+                    f"{where}: {len(self.groups)} groups, expected {MIN_GROUPS}..{MAX_GROUPS}")
 
-    def sorted(self) -> "Scene":
+    def sorted(self) -> Scene:
         """The same scene with groups in reading order of their regions (the canonical order)."""
         return Scene(self.background, tuple(sorted(self.groups, key=lambda g: REGIONS.index(g.region))))
 
