@@ -10,10 +10,11 @@ import torch
 def tiny_clip_config(image_size: int = 224, patch_size: int = 32, hidden: int = 32, projection_dim: int = 16):
     from transformers import CLIPConfig
 
-    common = dict(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2, num_attention_heads=4)
+    common = {"hidden_size": hidden, "intermediate_size": 2 * hidden, "num_hidden_layers": 2,
+              "num_attention_heads": 4}
     return CLIPConfig(
-        text_config=dict(vocab_size=49408, max_position_embeddings=77, **common),
-        vision_config=dict(image_size=image_size, patch_size=patch_size, **common),
+        text_config={"vocab_size": 49408, "max_position_embeddings": 77, **common},
+        vision_config={"image_size": image_size, "patch_size": patch_size, **common},
         projection_dim=projection_dim,
     )
 
@@ -35,3 +36,17 @@ def save_tiny_clip(path: Path, seed: int = 0, *, with_processor: bool = True, **
 def features(out) -> torch.Tensor:
     """Projected features from ``get_*_features`` whatever the transformers major version returns."""
     return out if isinstance(out, torch.Tensor) else out.pooler_output
+
+
+def fake_gather_from(other):
+    """A ``dist_sync_fn`` emulating two ranks: each state is gathered as [this rank's, ``other``'s]."""
+    queue = []
+    for attr in other._reductions:
+        state = getattr(other, attr)
+        queue.append(torch.cat(state) if isinstance(state, list) else state)
+    it = iter(queue)
+
+    def gather(tensor, group=None):
+        return [tensor, next(it)]
+
+    return gather

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers_clip import features, save_tiny_clip
+from tests.helpers_clip import features, save_tiny_clip
 
 PROMPTS = ["a red fox in the snow", "two dogs chase a ball on a beach at sunset", "a lone pine tree",
            "an astronaut riding a horse", "a bowl of fruit on a wooden table", "city lights at night",
@@ -74,26 +74,42 @@ def test_mean_equals_torchmetrics_class_when_scores_positive(tiny):
 
     from longbench.metrics.clipscore import ClipScore
 
-    path, wrapped, processor = tiny
+    _, wrapped, processor = tiny
     images = _uint8_images(len(PROMPTS))
-    ours = ClipScore(str(path))
+    ours = ClipScore(wrapped.inner, processor)
     ours.update(_pil(images), PROMPTS)
     keep = [i for i, s in enumerate(ours.per_sample()["clipscore"]) if s > 0]
     assert len(keep) >= 2
-    sub = ClipScore(str(path))
+    sub = ClipScore(wrapped.inner, processor)
     sub.update(_pil([images[i] for i in keep]), [PROMPTS[i] for i in keep])
     tm = CLIPScore(model_name_or_path=lambda: (wrapped, processor))
     tm.update([images[i] for i in keep], [PROMPTS[i] for i in keep])
     assert sub.compute()["clipscore"] == pytest.approx(float(tm.compute()), abs=1e-4)
 
 
+def test_batched_preprocessing_equals_image_processor(tiny):
+    from longbench.metrics.clip_models import ClipScorer, to_uint8_tensors
+
+    _, wrapped, processor = tiny
+    scorer = ClipScorer.wrap(wrapped.inner, processor)
+    images = _uint8_images(5, seed=4)  # two sizes, interleaved
+    ours = scorer.standard_pixels(to_uint8_tensors(_pil(images)))
+    theirs = processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    processor.image_processor.do_center_crop = False  # a non-standard processor is called as is
+    try:
+        assert scorer._standard_spec() is None
+    finally:
+        processor.image_processor.do_center_crop = True
+
+
 def test_long_prompt_is_truncated_at_77_tokens(tiny):
     from longbench.metrics.clipscore import ClipScore
 
-    path, wrapped, processor = tiny
+    _, wrapped, processor = tiny
     long_prompt = "a red fox " + "and a very tall green tree " * 30
     images = _uint8_images(1, seed=9)
-    metric = ClipScore(str(path))
+    metric = ClipScore(wrapped.inner, processor)
     metric.update(_pil(images), [long_prompt])
     enc = processor.tokenizer([long_prompt], truncation=True, max_length=77, padding="max_length", return_tensors="pt")
     assert enc["input_ids"][0, -1] == 49407  # the end token survives truncation
@@ -121,8 +137,8 @@ def test_nan_image_is_clear_error(tiny):
     from longbench.errors import LongbenchError
     from longbench.metrics.clipscore import ClipScore
 
-    path, _, _ = tiny
-    metric = ClipScore(str(path))
+    _, wrapped, processor = tiny
+    metric = ClipScore(wrapped.inner, processor)
     bad = np.full((8, 8, 3), np.nan, dtype=np.float32)
     with pytest.raises(LongbenchError, match="NaN or inf"):
         metric.update([bad], ["a cat"])

@@ -115,6 +115,20 @@ def test_unannotated_items_use_count_parser(monkeypatch):
     assert count_mod.entities_of(Item(id="x", prompt="Three red boats.")) == []
 
 
+def test_cli_string_options_are_typed():
+    from longbench.metrics.base import MetricContext, build_metric
+
+    ctx = MetricContext(suite=None)
+    metric = build_metric("count", ctx, {"score_threshold": "0.2", "nms_iou": "0.4", "trust_remote_code": "no"})
+    assert metric.score_threshold == 0.2 and metric.nms_iou == 0.4
+    with pytest.raises(LongbenchError, match="has no option 'omega'"):
+        build_metric("count", ctx, {"omega": "0.3"})
+    with pytest.raises(LongbenchError, match="nms_iou='x'"):
+        build_metric("count", ctx, {"nms_iou": "x"})
+    with pytest.raises(LongbenchError, match="trust_remote_code='maybe'"):
+        build_metric("count", ctx, {"trust_remote_code": "maybe"})
+
+
 def test_bad_options():
     from longbench.metrics.count import CountMetric
 
@@ -133,9 +147,9 @@ def tiny_owlv2(tmp_path_factory):
 
     from longbench.text.tokenizer import load_clip_tokenizer
 
-    common = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
-    cfg = Owlv2Config(text_config=dict(vocab_size=49408, max_position_embeddings=16, **common),
-                      vision_config=dict(image_size=64, patch_size=16, **common), projection_dim=32)
+    common = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
+    cfg = Owlv2Config(text_config={"vocab_size": 49408, "max_position_embeddings": 16, **common},
+                      vision_config={"image_size": 64, "patch_size": 16, **common}, projection_dim=32)
     torch.manual_seed(0)
     model = Owlv2ForObjectDetection(cfg).eval()
     path = tmp_path_factory.mktemp("owl") / "tiny-owlv2"
@@ -224,8 +238,15 @@ def test_synth_items_use_exact_detector():
 # ---------------------------------------------------------------------- tiny Grounding DINO
 @pytest.fixture(scope="module")
 def tiny_gdino(tmp_path_factory):
-    from transformers import (BertConfig, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
-                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+    from transformers import (
+        BertConfig,
+        BertTokenizer,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
 
     root = tmp_path_factory.mktemp("gdino")
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "cat", "dog", "bird", "a", "tree"]

@@ -19,7 +19,8 @@ one text-tower forward per scorer instance.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -77,10 +78,14 @@ class ClipScorer(nn.Module):
         self.identity = dict(identity or {})
         self._text_cache: dict[str, torch.Tensor] = {}
         self.text_batch_size = 256
+        # CLIP pools the end token under a causal mask, so padding after it changes nothing: pad to the
+        # longest text of a batch (cheaper). Other architectures (e.g. last-token pooling) get full padding.
+        model_type = getattr(getattr(model, "config", None), "model_type", "")
+        self.padding = "longest" if kind == "transformers" and model_type == "clip" else "max_length"
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def wrap(cls, model: Any, processor: Any = None) -> "ClipScorer":
+    def wrap(cls, model: Any, processor: Any = None) -> ClipScorer:
         """Wrap an already loaded model and processor (a transformers processor, or a bare tokenizer).
 
         A :class:`ClipScorer` is returned unchanged; an open_clip model takes its tokenizer as ``processor``.
@@ -134,10 +139,10 @@ class ClipScorer(nn.Module):
         return _features(self.model.get_image_features(pixel_values=pixels))
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
-        """Token ids (and attention mask) padded/truncated to ``context_length``."""
+        """Token ids (and attention mask), truncated to ``context_length`` (end token kept) and padded."""
         if self.kind == "open_clip":
             return {"text": self.tokenizer(list(texts))}
-        enc = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.context_length,
+        enc = self.tokenizer(list(texts), padding=self.padding, truncation=True, max_length=self.context_length,
                              return_tensors="pt")
         return {k: enc[k] for k in ("input_ids", "attention_mask") if k in enc}
 
@@ -172,27 +177,46 @@ class ClipScorer(nn.Module):
                 self.tokenizer.tokenizer.encode(text))
         return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
 
-    def is_clip_vocab(self) -> bool:
-        return len(self.tokenizer) == CLIP_VOCAB_SIZE if hasattr(self.tokenizer, "__len__") else False
-
     # ------------------------------------------------------------------ preprocessing
     def standard_pixels(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The model's usual evaluation preprocessing of uint8 (3,H,W) tensors (resize shortest side, centre
-        crop, normalise): the transformers image processor when there is one (as torchmetrics' CLIPScore
-        does), else bicubic antialiased tensor resize with open_clip's constants."""
-        if self.image_processor is not None:
-            out = self.image_processor(images=list(images), return_tensors="pt")
-            return out["pixel_values"]
+        """The model's usual evaluation preprocessing of uint8 (3,H,W) tensors: resize the shortest side,
+        centre crop, rescale, normalise.
+
+        With a transformers image processor of that standard CLIP form the same torchvision operations it
+        runs are applied to whole same-size batches (channels-last, faster; equal to the processor's output
+        to float rounding); any other processor is called as is (as torchmetrics' CLIPScore does). Without a
+        processor (open_clip): bicubic antialiased resize with the model's constants.
+        """
+        spec = self._standard_spec()
+        if spec is None:
+            return self.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
         from torchvision.transforms.v2 import functional as tvf
 
-        outs = []
-        for img in images:
-            x = img.float().div(255.0) if img.dtype == torch.uint8 else img.float()
-            x = tvf.resize(x, self.image_size, interpolation=tvf.InterpolationMode.BICUBIC, antialias=True)
-            x = tvf.center_crop(x, [self.image_size, self.image_size])
-            outs.append(x)
-        x = torch.stack(outs)
-        return tvf.normalize(x, list(self.image_mean), list(self.image_std))
+        short, crop, interpolation, scale = spec
+        out = torch.empty(len(images), 3, *crop)
+        for idx, batch in group_by_size(images):
+            x = tvf.resize(batch, short, interpolation=interpolation, antialias=True)
+            out[idx] = tvf.center_crop(x, list(crop)).float().mul_(scale)
+        return tvf.normalize(out, list(self.image_mean), list(self.image_std))
+
+    def _standard_spec(self) -> tuple[int, tuple[int, int], Any, float] | None:
+        """(shortest side, crop (h, w), interpolation, rescale factor) or None for a non-standard processor."""
+        from torchvision.transforms.v2 import InterpolationMode
+
+        ip = self.image_processor
+        if ip is None:
+            return self.image_size, (self.image_size, self.image_size), InterpolationMode.BICUBIC, 1 / 255
+        try:
+            modes = {2: InterpolationMode.BILINEAR, 3: InterpolationMode.BICUBIC}
+            if not (ip.do_resize and ip.do_center_crop and ip.do_rescale and ip.do_normalize) or getattr(
+                    ip, "do_pad", False) or int(ip.resample) not in modes:
+                return None
+            short, crop = ip.size.get("shortest_edge"), (ip.crop_size.get("height"), ip.crop_size.get("width"))
+            if short is None or None in crop:
+                return None
+            return int(short), (int(crop[0]), int(crop[1])), modes[int(ip.resample)], float(ip.rescale_factor)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
 
     def describe(self) -> dict[str, Any]:
         """Protocol fields: identity plus preprocessing constants."""
@@ -283,8 +307,9 @@ def _check_vocabulary(processor: Any, model_vocab: int | None, spec: str, what: 
 
 
 def _load_processor(spec: str, *, what: str, trust_remote_code: bool) -> Any:
-    from longbench.weights import resolve
     from transformers import AutoProcessor, AutoTokenizer
+
+    from longbench.weights import resolve
 
     path = resolve(spec, what=what)
     try:
@@ -339,15 +364,24 @@ def to_uint8_tensors(images: Sequence[Any], where: str = "image") -> list[torch.
         if isinstance(img, torch.Tensor) and img.dtype == torch.uint8 and img.ndim == 3 and img.shape[0] == 3:
             out.append(img)
             continue
-        rgb: "Image.Image" = to_rgb(img, where=f"{where} {i}")
+        rgb: Image.Image = to_rgb(img, where=f"{where} {i}")
         out.append(torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1))
     return out
 
 
-def to_float_batches(images: Sequence[Any], where: str = "image") -> list[tuple[list[int], torch.Tensor]]:
-    """Group images by size into float (B,3,H,W) tensors in [0,1]: ``[(indices, batch), ...]``."""
+def group_by_size(tensors: Sequence[torch.Tensor]) -> list[tuple[list[int], torch.Tensor]]:
+    """Stack (3,H,W) tensors of equal size into (B,3,H,W) batches: ``[(indices, batch), ...]``.
+
+    Tensors that are HWC-contiguous views (as :func:`to_uint8_tensors` makes) stack into a channels-last
+    batch without reordering memory.
+    """
     groups: dict[tuple[int, int], list[int]] = {}
-    tensors = to_uint8_tensors(images, where)
     for i, t in enumerate(tensors):
         groups.setdefault((t.shape[1], t.shape[2]), []).append(i)
-    return [(idx, torch.stack([tensors[i] for i in idx]).float().div(255.0)) for idx in groups.values()]
+    return [(idx, torch.stack([tensors[i].permute(1, 2, 0) for i in idx]).permute(0, 3, 1, 2))
+            for idx in groups.values()]
+
+
+def to_float_batches(images: Sequence[Any], where: str = "image") -> list[tuple[list[int], torch.Tensor]]:
+    """Group images by size into float (B,3,H,W) tensors in [0,1]: ``[(indices, batch), ...]``."""
+    return [(idx, batch.float().div_(255.0)) for idx, batch in group_by_size(to_uint8_tensors(images, where))]

@@ -11,7 +11,8 @@ models.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 
@@ -62,7 +63,12 @@ class ClipScore(PerSampleMetric):
             self.scorer = ClipScorer.wrap(model, processor)
 
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> "ClipScore":
+    def from_context(cls, ctx: MetricContext, **options: Any) -> ClipScore:
+        from longbench.metrics.options import coerce_options, parse_bool
+
+        options = coerce_options(cls.name, options, {
+            "model": str, "processor": str, "device": str, "dtype": str,
+            "tokenizer_fallback": parse_bool, "trust_remote_code": parse_bool})
         options.setdefault("device", ctx.device)
         return cls(**options)
 

@@ -23,7 +23,8 @@ protocol. The public :func:`score` is the reward the trainer differentiates: ``x
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 
@@ -39,26 +40,32 @@ DEFAULT_PROCESSOR = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
 SPLITTER_CHOICES = ("longalign", "default")
 
 
-def split_prompts(prompts: Sequence[str], scorer: ClipScorer, splitter: str) -> tuple[list[str], list[int]]:
-    """Segments of all prompts and the owning prompt of each; ``default`` fits segments to the context."""
-    from longbench.text.splitters import split_batch, split_default
+def split_prompts(prompts: Sequence[str], scorer: ClipScorer, splitter: str,
+                  cache: dict[str, list[str]] | None = None) -> tuple[list[str], list[int]]:
+    """Segments of all prompts and the owning prompt of each; ``default`` fits segments to the context.
+
+    ``cache`` (prompt → segments) spares re-splitting prompts seen before.
+    """
+    from longbench.text.splitters import split_default, split_longalign
 
     if splitter not in SPLITTER_CHOICES:
         raise LongbenchError(f"unknown splitter {splitter!r} (choose from {', '.join(SPLITTER_CHOICES)})")
-    if splitter == "longalign":
-        return split_batch(prompts, "longalign")
     budget = scorer.context_length - 2
     segments, owners = [], []
     for i, p in enumerate(prompts):
-        segs = split_default(p, scorer.count_tokens, budget)
+        segs = cache.get(p) if cache is not None else None
+        if segs is None:
+            segs = split_longalign(p) if splitter == "longalign" else split_default(p, scorer.count_tokens, budget)
+            if cache is not None:
+                cache[p] = segs
         segments.extend(segs)
         owners.extend([i] * len(segs))
     return segments, owners
 
 
-def _prompt_vectors(prompts: Sequence[str], scorer: ClipScorer, splitter: str
-                    ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    segments, owners = split_prompts(prompts, scorer, splitter)
+def _prompt_vectors(prompts: Sequence[str], scorer: ClipScorer, splitter: str,
+                    cache: dict[str, list[str]] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    segments, owners = split_prompts(prompts, scorer, splitter, cache)
     seg = scorer.normalized_text_features(segments)
     return F.prompt_vectors(seg, owners, len(prompts)), seg, owners
 
@@ -103,8 +110,8 @@ def score(images: torch.Tensor, prompts: Sequence[str], model: Any, processor: A
     return (x * c.to(x)).sum(dim=-1)
 
 
-def suite_direction(prompts: Sequence[str], model: Any, processor: Any = None, *,
-                    splitter: str = "longalign") -> tuple[torch.Tensor, str]:
+def suite_direction(prompts: Sequence[str], model: Any, processor: Any = None, *, splitter: str = "longalign",
+                    cache: dict[str, list[str]] | None = None) -> tuple[torch.Tensor, str]:
     """The unit mean of the prompt vectors of ``prompts`` (a whole suite) and its hash: ``(V, hash)``."""
     scorer = ClipScorer.wrap(model, processor)
     prompts = list(prompts)
@@ -112,7 +119,7 @@ def suite_direction(prompts: Sequence[str], model: Any, processor: Any = None, *
         raise LongbenchError("cannot compute the suite direction of zero prompts")
     vecs = []
     for i in range(0, len(prompts), 256):
-        vecs.append(_prompt_vectors(prompts[i:i + 256], scorer, splitter)[0].cpu())
+        vecs.append(_prompt_vectors(prompts[i:i + 256], scorer, splitter, cache)[0].cpu())
     v = F.mean_direction(torch.cat(vecs))
     return v, F.direction_hash(v)
 
@@ -161,10 +168,11 @@ class Denscore(PerSampleMetric):
         else:
             self.scorer = ClipScorer.wrap(model, processor)
         self.splitter = splitter
+        self._split_cache: dict[str, list[str]] = {}
         if direction is not None:
             v = F.unit_direction(direction)
         elif direction_prompts is not None:
-            v, _ = suite_direction(direction_prompts, self.scorer, splitter=splitter)
+            v, _ = suite_direction(direction_prompts, self.scorer, splitter=splitter, cache=self._split_cache)
             direction_source = direction_source if direction_source != "given" else "prompts"
         else:
             raise LongbenchError("denscore needs the suite direction V: pass direction= or direction_prompts= "
@@ -178,8 +186,13 @@ class Denscore(PerSampleMetric):
         self._last_segments: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> "Denscore":
+    def from_context(cls, ctx: MetricContext, **options: Any) -> Denscore:
         """V over every prompt of ``ctx.suite`` (not only the ``--limit`` subset that is scored)."""
+        from longbench.metrics.options import coerce_options, parse_bool
+
+        options = coerce_options(cls.name, options, {
+            "model": str, "processor": str, "splitter": str, "device": str, "dtype": str,
+            "tokenizer_fallback": parse_bool, "trust_remote_code": parse_bool})
         suite = ctx.suite
         if suite is None:
             raise LongbenchError("denscore needs a suite to fix the direction V")
@@ -198,12 +211,14 @@ class Denscore(PerSampleMetric):
         if len(images) != len(items):
             raise LongbenchError(f"denscore: {len(images)} images but {len(items)} items")
         prompts = [_prompt_of(it) for it in items]
-        c, seg, owners = _prompt_vectors(prompts, self.scorer, self.splitter)
+        c, seg, owners = _prompt_vectors(prompts, self.scorer, self.splitter, self._split_cache)
         x = torch.zeros(len(images), c.shape[-1], device=c.device)
         for idx, batch in to_float_batches(images, where="denscore image"):
             x[idx] = _image_vectors(batch, self.scorer).to(x)
         c = c.to(x)
         v = self.direction.to(x)
+        if v.numel() != c.shape[-1]:
+            raise LongbenchError(f"denscore: direction has {v.numel()} values, the text features {c.shape[-1]}")
         dense_o = 100.0 * (x * c).sum(-1)
         dense = 100.0 * (x * F.text_relevant(c, v)).sum(-1)
         owners_t = torch.as_tensor(owners, device=x.device)

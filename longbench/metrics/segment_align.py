@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 
@@ -54,8 +55,9 @@ def other_sets(keys: torch.Tensor, tiebreak: torch.Tensor, k: int) -> list[list[
         tiebreak: (N,) float values ordering samples that share a key.
         k: set size (fewer when the run has fewer samples of other items).
     """
-    n = keys.numel()
-    order = sorted(range(n), key=lambda i: (int(keys[i]), float(tiebreak[i])))
+    key_list, ties = keys.tolist(), tiebreak.tolist()
+    n = len(key_list)
+    order = sorted(range(n), key=lambda i: (key_list[i], ties[i]))
     pos = {idx: p for p, idx in enumerate(order)}
     out = []
     for i in range(n):
@@ -63,7 +65,7 @@ def other_sets(keys: torch.Tensor, tiebreak: torch.Tensor, k: int) -> list[list[
         p = pos[i]
         for step in range(1, n):
             j = order[(p + step) % n]
-            if int(keys[j]) != int(keys[i]):
+            if key_list[j] != key_list[i]:
                 chosen.append(j)
                 if len(chosen) == k:
                     break
@@ -82,19 +84,33 @@ def segment_coverage(image_feats: torch.Tensor, seg_feats: torch.Tensor, owners:
         others: per image, the indices of the images it is compared against.
 
     Returns:
-        (N,) float64; NaN for an image with no others.
+        (N,) float64; NaN for an image with no others or no segments.
     """
-    n = image_feats.shape[0]
-    out = torch.full((n,), math.nan, dtype=torch.float64)
-    sims = seg_feats.double() @ image_feats.double().T  # (S, N)
-    for i in range(n):
-        rows = (owners == i).nonzero().flatten()
-        if not others[i] or rows.numel() == 0:
-            continue
-        own = sims[rows, i].unsqueeze(1)
-        other = sims[rows][:, others[i]]
-        wins = (own > other).double() + 0.5 * (own == other).double()
-        out[i] = wins.mean(dim=1).mean()
+    n, d = image_feats.shape
+    k = max((len(o) for o in others), default=0)
+    if n == 0 or k == 0:
+        return torch.full((n,), math.nan, dtype=torch.float64)
+    idx = torch.full((n, k), -1, dtype=torch.long)
+    for i, o in enumerate(others):
+        idx[i, :len(o)] = torch.tensor(o, dtype=torch.long)
+    x = image_feats.double()
+    win_sum = torch.zeros(n, dtype=torch.float64)
+    seg_count = torch.zeros(n, dtype=torch.float64)
+    chunk = max(1, (1 << 22) // (k * d))  # bounds the (chunk, K, D) gather to ~32 MB
+    for a in range(0, seg_feats.shape[0], chunk):
+        s = seg_feats[a:a + chunk].double()
+        o = owners[a:a + chunk]
+        own = (s * x[o]).sum(-1, keepdim=True)  # (c,1)
+        oi = idx[o]  # (c,K)
+        valid = oi >= 0
+        other = torch.einsum("cd,ckd->ck", s, x[oi.clamp_min(0)])
+        wins = ((own > other).double() + 0.5 * (own == other).double()) * valid
+        rate = wins.sum(-1) / valid.sum(-1).clamp_min(1)
+        has = valid.any(-1)
+        win_sum.index_add_(0, o[has], rate[has])
+        seg_count.index_add_(0, o[has], torch.ones(int(has.sum()), dtype=torch.float64))
+    out = win_sum / seg_count
+    out[seg_count == 0] = math.nan
     return out
 
 
@@ -132,11 +148,17 @@ class SegmentAlign(LongbenchMetric):
                                            trust_remote_code=trust_remote_code, what="segment-align model")
         else:
             self.scorer = ClipScorer.wrap(model, processor)
+        self._segment_cache: dict[tuple[str, Any], list[str]] = {}  # splitting counts tokens: do it once
         for state in ("image_feats", "segment_feats", "segment_counts", "item_keys"):
             self.add_state(state, default=[], dist_reduce_fx="cat")
 
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> "SegmentAlign":
+    def from_context(cls, ctx: MetricContext, **options: Any) -> SegmentAlign:
+        from longbench.metrics.options import coerce_options, parse_bool
+
+        options = coerce_options(cls.name, options, {
+            "model": str, "processor": str, "others": int, "use_suite_segments": parse_bool, "device": str,
+            "dtype": str, "tokenizer_fallback": parse_bool, "trust_remote_code": parse_bool})
         options.setdefault("device", ctx.device)
         return cls(**options)
 
@@ -151,16 +173,22 @@ class SegmentAlign(LongbenchMetric):
         from longbench.text.splitters import split_default
 
         budget = self.scorer.context_length - 2
-        given = getattr(item, "segments", None) if self.use_suite_segments else None
         if isinstance(item, str):
-            given, prompt = None, item
-        else:
-            prompt = item.prompt
+            return split_default(item, self.scorer.count_tokens, budget)
+        given = item.segments if self.use_suite_segments else None
         if given:
-            segs = [piece for s in given if s.strip() for piece in split_default(s, self.scorer.count_tokens, budget)]
+            count = self.scorer.count_tokens
+            segs = [piece for s in given if s.strip()
+                    for piece in ([s.strip()] if count(s) <= budget else split_default(s, count, budget))]
             if segs:
                 return segs
-        return split_default(prompt, self.scorer.count_tokens, budget)
+        return split_default(item.prompt, self.scorer.count_tokens, budget)
+
+    def _segments_cached(self, item: Any) -> list[str]:
+        key = (item, None) if isinstance(item, str) else (item.prompt, item.segments)
+        if key not in self._segment_cache:
+            self._segment_cache[key] = self.segments_of(item)
+        return self._segment_cache[key]
 
     @torch.no_grad()
     def update(self, images: Sequence[Any], items: Sequence[Any]) -> None:
@@ -170,7 +198,7 @@ class SegmentAlign(LongbenchMetric):
             return
         pixels = self.scorer.standard_pixels(to_uint8_tensors(images, where="segment-align image"))
         x = l2_normalize(self.scorer.image_features(pixels).float())
-        segs = [self.segments_of(it) for it in items]
+        segs = [self._segments_cached(it) for it in items]
         flat = [s for ss in segs for s in ss]
         feats = self.scorer.normalized_text_features(flat).to(x)
         ids = [it if isinstance(it, str) else it.id for it in items]

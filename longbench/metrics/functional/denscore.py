@@ -9,7 +9,7 @@ the prompt's normalised segment vectors (not re-normalised); ``V`` is a unit "me
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -43,7 +43,7 @@ def check_images(images: torch.Tensor, where: str = "images") -> None:
 
 def crop_box(height: int, width: int, fraction: float = CROP_FRACTION) -> tuple[int, int]:
     """Crop size (h, w) that keeps ``fraction`` of each side (504 of 512 by default)."""
-    return max(1, int(round(height * fraction))), max(1, int(round(width * fraction)))
+    return max(1, round(height * fraction)), max(1, round(width * fraction))
 
 
 def reward_preprocess(images: torch.Tensor, *, image_size: int = 224,

@@ -1,0 +1,560 @@
+"""``fid`` and ``fid-clip``: Fréchet distance between the features of generated images and reference statistics.
+
+Usable as a ``torchmetrics.Metric`` in a user's own loop::
+
+    fid = FID(weights="weights-inception-2015-12-05-6726825d.pth", ref="coco_val.npz", by_bucket=False)
+    for images in loader:
+        fid.update(images)        # PIL images, uint8 / float [0,1] tensors or arrays
+    fid.compute()                 # {"fid": ...}
+
+Design:
+
+* **Streaming sufficient statistics.** Per image only the float64 feature sum, outer-product sum and count are
+  kept (torchmetrics states with ``dist_reduce_fx="sum"``, so processes sync by summing): memory is flat in
+  the number of images. The number does not depend on how the caller batches: images are queued and the
+  network always sees the same ``batch_size`` chunks in arrival order (float32 networks are not exactly
+  batch-invariant, e.g. matmul blocking changes with the batch), so features and sums are bit-identical.
+* **Per prompt-length bucket.** FID has no per-sample score, so the statistics are kept per length bucket
+  (``<=77``, ``78-154``, ``155-240``, ``>240`` CLIP tokens of the item prompt, counted with
+  :class:`~longbench.text.tokenizer.TokenCounter` at update time); the overall statistics are their sum. One
+  byte per image records its bucket so that :meth:`compute_groups` can check that the groups it is asked
+  for are exactly these buckets (a group that is not one of them cannot be computed from the statistics and
+  is left out with a warning). Every bucket is compared with the whole reference set. ``by_bucket=False``
+  keeps one set of statistics and needs no prompts.
+* **Reference statistics** come from ``ref=PATH.npz`` (``mu``/``sigma``, the pytorch-fid / clean-fid format)
+  or from the suite's reference images (``item.reference_image``, relative to the suite file). The latter are
+  computed once and cached as ``.npz`` under ``<cache_dir>/fid-reference/`` keyed by (suite sha256, feature
+  protocol hash); the file also records a fingerprint (path, size, mtime) of the reference images and is
+  recomputed when they change, so a second run reads no reference image.
+* **Small sets.** At least 2 images are needed (else a LongbenchError). With fewer images than feature
+  dimensions the covariance is singular; FID is still well defined and computed exactly (PSD square root,
+  see :mod:`longbench.metrics.functional.fid`), but it is biased upward, so a warning is logged: compare
+  only runs with the same number of images. A bucket with fewer than 2 images has no value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from longbench.errors import LongbenchError
+from longbench.metrics.base import LongbenchMetric, MetricContext
+from longbench.metrics.functional import fid as F
+from longbench.text.tokenizer import LENGTH_BUCKETS, length_bucket
+
+logger = logging.getLogger(__name__)
+
+BUCKET_LABELS: tuple[str, ...] = tuple(label for _, _, label in LENGTH_BUCKETS)
+STATISTICS = "float64 streaming sums (feature sum, outer-product sum, count); covariance with n-1"
+TRACE_SQRT = ("both covariances full rank: sum sqrt eigvalsh(L^T S_ref L), L L^T = S (Cholesky), eigenvalues "
+              "<= d*eps*max set to 0; otherwise nuclear norm of F^T F_ref with pivoted Cholesky factors "
+              "(LAPACK dpstrf); FID clamped at 0")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class FrechetMetric(LongbenchMetric):
+    """Shared machinery of ``fid`` and ``fid-clip`` over a feature extractor.
+
+    Args:
+        extractor: a module mapping a list of uint8 (3,H,W) tensors to float64 (B, d) features, with
+            ``feature_dim`` and ``describe()``.
+        ref: a ``.npz`` with ``mu``/``sigma`` to compare against (else call :meth:`use_suite_reference`,
+            :meth:`set_reference` or :meth:`reference_from_images`).
+        by_bucket: keep statistics per prompt-length bucket (``update`` then needs the items or prompts).
+        batch_size: images per network forward.
+        kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``...).
+    """
+
+    is_differentiable = False
+    higher_is_better = False
+    full_state_update = False
+    #: option name → type, for string options from the command line
+    OPTIONS: ClassVar[dict[str, type]] = {"ref": str, "by_bucket": bool, "batch_size": int}
+
+    def __init__(self, extractor: torch.nn.Module, *, ref: str | Path | None = None, by_bucket: bool = True,
+                 batch_size: int = 32, **kwargs: Any):
+        super().__init__(**kwargs)
+        if int(batch_size) < 1:
+            raise LongbenchError(f"{self.name}: batch_size must be >= 1, got {batch_size}")
+        self.extractor = extractor
+        self.by_bucket = bool(by_bucket)
+        self.batch_size = int(batch_size)
+        d = int(extractor.feature_dim)
+        k = len(BUCKET_LABELS) if self.by_bucket else 1
+        for state, shape in (("feature_sum", (k, d)), ("feature_outer", (k, d, d)), ("feature_count", (k,))):
+            # torchmetrics keeps a deep copy of each default; a zero-stride view keeps that copy at 8 bytes
+            # instead of doubling the (K, d, d) outer sums (reset() clones it into a dense tensor)
+            self.add_state(state, torch.zeros((), dtype=torch.float64).expand(*shape), dist_reduce_fx="sum")
+            setattr(self, state, torch.zeros(shape, dtype=torch.float64))
+        self.add_state("sample_bucket", default=[], dist_reduce_fx="cat")
+        self._counter: Any = None  # TokenCounter, built on first bucketed update
+        self._pending: list[tuple[torch.Tensor, int]] = []  # queued uint8 images and bucket codes
+        self._ref: dict[str, Any] | None = None  # {"mu", "sigma", "info"}
+        self._ref_factor: torch.Tensor | None = None
+        self._ref_suite: dict[str, Any] | None = None  # deferred suite reference (computed on first compute)
+        self._warned_small = False
+        if ref is not None and str(ref) != "":
+            self.load_reference(ref)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_context(cls, ctx: MetricContext, **options: Any) -> FrechetMetric:
+        """Build from runner options (strings are parsed); without ``ref`` the suite's reference images are used."""
+        opts = cls.parse_options(options)
+        if not opts.get("ref") and ctx.suite is None:
+            raise LongbenchError(f"{cls.name}: no reference: pass ref=PATH.npz or a suite with reference images")
+        metric = cls(**opts)
+        if not opts.get("ref"):
+            metric.use_suite_reference(ctx.suite, ctx.cache_dir)
+        return metric
+
+    @classmethod
+    def parse_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """Check option names and convert command-line strings to the declared types."""
+        out: dict[str, Any] = {}
+        for key, value in options.items():
+            if key not in cls.OPTIONS:
+                raise LongbenchError(f"{cls.name}: unknown option {key!r} (known: {', '.join(sorted(cls.OPTIONS))})")
+            typ = cls.OPTIONS[key]
+            if not isinstance(value, str) or typ is str:
+                out[key] = value
+            elif typ is bool:
+                if value.lower() not in _TRUE | _FALSE:
+                    raise LongbenchError(f"{cls.name}: option {key}={value!r} is not a boolean (true/false)")
+                out[key] = value.lower() in _TRUE
+            else:
+                try:
+                    out[key] = typ(value)
+                except ValueError:
+                    raise LongbenchError(f"{cls.name}: option {key}={value!r} is not {typ.__name__}") from None
+        return out
+
+    # ------------------------------------------------------------------ update
+    def update(self, images: Sequence[Any], items: Sequence[Any] | None = None) -> None:
+        """Add a batch of images (PIL, uint8 / float-in-[0,1] tensors or arrays) and their items or prompts.
+
+        Images are queued and run through the network ``batch_size`` at a time in arrival order, so the
+        batches the network sees, and therefore the features, do not depend on how the caller batches.
+        """
+        from longbench.metrics.clip_models import to_uint8_tensors
+
+        n = len(images)
+        if items is not None and len(items) != n:
+            raise LongbenchError(f"{self.name}: {n} images but {len(items)} items")
+        buckets = self._buckets_of(items, n)
+        tensors = []
+        for i, img in enumerate(images):  # convert (and validate) the whole batch before queueing any of it
+            where = f"{self.name} image {i}" + (f" (item {_item_id(items[i])})" if items is not None else "")
+            tensors.extend(to_uint8_tensors([img], where=where))
+        self._pending.extend(zip(tensors, buckets))
+        while len(self._pending) >= self.batch_size:
+            self._run_pending(self.batch_size)
+
+    def _run_pending(self, count: int) -> None:
+        chunk, self._pending = self._pending[:count], self._pending[count:]
+        self._accumulate(self.extractor([t for t, _ in chunk]), [b for _, b in chunk])
+
+    def flush(self) -> None:
+        """Run the queued images (fewer than ``batch_size``) through the network; called before any read."""
+        while self._pending:
+            self._run_pending(self.batch_size)
+
+    def sync(self, *args: Any, **kwargs: Any) -> None:
+        """Flush the queue, then torchmetrics' sync (called before ``compute`` and ``compute_groups``)."""
+        self.flush()
+        super().sync(*args, **kwargs)
+
+    def merge_state(self, incoming_state: Any) -> None:
+        self.flush()
+        if isinstance(incoming_state, FrechetMetric):
+            incoming_state.flush()
+        super().merge_state(incoming_state)
+
+    def reset(self) -> None:
+        super().reset()
+        self._pending = []
+
+    def forward(self, *args: Any, **kwargs: Any) -> None:
+        """Accumulate only: a per-batch FID is meaningless (use ``update`` and ``compute``)."""
+        self.update(*args, **kwargs)
+
+    def update_features(self, features: torch.Tensor, buckets: Sequence[str] | None = None) -> None:
+        """Add precomputed features (B, d) directly; ``buckets`` gives each row's length-bucket label."""
+        if features.ndim != 2 or features.shape[1] != self.feature_sum.shape[1]:
+            raise LongbenchError(f"{self.name}: expected features (B, {self.feature_sum.shape[1]}), "
+                                 f"got {tuple(features.shape)}")
+        self.flush()
+        self._computed = None  # what torchmetrics' update wrapper does
+        self._update_count += 1
+        if not self.by_bucket:
+            codes = [0] * features.shape[0]
+        elif buckets is None or len(buckets) != features.shape[0]:
+            raise LongbenchError(f"{self.name}: by_bucket needs one bucket label per feature row (or by_bucket=False)")
+        else:
+            unknown = sorted(set(buckets) - set(BUCKET_LABELS))
+            if unknown:
+                raise LongbenchError(f"{self.name}: unknown bucket label(s) {unknown} (known: {list(BUCKET_LABELS)})")
+            codes = [BUCKET_LABELS.index(b) for b in buckets]
+        self._accumulate(features, codes)
+
+    def _accumulate(self, features: torch.Tensor, codes: Sequence[int]) -> None:
+        feats = features.to(device=self.feature_sum.device, dtype=torch.float64)
+        if not torch.isfinite(feats).all():
+            bad = (~torch.isfinite(feats)).any(dim=1).nonzero().flatten().tolist()
+            raise LongbenchError(f"{self.name}: non-finite features for image(s) {bad[:5]} of the batch")
+        code_t = torch.as_tensor(list(codes), dtype=torch.long)
+        for k in code_t.unique().tolist():
+            rows = feats[(code_t == k).to(feats.device)]
+            self.feature_sum[k] += rows.sum(dim=0)
+            self.feature_outer[k].addmm_(rows.T, rows)  # in place: no (d, d) temporary
+            self.feature_count[k] += rows.shape[0]
+        self.sample_bucket.append(code_t.to(torch.int8))
+
+    def _buckets_of(self, items: Sequence[Any] | None, n: int) -> list[int]:
+        if not self.by_bucket:
+            return [0] * n
+        if items is None:
+            raise LongbenchError(f"{self.name}: per-length-bucket statistics need the items (or prompts) with the "
+                                 "images; pass them to update() or build the metric with by_bucket=False")
+        if self._counter is None:
+            from longbench.text.tokenizer import TokenCounter
+
+            self._counter = TokenCounter()
+        lengths = self._counter.many([_prompt_of(it, self.name) for it in items])
+        return [BUCKET_LABELS.index(length_bucket(m + 2)) for m in lengths]
+
+    # ------------------------------------------------------------------ compute
+    def compute(self) -> dict[str, float]:
+        """``{name: FID}`` over all images."""
+        mu, sigma = F.gaussian_from_moments(self.feature_sum.sum(0), self.feature_outer.sum(0),
+                                            float(self.feature_count.sum()))
+        return {self.name: self._distance(mu, sigma, int(self.feature_count.sum()))}
+
+    def compute_groups(self, groups: Sequence[str]) -> dict[str, dict[str, float]]:
+        """FID per group, for groups that are exactly the prompt-length buckets tracked at update time.
+
+        ``groups`` gives a label per image in update order. Groups that are not one of the tracked buckets,
+        and buckets with fewer than 2 images, are left out.
+        """
+        with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync,
+                               should_unsync=self._should_unsync):
+            codes = _as_codes(self.sample_bucket)
+            counts = self.feature_count.tolist()
+            if len(groups) != codes.numel():
+                raise LongbenchError(f"{self.name}: {len(groups)} group labels for {codes.numel()} images")
+            out: dict[str, dict[str, float]] = {}
+            if not self.by_bucket and len(set(groups)) > 1:
+                logger.info("%s: built with by_bucket=False; no per-group values", self.name)
+                return out
+            for label in dict.fromkeys(groups):
+                mask = torch.tensor([g == label for g in groups])
+                inside = codes[mask].unique()
+                k = int(inside[0]) if inside.numel() == 1 else -1
+                if k < 0 or counts[k] != int(mask.sum()) or (self.by_bucket and BUCKET_LABELS[k] != label):
+                    logger.warning("%s: group %r is not one of the prompt-length buckets the statistics are kept "
+                                   "for; no value", self.name, label)
+                    continue
+                if counts[k] < 2:
+                    logger.info("%s: group %r has %d image(s); FID needs 2", self.name, label, int(counts[k]))
+                    continue
+                mu, sigma = F.gaussian_from_moments(self.feature_sum[k], self.feature_outer[k], counts[k])
+                out[label] = {self.name: self._distance(mu, sigma, int(counts[k]))}
+            return out
+
+    def _distance(self, mu: torch.Tensor, sigma: torch.Tensor, n: int) -> float:
+        ref = self.reference()
+        d = mu.shape[0]
+        if n <= d and not self._warned_small:
+            self._warned_small = True
+            logger.warning("%s from %d images, fewer than the %d feature dimensions: the covariance is singular "
+                           "and FID is biased upward; compare only runs with the same number of images",
+                           self.name, n, d)
+        if self._ref_factor is None:
+            self._ref_factor = F.psd_factor(ref["sigma"].to(mu.device))
+        return F.frechet_distance(mu, sigma, ref["mu"].to(mu.device), ref["sigma"].to(mu.device),
+                                  factor2=self._ref_factor.to(mu.device))
+
+    # ------------------------------------------------------------------ reference statistics
+    def set_reference(self, mu: torch.Tensor, sigma: torch.Tensor, info: dict[str, Any] | None = None) -> None:
+        """Compare against N(mu, sigma) (float64; shapes (d,) and (d, d))."""
+        mu = torch.as_tensor(mu, dtype=torch.float64)
+        sigma = torch.as_tensor(sigma, dtype=torch.float64)
+        F.check_gaussian(mu, sigma, f"{self.name} reference statistics")
+        d = self.feature_sum.shape[1]
+        if mu.shape[0] != d:
+            raise LongbenchError(f"{self.name}: reference statistics have dimension {mu.shape[0]}, the features {d}")
+        self._ref = {"mu": mu, "sigma": sigma, "info": dict(info or {"source": "given"})}
+        self._ref_factor = None
+        self._ref_suite = None
+
+    def load_reference(self, path: str | Path) -> None:
+        """Use ``mu``/``sigma`` from a pytorch-fid / clean-fid ``.npz``."""
+        from longbench.weights import file_sha256
+
+        mu, sigma, extra = F.load_gaussian_npz(path)
+        info: dict[str, Any] = {"source": "npz", "path": str(path), "sha256": file_sha256(path)}
+        if "n" in extra:
+            info["n"] = extra["n"]
+        theirs = extra.get("protocol", {}).get("features")
+        if theirs is not None and theirs != self.feature_protocol():
+            logger.warning("%s: %s was computed with a different feature protocol than this metric's", self.name, path)
+            info["protocol_matches"] = False
+        elif theirs is not None:
+            info["protocol_matches"] = True
+        self.set_reference(mu, sigma, info)
+
+    def save_reference(self, path: str | Path) -> None:
+        """Write the reference statistics as ``.npz`` (pytorch-fid format + ``n`` and this metric's feature
+        protocol), to be reused with ``ref=PATH``."""
+        ref = self.reference()
+        F.save_gaussian_npz(path, ref["mu"], ref["sigma"], n=ref["info"].get("n"),
+                            protocol={"features": self.feature_protocol()})
+
+    def reference_from_images(self, images: Iterable[Any]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Compute and use the statistics of ``images`` (any iterable; processed ``batch_size`` at a time)."""
+        acc = _Moments(self.feature_sum.shape[1], self.feature_sum.device)
+        batch: list[Any] = []
+        for img in images:
+            batch.append(img)
+            if len(batch) == self.batch_size:
+                acc.add(self._features_of(batch, "reference image"))
+                batch = []
+        if batch:
+            acc.add(self._features_of(batch, "reference image"))
+        mu, sigma = acc.gaussian(f"{self.name} reference")
+        self.set_reference(mu, sigma, {"source": "images", "n": acc.n})
+        return mu, sigma, acc.n
+
+    def use_suite_reference(self, suite: Any, cache_dir: str | Path | None = None) -> None:
+        """Compare against the suite's reference images (checked now, computed or read from cache on first use).
+
+        Raises:
+            LongbenchError: the suite has no reference images, or one is missing.
+        """
+        entries = []
+        root = Path(suite.root) if getattr(suite, "root", None) else Path(".")
+        for it in suite.items:
+            if it.reference_image:
+                p = Path(it.reference_image).expanduser()
+                entries.append((it.id, p if p.is_absolute() else root / p))
+        if not entries:
+            raise LongbenchError(
+                f"{self.name}: suite {suite.name!r} has no reference images; add reference_image to its items or "
+                f"pass the option ref=PATH.npz (mu/sigma statistics in the pytorch-fid / clean-fid format)")
+        if len(entries) < 2:
+            raise LongbenchError(f"{self.name}: suite {suite.name!r} has 1 reference image; FID needs at least 2")
+        missing = [(i, p) for i, p in entries if not p.is_file()]
+        if missing:
+            raise LongbenchError(f"{self.name}: reference image of item {missing[0][0]!r} not found: {missing[0][1]}"
+                                 + (f" ({len(missing)} missing)" if len(missing) > 1 else ""))
+        self._ref = None
+        self._ref_factor = None
+        self._ref_suite = {"name": suite.name, "version": suite.version, "sha256": suite.sha256,
+                           "entries": entries, "cache_dir": Path(cache_dir) if cache_dir is not None else None}
+
+    def reference(self) -> dict[str, Any]:
+        """The reference statistics ``{"mu", "sigma", "info"}``, computing/reading suite statistics if deferred.
+
+        Raises:
+            LongbenchError: no reference was given.
+        """
+        if self._ref is None and self._ref_suite is not None:
+            self._load_suite_reference(self._ref_suite)
+        if self._ref is None:
+            raise LongbenchError(f"{self.name}: no reference statistics; pass ref=PATH.npz (pytorch-fid / clean-fid "
+                                 "mu/sigma), or use a suite with reference images")
+        return self._ref
+
+    def _load_suite_reference(self, spec: dict[str, Any]) -> None:
+        files = hashlib.sha256()
+        for item_id, p in spec["entries"]:
+            st = p.stat()
+            files.update(f"{item_id}\0{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        files_sha = files.hexdigest()
+        proto_hash = _hash(self.feature_protocol())
+        info: dict[str, Any] = {"source": "suite reference images", "suite": spec["name"],
+                                "suite_version": spec["version"], "suite_sha256": spec["sha256"],
+                                "feature_protocol_sha256": proto_hash}
+        cache = None
+        if spec["cache_dir"] is not None:
+            cache = spec["cache_dir"] / "fid-reference" / f"{self.name}-{spec['sha256'][:16]}-{proto_hash[:16]}.npz"
+            info["cache"] = str(cache)
+            if cache.is_file():
+                try:
+                    mu, sigma, extra = F.load_gaussian_npz(cache)
+                except LongbenchError as e:
+                    logger.warning("%s: ignoring unreadable reference cache (%s)", self.name, e)
+                else:
+                    if extra.get("protocol", {}).get("files_sha256") == files_sha:
+                        logger.info("%s: reference statistics from cache %s", self.name, cache)
+                        self.set_reference(mu, sigma, {**info, "n": extra.get("n"), "cached": True})
+                        return
+                    logger.info("%s: reference images changed since %s was written; recomputing", self.name, cache)
+        logger.info("%s: computing reference statistics from %d images of suite %r", self.name,
+                    len(spec["entries"]), spec["name"])
+        self.reference_from_images(_read_image(p, item_id, self.name) for item_id, p in spec["entries"])
+        assert self._ref is not None
+        mu, sigma = self._ref["mu"], self._ref["sigma"]
+        n = len(spec["entries"])
+        if cache is not None:
+            F.save_gaussian_npz(cache, mu, sigma, n=n, protocol={
+                "features": self.feature_protocol(), "suite_sha256": spec["sha256"], "files_sha256": files_sha})
+        self.set_reference(mu, sigma, {**info, "n": n, "cached": False})
+
+    def _features_of(self, images: Sequence[Any], what: str) -> torch.Tensor:
+        from longbench.metrics.clip_models import to_uint8_tensors
+
+        return self.extractor(to_uint8_tensors(images, where=f"{self.name} {what}"))
+
+    # ------------------------------------------------------------------ protocol
+    def feature_protocol(self) -> dict[str, Any]:
+        """What defines the features and statistics (the reference cache key)."""
+        return {"metric": self.name, "version": self.version, **self.extractor.describe(), "statistics": STATISTICS}
+
+    def protocol(self) -> dict[str, Any]:
+        ref: dict[str, Any]
+        if self._ref is not None:
+            ref = dict(self._ref["info"])
+        elif self._ref_suite is not None:
+            ref = {"source": "suite reference images (not yet computed)", "suite_sha256": self._ref_suite["sha256"]}
+        else:
+            ref = {"source": "none"}
+        return {
+            "name": self.name,
+            "version": self.version,
+            **self.extractor.describe(),
+            "statistics": STATISTICS,
+            "trace_sqrt": TRACE_SQRT,
+            "by_bucket": self.by_bucket,
+            "buckets": "CLIP tokens (with start/end) of the item prompt; each bucket vs the whole reference"
+            if self.by_bucket else None,
+            "n": int(self.feature_count.sum()),
+            "reference": ref,
+        }
+
+
+class FID(FrechetMetric):
+    """FID on the pytorch-fid / torch-fidelity Inception-v3 (2048-d pool features).
+
+    Args:
+        weights: ``weights-inception-2015-12-05-6726825d.pth`` (a file or a directory holding it); default:
+            ``torch.hub.get_dir()/checkpoints/``, where torch-fidelity and torchmetrics keep it.
+        resize: ``"tf1-bilinear"`` (default; torch-fidelity / pytorch-fid compatible, no antialias) or
+            ``"bilinear-antialias"`` (torchmetrics' default).
+        ref, by_bucket, batch_size, kwargs: see :class:`FrechetMetric`.
+    """
+
+    name = "fid"
+    version = "1"
+    columns: ClassVar[dict[str, bool]] = {"fid": False}
+    OPTIONS: ClassVar[dict[str, type]] = {**FrechetMetric.OPTIONS, "weights": str, "resize": str}
+
+    def __init__(self, weights: str | Path | None = None, *, resize: str = "tf1-bilinear", **kwargs: Any):
+        from longbench.metrics.fid_features import InceptionFeatures
+
+        super().__init__(InceptionFeatures(weights, resize=resize), **kwargs)
+
+    @classmethod
+    def weights_status(cls) -> list[dict[str, Any]]:
+        """For ``longbench doctor``: whether the Inception weights are in the torch hub cache."""
+        from longbench.metrics.fid_features import inception_weights_status
+
+        return inception_weights_status()
+
+
+class CLIPFID(FrechetMetric):
+    """FID on an open_clip image tower's embeddings (``fid-clip``; default ViT-B-32 / openai, as clean-fid).
+
+    Args:
+        model: built-in open_clip architecture, ``local-dir:DIR`` (or a directory with ``open_clip_config.json``)
+            or ``hf-hub:ORG/REPO`` (from the Hugging Face cache).
+        pretrained: checkpoint file or open_clip tag, for built-in architectures (default ``openai``).
+        normalize: L2-normalise the embeddings first (default False).
+        ref, by_bucket, batch_size, kwargs: see :class:`FrechetMetric`.
+    """
+
+    name = "fid-clip"
+    version = "1"
+    columns: ClassVar[dict[str, bool]] = {"fid-clip": False}
+    DEFAULT_MODEL = "ViT-B-32"
+    OPTIONS: ClassVar[dict[str, type]] = {**FrechetMetric.OPTIONS, "model": str, "pretrained": str,
+                                          "normalize": bool}
+
+    def __init__(self, model: str = DEFAULT_MODEL, pretrained: str | None = None, *, normalize: bool = False,
+                 **kwargs: Any):
+        from longbench.metrics.fid_features import OpenClipFeatures
+
+        super().__init__(OpenClipFeatures(model, pretrained, normalize=normalize), **kwargs)
+
+    @classmethod
+    def weights_status(cls) -> list[dict[str, Any]]:
+        """For ``longbench doctor``: whether the default open_clip weights resolve offline."""
+        from longbench.metrics.fid_features import open_clip_weights_status
+
+        return open_clip_weights_status(cls.DEFAULT_MODEL, None)
+
+
+# ---------------------------------------------------------------------- helpers
+class _Moments:
+    """A local float64 moment accumulator (for reference images)."""
+
+    def __init__(self, d: int, device: torch.device):
+        self.total = torch.zeros(d, dtype=torch.float64, device=device)
+        self.outer = torch.zeros(d, d, dtype=torch.float64, device=device)
+        self.n = 0
+
+    def add(self, feats: torch.Tensor) -> None:
+        feats = feats.to(device=self.total.device, dtype=torch.float64)
+        if not torch.isfinite(feats).all():
+            raise LongbenchError("non-finite features for a reference image")
+        self.total += feats.sum(0)
+        self.outer += feats.T @ feats
+        self.n += feats.shape[0]
+
+    def gaussian(self, where: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.n < 2:
+            raise LongbenchError(f"{where}: FID needs at least 2 images, got {self.n}")
+        return F.gaussian_from_moments(self.total, self.outer, self.n)
+
+
+def _read_image(path: Path, item_id: str, name: str) -> Any:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError) as e:
+        raise LongbenchError(f"{name}: cannot read reference image of item {item_id!r}: {path} ({e})") from None
+
+
+def _as_codes(state: Any) -> torch.Tensor:
+    if isinstance(state, torch.Tensor):  # after a distributed sync the list is concatenated
+        return state.flatten().long().cpu()
+    return torch.cat(state).long().cpu() if state else torch.zeros(0, dtype=torch.long)
+
+
+def _prompt_of(item: Any, name: str) -> str:
+    if isinstance(item, str):
+        return item
+    prompt = item.get("prompt") if isinstance(item, dict) else getattr(item, "prompt", None)
+    if not isinstance(prompt, str):
+        raise LongbenchError(f"{name}: item {_item_id(item)} has no prompt (needed for its length bucket)")
+    return prompt
+
+
+def _item_id(item: Any) -> str:
+    if isinstance(item, str):
+        return repr(item[:40])
+    ident = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+    return repr(ident) if ident is not None else type(item).__name__
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

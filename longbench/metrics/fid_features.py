@@ -1,0 +1,332 @@
+"""Feature extractors behind ``fid`` and ``fid-clip``, loaded offline, each describing its protocol.
+
+* :class:`InceptionFeatures` — the pytorch-fid / torch-fidelity Inception-v3 (TF-ported weights
+  ``weights-inception-2015-12-05-6726825d.pth``), 2048-d pool features, through torchmetrics'
+  ``NoTrainInceptionV3`` (a thin eval-only wrapper of torch-fidelity's ``FeatureExtractorInceptionV3``).
+  Default resize: torch-fidelity's TF1-compatible bilinear resize to 299 without antialias, on uint8 input.
+* :class:`OpenClipFeatures` — an open_clip image tower (``encode_image``), with open_clip's own evaluation
+  transform (resize, centre crop, normalise) applied to each uint8 RGB image.
+
+Both take a list of uint8 (3, H, W) tensors and return float64 (B, d) features.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import pickle
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from longbench.errors import LongbenchError, MissingWeightsError
+
+logger = logging.getLogger(__name__)
+
+INCEPTION_WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
+                         + INCEPTION_WEIGHTS_FILE)
+INCEPTION_SIZE = 299
+#: resize option → whether torchmetrics' NoTrainInceptionV3 antialiases
+INCEPTION_RESIZES = {
+    "tf1-bilinear": False,  # torch-fidelity / pytorch-fid (TF1 graph) compatible, the default
+    "bilinear-antialias": True,  # torchmetrics FrechetInceptionDistance's default
+}
+DEFAULT_OPEN_CLIP_TAG = "openai"
+OPEN_CLIP_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# ---------------------------------------------------------------------- Inception
+def hub_inception_path() -> Path:
+    """Where torch-fidelity and torchmetrics keep the Inception weights (``torch.hub.get_dir()/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_WEIGHTS_FILE
+
+
+def resolve_inception_weights(weights: str | Path | None = None) -> Path:
+    """The Inception weights file: ``weights`` (a file, or a directory holding it) or the torch hub cache.
+
+    Raises:
+        MissingWeightsError: the file is not there (nothing is downloaded).
+    """
+    how = (f"download {INCEPTION_WEIGHTS_URL} on a machine with network and put it in {hub_inception_path().parent}, "
+           "or pass weights=PATH")
+    if weights is not None and str(weights) != "":
+        p = Path(weights).expanduser()
+        if p.is_dir():
+            p = p / INCEPTION_WEIGHTS_FILE
+        if p.is_file():
+            return p
+        raise MissingWeightsError(f"FID Inception weights not found at {p}; {how}")
+    p = hub_inception_path()
+    if p.is_file():
+        return p
+    raise MissingWeightsError(f"FID Inception weights {INCEPTION_WEIGHTS_FILE} not found in the torch hub cache "
+                              f"{p.parent}; {how}")
+
+
+def build_inception(state_dict: dict[str, torch.Tensor], *, antialias: bool = False) -> nn.Module:
+    """torchmetrics' ``NoTrainInceptionV3`` (torch-fidelity's network) with ``state_dict`` loaded.
+
+    torch-fidelity's constructor only reads weights from a file, and without ``weights_only``; it is handed
+    an in-memory copy of a state dict that was already loaded with ``weights_only=True`` (plain tensors),
+    so nothing from the user's file is unpickled unsafely.
+    """
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    buf = io.BytesIO()
+    torch.save({k: v for k, v in state_dict.items()}, buf)
+    buf.seek(0)
+    return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
+                              feature_extractor_weights_path=buf, antialias=antialias)
+
+
+class InceptionFeatures(nn.Module):
+    """2048-d Inception-v3 pool features of uint8 RGB images (the FID network).
+
+    Args:
+        weights: the weights file (or a directory holding it); default: the torch hub cache.
+        resize: ``"tf1-bilinear"`` (default, torch-fidelity / pytorch-fid compatible) or
+            ``"bilinear-antialias"`` (torchmetrics' default).
+    """
+
+    feature_dim = 2048
+
+    def __init__(self, weights: str | Path | None = None, resize: str = "tf1-bilinear"):
+        super().__init__()
+        if resize not in INCEPTION_RESIZES:
+            raise LongbenchError(f"fid: unknown resize {resize!r} (choose from {', '.join(INCEPTION_RESIZES)})")
+        from longbench.weights import file_sha256
+
+        path = resolve_inception_weights(weights)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:  # corrupt or foreign
+            raise LongbenchError(f"fid: cannot read Inception weights {path} ({type(e).__name__}: {e})") from None
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise LongbenchError(f"fid: {path} is not a state dict of tensors")
+        try:
+            self.net = build_inception(state, antialias=INCEPTION_RESIZES[resize])
+        except RuntimeError as e:  # missing/unexpected keys or shape mismatches
+            first = str(e).splitlines()[0]
+            raise LongbenchError(f"fid: {path} does not hold FID Inception weights ({first})") from None
+        del state
+        self.resize = resize
+        self.weights_path = path
+        self.weights_sha256 = file_sha256(path)
+
+    @torch.no_grad()
+    def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Features (B, 2048) float64 of uint8 (3, H, W) images (batched by size internally)."""
+        device = next(self.net.parameters()).device
+        out = torch.empty(len(images), self.feature_dim, dtype=torch.float64, device=device)
+        for idx, batch in _same_size_batches(images):
+            out[idx] = self.net(batch.to(device)).to(torch.float64)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "network": "inception-v3-compat (torch-fidelity FeatureExtractorInceptionV3 via torchmetrics "
+                       "NoTrainInceptionV3), pool3 features",
+            "feature_dim": self.feature_dim,
+            "weights_file": INCEPTION_WEIGHTS_FILE if self.weights_path.name == INCEPTION_WEIGHTS_FILE
+            else self.weights_path.name,
+            "weights_sha256": self.weights_sha256,
+            "input": "RGB uint8 (float images: clip to [0,1], round(x*255))",
+            "resize": self.resize,
+            "resize_antialias": INCEPTION_RESIZES[self.resize],
+            "image_size": INCEPTION_SIZE,
+            "network_dtype": "float32",
+            "torch_fidelity": _version("torch-fidelity"),
+        }
+
+
+def inception_weights_status() -> list[dict[str, Any]]:
+    """For ``longbench doctor``."""
+    p = hub_inception_path()
+    return [{"spec": INCEPTION_WEIGHTS_FILE, "available": p.is_file(), "where": str(p)}]
+
+
+# ---------------------------------------------------------------------- open_clip
+def resolve_open_clip(model: str, pretrained: str | None) -> dict[str, Any]:
+    """Where an open_clip model's config and weights are, offline.
+
+    ``model`` is a built-in architecture (``ViT-B-32``), ``local-dir:DIR`` or a directory with
+    ``open_clip_config.json`` (config + weights in the directory), or ``hf-hub:ORG/REPO`` (taken from the
+    Hugging Face cache). ``pretrained`` (built-in architectures only) is a checkpoint file or an open_clip tag
+    (``openai``, ``laion2b_s34b_b79k``...) whose file must already be in the Hugging Face or open_clip cache;
+    default ``openai``.
+
+    Returns:
+        ``{"kind": "dir", "dir": Path}`` or ``{"kind": "arch", "arch", "checkpoint": Path, "tag_cfg": dict|None}``.
+
+    Raises:
+        MissingWeightsError: weights not available offline. LongbenchError: unknown architecture or tag.
+    """
+    import open_clip
+
+    from longbench.weights import resolve
+
+    local = Path(model.removeprefix("local-dir:")).expanduser()
+    is_dir = model.startswith("local-dir:") or (local.is_dir() and (local / "open_clip_config.json").is_file())
+    if (is_dir or model.startswith("hf-hub:")) and pretrained:
+        raise LongbenchError(f"fid-clip: model {model!r} carries its own weights; pretrained= is only for built-in "
+                             "architectures")
+    if model.startswith("hf-hub:"):
+        return {"kind": "dir", "dir": resolve(model.removeprefix("hf-hub:"), what="fid-clip open_clip model")}
+    if is_dir:
+        if not (local / "open_clip_config.json").is_file():
+            raise MissingWeightsError(f"fid-clip model {model!r}: no open_clip_config.json in {local}")
+        return {"kind": "dir", "dir": local}
+    arch = model.replace("/", "-")
+    if arch not in open_clip.list_models():
+        raise LongbenchError(f"fid-clip: unknown open_clip model {model!r} (a built-in architecture such as "
+                             "ViT-B-32, local-dir:DIR or hf-hub:ORG/REPO)")
+    tags = open_clip.list_pretrained_tags_by_model(arch)
+    if not pretrained:
+        if DEFAULT_OPEN_CLIP_TAG not in tags:
+            raise LongbenchError(f"fid-clip: model {arch!r} needs pretrained=PATH or an open_clip tag "
+                                 f"(tags: {', '.join(tags) or 'none'})")
+        pretrained = DEFAULT_OPEN_CLIP_TAG
+    p = Path(pretrained).expanduser()
+    if p.is_file():
+        return {"kind": "arch", "arch": arch, "checkpoint": p, "tag_cfg": None, "pretrained": str(p)}
+    cfg = open_clip.get_pretrained_cfg(arch, pretrained)
+    if not cfg:
+        raise LongbenchError(f"fid-clip: pretrained {pretrained!r} is neither a file nor an open_clip tag of {arch} "
+                             f"(tags: {', '.join(open_clip.list_pretrained_tags_by_model(arch)) or 'none'})")
+    looked = []
+    hub = cfg.get("hf_hub") or ""
+    if hub:
+        repo, filename = hub.rstrip("/"), None
+        if not hub.endswith("/"):
+            repo, filename = hub.rsplit("/", 1)
+        for name in ([filename] if filename else list(OPEN_CLIP_WEIGHT_NAMES)):
+            try:
+                return {"kind": "arch", "arch": arch, "checkpoint": resolve(repo, filename=name), "tag_cfg": cfg,
+                        "pretrained": pretrained}
+            except MissingWeightsError:
+                looked.append(f"HF cache {repo}/{name}")
+    url = cfg.get("url") or ""
+    if url:
+        cached = Path("~/.cache/clip").expanduser() / url.rsplit("/", 1)[-1]
+        if cached.is_file():
+            return {"kind": "arch", "arch": arch, "checkpoint": cached, "tag_cfg": cfg, "pretrained": pretrained}
+        looked.append(str(cached))
+    raise MissingWeightsError(
+        f"fid-clip weights open_clip {arch}/{pretrained} not found offline (looked in {'; '.join(looked)}); on a "
+        f"machine with network run `python -c \"import open_clip; open_clip.create_model('{arch}', "
+        f"pretrained='{pretrained}')\"` and copy the cache here, or pass pretrained=PATH")
+
+
+class OpenClipFeatures(nn.Module):
+    """open_clip image-tower features (``encode_image``) of uint8 RGB images, float64 (B, d).
+
+    Args:
+        model: see :func:`resolve_open_clip`.
+        pretrained: checkpoint file or tag for built-in architectures (default ``openai``).
+        normalize: L2-normalise the embeddings (default: raw embeddings, as clean-fid's CLIP features).
+    """
+
+    def __init__(self, model: str = "ViT-B-32", pretrained: str | None = None, normalize: bool = False):
+        super().__init__()
+        import open_clip
+        from open_clip.transform import PreprocessCfg, image_transform_v2
+
+        from longbench.weights import file_sha256
+
+        where = resolve_open_clip(model, pretrained)
+        identity: dict[str, Any] = {"model": model}
+        kwargs: dict[str, Any] = {"pretrained_text": False, "pretrained_image": False, "require_pretrained": True}
+        try:
+            if where["kind"] == "dir":
+                net = open_clip.create_model(f"local-dir:{where['dir']}", **kwargs)
+                identity["weights_sha256"] = _dir_sha256(where["dir"])
+            else:
+                tag_cfg = where["tag_cfg"] or {}
+                net = open_clip.create_model(
+                    where["arch"], pretrained=str(where["checkpoint"]),
+                    force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
+                    force_preprocess_cfg={k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode")
+                                          if k in tag_cfg}, **kwargs)
+                identity.update(pretrained=where["pretrained"], weights_file=where["checkpoint"].name,
+                                weights_sha256=file_sha256(where["checkpoint"]))
+        except (RuntimeError, OSError, ValueError, KeyError) as e:
+            first = str(e).splitlines()[0] if str(e) else ""
+            raise LongbenchError(f"fid-clip: cannot build open_clip model {model!r} ({type(e).__name__}: {first})") from None
+        self.net = net.eval().requires_grad_(False)
+        cfg = open_clip.get_model_preprocess_cfg(self.net)
+        self.preprocess_cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
+        self.transform = image_transform_v2(PreprocessCfg(**cfg), is_train=False)
+        self.normalize = bool(normalize)
+        self.identity = identity
+        size = cfg.get("size", 224)
+        size = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+        with torch.no_grad():
+            self.feature_dim = int(self.net.encode_image(torch.zeros(1, 3, *size)).shape[-1])
+
+    @torch.no_grad()
+    def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        from PIL import Image
+
+        device = next(self.net.parameters()).device
+        pixels = torch.stack([self.transform(Image.fromarray(img.permute(1, 2, 0).cpu().numpy()))
+                              for img in images])
+        feats = self.net.encode_image(pixels.to(device), normalize=self.normalize)
+        return feats.to(torch.float64)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "network": "open_clip image tower (encode_image)",
+            **self.identity,
+            "feature_dim": self.feature_dim,
+            "features": "L2-normalised embeddings" if self.normalize else "unnormalised embeddings",
+            "input": "RGB uint8 (float images: clip to [0,1], round(x*255)) → PIL",
+            "preprocess": {"transform": "open_clip image_transform_v2 (eval)", **self.preprocess_cfg},
+            "network_dtype": "float32",
+            "open_clip": _version("open_clip_torch"),
+        }
+
+
+def open_clip_weights_status(model: str, pretrained: str | None) -> list[dict[str, Any]]:
+    """For ``longbench doctor``."""
+    spec = f"open_clip {model} / {pretrained or DEFAULT_OPEN_CLIP_TAG}"
+    try:
+        where = resolve_open_clip(model, pretrained)
+    except MissingWeightsError:
+        return [{"spec": spec, "available": False, "where": "not in the HF cache or ~/.cache/clip"}]
+    except LongbenchError as e:
+        return [{"spec": spec, "available": False, "where": str(e)}]
+    return [{"spec": spec, "available": True, "where": str(where.get("checkpoint", where.get("dir")))}]
+
+
+# ---------------------------------------------------------------------- helpers
+def _dir_sha256(directory: Path) -> str:
+    """Content hash of an open_clip model directory: its config and weight files."""
+    import hashlib
+
+    from longbench.weights import file_sha256
+
+    h = hashlib.sha256()
+    for p in sorted(directory.iterdir()):
+        if p.is_file() and (p.name == "open_clip_config.json" or p.suffix in (".safetensors", ".bin", ".pth", ".pt")):
+            h.update(f"{p.name}\0{file_sha256(p)}\n".encode())
+    return h.hexdigest()
+
+
+def _same_size_batches(images: Sequence[torch.Tensor]) -> list[tuple[list[int], torch.Tensor]]:
+    """Group uint8 (3, H, W) images by size into (B, 3, H, W) stacks: ``[(indices, batch), ...]``."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, t in enumerate(images):
+        groups.setdefault((int(t.shape[-2]), int(t.shape[-1])), []).append(i)
+    return [(idx, torch.stack([images[i] for i in idx])) for idx in groups.values()]
