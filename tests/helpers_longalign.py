@@ -92,3 +92,17 @@ def write_pairs(root: Path, n: int = 8, size: int = 16, seed: int = 0, captions:
     path = root / "pairs.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def save_tiny_t5(path: Path, seed: int = 0) -> Path:
+    """A tiny T5 encoder (CLIP vocabulary, so the real CLIP tokenizer can stand in for T5's)."""
+    import torch
+    from transformers import T5Config, T5EncoderModel
+
+    from longbench.text.tokenizer import load_clip_tokenizer
+
+    torch.manual_seed(seed)
+    T5EncoderModel(T5Config(vocab_size=49408, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)).save_pretrained(
+        str(path))
+    load_clip_tokenizer().save_pretrained(str(path))
+    return path

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from helpers_longalign import SENTENCES, tiny_sd_pipeline, tiny_text_encoder
+from tests.helpers_longalign import SENTENCES, tiny_sd_pipeline, tiny_text_encoder
 from longbench.errors import LongbenchError
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,6 +46,7 @@ import torch
 from longbench.errors import LongbenchError
 from longbench.metrics.base import LongbenchMetric, MetricContext
 from longbench.metrics.functional import fid as F
+from longbench.metrics.options import coerce_options, parse_bool
 from longbench.text.tokenizer import LENGTH_BUCKETS, length_bucket
 
 logger = logging.getLogger(__name__)
@@ -55,8 +56,6 @@ STATISTICS = "float64 streaming sums (feature sum, outer-product sum, count); co
 TRACE_SQRT = ("both covariances full rank: sum sqrt eigvalsh(L^T S_ref L), L L^T = S (Cholesky), eigenvalues "
               "<= d*eps*max set to 0; otherwise nuclear norm of F^T F_ref with pivoted Cholesky factors "
               "(LAPACK dpstrf); FID clamped at 0")
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
 
 
 class FrechetMetric(LongbenchMetric):
@@ -75,8 +74,8 @@ class FrechetMetric(LongbenchMetric):
     is_differentiable = False
     higher_is_better = False
     full_state_update = False
-    #: option name → type, for string options from the command line
-    OPTIONS: ClassVar[dict[str, type]] = {"ref": str, "by_bucket": bool, "batch_size": int}
+    #: option name → converter of command-line strings
+    OPTIONS: ClassVar[dict[str, Callable[[Any], Any]]] = {"ref": str, "by_bucket": parse_bool, "batch_size": int}
 
     def __init__(self, extractor: torch.nn.Module, *, ref: str | Path | None = None, by_bucket: bool = True,
                  batch_size: int = 32, **kwargs: Any):
@@ -107,34 +106,13 @@ class FrechetMetric(LongbenchMetric):
     @classmethod
     def from_context(cls, ctx: MetricContext, **options: Any) -> FrechetMetric:
         """Build from runner options (strings are parsed); without ``ref`` the suite's reference images are used."""
-        opts = cls.parse_options(options)
+        opts = coerce_options(cls.name, options, cls.OPTIONS)
         if not opts.get("ref") and ctx.suite is None:
             raise LongbenchError(f"{cls.name}: no reference: pass ref=PATH.npz or a suite with reference images")
         metric = cls(**opts)
         if not opts.get("ref"):
             metric.use_suite_reference(ctx.suite, ctx.cache_dir)
         return metric
-
-    @classmethod
-    def parse_options(cls, options: dict[str, Any]) -> dict[str, Any]:
-        """Check option names and convert command-line strings to the declared types."""
-        out: dict[str, Any] = {}
-        for key, value in options.items():
-            if key not in cls.OPTIONS:
-                raise LongbenchError(f"{cls.name}: unknown option {key!r} (known: {', '.join(sorted(cls.OPTIONS))})")
-            typ = cls.OPTIONS[key]
-            if not isinstance(value, str) or typ is str:
-                out[key] = value
-            elif typ is bool:
-                if value.lower() not in _TRUE | _FALSE:
-                    raise LongbenchError(f"{cls.name}: option {key}={value!r} is not a boolean (true/false)")
-                out[key] = value.lower() in _TRUE
-            else:
-                try:
-                    out[key] = typ(value)
-                except ValueError:
-                    raise LongbenchError(f"{cls.name}: option {key}={value!r} is not {typ.__name__}") from None
-        return out
 
     # ------------------------------------------------------------------ update
     def update(self, images: Sequence[Any], items: Sequence[Any] | None = None) -> None:
@@ -454,7 +432,7 @@ class FID(FrechetMetric):
     name = "fid"
     version = "1"
     columns: ClassVar[dict[str, bool]] = {"fid": False}
-    OPTIONS: ClassVar[dict[str, type]] = {**FrechetMetric.OPTIONS, "weights": str, "resize": str}
+    OPTIONS: ClassVar[dict[str, Callable[[Any], Any]]] = {**FrechetMetric.OPTIONS, "weights": str, "resize": str}
 
     def __init__(self, weights: str | Path | None = None, *, resize: str = "tf1-bilinear", **kwargs: Any):
         from longbench.metrics.fid_features import InceptionFeatures
@@ -484,8 +462,8 @@ class CLIPFID(FrechetMetric):
     version = "1"
     columns: ClassVar[dict[str, bool]] = {"fid-clip": False}
     DEFAULT_MODEL = "ViT-B-32"
-    OPTIONS: ClassVar[dict[str, type]] = {**FrechetMetric.OPTIONS, "model": str, "pretrained": str,
-                                          "normalize": bool}
+    OPTIONS: ClassVar[dict[str, Callable[[Any], Any]]] = {**FrechetMetric.OPTIONS, "model": str, "pretrained": str,
+                                                          "normalize": parse_bool}
 
     def __init__(self, model: str = DEFAULT_MODEL, pretrained: str | None = None, *, normalize: bool = False,
                  **kwargs: Any):

@@ -6,4 +6,5 @@ BUILTIN = {
     "cmd": "longbench.models.command:CommandModel",
     "python": "longbench.models.python_model:PythonModel",
     "synth": "longbench.models.synth:SynthModel",
+    "longsd": "longbench.models.longsd:LongSDModel",
 }

@@ -1,0 +1,252 @@
+"""longSD checkpoints: a LoRA in the diffusers/peft format, an optional T5 adapter, and a manifest.
+
+Layout of a checkpoint directory::
+
+    manifest.json                        format, stage, step, base model (+ identity probe), encoder
+                                         (token_length, splitter, T5), inference defaults, lineage,
+                                         the full training config, longbench version
+    pytorch_lora_weights.safetensors     UNet LoRA, loadable by plain diffusers ``load_lora_weights``
+    t5_adapter/                          T5Adapter ``save_pretrained`` (only with the T5 branch)
+
+The saved LoRA is always the whole difference from the *base* pipeline: a stage trained on top of a parent
+checkpoint (e.g. reward on align) stores the parent's LoRA and its own side by side along the rank axis
+(``[B_p, B_n] @ [A_p; A_n] = B_p A_p + B_n A_n``), with each LoRA's ``alpha/rank`` scale folded into ``B``,
+so one ``load_lora_weights(dir)`` reproduces the trained model exactly, without any chain of files.
+
+Checkpoints remember their base through a *probe* (strided samples of a few base weights plus the
+architecture) and refuse to load onto another base model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from longbench.errors import LongbenchError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "longsd"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+ADAPTER_DIR = "t5_adapter"
+PROBE_POINTS = 16
+_ARCH_KEYS_UNET = ("in_channels", "out_channels", "cross_attention_dim", "block_out_channels", "layers_per_block")
+_ARCH_KEYS_TEXT = ("hidden_size", "num_hidden_layers", "vocab_size")
+
+
+# ---------------------------------------------------------------------------------------------- files
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Write a directory under a temporary name and swap it into place when the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
+    try:
+        yield tmp
+        old = target.with_name(f".{target.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old.exists():
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def find_checkpoint(path: str | os.PathLike) -> Path:
+    """The checkpoint directory for ``path``: the directory itself, or ``final/`` of a training run."""
+    p = Path(path).expanduser()
+    if (p / MANIFEST).is_file():
+        return p
+    if (p / "final" / MANIFEST).is_file():
+        return p / "final"
+    if not p.exists():
+        raise LongbenchError(f"longSD checkpoint {p} does not exist")
+    raise LongbenchError(f"{p} is not a longSD checkpoint (no {MANIFEST}, and no final/{MANIFEST} of a training run)")
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check the manifest of a checkpoint directory (or training run directory)."""
+    d = find_checkpoint(path)
+    f = d / MANIFEST
+    try:
+        m = json.loads(f.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise LongbenchError(f"{f}: not valid JSON ({e})") from None
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        raise LongbenchError(f"{f}: not a longSD manifest (format {m.get('format') if isinstance(m, dict) else None!r})")
+    if m.get("format_version") != FORMAT_VERSION:
+        raise LongbenchError(f"{f}: format_version {m.get('format_version')!r} is not supported (expected "
+                             f"{FORMAT_VERSION})")
+    for key in ("stage", "base", "encoder"):
+        if key not in m:
+            raise LongbenchError(f"{f}: missing {key!r}")
+    if m["stage"] != "denscore" and not (d / LORA_WEIGHT_NAME).is_file():
+        raise LongbenchError(f"{d}: missing {LORA_WEIGHT_NAME}")
+    m["_dir"] = str(d)
+    return m
+
+
+# ---------------------------------------------------------------------------------------------- base identity
+def _strided(t: "torch.Tensor") -> list[float]:
+    import torch
+
+    flat = t.detach().flatten().float().cpu()
+    idx = torch.linspace(0, flat.numel() - 1, PROBE_POINTS).round().long()
+    return [round(float(v), 6) for v in flat[idx]]
+
+
+def base_probe(unet: "nn.Module", text_encoder: "nn.Module") -> dict[str, Any]:
+    """A cheap identity of a base model: architecture fields and strided samples of a few weights."""
+    emb = text_encoder.get_input_embeddings().weight
+    return {
+        "unet_config": {k: _jsonable(unet.config.get(k)) for k in _ARCH_KEYS_UNET},
+        "text_config": {k: _jsonable(getattr(text_encoder.config, k, None)) for k in _ARCH_KEYS_TEXT},
+        "weights": {"unet.conv_in.weight": _strided(unet.conv_in.weight),
+                    "unet.conv_out.weight": _strided(unet.conv_out.weight),
+                    "text_encoder.token_embedding": _strided(emb)},
+    }
+
+
+def _jsonable(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def check_base(manifest: dict[str, Any], probe: dict[str, Any], base_spec: str) -> None:
+    """Raise LongbenchError when ``probe`` (of the loaded base) is not the checkpoint's base."""
+    import torch
+
+    want = manifest["base"].get("probe") or {}
+    where = manifest.get("_dir", "checkpoint")
+    trained_on = manifest["base"].get("spec", "?")
+    hint = "pass the base it was trained on (--model-arg base=DIR, or model.base in the training config)"
+    for section in ("unet_config", "text_config"):
+        for k, v in (want.get(section) or {}).items():
+            got = probe[section].get(k)
+            if got != v:
+                raise LongbenchError(f"{where} was trained on base {trained_on!r}, but {base_spec!r} is another model "
+                                     f"({section}.{k} = {got!r}, expected {v!r}); {hint}")
+    for name, values in (want.get("weights") or {}).items():
+        a, b = torch.tensor(values), torch.tensor(probe["weights"].get(name, [float("nan")] * len(values)))
+        if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-2, atol=1e-4):
+            dev = float((a - b).abs().max()) if a.shape == b.shape else float("nan")
+            raise LongbenchError(f"{where} was trained on base {trained_on!r}, but the weights of {base_spec!r} differ "
+                                 f"({name}: max deviation {dev:.3g}); {hint}")
+
+
+# ---------------------------------------------------------------------------------------------- LoRA
+def lora_state_dict(unet: "nn.Module", adapter_name: str) -> dict[str, "torch.Tensor"]:
+    """The adapter's LoRA tensors (peft names, no adapter name) with ``alpha/rank`` folded into ``lora_B``."""
+    from peft.tuners.lora import LoraLayer
+    from peft.utils import get_peft_model_state_dict
+
+    sd = {k: v.detach().float().cpu().clone() for k, v in get_peft_model_state_dict(
+        unet, adapter_name=adapter_name).items()}
+    scales = {}
+    for name, module in unet.named_modules():
+        if isinstance(module, LoraLayer) and adapter_name in module.scaling:
+            scales[name] = float(module.scaling[adapter_name])
+    for key in list(sd):
+        if ".lora_B." in key:
+            module = key.split(".lora_B.")[0]
+            sd[key] = sd[key] * scales.get(module, 1.0)
+    return sd
+
+
+def read_lora(ckpt_dir: str | os.PathLike) -> dict[str, "torch.Tensor"]:
+    """The UNet LoRA of a checkpoint, keys without the ``unet.`` prefix."""
+    from safetensors.torch import load_file
+
+    f = Path(ckpt_dir) / LORA_WEIGHT_NAME
+    sd = load_file(str(f))
+    out = {}
+    for k, v in sd.items():
+        if not k.startswith("unet."):
+            raise LongbenchError(f"{f}: unexpected key {k!r} (longSD LoRAs hold UNet weights only)")
+        out[k[len("unet."):]] = v.float()
+    return out
+
+
+def stack_loras(parent: dict[str, "torch.Tensor"], new: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+    """One LoRA equal to the sum of two scale-folded LoRAs: A stacked on the rank axis, B side by side."""
+    import torch
+
+    out = dict(parent)
+    for key, value in new.items():
+        if key not in out:
+            out[key] = value
+        elif ".lora_A." in key:
+            out[key] = torch.cat([out[key], value], dim=0)
+        elif ".lora_B." in key:
+            out[key] = torch.cat([out[key], value], dim=1)
+        else:
+            raise LongbenchError(f"cannot stack LoRA tensor {key!r} (only lora_A/lora_B weights are supported)")
+    return out
+
+
+def lora_rank_summary(sd: dict[str, "torch.Tensor"]) -> dict[str, Any]:
+    ranks = sorted({int(v.shape[0]) for k, v in sd.items() if ".lora_A." in k})
+    modules = sorted({k.split(".lora_")[0].rsplit(".", 1)[-1] for k in sd if ".lora_A." in k})
+    return {"ranks": ranks, "module_types": modules, "tensors": len(sd)}
+
+
+def fuse_checkpoint_lora(unet: "nn.Module", ckpt_dir: str | os.PathLike) -> None:
+    """Merge a checkpoint's LoRA into the UNet's weights (diffusers load → fuse → unload)."""
+    name = "longsd_parent"
+    unet.load_lora_adapter(str(ckpt_dir), prefix="unet", adapter_name=name, weight_name=LORA_WEIGHT_NAME,
+                           use_safetensors=True, local_files_only=True)
+    unet.fuse_lora(adapter_names=[name])
+    unet.unload_lora()
+
+
+# ---------------------------------------------------------------------------------------------- writing
+def build_manifest(*, stage: str, step: int, base_spec: str, base_path: str, probe: dict[str, Any],
+                   encoder: dict[str, Any], inference: dict[str, Any], config: dict[str, Any],
+                   parent: dict[str, Any] | None, lora: dict[str, Any] | None) -> dict[str, Any]:
+    import longbench
+
+    lineage = []
+    if parent is not None:
+        lineage = list(parent.get("lineage", [])) + [{"stage": parent["stage"], "step": parent.get("step"),
+                                                       "path": parent.get("_dir")}]
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "stage": stage, "step": step,
+        "base": {"spec": base_spec, "path": base_path, "probe": probe},
+        "encoder": encoder, "token_length": encoder.get("token_length"), "splitter": encoder.get("splitter"),
+        "lora": lora, "inference": inference, "lineage": lineage, "config": config,
+        "longbench_version": longbench.__version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def write_checkpoint(target: str | os.PathLike, manifest: dict[str, Any], lora: dict[str, "torch.Tensor"] | None,
+                     adapter: "nn.Module | None" = None) -> Path:
+    """Write a checkpoint directory atomically (safetensors only)."""
+    from diffusers import StableDiffusionPipeline
+
+    target = Path(target)
+    with atomic_dir(target) as tmp:
+        if lora is not None:
+            StableDiffusionPipeline.save_lora_weights(str(tmp), unet_lora_layers=lora, safe_serialization=True)
+        if adapter is not None:
+            adapter.save_pretrained(str(tmp / ADAPTER_DIR), safe_serialization=True)
+        body = {k: v for k, v in manifest.items() if not k.startswith("_")}
+        (tmp / MANIFEST).write_text(json.dumps(body, indent=2, default=str) + "\n", encoding="utf-8")
+    logger.info("wrote checkpoint %s", target)
+    return target

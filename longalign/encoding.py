@@ -1,0 +1,264 @@
+"""Segment-level prompt encoding for CLIP-text-encoder diffusion models (DESIGN §4).
+
+A long prompt is split into sentence segments; every segment of a batch goes through the frozen CLIP
+text encoder in one forward pass; from each segment the start token and word tokens are kept (end token
+and padding dropped), the kept rows of a prompt are concatenated in order and cut or padded to
+``token_length`` rows with one fixed *padding embedding* (the mean of the last 60 hidden states of the
+empty prompt padded to 77 tokens). The unconditional embedding is the same procedure applied to ``""``:
+the start token followed by padding embeddings.
+
+With the optional T5 branch the full prompt is also encoded by a T5 encoder (``token_length`` tokens)
+and mapped by a :class:`~longalign.adapters.T5Adapter`; the context is the CLIP part followed by the T5
+part along the sequence axis.
+
+The CLIP text encoder is causal, so the hidden state of a kept token does not depend on how far the
+segment is padded: segments are padded to the longest one in the batch, not to 77.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+import torch
+
+from longbench.errors import LongbenchError
+from longbench.text.splitters import MAX_SEGMENT_TOKENS, split_default, split_longalign
+
+if TYPE_CHECKING:
+    from torch import nn
+    from transformers import PreTrainedTokenizerBase
+
+    from longalign.adapters import T5Adapter
+
+logger = logging.getLogger(__name__)
+
+#: positions of the padded empty prompt averaged into the padding embedding
+PAD_EMBED_POSITIONS = 60
+SPLITTER_NAMES = ("longalign", "default")
+
+
+def check_token_length(token_length: int, segment_length: int = 77, where: str = "token_length") -> None:
+    """Raise a LongbenchError unless ``token_length`` holds at least one full segment."""
+    if not isinstance(token_length, int) or isinstance(token_length, bool):
+        raise LongbenchError(f"{where} must be an integer, got {token_length!r}")
+    if token_length < segment_length:
+        raise LongbenchError(
+            f"{where}={token_length} is below one segment ({segment_length} tokens of the CLIP tokenizer); "
+            f"use at least {segment_length} (the paper uses 240)")
+
+
+def check_splitter(splitter: str, where: str = "splitter") -> None:
+    if splitter not in SPLITTER_NAMES:
+        raise LongbenchError(f"{where}={splitter!r} is not a segment splitter (known: {', '.join(SPLITTER_NAMES)})")
+
+
+class SegmentEncoder:
+    """Encode prompts of any length into (B, token_length, D) context tensors.
+
+    Args:
+        tokenizer: the CLIP tokenizer of the text encoder (``model_max_length`` 77).
+        text_encoder: a frozen ``transformers.CLIPTextModel``.
+        token_length: rows of the CLIP part of the context (≥ one segment, i.e. 77).
+        splitter: ``"longalign"`` (the reference splitter, reproduces released checkpoints) or
+            ``"default"`` (sentence boundaries; long sentences cut at clauses so nothing is truncated).
+        t5_tokenizer: tokenizer of the optional T5 branch.
+        t5_encoder: a frozen ``transformers.T5EncoderModel``.
+        adapter: the :class:`~longalign.adapters.T5Adapter` (may be trainable: its forward keeps grad).
+
+    Calling the encoder on a list of prompts returns the conditional context; ``unconditional(n)`` the
+    matching unconditional context. Both have ``output_length`` rows.
+    """
+
+    def __init__(self, tokenizer: "PreTrainedTokenizerBase", text_encoder: "nn.Module", token_length: int = 240,
+                 splitter: str = "longalign", *, t5_tokenizer: "PreTrainedTokenizerBase | None" = None,
+                 t5_encoder: "nn.Module | None" = None, adapter: "T5Adapter | None" = None):
+        self.segment_length = int(tokenizer.model_max_length)
+        check_token_length(token_length, self.segment_length)
+        check_splitter(splitter)
+        if (t5_encoder is None) != (t5_tokenizer is None) or (t5_encoder is None) != (adapter is None):
+            raise LongbenchError("the T5 branch needs all of t5_tokenizer, t5_encoder and adapter (or none)")
+        self.tokenizer = tokenizer
+        self.text_encoder = text_encoder
+        self.token_length = token_length
+        self.splitter = splitter
+        self.t5_tokenizer = t5_tokenizer
+        self.t5_encoder = t5_encoder
+        self.adapter = adapter
+        self._drop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
+        self._split = self._make_splitter(splitter)
+        # Per-instance constants, computed on first use.
+        self._pad_embedding: torch.Tensor | None = None
+        self._uncond_clip: torch.Tensor | None = None
+        self._uncond_t5: torch.Tensor | None = None
+
+    @classmethod
+    def from_pipeline(cls, pipe: Any, token_length: int = 240, splitter: str = "longalign") -> "SegmentEncoder":
+        """The encoder of a diffusers pipeline with a CLIP ``tokenizer``/``text_encoder``."""
+        if getattr(pipe, "tokenizer", None) is None or getattr(pipe, "text_encoder", None) is None:
+            raise LongbenchError(f"{type(pipe).__name__} has no tokenizer/text_encoder: segment encoding needs a "
+                                 "CLIP-text-encoder pipeline (e.g. Stable Diffusion 1.x/2.x)")
+        return cls(pipe.tokenizer, pipe.text_encoder, token_length, splitter)
+
+    def _make_splitter(self, name: str) -> Callable[[str], list[str]]:
+        if name == "longalign":
+            return split_longalign
+        budget = self.segment_length - 2  # content tokens that fit next to the start/end tokens
+
+        def count(text: str) -> int:
+            return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+
+        return lambda text: split_default(text, count, min(budget, MAX_SEGMENT_TOKENS))
+
+    # -- properties --------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.text_encoder.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.text_encoder.parameters()).dtype
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.text_encoder.config.hidden_size)
+
+    @property
+    def output_length(self) -> int:
+        """Rows of the full context: ``token_length``, doubled with the T5 branch."""
+        return self.token_length * (2 if self.adapter is not None else 1)
+
+    def describe(self) -> dict[str, Any]:
+        """What determines the encoding (goes into manifests and model identities)."""
+        return {"token_length": self.token_length, "splitter": self.splitter, "t5": self.adapter is not None,
+                "pad_embed_positions": PAD_EMBED_POSITIONS}
+
+    # -- segments ----------------------------------------------------------------------------------
+    def segments(self, prompts: Sequence[str]) -> tuple[list[str], list[int]]:
+        """The flat list of segments of ``prompts`` and the prompt index of each segment."""
+        if isinstance(prompts, str):
+            raise TypeError("SegmentEncoder expects a list of prompts, not a single string")
+        segments: list[str] = []
+        owners: list[int] = []
+        for i, prompt in enumerate(prompts):
+            pieces = self._split(prompt)
+            segments.extend(pieces)
+            owners.extend([i] * len(pieces))
+        return segments, owners
+
+    # -- CLIP branch -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def pad_embedding(self) -> torch.Tensor:
+        """(D,) mean of the last 60 hidden states of ``""`` padded to the full segment length."""
+        if self._pad_embedding is None:
+            ids = self.tokenizer([""], max_length=self.segment_length, padding="max_length", truncation=True,
+                                 return_tensors="pt").input_ids.to(self.device)
+            hidden = self.text_encoder(ids)[0]
+            self._pad_embedding = hidden[0, -PAD_EMBED_POSITIONS:].mean(dim=0)
+        return self._pad_embedding
+
+    @torch.no_grad()
+    def encode_clip(self, prompts: Sequence[str]) -> torch.Tensor:
+        """The CLIP part of the context: (B, token_length, D)."""
+        segments, owners = self.segments(prompts)
+        tokens = self.tokenizer(segments, max_length=self.segment_length, padding=True, truncation=True,
+                                return_tensors="pt")
+        ids = tokens.input_ids.to(self.device)
+        hidden = self.text_encoder(ids)[0]  # one pass over every segment of the batch
+        return self._merge(ids, hidden, owners, len(prompts))
+
+    def _merge(self, ids: torch.Tensor, hidden: torch.Tensor, owners: list[int], batch: int) -> torch.Tensor:
+        keep = torch.ones_like(ids, dtype=torch.bool)
+        for drop in self._drop_ids:
+            keep &= ids != drop
+        rows = hidden[keep]  # (K, D): kept rows, segment after segment, in prompt order
+        owner = torch.as_tensor(owners, device=ids.device)
+        row_owner = owner.repeat_interleave(keep.sum(dim=1))
+        per_prompt = torch.bincount(row_owner, minlength=batch)
+        first_row = torch.cumsum(per_prompt, 0) - per_prompt
+        position = torch.arange(rows.shape[0], device=ids.device) - first_row[row_owner]
+        fits = position < self.token_length
+        pad = self.pad_embedding().to(device=hidden.device, dtype=hidden.dtype)
+        out = pad.expand(batch, self.token_length, -1).clone()
+        out[row_owner[fits], position[fits]] = rows[fits]
+        return out
+
+    # -- T5 branch ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_t5_hidden(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Raw T5 states of the full prompts (B, token_length, D_t5), before the adapter.
+
+        Like the reference, the encoder sees the padded sequence without an attention mask (the released
+        adapters were trained that way).
+        """
+        assert self.t5_encoder is not None and self.t5_tokenizer is not None
+        device = next(self.t5_encoder.parameters()).device
+        ids = self.t5_tokenizer(list(prompts), max_length=self.token_length, padding="max_length",
+                                truncation=True, return_tensors="pt").input_ids.to(device)
+        return self.t5_encoder(ids)[0]
+
+    def _t5_part(self, hidden: torch.Tensor) -> torch.Tensor:
+        assert self.adapter is not None
+        adapter_dtype = next(self.adapter.parameters()).dtype
+        return self.adapter(hidden.to(adapter_dtype))
+
+    # -- public ------------------------------------------------------------------------------------
+    def __call__(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Conditional context for ``prompts``: (B, output_length, D)."""
+        clip = self.encode_clip(prompts)
+        if self.adapter is None:
+            return clip
+        t5 = self._t5_part(self.encode_t5_hidden(prompts))
+        return torch.cat([clip, t5.to(clip.dtype)], dim=1)
+
+    def unconditional(self, batch_size: int) -> torch.Tensor:
+        """Unconditional context (start token, then padding embeddings): (batch_size, output_length, D)."""
+        if self._uncond_clip is None:
+            self._uncond_clip = self.encode_clip([""])
+        clip = self._uncond_clip.expand(batch_size, -1, -1)
+        if self.adapter is None:
+            return clip.clone()
+        if self._uncond_t5 is None:
+            self._uncond_t5 = self.encode_t5_hidden([""])
+        t5 = self._t5_part(self._uncond_t5).expand(batch_size, -1, -1)
+        return torch.cat([clip, t5.to(clip.dtype)], dim=1)
+
+
+_PIPE_ATTR = "_longalign_segment_encoders"
+_OPTION_TYPES = {"token_length": int, "splitter": str, "negative_prompt": str}
+
+
+def segment_prompt_embeds(pipe: Any, prompts: list[str], options: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The ``segment`` long-prompt strategy for a diffusers CLIP-text-encoder pipeline.
+
+    Args:
+        pipe: a pipeline with ``tokenizer`` and ``text_encoder`` (Stable Diffusion 1.x/2.x style).
+        prompts: the prompts of one batch.
+        options: ``token_length`` (default 240), ``splitter`` (default ``"longalign"``) and
+            ``negative_prompt`` (default: the unconditional embedding); other keys are errors.
+
+    Returns:
+        ``{"prompt_embeds": (B, T, D), "negative_prompt_embeds": (B, T, D)}`` to pass to the pipeline.
+
+    One encoder is kept per pipeline instance and option set, so the padding embedding is computed once.
+    """
+    opts: dict[str, Any] = {"token_length": 240, "splitter": "longalign", "negative_prompt": None}
+    for key, value in options.items():
+        if key not in _OPTION_TYPES:
+            raise LongbenchError(f"long_prompt=segment: unknown option {key!r} "
+                                 f"(accepted: {', '.join(_OPTION_TYPES)})")
+        try:
+            opts[key] = _OPTION_TYPES[key](value)
+        except (TypeError, ValueError) as e:
+            raise LongbenchError(f"long_prompt=segment: option {key}={value!r}: {e}") from e
+    encoders: dict[tuple, SegmentEncoder] = pipe.__dict__.setdefault(_PIPE_ATTR, {})
+    key = (opts["token_length"], opts["splitter"], id(pipe.tokenizer), id(pipe.text_encoder))
+    if key not in encoders:
+        encoders[key] = SegmentEncoder.from_pipeline(pipe, opts["token_length"], opts["splitter"])
+    encoder = encoders[key]
+    cond = encoder(list(prompts))
+    if opts["negative_prompt"] is None:
+        negative = encoder.unconditional(len(prompts))
+    else:
+        negative = encoder([opts["negative_prompt"]] * len(prompts))
+    return {"prompt_embeds": cond, "negative_prompt_embeds": negative}

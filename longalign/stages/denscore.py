@@ -1,0 +1,145 @@
+"""``denscore``: fine-tune a CLIP-style model into a segment-level preference model.
+
+Data: preference pairs (``longalign.data``: JSONL of ``{caption, image_0, image_1, label}``, label = index
+of the preferred image, 0.5 for a tie). Scores follow the metric (``longbench.metrics.denscore``): image
+and segment features are L2-normalised, the prompt vector is the mean of its segment vectors.
+
+Loss (Pick-a-Pic style cross-entropy between the two images of a pair, target ``[1 − label, label]``,
+logits ``logit_scale · score``), at two levels:
+
+* segment level — every segment of the caption takes the pair's label as a weak label; the loss is the
+  mean over a prompt's segments, then over the batch;
+* prompt level — the same on the Denscore prompt vector.
+
+``loss = w · segment + (1 − w) · prompt`` with ``w = denscore.segment_weight``. The output directory is a
+transformers model directory (weights in safetensors, tokenizer and image processor) that the Denscore
+metric loads directly, plus ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from longbench.errors import LongbenchError
+from longalign.trainer import Stage
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = "longalign-denscore"
+
+
+def pair_cross_entropy(s0: "torch.Tensor", s1: "torch.Tensor", label: "torch.Tensor") -> "torch.Tensor":
+    """Per-row cross-entropy of softmax([s0, s1]) against the target [1 − label, label]."""
+    import torch
+
+    logp = torch.log_softmax(torch.stack([s0, s1], dim=-1), dim=-1)
+    target = torch.stack([1.0 - label, label], dim=-1)
+    return -(target * logp).sum(dim=-1)
+
+
+class DenscoreStage(Stage):
+    name: ClassVar[str] = "denscore"
+
+    def setup(self) -> None:
+        from longalign.data import PreferenceDataset, load_preference_pairs
+        from longbench.metrics.clip_models import load_clip_scorer
+
+        cfg = self.cfg
+        self._data = PreferenceDataset(load_preference_pairs(cfg.pairs))
+        self.scorer = load_clip_scorer(cfg.scorer.init, cfg.scorer.processor or None,
+                                       device=str(self.accelerator.device), dtype="float32",
+                                       what="denscore initial model")
+        if self.scorer.kind != "transformers":
+            raise LongbenchError(f"scorer.init={cfg.scorer.init!r}: denscore training supports transformers CLIP "
+                                 "models (CLIPModel-style directories or ids)")
+        model = self.scorer.model
+        d = cfg.denscore
+        model.requires_grad_(False)
+        for name, p in model.named_parameters():
+            if name.startswith(("text_model.", "text_projection.")):
+                p.requires_grad_(d.train_text)
+            elif name.startswith(("vision_model.", "visual_projection.")):
+                p.requires_grad_(d.train_vision)
+        if hasattr(model, "logit_scale"):
+            model.logit_scale.requires_grad_(d.train_logit_scale)
+        model.train()
+        self.model = model
+        self.model_train = model
+
+    def dataset(self) -> Any:
+        return self._data
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        from longalign.data import collate_preferences
+
+        return collate_preferences(examples)
+
+    def trainable_modules(self) -> list["nn.Module"]:
+        return [self.model]
+
+    def set_prepared(self, modules: list["nn.Module"]) -> None:
+        super().set_prepared(modules)
+        self.model_train = modules[0]
+
+    def describe_data(self) -> dict[str, Any]:
+        return {"n": len(self._data)}
+
+    def training_step(self, batch: dict[str, Any], generator: "torch.Generator") -> tuple["torch.Tensor",
+                                                                                        dict[str, float]]:
+        import torch
+
+        from longbench.metrics.clip_models import to_uint8_tensors
+        from longbench.metrics.denscore import split_prompts
+        from longbench.metrics.functional import denscore as F
+
+        d = self.cfg.denscore
+        device = self.accelerator.device
+        captions = list(batch["caption"])
+        bsz = len(captions)
+        label = batch["label"].to(device=device, dtype=torch.float32)
+        segments, owners = split_prompts(captions, self.scorer, d.splitter)
+        tokens = {k: v.to(device) for k, v in self.scorer.tokenize(segments).items()}
+        images = to_uint8_tensors(list(batch["image_0"]) + list(batch["image_1"]), where="denscore pair image")
+        pixels = self.scorer.standard_pixels(images).to(device)
+        out = self.model_train(pixel_values=pixels, return_loss=False, **tokens)
+        seg = F.l2_normalize(out.text_embeds.float())
+        img = F.l2_normalize(out.image_embeds.float())
+        x0, x1 = img[:bsz], img[bsz:]
+        owner = torch.as_tensor(owners, device=device)
+        scale = self.accelerator.unwrap_model(self.model_train).logit_scale.exp().float()
+
+        seg_ce = pair_cross_entropy(scale * (seg * x0[owner]).sum(-1), scale * (seg * x1[owner]).sum(-1), label[owner])
+        counts = torch.bincount(owner, minlength=bsz).float()
+        seg_loss = (torch.zeros(bsz, device=device).index_add(0, owner, seg_ce) / counts).mean()
+        c = F.prompt_vectors(seg, owner, bsz)
+        p0, p1 = (c * x0).sum(-1), (c * x1).sum(-1)
+        prompt_loss = pair_cross_entropy(scale * p0, scale * p1, label).mean()
+        loss = d.segment_weight * seg_loss + (1.0 - d.segment_weight) * prompt_loss
+        decided = label != 0.5
+        correct = ((p1 > p0).float() == label)[decided].float()
+        return loss, {"segment_loss": float(seg_loss.detach()), "prompt_loss": float(prompt_loss.detach()),
+                      "accuracy": float(correct.mean()) if decided.any() else float("nan")}
+
+    def save_checkpoint(self, target: Path, step: int) -> None:
+        import longbench
+        from longalign.checkpoint import atomic_dir
+        from longalign.config import config_to_dict
+
+        model = self.accelerator.unwrap_model(self.model_train)
+        with atomic_dir(target) as tmp:
+            model.save_pretrained(str(tmp), safe_serialization=True)
+            self.scorer.tokenizer.save_pretrained(str(tmp))
+            if self.scorer.image_processor is not None:
+                self.scorer.image_processor.save_pretrained(str(tmp))
+            manifest = {"format": MANIFEST_FORMAT, "format_version": 1, "stage": self.name, "step": step,
+                        "init": self.cfg.scorer.init, "processor": self.cfg.scorer.processor or self.cfg.scorer.init,
+                        "splitter": self.cfg.denscore.splitter, "data": self.describe_data(),
+                        "config": config_to_dict(self.cfg), "longbench_version": longbench.__version__}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

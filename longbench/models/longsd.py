@@ -1,0 +1,146 @@
+"""``longsd:<dir>`` — a longSD checkpoint of the LongAlign trainer on its base diffusers pipeline.
+
+The checkpoint's manifest names the base pipeline (override with ``--model-arg base=DIR``), the segment
+encoding (token_length, splitter, optional T5 branch) and the sampler defaults of its stage (UniPC, 25 steps,
+guidance 7.5; LCM, 4 steps, no guidance for the LCM stages). The LoRA is loaded with diffusers
+``load_lora_weights`` (and fused unless ``fuse=false``); prompts are always encoded by segments. ``<dir>``
+may be a checkpoint directory or a training run directory (its ``final/`` checkpoint is used).
+
+Generation is the ``diffusers:`` adapter's (this class only changes how the pipeline is loaded and how
+prompts become embeddings).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from longbench.errors import LongbenchError
+from longbench.models.diffusers_model import DiffusersModel, dtype_kwarg
+
+logger = logging.getLogger(__name__)
+
+
+def _flag(v: str) -> bool:
+    if str(v).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(v).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {v!r}")
+
+
+class LongSDModel(DiffusersModel):
+    kind = "longsd"
+    arg_types = {
+        "dtype": str, "device": str, "steps": int, "guidance": float, "scheduler": str, "height": int,
+        "width": int, "negative_prompt": str, "base": str, "t5": str, "fuse": _flag,
+    }
+
+    def __init__(self, arg: str, args: dict[str, Any] | None = None, pipeline: Any = None):
+        from longalign.checkpoint import read_manifest
+
+        if not arg:
+            raise LongbenchError("longsd: needs a checkpoint directory, e.g. longsd:runs/train/reward/final")
+        super().__init__(arg, args, pipeline)
+        self.manifest = read_manifest(arg)
+        if self.manifest["stage"] == "denscore":
+            raise LongbenchError(f"longsd:{arg} is a Denscore model, not an image generator")
+        self.checkpoint_dir = Path(self.manifest["_dir"])
+        self._encoder: Any = None
+
+    # -------------------------------------------------------------------------------------- loading
+    @property
+    def base_spec(self) -> str:
+        return self.args.get("base") or self.manifest["base"]["spec"]
+
+    def load_pipeline(self) -> Any:
+        import torch
+        import diffusers
+        from diffusers import DiffusionPipeline
+
+        from longalign.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base
+        from longbench.weights import resolve
+
+        path = resolve(self.base_spec, what="longsd base pipeline")
+        try:
+            pipe = DiffusionPipeline.from_pretrained(
+                str(path), **dtype_kwarg(getattr(torch, self.args.get("dtype", "float32"))), local_files_only=True)
+        except (OSError, ValueError) as e:
+            raise LongbenchError(f"longsd:{self.arg}: cannot load the base pipeline from {path}: {e}") from None
+        if getattr(pipe, "text_encoder", None) is None or getattr(pipe, "unet", None) is None:
+            raise LongbenchError(f"longsd:{self.arg}: base {self.base_spec!r} is not a UNet + CLIP text encoder "
+                                 "pipeline")
+        check_base(self.manifest, base_probe(pipe.unet, pipe.text_encoder), self.base_spec)
+        pipe.load_lora_weights(str(self.checkpoint_dir), weight_name=LORA_WEIGHT_NAME, adapter_name="longsd")
+        if self.args.get("fuse", True):
+            pipe.fuse_lora(adapter_names=["longsd"])
+        sampler = self.manifest.get("inference") or {}
+        if "scheduler" not in self.args and sampler.get("scheduler"):
+            pipe.scheduler = getattr(diffusers, sampler["scheduler"]).from_config(pipe.scheduler.config)
+        self.configure(pipe)
+        return pipe
+
+    def encoder(self) -> Any:
+        """The segment encoder of the checkpoint (T5 branch included when it was trained with one)."""
+        if self._encoder is None:
+            from longalign.encoding import SegmentEncoder
+
+            pipe = self.pipe
+            enc = self.manifest["encoder"]
+            t5_kwargs = self._load_t5(pipe) if enc.get("t5") else {}
+            self._encoder = SegmentEncoder(pipe.tokenizer, pipe.text_encoder, int(enc["token_length"]),
+                                           enc["splitter"], **t5_kwargs)
+        return self._encoder
+
+    def _load_t5(self, pipe: Any) -> dict[str, Any]:
+        from transformers import AutoTokenizer, T5EncoderModel
+
+        from longalign.adapters import T5Adapter
+        from longalign.checkpoint import ADAPTER_DIR
+        from longbench.weights import resolve
+
+        spec = self.args.get("t5") or self.manifest["encoder"]["t5"]
+        path = resolve(spec, what="longsd T5 encoder")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            encoder = T5EncoderModel.from_pretrained(str(path), local_files_only=True, dtype=pipe.text_encoder.dtype)
+            adapter = T5Adapter.from_pretrained(str(self.checkpoint_dir / ADAPTER_DIR))
+        except (OSError, ValueError) as e:
+            raise LongbenchError(f"longsd:{self.arg}: cannot load the T5 branch ({e})") from None
+        device = pipe.text_encoder.device
+        encoder.to(device).eval()
+        adapter.to(device=device, dtype=pipe.text_encoder.dtype).eval()
+        return {"t5_tokenizer": tokenizer, "t5_encoder": encoder, "adapter": adapter}
+
+    # -------------------------------------------------------------------------------------- generation
+    def identity(self) -> dict[str, Any]:
+        from longbench.weights import dir_fingerprint
+
+        ident = super().identity()
+        ident["args"].pop("long_prompt", None)  # prompts are always segment-encoded here
+        ident["checkpoint_fingerprint"] = dir_fingerprint(self.checkpoint_dir)
+        ident["base"] = self.base_spec
+        ident["encoder"] = {k: self.manifest["encoder"].get(k) for k in ("token_length", "splitter", "t5")}
+        ident["stage"] = self.manifest["stage"]
+        return ident
+
+    def call_kwargs(self) -> dict[str, Any]:
+        sampler = self.manifest.get("inference") or {}
+        kw: dict[str, Any] = {}
+        if "steps" in sampler:
+            kw["num_inference_steps"] = int(sampler["steps"])
+        if "guidance" in sampler:
+            kw["guidance_scale"] = float(sampler["guidance"])
+        kw.update(super().call_kwargs())  # --model-arg steps/guidance/height/width win
+        return kw
+
+    def prompt_kwargs(self, prompts: list[str]) -> dict[str, Any]:
+        encoder = self.encoder()
+        dtype = self.pipe.unet.dtype
+        cond = encoder(list(prompts))
+        if "negative_prompt" in self.args:
+            negative = encoder([self.args["negative_prompt"]] * len(prompts))
+        else:
+            negative = encoder.unconditional(len(prompts))
+        return {"prompt_embeds": cond.to(dtype), "negative_prompt_embeds": negative.to(dtype)}
