@@ -62,10 +62,14 @@ def main(verbose: int) -> None:
 
 
 def parse_pairs(values: tuple[str, ...], flag: str, convert: Any = str) -> dict[str, Any]:
-    """``("a=1", "b=2")`` → ``{"a": 1, "b": 2}`` with a one-line error naming the flag."""
+    """``("a=1", "b=2")`` → ``{"a": 1, "b": 2}`` with a one-line error naming the flag.
+
+    Numeric values split at the last ``=`` (column names such as ``fact_recall@<=77`` contain one);
+    text values at the first (a value may contain ``=``).
+    """
     out: dict[str, Any] = {}
     for v in values:
-        key, sep, val = v.partition("=")
+        key, sep, val = v.rpartition("=") if convert is not str else v.partition("=")
         if not sep or not key.strip():
             raise LongbenchError(f"{flag} {v!r}: expected KEY=VALUE")
         try:
@@ -115,7 +119,7 @@ class RichProgress:
 
 def format_value(m: dict[str, Any]) -> str:
     v = m.get("value")
-    if v is None:
+    if v is None or v != v:  # missing or NaN (no sample has a value)
         return "n/a"
     ci = m.get("ci")
     fmt = (lambda x: f"{x:.3f}") if abs(v) < 100 else (lambda x: f"{x:.1f}")
@@ -125,37 +129,38 @@ def format_value(m: dict[str, Any]) -> str:
 def print_comparison(outputs: list[Any]) -> None:
     """One table: metric columns as rows, models as columns (values with 95% CIs)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     first = outputs[0].results
     s = first["suite"]
-    table = Table(title=f"{s['name']} v{s['version']} · n={first['n']} · sha256 {s['sha256'][:12]}",
+    table = Table(title=escape(f"{s['name']} v{s['version']} · n={first['n']} · sha256 {s['sha256'][:12]}"),
                   title_justify="left")
     table.add_column("metric")
     for o in outputs:
-        table.add_column(o.results["model"]["spec"], justify="right")
+        table.add_column(escape(o.results["model"]["spec"]), justify="right")
     cols: list[str] = []
     for o in outputs:
         cols += [c for c in o.results["metrics"] if c not in cols]
     for col in cols:
         arrow = "↑" if first["metrics"].get(col, {}).get("higher_is_better", True) else "↓"
-        table.add_row(f"{col} {arrow}", *[format_value(o.results["metrics"][col]) if col in o.results["metrics"]
+        table.add_row(escape(f"{col} {arrow}"), *[format_value(o.results["metrics"][col]) if col in o.results["metrics"]
                                           else "-" for o in outputs])
-    Console().print(table)
+    Console(emoji=False).print(table)
 
 
 @main.command("eval")
 @click.option("--model", "models", multiple=True, metavar="SPEC",
               help="Model spec, repeatable: diffusers:ID|DIR, longsd:DIR, images:DIR, cmd:TEMPLATE, "
                    "python:MOD:FN, synth:NAME. Default: synth:oracle and synth:clip77.")
-@click.option("--suite", default="synth-v0", show_default=True, help="Suite name or suite JSONL file.")
-@click.option("--metric", "metrics", multiple=True, help="Metric name, repeatable (default: the suite's defaults).")
+@click.option("--suite", default="synth-v0", show_default=True, metavar="NAME|FILE", help="Suite name or suite JSONL file.")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Metric name, repeatable (default: the suite's defaults).")
 @click.option("--model-arg", multiple=True, metavar="KEY=VALUE",
               help="Adapter option for every --model (e.g. steps=30, guidance=7.5, dtype=float16).")
 @click.option("--metric-arg", multiple=True, metavar="METRIC.KEY=VALUE", help="Metric option, e.g. denscore.omega=0.3.")
 @click.option("--limit", type=int, help="Evaluate only the first N items (same images as a full run).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Global seed; per-item seeds derive from it.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=int, default=8, show_default=True, help="Images per generation and scoring batch.")
 @click.option("--output", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Run directory root (results, samples and the image cache).")
 @click.option("--device", default="cpu", show_default=True, help="Device for metrics (e.g. cpu, cuda).")
@@ -196,8 +201,12 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
         seed=seed, batch_size=batch_size, output=output, device=device)
     with RichProgress(enabled=not no_progress and not as_json) as progress:
         outputs = run_eval(config, progress)
+    if not outputs:
+        return  # a non-main process of a multi-process run: the main process reports
     if as_json:
-        click.echo(json.dumps([o.results for o in outputs], indent=2))
+        from longbench.results import dumps
+
+        click.echo(dumps([o.results for o in outputs]))
     else:
         print_comparison(outputs)
         for o in outputs:
@@ -236,7 +245,8 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
 @click.option("--splitter", type=click.Choice(["default", "longalign"]), default="default", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def encode_cmd(prompt: str, splitter: str, as_json: bool) -> None:
-    """Show how PROMPT splits into segments, with CLIP token counts ('-' reads stdin).
+    """Show how PROMPT splits into segments, with CLIP token counts ('-' reads stdin; put `--` before a
+    prompt that starts with '-').
 
     Counts include the start and end tokens; segments over 77 would be truncated by CLIP.
     """
@@ -249,6 +259,10 @@ def encode_cmd(prompt: str, splitter: str, as_json: bool) -> None:
             prompt = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise LongbenchError(f"stdin: not valid UTF-8 (byte {e.start})") from None
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes in argv arrive as surrogate escapes
+        raise LongbenchError("PROMPT is not valid UTF-8 text") from None
     if not prompt.strip():
         raise LongbenchError("empty prompt")
     counter = TokenCounter()
@@ -262,6 +276,7 @@ def encode_cmd(prompt: str, splitter: str, as_json: bool) -> None:
                               ensure_ascii=False))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{len(segments)} segments · prompt {total} CLIP tokens · splitter {splitter}",
@@ -271,8 +286,8 @@ def encode_cmd(prompt: str, splitter: str, as_json: bool) -> None:
     table.add_column("segment", overflow="fold")
     for r in rows:
         table.add_row(str(r["index"]), f"[red]{r['tokens']} > 77[/red]" if r["over_77"] else str(r["tokens"]),
-                      r["text"])
-    Console().print(table)
+                      escape(r["text"]))
+    Console(emoji=False).print(table)
 
 
 @main.group("models")

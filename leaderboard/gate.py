@@ -76,7 +76,7 @@ def parse_max_regression(specs: Iterable[str], flag: str = "--max-regression") -
     """
     out: dict[str, float] = {}
     for spec in specs:
-        name, sep, raw = spec.partition("=")
+        name, sep, raw = spec.rpartition("=")
         name = name.strip()
         if not sep or not name:
             raise LongbenchError(f"{flag} {spec!r}: expected METRIC=DELTA, e.g. denscore=0.5")

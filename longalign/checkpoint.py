@@ -26,8 +26,9 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 
@@ -56,6 +57,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
         yield tmp
+        _readable(tmp)
         old = target.with_name(f".{target.name}.old")
         if old.exists():
             shutil.rmtree(old)
@@ -67,6 +69,15 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _readable(root: Path) -> None:
+    """Directory/file modes as a plain mkdir/open would give them (mkdtemp makes the directory private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(root, 0o777 & ~umask)
+    for p in root.rglob("*"):
+        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
 
 
 def find_checkpoint(path: str | os.PathLike) -> Path:
@@ -104,7 +115,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- base identity
-def _strided(t: "torch.Tensor") -> list[float]:
+def _strided(t: torch.Tensor) -> list[float]:
     import torch
 
     flat = t.detach().flatten().float().cpu()
@@ -112,7 +123,7 @@ def _strided(t: "torch.Tensor") -> list[float]:
     return [round(float(v), 6) for v in flat[idx]]
 
 
-def base_probe(unet: "nn.Module", text_encoder: "nn.Module") -> dict[str, Any]:
+def base_probe(unet: nn.Module, text_encoder: nn.Module) -> dict[str, Any]:
     """A cheap identity of a base model: architecture fields and strided samples of a few weights."""
     emb = text_encoder.get_input_embeddings().weight
     return {
@@ -151,7 +162,7 @@ def check_base(manifest: dict[str, Any], probe: dict[str, Any], base_spec: str) 
 
 
 # ---------------------------------------------------------------------------------------------- LoRA
-def lora_state_dict(unet: "nn.Module", adapter_name: str) -> dict[str, "torch.Tensor"]:
+def lora_state_dict(unet: nn.Module, adapter_name: str) -> dict[str, torch.Tensor]:
     """The adapter's LoRA tensors (peft names, no adapter name) with ``alpha/rank`` folded into ``lora_B``."""
     from peft.tuners.lora import LoraLayer
     from peft.utils import get_peft_model_state_dict
@@ -169,7 +180,7 @@ def lora_state_dict(unet: "nn.Module", adapter_name: str) -> dict[str, "torch.Te
     return sd
 
 
-def read_lora(ckpt_dir: str | os.PathLike) -> dict[str, "torch.Tensor"]:
+def read_lora(ckpt_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The UNet LoRA of a checkpoint, keys without the ``unet.`` prefix."""
     from safetensors.torch import load_file
 
@@ -183,7 +194,7 @@ def read_lora(ckpt_dir: str | os.PathLike) -> dict[str, "torch.Tensor"]:
     return out
 
 
-def stack_loras(parent: dict[str, "torch.Tensor"], new: dict[str, "torch.Tensor"]) -> dict[str, "torch.Tensor"]:
+def stack_loras(parent: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """One LoRA equal to the sum of two scale-folded LoRAs: A stacked on the rank axis, B side by side."""
     import torch
 
@@ -200,13 +211,13 @@ def stack_loras(parent: dict[str, "torch.Tensor"], new: dict[str, "torch.Tensor"
     return out
 
 
-def lora_rank_summary(sd: dict[str, "torch.Tensor"]) -> dict[str, Any]:
+def lora_rank_summary(sd: dict[str, torch.Tensor]) -> dict[str, Any]:
     ranks = sorted({int(v.shape[0]) for k, v in sd.items() if ".lora_A." in k})
     modules = sorted({k.split(".lora_")[0].rsplit(".", 1)[-1] for k in sd if ".lora_A." in k})
     return {"ranks": ranks, "module_types": modules, "tensors": len(sd)}
 
 
-def fuse_checkpoint_lora(unet: "nn.Module", ckpt_dir: str | os.PathLike) -> None:
+def fuse_checkpoint_lora(unet: nn.Module, ckpt_dir: str | os.PathLike) -> None:
     """Merge a checkpoint's LoRA into the UNet's weights (diffusers load → fuse → unload)."""
     name = "longsd_parent"
     unet.load_lora_adapter(str(ckpt_dir), prefix="unet", adapter_name=name, weight_name=LORA_WEIGHT_NAME,
@@ -235,8 +246,8 @@ def build_manifest(*, stage: str, step: int, base_spec: str, base_path: str, pro
     }
 
 
-def write_checkpoint(target: str | os.PathLike, manifest: dict[str, Any], lora: dict[str, "torch.Tensor"] | None,
-                     adapter: "nn.Module | None" = None) -> Path:
+def write_checkpoint(target: str | os.PathLike, manifest: dict[str, Any], lora: dict[str, torch.Tensor] | None,
+                     adapter: nn.Module | None = None) -> Path:
     """Write a checkpoint directory atomically (safetensors only)."""
     from diffusers import StableDiffusionPipeline
 

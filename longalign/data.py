@@ -29,9 +29,10 @@ import csv
 import json
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 
@@ -84,11 +85,12 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         with path.open(newline="", encoding="utf-8") as f:
             return list(csv.DictReader(f))
     if suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
             return pq.read_table(path).to_pylist()
-        except Exception as e:  # pyarrow raises several types for corrupt files
+        except (pa.ArrowException, OSError) as e:
             raise LongbenchError(f"{path}: cannot read parquet ({type(e).__name__}: {e})") from None
     raise LongbenchError(f"{path}: unsupported table format {suffix!r} (use {', '.join(TABLE_SUFFIXES)})")
 
@@ -149,7 +151,7 @@ def _longalign_tables(path: Path) -> list[Path]:
     return tables
 
 
-def resolve_format(cfg: "DataSection") -> str:
+def resolve_format(cfg: DataSection) -> str:
     if cfg.format != "auto":
         return cfg.format
     p = Path(cfg.path)
@@ -162,7 +164,7 @@ def resolve_format(cfg: "DataSection") -> str:
                          "jsonl, csv, parquet, longalign, synth")
 
 
-def load_pairs(cfg: "DataSection", require_images: bool = True) -> list[Pair]:
+def load_pairs(cfg: DataSection, require_images: bool = True) -> list[Pair]:
     """Read and check every pair of the configured dataset (not for ``synth``).
 
     With ``require_images=False`` (stages that only read captions) image paths are optional and unchecked.
@@ -210,7 +212,7 @@ def check_pairs(pairs: Sequence[Pair], require_images: bool = True) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- images
-def load_image(path: str, resolution: int, where: str) -> "torch.Tensor":
+def load_image(path: str, resolution: int, where: str) -> torch.Tensor:
     """RGB image → shorter side resized to ``resolution`` (bilinear, antialiased), centre-cropped, in [-1, 1]."""
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2 import functional as tvf
@@ -304,7 +306,7 @@ class SynthDataset:
         return {"n": self.size, "format": "synth", "synth_seed": self.seed}
 
 
-def build_dataset(cfg: "DataSection", load_images: bool = True) -> PairDataset | SynthDataset:
+def build_dataset(cfg: DataSection, load_images: bool = True) -> PairDataset | SynthDataset:
     """Open (and fully check) the configured dataset; ``load_images=False`` reads captions only."""
     if resolve_format(cfg) == "synth":
         return SynthDataset(cfg.synth_size, cfg.synth_seed, cfg.resolution, load_images)
@@ -371,7 +373,7 @@ class PreferencePair:
     where: str
 
 
-def load_preference_pairs(cfg: "PairsSection") -> list[PreferencePair]:
+def load_preference_pairs(cfg: PairsSection) -> list[PreferencePair]:
     """Read and check the preference JSONL (see module docstring)."""
     path = Path(cfg.path).expanduser()
     if not path.is_file():

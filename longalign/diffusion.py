@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
-def _gather(alphas_cumprod: "torch.Tensor", t: "torch.Tensor", ndim: int) -> "torch.Tensor":
+def _gather(alphas_cumprod: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
     a = alphas_cumprod.to(t.device)[t.clamp(min=0)]
     return a.reshape(-1, *([1] * (ndim - 1)))
 
 
-def split_prediction(model_output: "torch.Tensor", t: "torch.Tensor", x_t: "torch.Tensor",
-                     alphas_cumprod: "torch.Tensor", prediction_type: str) -> tuple["torch.Tensor", "torch.Tensor"]:
+def split_prediction(model_output: torch.Tensor, t: torch.Tensor, x_t: torch.Tensor,
+                     alphas_cumprod: torch.Tensor, prediction_type: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(x̂0, ε̂) from the model output at noisy sample ``x_t`` and timesteps ``t``."""
     a = _gather(alphas_cumprod, t, x_t.ndim).to(x_t.dtype)
     alpha, sigma = a.sqrt(), (1 - a).sqrt()
@@ -38,15 +38,15 @@ def split_prediction(model_output: "torch.Tensor", t: "torch.Tensor", x_t: "torc
     return x0, eps
 
 
-def ddim_step(x0: "torch.Tensor", eps: "torch.Tensor", t_prev: "torch.Tensor",
-              alphas_cumprod: "torch.Tensor") -> "torch.Tensor":
+def ddim_step(x0: torch.Tensor, eps: torch.Tensor, t_prev: torch.Tensor,
+              alphas_cumprod: torch.Tensor) -> torch.Tensor:
     """Deterministic DDIM update to timestep ``t_prev``: √ᾱ x̂0 + √(1−ᾱ) ε̂."""
     a = _gather(alphas_cumprod, t_prev, x0.ndim).to(x0.dtype)
     return a.sqrt() * x0 + (1 - a).sqrt() * eps
 
 
-def training_target(noise: "torch.Tensor", latents: "torch.Tensor", t: "torch.Tensor",
-                     alphas_cumprod: "torch.Tensor", prediction_type: str) -> "torch.Tensor":
+def training_target(noise: torch.Tensor, latents: torch.Tensor, t: torch.Tensor,
+                     alphas_cumprod: torch.Tensor, prediction_type: str) -> torch.Tensor:
     """What the UNet is trained to output: ε, or the velocity √ᾱ ε − √(1−ᾱ) x0."""
     if prediction_type == "epsilon":
         return noise
@@ -57,8 +57,8 @@ def training_target(noise: "torch.Tensor", latents: "torch.Tensor", t: "torch.Te
                          f"{' or '.join(PREDICTION_TYPES)})")
 
 
-def lcm_boundary(t: "torch.Tensor", sigma_data: float = 0.5,
-                 timestep_scaling: float = 10.0) -> tuple["torch.Tensor", "torch.Tensor"]:
+def lcm_boundary(t: torch.Tensor, sigma_data: float = 0.5,
+                 timestep_scaling: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Consistency-model skip/out coefficients (c_skip, c_out) at timesteps ``t``."""
     scaled = timestep_scaling * t.float()
     c_skip = sigma_data ** 2 / (scaled ** 2 + sigma_data ** 2)
@@ -74,7 +74,7 @@ def rollout_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> list[i
     return [num_train_timesteps - 1 - i * stride for i in range(num_steps)]
 
 
-def gradient_step_indices(num_steps: int, every: int, generator: "torch.Generator") -> list[int]:
+def gradient_step_indices(num_steps: int, every: int, generator: torch.Generator) -> list[int]:
     """One random offset in [0, min(every, num_steps)), then every ``every``-th rollout step from it."""
     import torch
 
@@ -83,6 +83,6 @@ def gradient_step_indices(num_steps: int, every: int, generator: "torch.Generato
     return list(range(offset, num_steps, every))
 
 
-def huber(a: "torch.Tensor", b: "torch.Tensor", c: float) -> "torch.Tensor":
+def huber(a: torch.Tensor, b: torch.Tensor, c: float) -> torch.Tensor:
     """Pseudo-Huber loss mean(√((a−b)² + c²) − c)."""
     return (((a.float() - b.float()) ** 2 + c * c).sqrt() - c).mean()

@@ -18,7 +18,8 @@ segment is padded: segments are padded to the longest one in the batch, not to 7
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -70,9 +71,9 @@ class SegmentEncoder:
     matching unconditional context. Both have ``output_length`` rows.
     """
 
-    def __init__(self, tokenizer: "PreTrainedTokenizerBase", text_encoder: "nn.Module", token_length: int = 240,
-                 splitter: str = "longalign", *, t5_tokenizer: "PreTrainedTokenizerBase | None" = None,
-                 t5_encoder: "nn.Module | None" = None, adapter: "T5Adapter | None" = None):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, text_encoder: nn.Module, token_length: int = 240,
+                 splitter: str = "longalign", *, t5_tokenizer: PreTrainedTokenizerBase | None = None,
+                 t5_encoder: nn.Module | None = None, adapter: T5Adapter | None = None):
         self.segment_length = int(tokenizer.model_max_length)
         check_token_length(token_length, self.segment_length)
         check_splitter(splitter)
@@ -93,7 +94,7 @@ class SegmentEncoder:
         self._uncond_t5: torch.Tensor | None = None
 
     @classmethod
-    def from_pipeline(cls, pipe: Any, token_length: int = 240, splitter: str = "longalign") -> "SegmentEncoder":
+    def from_pipeline(cls, pipe: Any, token_length: int = 240, splitter: str = "longalign") -> SegmentEncoder:
         """The encoder of a diffusers pipeline with a CLIP ``tokenizer``/``text_encoder``."""
         if getattr(pipe, "tokenizer", None) is None or getattr(pipe, "text_encoder", None) is None:
             raise LongbenchError(f"{type(pipe).__name__} has no tokenizer/text_encoder: segment encoding needs a "
@@ -161,6 +162,8 @@ class SegmentEncoder:
     def encode_clip(self, prompts: Sequence[str]) -> torch.Tensor:
         """The CLIP part of the context: (B, token_length, D)."""
         segments, owners = self.segments(prompts)
+        if not segments:
+            return torch.empty(0, self.token_length, self.hidden_size, device=self.device, dtype=self.dtype)
         tokens = self.tokenizer(segments, max_length=self.segment_length, padding=True, truncation=True,
                                 return_tensors="pt")
         ids = tokens.input_ids.to(self.device)
@@ -206,6 +209,8 @@ class SegmentEncoder:
     def __call__(self, prompts: Sequence[str]) -> torch.Tensor:
         """Conditional context for ``prompts``: (B, output_length, D)."""
         clip = self.encode_clip(prompts)
+        if clip.shape[0] == 0:
+            return clip.new_empty(0, self.output_length, clip.shape[-1])
         if self.adapter is None:
             return clip
         t5 = self._t5_part(self.encode_t5_hidden(prompts))

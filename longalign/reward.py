@@ -15,7 +15,8 @@ Any CLIP-style preference model loads through ``longbench.metrics.clip_models.lo
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from longbench.metrics.denscore import split_prompts
 from longbench.metrics.functional import denscore as F
@@ -41,7 +42,7 @@ class PreferenceReward:
         random_crop: place the crop at random (training) or centred (evaluation).
     """
 
-    def __init__(self, scorer: "ClipScorer", *, omega: float = 0.3, splitter: str = "longalign",
+    def __init__(self, scorer: ClipScorer, *, omega: float = 0.3, splitter: str = "longalign",
                  segments: bool = True, crop_fraction: float = F.CROP_FRACTION, random_crop: bool = True):
         self.scorer = scorer
         self.omega = float(omega)
@@ -50,7 +51,7 @@ class PreferenceReward:
         self.crop_fraction = crop_fraction
         self.random_crop = random_crop
 
-    def prompt_vectors(self, prompts: Sequence[str]) -> "torch.Tensor":
+    def prompt_vectors(self, prompts: Sequence[str]) -> torch.Tensor:
         """c: mean of the normalised segment features of each prompt, (B, D) float32, no gradient."""
         prompts = list(prompts)
         if self.segments:
@@ -62,26 +63,26 @@ class PreferenceReward:
         return F.prompt_vectors(features, owners, len(prompts)).detach()
 
     @staticmethod
-    def batch_direction(c: "torch.Tensor", accelerator: "Accelerator | None" = None) -> "torch.Tensor":
+    def batch_direction(c: torch.Tensor, accelerator: Accelerator | None = None) -> torch.Tensor:
         """V: unit mean of the prompt vectors of the batch, averaged over every process's batch."""
         local = c.detach().float().mean(dim=0, keepdim=True)
         if accelerator is not None and accelerator.num_processes > 1:
             local = accelerator.gather(local.to(accelerator.device))
         return F.unit_direction(local.mean(dim=0))
 
-    def image_vectors(self, images: "torch.Tensor", generator: "torch.Generator | None" = None) -> "torch.Tensor":
+    def image_vectors(self, images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x: normalised image features, differentiable in ``images`` (B,3,H,W) in [0,1]."""
         s = self.scorer
         pixels = F.reward_preprocess(images, image_size=s.image_size, mean=s.image_mean, std=s.image_std,
                                      fraction=self.crop_fraction, random_crop=self.random_crop, generator=generator)
         return F.l2_normalize(s.image_features(pixels).float())
 
-    def score_vectors(self, x: "torch.Tensor", c: "torch.Tensor", direction: "torch.Tensor") -> "torch.Tensor":
+    def score_vectors(self, x: torch.Tensor, c: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
         """x·(c − (1−ω)(c·V)V) per row."""
         return (x * F.reweight(c.to(x), direction.to(x), self.omega)).sum(dim=-1)
 
-    def __call__(self, images: "torch.Tensor", prompts: Sequence[str], *, accelerator: "Accelerator | None" = None,
-                 generator: "torch.Generator | None" = None) -> dict[str, Any]:
+    def __call__(self, images: torch.Tensor, prompts: Sequence[str], *, accelerator: Accelerator | None = None,
+                 generator: torch.Generator | None = None) -> dict[str, Any]:
         """Reweighted reward (differentiable), plus the plain score and the η = c·V statistics (detached)."""
         F.check_images(images)
         c = self.prompt_vectors(prompts).to(images.device)

@@ -25,8 +25,9 @@ import os
 import shutil
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from longbench.errors import LongbenchError
 from longbench.results import atomic_write_text
@@ -60,7 +61,7 @@ class Stage(ABC):
     #: the stage averages gradients across processes itself (stages that call the unwrapped model)
     manual_grad_sync: ClassVar[bool] = False
 
-    def __init__(self, cfg: Any, accelerator: "Accelerator"):
+    def __init__(self, cfg: Any, accelerator: Accelerator):
         self.cfg = cfg
         self.accelerator = accelerator
 
@@ -77,18 +78,18 @@ class Stage(ABC):
         """Collate function of the data loader."""
 
     @abstractmethod
-    def trainable_modules(self) -> list["nn.Module"]:
+    def trainable_modules(self) -> list[nn.Module]:
         """Modules holding trainable parameters, passed to ``accelerator.prepare`` (in this order)."""
 
-    def set_prepared(self, modules: list["nn.Module"]) -> None:
+    def set_prepared(self, modules: list[nn.Module]) -> None:
         """Receive the prepared (possibly wrapped) modules, in the order of ``trainable_modules``."""
         self.prepared = list(modules)
 
-    def trainable_modules_prepared(self) -> list["nn.Module"]:
+    def trainable_modules_prepared(self) -> list[nn.Module]:
         return list(getattr(self, "prepared", self.trainable_modules()))
 
     @abstractmethod
-    def training_step(self, batch: dict[str, Any], generator: "torch.Generator") -> tuple["torch.Tensor",
+    def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:
         """Loss of one micro-batch and extra values to log (means over the micro-batch)."""
 
@@ -96,7 +97,7 @@ class Stage(ABC):
     def save_checkpoint(self, target: Path, step: int) -> None:
         """Write the stage's checkpoint directory (called on the main process)."""
 
-    def trainable_named_parameters(self) -> dict[str, "torch.nn.Parameter"]:
+    def trainable_named_parameters(self) -> dict[str, torch.nn.Parameter]:
         out = {}
         for i, module in enumerate(self.trainable_modules()):
             for n, p in module.named_parameters():
@@ -208,7 +209,7 @@ class Trainer:
         dataset = stage.dataset()
         sampler = StreamBatchSampler(len(dataset), t.batch_size, t.seed, num_batches=t.max_steps * accum * world,
                                      start=start_step * accum * world)
-        num_workers = getattr(getattr(cfg, "data", None) or getattr(cfg, "pairs"), "num_workers", 0)
+        num_workers = getattr(getattr(cfg, "data", None) or cfg.pairs, "num_workers", 0)
         loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=stage.collate, num_workers=num_workers)
 
         modules = stage.trainable_modules()
@@ -295,7 +296,7 @@ class Trainer:
 
     # -------------------------------------------------------------------------------------- helpers
     @staticmethod
-    def _reduce(values: dict[str, float], accelerator: "Accelerator") -> dict[str, float]:
+    def _reduce(values: dict[str, float], accelerator: Accelerator) -> dict[str, float]:
         import torch
 
         if accelerator.num_processes == 1:
@@ -306,7 +307,7 @@ class Trainer:
         return {k: float(v) for k, v in zip(keys, t.tolist())}
 
     @staticmethod
-    def _agree(labels: dict[str, str], accelerator: "Accelerator") -> dict[str, Any]:
+    def _agree(labels: dict[str, str], accelerator: Accelerator) -> dict[str, Any]:
         """String values of every process: the value when they agree, else the list of values."""
         if accelerator.num_processes == 1 or not labels:
             return dict(labels)
@@ -320,7 +321,7 @@ class Trainer:
         return out
 
     @staticmethod
-    def _check_in_sync(stage: Stage, accelerator: "Accelerator") -> None:
+    def _check_in_sync(stage: Stage, accelerator: Accelerator) -> None:
         """Every process must hold the same trained weights (gradients are averaged across processes)."""
         if accelerator.num_processes == 1:
             return
@@ -334,13 +335,13 @@ class Trainer:
         if max(sums) - min(sums) > 1e-6 * max(1.0, abs(sums[0])):
             raise LongbenchError(f"processes hold different weights (checksums {sums}): gradients were not synchronised")
 
-    def _save_checkpoint(self, stage: Stage, accelerator: "Accelerator", target: Path, step: int) -> None:
+    def _save_checkpoint(self, stage: Stage, accelerator: Accelerator, target: Path, step: int) -> None:
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             stage.save_checkpoint(target, step)
         accelerator.wait_for_everyone()
 
-    def _save_state(self, accelerator: "Accelerator", step: int, config_dict: dict[str, Any]) -> None:
+    def _save_state(self, accelerator: Accelerator, step: int, config_dict: dict[str, Any]) -> None:
         """accelerate ``save_state`` into a fresh directory, swapped into place once every process is done."""
         self._check_in_sync(self._stage, accelerator)
         tmp = self.output / f".{STATE_DIR}.tmp"
@@ -364,7 +365,7 @@ class Trainer:
         accelerator.wait_for_everyone()
 
     @staticmethod
-    def _register_state_hooks(accelerator: "Accelerator", stage: Stage) -> None:
+    def _register_state_hooks(accelerator: Accelerator, stage: Stage) -> None:
         """Save only the trained weights (LoRA, adapter) in the state, not the frozen base model."""
         from safetensors.torch import load_file, save_file
 
@@ -391,7 +392,7 @@ class Trainer:
         accelerator.register_load_state_pre_hook(load_hook)
 
 
-def _average_gradients(params: list["torch.nn.Parameter"], accelerator: "Accelerator") -> None:
+def _average_gradients(params: list[torch.nn.Parameter], accelerator: Accelerator) -> None:
     import torch
 
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
@@ -441,7 +442,7 @@ class _Progress:
         self._progress = None
         self._task = None
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -456,6 +457,6 @@ class _Progress:
             info = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k in ("loss", "reward", "lr", "it_s"))
             self._progress.update(self._task, completed=step, info=info)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.__exit__(*exc)

@@ -12,9 +12,10 @@ import os
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
+from longbench.results import publish
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -26,19 +27,20 @@ class ImageCache:
     def __init__(self, root: str | os.PathLike, model_hash: str):
         self.dir = Path(root) / "images" / model_hash
 
-    def path(self, item_id: str, seed: int) -> Path:
-        return self.dir / f"{item_id}__{seed}.png"
+    def path(self, request: Any) -> Path:
+        """``<item id>__<seed>__<content hash>.png``: an edited prompt never reuses an old image."""
+        return self.dir / f"{request.item_id}__{request.seed}__{request.content_hash()}.png"
 
     def sweep_temp_files(self) -> None:
         if self.dir.is_dir():
             for tmp in self.dir.glob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
 
-    def load(self, item_id: str, seed: int) -> "Image.Image | None":
+    def load(self, request: Any) -> "Image.Image | None":
         """The cached image, or None if absent or unreadable (then it is regenerated)."""
         from PIL import Image
 
-        p = self.path(item_id, seed)
+        p = self.path(request)
         if not p.is_file():
             return None
         try:
@@ -55,7 +57,7 @@ def save_png_atomic(image: "Image.Image", path: Path) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             image.save(f, format="PNG", compress_level=1)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

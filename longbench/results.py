@@ -42,6 +42,15 @@ BUCKETS = ("<=77", "78-154", "155-240", ">240")
 MAX_RESULTS_BYTES = 20 * 1024 * 1024
 
 
+def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Give a finished temporary file the normal permissions (mkstemp makes it 0600) and rename it
+    into place atomically."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write via a temporary file in the same directory and rename: readers never see half a file."""
     path = Path(path)
@@ -52,7 +61,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

@@ -52,6 +52,8 @@ class EvalConfig:
             raise LongbenchError(f"--batch-size must be >= 1, got {self.batch_size}")
         if not self.models:
             raise LongbenchError("no --model given")
+        if self.seed < 0:
+            raise LongbenchError(f"--seed must be >= 0, got {self.seed}")
         if self.n_bootstrap < 1:
             raise LongbenchError(f"n_bootstrap must be >= 1, got {self.n_bootstrap}")
 
@@ -111,9 +113,11 @@ def _distributed_state() -> Any:
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
+    import torch
     from accelerate import PartialState
 
-    state = PartialState()
+    # Without CUDA, accelerate joins the processes only when asked for CPU (gloo) explicitly.
+    state = PartialState(cpu=not torch.cuda.is_available())
     return state if state.num_processes > 1 else None
 
 
@@ -159,22 +163,23 @@ class Runner:
         return names
 
     def run(self) -> list[RunOutput]:
+        from longbench.devices import check_device
         from longbench.models.base import Request, build_model, request_seed
+
+        check_device(self.config.device)
 
         suite = self.load_suite()
         metric_names = self.metric_names(suite)
         # Build every model first: a bad spec or argument fails before anything is generated.
         models = [build_model(spec, self.config.model_args) for spec in self.config.models]
-        full_suite_name = suite.name
-        outputs = []
-        for model in models:
-            requests = [Request(item, request_seed(self.config.seed, full_suite_name, item.id)) for item in suite.items]
+        requests = [Request(item, request_seed(self.config.seed, suite.name, item.id)) for item in suite.items]
+        for model in models:  # every model checks its inputs before any model runs
             model.prepare(requests)
-            outputs.append(self._run_model(suite, model, requests, metric_names))
-        return outputs
+        outputs = [self._run_model(suite, model, requests, metric_names) for model in models]
+        return [o for o in outputs if o is not None]  # other ranks of a multi-process run return nothing
 
     # -- one model ---------------------------------------------------------------------------
-    def _run_model(self, suite: Any, model: Any, requests: list[Any], metric_names: list[str]) -> RunOutput:
+    def _run_model(self, suite: Any, model: Any, requests: list[Any], metric_names: list[str]) -> RunOutput | None:
         from longbench.cache import BackgroundWriter, ImageCache
 
         t_start = time.perf_counter()
@@ -185,17 +190,25 @@ class Runner:
         if cache is not None:
             if state is None or state.is_main_process:
                 cache.sweep_temp_files()
-            missing = [r for r in requests if not cache.path(r.item_id, r.seed).is_file()]
             if state is not None:
-                missing = missing[state.process_index::state.num_processes]
-            if state is not None and missing:
-                generated, gen_time = self._generate_into_cache(model, missing, cache)
+                # Shard the full request list (not the missing ones: ranks check the cache at different
+                # moments), then each rank makes what its shard still lacks.
+                shard = requests[state.process_index::state.num_processes]
+                missing = [r for r in shard if not cache.path(r).is_file()]
+                if missing:
+                    generated, gen_time = self._generate_into_cache(model, missing, cache)
             if state is not None:
                 state.wait_for_everyone()
                 if not state.is_main_process:
-                    return RunOutput({}, Path(), generated, 0)
+                    return None
+        elif state is not None and not state.is_main_process:
+            return None  # an uncached adapter (images:) is scored by the main process alone
 
         metrics = self._build_metrics(metric_names, suite)
+        if state is not None:
+            for m in metrics.values():
+                # The main process holds every sample: nothing to gather (torchmetrics reads _to_sync).
+                m.sync_on_compute = m._to_sync = False
         score_time = 0.0
         cached = 0
         sample_rows: list[dict[str, Any]] = []
@@ -206,7 +219,7 @@ class Runner:
                 images: list[Any] = [None] * len(batch)
                 if cache is not None:
                     for i, r in enumerate(batch):
-                        images[i] = cache.load(r.item_id, r.seed)
+                        images[i] = cache.load(r)
                 todo = [i for i, im in enumerate(images) if im is None]
                 cached += len(batch) - len(todo)
                 if todo:
@@ -218,7 +231,7 @@ class Runner:
                     for i, im in zip(todo, new):
                         images[i] = im
                         if cache is not None:
-                            writer.submit(im, cache.path(batch[i].item_id, batch[i].seed))
+                            writer.submit(im, cache.path(batch[i]))
                     generated += len(todo)
                 self.progress.advance(task_gen, len(batch))
                 t0 = time.perf_counter()
@@ -228,8 +241,8 @@ class Runner:
                 score_time += time.perf_counter() - t0
                 self.progress.advance(task_score, len(batch))
                 for r in batch:
-                    path = cache.path(r.item_id, r.seed) if cache is not None else model.image_path(r)
-                    sample_rows.append({"item_id": r.item_id, "seed": r.seed, "image": str(path)})
+                    path = cache.path(r) if cache is not None else model.image_path(r)
+                    sample_rows.append({"item_id": r.item_id, "seed": r.seed, "image": str(Path(path).resolve())})
         self.progress.finish(task_gen)
         self.progress.finish(task_score)
 
@@ -254,7 +267,7 @@ class Runner:
         with BackgroundWriter() as writer:
             for batch in _batches(requests, self.config.batch_size):
                 for r, im in zip(batch, model.generate(batch)):
-                    writer.submit(im, cache.path(r.item_id, r.seed))
+                    writer.submit(im, cache.path(r))
         return len(requests), time.perf_counter() - t0
 
     def _build_metrics(self, names: list[str], suite: Any) -> dict[str, Any]:

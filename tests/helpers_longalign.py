@@ -14,6 +14,16 @@ SENTENCES = [
 ]
 
 
+def one_thread() -> Any:
+    """Generator for a module-scoped autouse fixture: tiny models on shared cores run fastest on one thread."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny_text_encoder(seed: int = 0, hidden: int = 32, layers: int = 2) -> Any:
     import torch
     from transformers import CLIPTextConfig, CLIPTextModel

@@ -39,7 +39,7 @@ def test_two_process_reward_run(tmp_path):
               "optim.warmup_steps=0"):
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count("checkpoint:") == 1  # printed by rank 0 only
 

@@ -7,8 +7,13 @@ import re
 import pytest
 import torch
 
-from tests.helpers_longalign import SENTENCES, tiny_sd_pipeline, tiny_text_encoder
 from longbench.errors import LongbenchError
+from tests.helpers_longalign import SENTENCES, one_thread, tiny_sd_pipeline, tiny_text_encoder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads():
+    yield from one_thread()
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +104,7 @@ def test_unconditional_and_empty_prompt(tok, enc_model):
     cond = enc(["A cat. A dog."] * 3)
     assert uncond.shape == cond.shape == (3, 240, 32)
     assert torch.allclose(uncond[0], enc([""])[0])
+    assert enc([]).shape == (0, 240, 32)
     with torch.no_grad():
         start = enc_model(torch.tensor([[tok.bos_token_id]]))[0][0, 0]
         empty = tok([""], max_length=77, padding="max_length", return_tensors="pt").input_ids

@@ -5,9 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.helpers_longalign import SENTENCES, save_tiny_clip
+from tests.helpers_longalign import SENTENCES, one_thread, save_tiny_clip
 
 PROMPTS = [" ".join(SENTENCES[:4]), "A cat. A dog.", " ".join(SENTENCES[3:9])]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads():
+    yield from one_thread()
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SLOW_GEN = '''
+SLOW_GEN = r'''
 import os, time
 import numpy as np
 
@@ -30,7 +30,7 @@ def gen(prompts, seeds, **kw):
         marker = os.environ.get("LB_TEST_MARKER")
         if marker:
             with open(marker, "a") as f:
-                f.write("x")
+                f.write(f"{os.getpid()}\n")
     return out
 '''
 
@@ -80,7 +80,7 @@ def test_sigkill_at_random_points_then_resume(slow_env, tmp_path):
         proc = subprocess.Popen(_cmd(entry, suite, out), env=dict(env, LB_TEST_MARKER=str(marker)),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 120
-        while len(marker.read_text()) < target and proc.poll() is None and time.time() < deadline:
+        while len(marker.read_text().split()) < target and proc.poll() is None and time.time() < deadline:
             time.sleep(0.02)
         time.sleep(rng.random() * 0.1)
         proc.send_signal(signal.SIGKILL)
@@ -97,16 +97,21 @@ def test_sigkill_at_random_points_then_resume(slow_env, tmp_path):
 
 
 @pytest.mark.slow
-def test_accelerate_two_processes_shard_generation(slow_env, tmp_path):
+def test_two_processes_shard_generation(slow_env, tmp_path):
     from tests.conftest import TINY_ITEMS, write_suite
 
     entry, env = slow_env
     suite = write_suite(tmp_path / "s.jsonl", TINY_ITEMS)
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", str(entry),
-           *_cmd(entry, suite, tmp_path / "multi")[2:]]
-    multi = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    # torchrun starts the 2 processes (accelerate's launcher runs a single process with --cpu); the
+    # runner joins them through accelerate's PartialState (gloo).
+    marker = tmp_path / "marker"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+           str(entry), *_cmd(entry, suite, tmp_path / "multi")[2:]]
+    multi = subprocess.run(cmd, env=dict(env, LB_TEST_MARKER=str(marker)), capture_output=True, text=True,
+                           timeout=300)
     assert multi.returncode == 0, multi.stderr[-2000:]
+    pids = marker.read_text().split()
+    assert len(pids) == 5 and len(set(pids)) == 2, "each process generates its own shard"
     results = list((tmp_path / "multi").rglob("results.json"))
     assert len(results) == 1
     got = json.loads(results[0].read_text())

@@ -19,7 +19,7 @@ class AlignStage(DiffusionStage):
     name: ClassVar[str] = "align"
     trains_adapter: ClassVar[bool] = True
 
-    def training_step(self, batch: dict[str, Any], generator: "torch.Generator") -> tuple["torch.Tensor",
+    def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:
         import torch
         import torch.nn.functional as F

@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longbench.errors import LongbenchError
 from longalign.trainer import Stage
+from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
     import torch
@@ -185,29 +185,29 @@ class DiffusionStage(Stage):
         return self._data.describe()
 
     # -------------------------------------------------------------------------------------- modules
-    def trainable_modules(self) -> list["nn.Module"]:
+    def trainable_modules(self) -> list[nn.Module]:
         mods = [self.unet]
         if self.adapter is not None and any(p.requires_grad for p in self.adapter.parameters()):
             mods.append(self.adapter)
         return mods
 
-    def set_prepared(self, modules: list["nn.Module"]) -> None:
+    def set_prepared(self, modules: list[nn.Module]) -> None:
         super().set_prepared(modules)
         self.unet_train = modules[0]
         if len(modules) > 1:
             self.encoder.adapter = modules[1]  # forward through the wrapper so DDP syncs its gradients
 
-    def unwrapped_unet(self) -> "nn.Module":
+    def unwrapped_unet(self) -> nn.Module:
         return self.accelerator.unwrap_model(self.unet_train)
 
     # -------------------------------------------------------------------------------------- helpers
-    def encode(self, prompts: list[str]) -> tuple["torch.Tensor", "torch.Tensor"]:
+    def encode(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(conditional, unconditional) contexts in the UNet's dtype."""
         cond = self.encoder(prompts)
         uncond = self.encoder.unconditional(len(prompts))
         return cond.to(self.weight_dtype), uncond.to(self.weight_dtype)
 
-    def latents_of(self, pixels: "torch.Tensor", generator: "torch.Generator") -> "torch.Tensor":
+    def latents_of(self, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         import torch
 
         with torch.no_grad():
@@ -216,13 +216,13 @@ class DiffusionStage(Stage):
         shift = getattr(self.vae.config, "shift_factor", None) or 0.0
         return (latents - shift) * self.vae.config.scaling_factor
 
-    def decode(self, latents: "torch.Tensor") -> "torch.Tensor":
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Latents → images in [0, 1] (differentiable)."""
         shift = getattr(self.vae.config, "shift_factor", None) or 0.0
         images = self.vae.decode((latents / self.vae.config.scaling_factor + shift).to(self.weight_dtype)).sample
         return (images.float() * 0.5 + 0.5).clamp(0.0, 1.0)
 
-    def randn(self, shape: tuple[int, ...], generator: "torch.Generator") -> "torch.Tensor":
+    def randn(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         import torch
 
         return torch.randn(shape, generator=generator).to(device=self.accelerator.device, dtype=self.weight_dtype)
@@ -238,8 +238,14 @@ class DiffusionStage(Stage):
         return {**self.encoder.describe(), "t5": m.t5 or None, "clip": "base text_encoder"}
 
     def save_checkpoint(self, target: Path, step: int) -> None:
-        from longalign.checkpoint import (build_manifest, lora_rank_summary, lora_state_dict, read_lora,
-                                          stack_loras, write_checkpoint)
+        from longalign.checkpoint import (
+            build_manifest,
+            lora_rank_summary,
+            lora_state_dict,
+            read_lora,
+            stack_loras,
+            write_checkpoint,
+        )
         from longalign.config import config_to_dict
 
         unet = self.unwrapped_unet()

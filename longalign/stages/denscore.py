@@ -23,8 +23,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longbench.errors import LongbenchError
 from longalign.trainer import Stage
+from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
     import torch
@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 MANIFEST_FORMAT = "longalign-denscore"
 
 
-def pair_cross_entropy(s0: "torch.Tensor", s1: "torch.Tensor", label: "torch.Tensor") -> "torch.Tensor":
+def pair_cross_entropy(s0: torch.Tensor, s1: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     """Per-row cross-entropy of softmax([s0, s1]) against the target [1 − label, label]."""
     import torch
 
@@ -81,17 +81,17 @@ class DenscoreStage(Stage):
 
         return collate_preferences(examples)
 
-    def trainable_modules(self) -> list["nn.Module"]:
+    def trainable_modules(self) -> list[nn.Module]:
         return [self.model]
 
-    def set_prepared(self, modules: list["nn.Module"]) -> None:
+    def set_prepared(self, modules: list[nn.Module]) -> None:
         super().set_prepared(modules)
         self.model_train = modules[0]
 
     def describe_data(self) -> dict[str, Any]:
         return {"n": len(self._data)}
 
-    def training_step(self, batch: dict[str, Any], generator: "torch.Generator") -> tuple["torch.Tensor",
+    def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:
         import torch
 

@@ -22,7 +22,7 @@ class LcmStage(DiffusionStage):
     name: ClassVar[str] = "lcm"
     sampler: ClassVar[str] = "lcm"
 
-    def training_step(self, batch: dict[str, Any], generator: "torch.Generator") -> tuple["torch.Tensor",
+    def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:
         import torch
         import torch.nn.functional as F
@@ -40,7 +40,7 @@ class LcmStage(DiffusionStage):
         noisy = self.noise_scheduler.add_noise(latents, noise, start)
         cond, uncond = self.encode(batch["caption"])
 
-        def boundary(t: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
+        def boundary(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             skip, out = lcm_boundary(t, timestep_scaling=c.timestep_scaling)
             shape = (-1,) + (1,) * (ndim - 1)
             return skip.view(shape).to(latents.dtype), out.view(shape).to(latents.dtype)

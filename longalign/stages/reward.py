@@ -11,7 +11,8 @@ preference reward (``longalign.reward``) with V from the batch gathered across p
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from longalign.stages.common import DiffusionStage
 
@@ -31,19 +32,19 @@ class RewardStage(DiffusionStage):
 
         self.reward = build_reward(self.cfg.reward, self.accelerator.device)
 
-    def unet_call(self, grad: bool) -> Callable[..., "torch.Tensor"]:
+    def unet_call(self, grad: bool) -> Callable[..., torch.Tensor]:
         """UNet forward returning the sample; checkpointed when it carries gradient and checkpointing is on."""
         import torch
         from torch.utils.checkpoint import checkpoint
 
         unet = self.unwrapped_unet()
 
-        def forward(x: "torch.Tensor", t: "torch.Tensor", ctx: "torch.Tensor") -> "torch.Tensor":
+        def forward(x: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
             with self.accelerator.autocast():
                 return unet(x, t, ctx).sample
 
         if not grad:
-            def no_grad(x: "torch.Tensor", t: "torch.Tensor", ctx: "torch.Tensor") -> "torch.Tensor":
+            def no_grad(x: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
                 with torch.no_grad():
                     return forward(x, t, ctx)
             return no_grad
@@ -51,7 +52,7 @@ class RewardStage(DiffusionStage):
             return lambda x, t, ctx: checkpoint(forward, x, t, ctx, use_reentrant=False)
         return forward
 
-    def rollout(self, prompts: list[str], generator: "torch.Generator") -> tuple["torch.Tensor", int]:
+    def rollout(self, prompts: list[str], generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """x̂0 of the last DDIM step (with gradient through the chosen steps) and the number of such steps."""
         import torch
 
@@ -78,7 +79,7 @@ class RewardStage(DiffusionStage):
             x = ddim_step(x0, eps, t_batch - stride, self.alphas_cumprod)
         return x0, len(grad_steps)
 
-    def training_step(self, batch: dict[str, Any], generator: "torch.Generator") -> tuple["torch.Tensor",
+    def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:
         prompts = list(batch["caption"])
         x0, n_grad = self.rollout(prompts, generator)

@@ -7,7 +7,7 @@ decoded and scored as in ``reward``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from longalign.stages.reward import RewardStage
 
@@ -19,7 +19,7 @@ class RewardLcmStage(RewardStage):
     name: ClassVar[str] = "reward-lcm"
     sampler: ClassVar[str] = "lcm"
 
-    def rollout(self, prompts: list[str], generator: "torch.Generator") -> tuple["torch.Tensor", int]:
+    def rollout(self, prompts: list[str], generator: torch.Generator) -> tuple[torch.Tensor, int]:
         import torch
 
         from longalign.diffusion import ddim_step, split_prediction

@@ -25,6 +25,8 @@ from typing import Any, ClassVar, Sequence
 import torch
 from torchmetrics import Metric
 
+from longbench.errors import LongbenchError
+
 
 class LongbenchMetric(Metric):
     name: ClassVar[str] = ""
@@ -108,8 +110,8 @@ def build_metric(name: str, ctx: MetricContext, options: dict[str, Any] | None =
 
     cls = METRICS.get(name)
     options = options or {}
-    if hasattr(cls, "from_context"):
-        metric = cls.from_context(ctx, **options)
-    else:
-        metric = cls(**options)
+    try:
+        metric = cls.from_context(ctx, **options) if hasattr(cls, "from_context") else cls(**options)
+    except (TypeError, ValueError) as e:  # unknown or badly typed --metric-arg
+        raise LongbenchError(f"--metric-arg for {name!r}: {str(e).splitlines()[0]}") from None
     return metric.to(ctx.device)

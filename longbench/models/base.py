@@ -37,6 +37,13 @@ class Request:
     def prompt(self) -> str:
         return self.item.prompt
 
+    def content_hash(self) -> str:
+        """Hash of what a model may read from the item (prompt, annotations), for the image cache key."""
+        from longbench.suites.base import canonical_json
+
+        blob = canonical_json({k: v for k, v in self.item.to_dict().items() if k != "id"})
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
+
 
 def request_seed(global_seed: int, suite_name: str, item_id: str) -> int:
     """Per-item seed from (global seed, suite, item id): independent of order, batch and --limit."""
@@ -133,6 +140,16 @@ def to_rgb(image: Any, where: str = "image") -> "Image.Image":
         pass
     if isinstance(image, np.ndarray):
         arr = image
+        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
+            arr = arr.transpose(1, 2, 0)  # CHW → HWC
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise LongbenchError(f"{where}: array of shape {tuple(arr.shape)} is not an image (expected HWC or CHW)")
+        if arr.dtype == np.bool_:
+            arr = arr.astype(np.uint8) * 255
+        elif np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8:
+            if arr.size and (arr.min() < 0 or arr.max() > 255):
+                raise LongbenchError(f"{where}: integer image values must lie in 0..255")
+            arr = arr.astype(np.uint8)
         if arr.dtype != np.uint8:
             if not np.isfinite(arr).all():
                 raise LongbenchError(f"{where}: contains NaN or inf values")

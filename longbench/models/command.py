@@ -60,6 +60,10 @@ class CommandModel(Model):
                     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
                 except FileNotFoundError:
                     raise LongbenchError(f"cmd: program {argv[0]!r} not found") from None
+                except PermissionError:
+                    raise LongbenchError(f"cmd: program {argv[0]!r} is not executable") from None
+                except ValueError as e:  # e.g. a NUL character in a substituted argument
+                    raise LongbenchError(f"cmd: cannot run the command for item {r.item_id!r}: {e}") from None
                 except subprocess.TimeoutExpired:
                     raise LongbenchError(f"cmd: timed out after {timeout:g}s on item {r.item_id!r}") from None
                 if proc.returncode != 0:

@@ -76,6 +76,12 @@ class DiffusersModel(Model):
         if strategy not in LONG_PROMPT_STRATEGIES:
             raise LongbenchError(
                 f"--model-arg long_prompt={strategy!r}: expected one of {', '.join(LONG_PROMPT_STRATEGIES)}")
+        if self.args.get("steps", 1) < 1:
+            raise LongbenchError(f"--model-arg steps={self.args['steps']}: must be >= 1")
+        if "device" in self.args:
+            from longbench.devices import check_device
+
+            check_device(self.args["device"], "--model-arg device")
         self._pipe = pipeline
         self._fingerprint: str | None = None
 

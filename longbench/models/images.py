@@ -33,11 +33,11 @@ class ImagesModel(Model):
         return {"spec": self.spec, "args": self.args, "dir": str(self.root.resolve())}
 
     def _find(self, item_id: str) -> Path | None:
-        root = self.root.resolve()
         for ext in EXTENSIONS:
-            for cand in (root / f"{item_id}{ext}", root / f"{item_id}{ext.upper()}"):
-                # Item ids are validated, but never follow a name outside the directory.
-                if cand.is_file() and cand.resolve().parent == root:
+            for cand in (self.root / f"{item_id}{ext}", self.root / f"{item_id}{ext.upper()}"):
+                # Item ids are validated (no separators, no ".."), so the name stays in the directory;
+                # the file itself may be a symlink to an image elsewhere.
+                if cand.is_file():
                     return cand
         return None
 

@@ -55,8 +55,8 @@ class LongSDModel(DiffusersModel):
         return self.args.get("base") or self.manifest["base"]["spec"]
 
     def load_pipeline(self) -> Any:
-        import torch
         import diffusers
+        import torch
         from diffusers import DiffusionPipeline
 
         from longalign.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base

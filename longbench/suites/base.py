@@ -88,6 +88,11 @@ class Item:
         prompt = d.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise LongbenchError(f"{where}: item {item_id!r} has an empty or missing prompt")
+        try:
+            prompt.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise LongbenchError(f"{where}: item {item_id!r} prompt has a character that is not valid Unicode text "
+                                 f"(position {e.start})") from None
         if len(prompt) > MAX_PROMPT_CHARS:
             raise LongbenchError(f"{where}: item {item_id!r} prompt has {len(prompt):,} characters, "
                                  f"over the {MAX_PROMPT_CHARS:,}-character limit")

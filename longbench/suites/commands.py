@@ -26,12 +26,19 @@ class _SuitesGroup(click.Group):
             ctx.exit(EXIT_BAD_INPUT)
 
 
+def escape(text: str) -> str:
+    """Show user text literally in rich output (prompts may contain "[red]" or "[/]")."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 def _console() -> Any:
     from rich.console import Console
 
-    console = Console(soft_wrap=False)
+    console = Console(soft_wrap=False, emoji=False)
     if not console.is_terminal:  # piped or captured: do not squeeze tables (sha256s) into 80 columns
-        console = Console(soft_wrap=False, width=200)
+        console = Console(soft_wrap=False, width=200, emoji=False)
     return console
 
 
@@ -54,9 +61,9 @@ def list_cmd() -> None:
     for name in SUITES.names():
         try:
             s = load_suite(name)
-            table.add_row(name, s.version, str(len(s)), s.sha256)
+            table.add_row(escape(name), escape(s.version), str(len(s)), s.sha256)
         except LongbenchError as e:
-            table.add_row(name, "-", "-", f"[red]unavailable: {e}[/red]")
+            table.add_row(escape(name), "-", "-", f"[red]unavailable: {escape(str(e))}[/red]")
     _console().print(table)
 
 
@@ -83,28 +90,28 @@ def show_cmd(spec: str, item_id: str | None, limit: int) -> None:
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise LongbenchError(f"suite {s.name!r} has no item {item_id!r}{hint}")
         it = found[0]
-        console.print(f"[bold]{s.name}[/bold] {s.version} · item [bold]{it.id}[/bold]")
+        console.print(f"[bold]{escape(s.name)}[/bold] {escape(s.version)} · item [bold]{it.id}[/bold]")
         console.print(it.prompt, markup=False, highlight=False)
         sentences = list(it.segments) if it.segments is not None else split_default(it.prompt)
         t = Table(title="sentences" + (" (segments)" if it.segments is not None else ""))
         t.add_column("#", justify="right")
         t.add_column("text")
         for k, sent in enumerate(sentences):
-            t.add_row(str(k), sent)
+            t.add_row(str(k), escape(sent))
         console.print(t)
         if it.entities:
             t = Table(title="entities")
             for col in ("name", "count", "attributes"):
                 t.add_column(col)
             for e in it.entities:
-                t.add_row(e.name, "-" if e.count is None else str(e.count), ", ".join(e.attributes))
+                t.add_row(escape(e.name), "-" if e.count is None else str(e.count), escape(", ".join(e.attributes)))
             console.print(t)
         if it.facts:
             t = Table(title="facts")
             for col in ("type", "sentence", "entity", "value", "target"):
                 t.add_column(col)
             for f in it.facts:
-                t.add_row(f.type, str(f.sentence), f.entity or "", "" if f.value is None else str(f.value),
+                t.add_row(f.type, str(f.sentence), escape(f.entity or ""), escape("" if f.value is None else str(f.value)),
                           f.target or "")
             console.print(t)
         extra = {k: v for k, v in (("tags", list(it.tags)), ("reference_image", it.reference_image),
@@ -120,7 +127,7 @@ def show_cmd(spec: str, item_id: str | None, limit: int) -> None:
         n_sent = len(it.segments) if it.segments is not None else len(split_default(it.prompt))
         counted = ", ".join(f"{e.name}×{e.count}" for e in it.entities if e.count is not None)
         preview = " ".join(it.prompt.split())
-        table.add_row(it.id, str(n_sent), counted, preview[:100] + ("…" if len(preview) > 100 else ""))
+        table.add_row(it.id, str(n_sent), escape(counted), escape(preview[:100] + ("…" if len(preview) > 100 else "")))
     console.print(table)
     if len(s) > limit:
         console.print(f"… {len(s) - limit} more (use --limit)")

@@ -22,6 +22,8 @@ def read_jsonl(path: Path) -> list[dict]:
     for lineno, line in enumerate(raw.split(b"\n"), 1):
         if not line.strip():
             continue
+        if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]  # a UTF-8 byte-order mark
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as e:
@@ -40,8 +42,16 @@ def load_jsonl_suite(path: str | Path, name: str | None = None, version: str | N
     rows = read_jsonl(path)
     header: dict = {}
     if rows and isinstance(rows[0][1], dict) and set(rows[0][1]) == {"suite"}:
-        header = rows.pop(0)[1]["suite"]
+        lineno, first = rows.pop(0)
+        header = first["suite"]
+        if not isinstance(header, dict):
+            raise LongbenchError(f"{path}:{lineno}: the header's \"suite\" must be an object with name/version")
     items = [Item.from_dict(obj, f"{path}:{lineno}") for lineno, obj in rows]
+    first_line: dict[str, int] = {}
+    for (lineno, _), item in zip(rows, items):
+        if item.id in first_line:
+            raise LongbenchError(f"{path}:{lineno}: duplicate item id {item.id!r} (first on line {first_line[item.id]})")
+        first_line[item.id] = lineno
     if not items:
         raise LongbenchError(f"{path}: no items")
     return Suite(name=name or header.get("name", path.stem), version=version or str(header.get("version", "file")),

@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from longbench.results import publish
+
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
@@ -70,7 +72,7 @@ def build_tokenizer_files(out_dir: Path) -> Path:
         fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, out_dir / name)
+        publish(tmp, out_dir / name)
     return out_dir
 
 
