@@ -14,10 +14,8 @@ from typing import Any
 import click
 
 from longbench import __version__
+from longbench.cli_support import EXIT_GATE, ErrorExitGroup
 from longbench.errors import LongbenchError
-
-EXIT_GATE = 1
-EXIT_BAD_INPUT = 2
 
 # Sub-command groups owned by other packages, imported only when used.
 LAZY_COMMANDS = {
@@ -27,8 +25,8 @@ LAZY_COMMANDS = {
 }
 
 
-class LongbenchGroup(click.Group):
-    """A click group that imports lazy sub-commands on demand and turns LongbenchError into exit 2."""
+class LongbenchGroup(ErrorExitGroup):
+    """The top-level group: imports lazy sub-commands on demand; LongbenchError → one line, exit 2."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
@@ -38,13 +36,6 @@ class LongbenchGroup(click.Group):
             module, attr = LAZY_COMMANDS[name].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except LongbenchError as e:
-            click.echo(f"error: {e}", err=True)
-            ctx.exit(EXIT_BAD_INPUT)
 
 
 @click.group(cls=LongbenchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -100,7 +91,7 @@ class RichProgress:
                                  TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
                                  transient=False)
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self) -> RichProgress:
         self.progress.start()
         return self
 

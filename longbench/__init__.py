@@ -5,6 +5,6 @@ Importing this package is cheap (no torch); heavy modules are imported where use
 
 __version__ = "0.1.0"
 
-from longbench.errors import LongbenchError  # noqa: E402
+from longbench.errors import LongbenchError
 
 __all__ = ["LongbenchError", "__version__"]

@@ -36,7 +36,7 @@ class ImageCache:
             for tmp in self.dir.glob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
 
-    def load(self, request: Any) -> "Image.Image | None":
+    def load(self, request: Any) -> Image.Image | None:
         """The cached image, or None if absent or unreadable (then it is regenerated)."""
         from PIL import Image
 
@@ -51,7 +51,7 @@ class ImageCache:
             return None
 
 
-def save_png_atomic(image: "Image.Image", path: Path) -> None:
+def save_png_atomic(image: Image.Image, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -70,7 +70,7 @@ class BackgroundWriter:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="longbench-writer")
         self._futures: list[Future] = []
 
-    def submit(self, image: "Image.Image", path: Path) -> None:
+    def submit(self, image: Image.Image, path: Path) -> None:
         self._futures.append(self._pool.submit(save_png_atomic, image, path))
         self._futures = [f for f in self._futures if not f.done() or f.exception() is not None]
 
@@ -80,7 +80,7 @@ class BackgroundWriter:
             if f.exception() is not None:
                 raise LongbenchError(f"could not write a cached image: {f.exception()}")
 
-    def __enter__(self) -> "BackgroundWriter":
+    def __enter__(self) -> BackgroundWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

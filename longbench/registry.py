@@ -10,8 +10,9 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 from longbench.errors import LongbenchError, UnknownNameError
 

@@ -16,9 +16,10 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from longbench import __version__
 from longbench.errors import LongbenchError

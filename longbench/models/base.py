@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from longbench.errors import LongbenchError
 from longbench.registry import MODELS
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 class Request:
     """One image to make: the suite item (prompt and annotations) and its seed."""
 
-    item: "Item"
+    item: Item
     seed: int
 
     @property
@@ -97,7 +98,7 @@ class Model(ABC):
         return None
 
     @abstractmethod
-    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+    def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
         """Return one RGB image per request, in order."""
 
 
@@ -119,7 +120,7 @@ def build_model(spec: str, args: dict[str, Any] | None = None) -> Model:
     return cls(arg, args)
 
 
-def to_rgb(image: Any, where: str = "image") -> "Image.Image":
+def to_rgb(image: Any, where: str = "image") -> Image.Image:
     """Convert PIL / numpy HWC (uint8 or float in [0,1]) / torch CHW to an RGB PIL image.
 
     Alpha is dropped, grayscale and palette images are expanded to RGB.

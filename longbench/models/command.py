@@ -12,8 +12,9 @@ from __future__ import annotations
 import shlex
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 from longbench.models.base import Model, Request, to_rgb
@@ -39,7 +40,7 @@ class CommandModel(Model):
         if not any("{out}" in a for a in self.argv):
             raise LongbenchError("cmd: the template must contain {out}, the image path the command writes")
 
-    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+    def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
         from PIL import Image
 
         images = []

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 from longbench.models.base import Model, Request, to_rgb
@@ -102,7 +103,7 @@ class DiffusersModel(Model):
         try:
             pipe = DiffusionPipeline.from_pretrained(
                 str(path), **dtype_kwarg(getattr(torch, self.args.get("dtype", "float32"))), local_files_only=True)
-        except (OSError, ValueError, EnvironmentError) as e:
+        except (OSError, ValueError) as e:
             raise LongbenchError(f"diffusers:{self.arg}: cannot load the pipeline from {path}: {e}") from None
         self.configure(pipe)
         return pipe
@@ -153,7 +154,7 @@ class DiffusersModel(Model):
         options = {k: self.args[k] for k in ("token_length", "splitter", "negative_prompt") if k in self.args}
         return import_string(target)(self.pipe, prompts, options)
 
-    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+    def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
         import torch
 
         pipe = self.pipe

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 from longbench.models.base import Model, Request, to_rgb
@@ -56,7 +57,7 @@ class ImagesModel(Model):
     def image_path(self, request: Request) -> str:
         return str(self._files.get(request.item_id) or self._find(request.item_id))
 
-    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+    def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
         from PIL import Image, UnidentifiedImageError
 
         out = []

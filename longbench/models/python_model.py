@@ -7,7 +7,8 @@ passed through as strings.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 from longbench.models.base import Model, Request, to_rgb
@@ -32,7 +33,7 @@ class PythonModel(Model):
         if not callable(self.fn):
             raise LongbenchError(f"python:{arg} is not callable")
 
-    def generate(self, requests: Sequence[Request]) -> list["Image.Image"]:
+    def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
         out = self.fn([r.prompt for r in requests], [r.seed for r in requests], **self.args)
         out = list(out)
         if len(out) != len(requests):

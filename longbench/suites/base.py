@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from longbench.errors import LongbenchError
 
@@ -74,7 +75,7 @@ class Item:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = "item") -> "Item":
+    def from_dict(cls, d: dict[str, Any], where: str = "item") -> Item:
         """Build an item from its JSON form; ``where`` (e.g. "suite.jsonl:12") prefixes errors."""
         if not isinstance(d, dict):
             raise LongbenchError(f"{where}: expected a JSON object, got {type(d).__name__}")
@@ -157,7 +158,7 @@ class Suite:
     def __len__(self) -> int:
         return len(self.items)
 
-    def head(self, n: int) -> "Suite":
+    def head(self, n: int) -> Suite:
         return Suite(self.name, self.version, self.items[:n], self.description, self.root)
 
     def info(self) -> dict[str, Any]:

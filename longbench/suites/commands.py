@@ -10,20 +10,8 @@ from typing import Any
 
 import click
 
+from longbench.cli_support import EXIT_BAD_INPUT, ErrorExitGroup
 from longbench.errors import LongbenchError
-
-EXIT_BAD_INPUT = 2
-
-
-class _SuitesGroup(click.Group):
-    """Turns LongbenchError into a one-line message and exit code 2 (also when used on its own)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except LongbenchError as e:
-            click.echo(f"error: {e}", err=True)
-            ctx.exit(EXIT_BAD_INPUT)
 
 
 def escape(text: str) -> str:
@@ -42,7 +30,7 @@ def _console() -> Any:
     return console
 
 
-@click.group("suites", cls=_SuitesGroup)
+@click.group("suites", cls=ErrorExitGroup)
 def suites() -> None:
     """Prompt suites: list, show, validate, import, stats."""
 

@@ -16,7 +16,8 @@ Two splitters:
 from __future__ import annotations
 
 import re
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from longbench.errors import LongbenchError
 

@@ -84,7 +84,7 @@ def tokenizer_dir() -> Path:
     return d
 
 
-def load_clip_tokenizer() -> "PreTrainedTokenizerBase":
+def load_clip_tokenizer() -> PreTrainedTokenizerBase:
     """The SD-1.5 / CLIP ViT-L tokenizer, offline. Callers keep the instance (no global cache)."""
     from transformers import CLIPTokenizer
 
@@ -94,7 +94,7 @@ def load_clip_tokenizer() -> "PreTrainedTokenizerBase":
 class TokenCounter:
     """Counts CLIP content tokens (start/end tokens excluded) of texts."""
 
-    def __init__(self, tokenizer: "PreTrainedTokenizerBase | None" = None):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase | None = None):
         self.tokenizer = tokenizer or load_clip_tokenizer()
 
     def __call__(self, text: str) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from longbench.errors import LongbenchError
+from longbench.results import publish
 
 _F64 = torch.float64
 
@@ -197,7 +198,7 @@ def save_gaussian_npz(path: str | os.PathLike, mu: torch.Tensor, sigma: torch.Te
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, p)
+        publish(tmp, p)
     except BaseException:
         try:
             os.unlink(tmp)
