@@ -51,6 +51,6 @@ def report() -> None:
             continue
         for entry in status():
             ok = entry["available"]
-            weights.add_row(name, entry["spec"], "[green]found[/green] " + entry.get("where", "") if ok
-                            else "[red]missing[/red] " + entry.get("where", ""))
+            weights.add_row(name, entry["spec"], "[green]found[/green]: " + entry.get("where", "") if ok
+                            else "[red]missing[/red]: " + entry.get("where", ""))
     console.print(weights)
