@@ -126,3 +126,23 @@ def test_diffusers_missing_weights_is_one_line(tmp_path):
 
 def _requests_for_prompt(prompt):
     return [Request(Item(id="x", prompt=prompt), 0)]
+
+
+def test_eval_cli_on_tiny_diffusers_pipeline_with_limit(tiny_sd_dir, tmp_path):
+    """`longbench eval --model diffusers:DIR --limit 4` end to end (synth metric reads any image)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from cli import main
+
+    args = ["eval", "--model", f"diffusers:{tiny_sd_dir}", "--suite", "synth-v0", "--limit", "4",
+            "--model-arg", "steps=2", "--model-arg", "height=32", "--model-arg", "width=32",
+            "--output", str(tmp_path / "runs"), "--no-progress", "--json"]
+    r = CliRunner().invoke(main, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    (res,) = json.loads(r.stdout)
+    assert res["n"] == 4 and res["timings"]["images_generated"] == 4 and res["limit"] == 4
+    assert res["model"]["args"]["long_prompt"] == "truncate"
+    again = json.loads(CliRunner().invoke(main, args, catch_exceptions=False).stdout)[0]
+    assert again["timings"]["images_generated"] == 0 and again["metrics"] == res["metrics"]
