@@ -7,15 +7,15 @@ generation/scoring critical path. A killed run leaves only complete PNGs (and po
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.results import publish
+from longbench.results import atomic_write_bytes
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -52,15 +52,9 @@ class ImageCache:
 
 
 def save_png_atomic(image: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format="PNG", compress_level=1)
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", compress_level=1)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 class BackgroundWriter:

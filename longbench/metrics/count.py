@@ -98,18 +98,25 @@ class Detector(ABC):
         return {"detector": self.name}
 
 
-class Owlv2Detector(Detector):
-    """OWLv2 through transformers: one forward per batch, all of an image's queries at once; a box's score
-    for a query is the sigmoid of its logit for that query (not the max over queries, so one box may count
-    for two entities, as a per-entity query would)."""
-
-    name = "owlv2"
+class TransformersDetector(Detector):
+    """A detector backed by a transformers model and its processor."""
 
     def __init__(self, model: Any, processor: Any, *, query_template: str = "{}", identity: dict | None = None):
         self.model = model
         self.processor = processor
         self.query_template = query_template
         self.identity = dict(identity or {})
+
+    def protocol(self) -> dict[str, Any]:
+        return {"detector": self.name, **self.identity, "query_template": self.query_template}
+
+
+class Owlv2Detector(TransformersDetector):
+    """OWLv2 through transformers: one forward per batch, all of an image's queries at once; a box's score
+    for a query is the sigmoid of its logit for that query (not the max over queries, so one box may count
+    for two entities, as a per-entity query would)."""
+
+    name = "owlv2"
 
     @torch.no_grad()
     def detect(self, images, queries):
@@ -128,21 +135,12 @@ class Owlv2Detector(Detector):
             results.append([(boxes[b] * side, torch.sigmoid(logits[b, :, j])) for j in range(len(qs))])
         return results
 
-    def protocol(self) -> dict[str, Any]:
-        return {"detector": self.name, **self.identity, "query_template": self.query_template}
 
-
-class GroundingDinoDetector(Detector):
+class GroundingDinoDetector(TransformersDetector):
     """Grounding DINO through transformers: one (image, entity) pair per batch row, the text ``"<name>."``;
     a box's score is its best token probability (the processor's grounded post-processing)."""
 
     name = "grounding-dino"
-
-    def __init__(self, model: Any, processor: Any, *, query_template: str = "{}", identity: dict | None = None):
-        self.model = model
-        self.processor = processor
-        self.query_template = query_template
-        self.identity = dict(identity or {})
 
     @torch.no_grad()
     def detect(self, images, queries):
@@ -160,9 +158,6 @@ class GroundingDinoDetector(Detector):
             out, inputs["input_ids"], threshold=0.0, text_threshold=0.0, target_sizes=sizes)
         found = {pair: (r["boxes"].float().cpu(), r["scores"].float().cpu()) for pair, r in zip(pairs, post)}
         return [[found[(i, j)] for j in range(len(qs))] for i, qs in enumerate(queries)]
-
-    def protocol(self) -> dict[str, Any]:
-        return {"detector": self.name, **self.identity, "query_template": self.query_template}
 
 
 def load_detector(kind: str, model: str | None = None, processor: str | None = None, *, device: str = "cpu",

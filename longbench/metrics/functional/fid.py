@@ -18,16 +18,16 @@ Everything is float64.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from longbench.errors import LongbenchError
-from longbench.results import publish
+from longbench.results import atomic_write_bytes
 
 _F64 = torch.float64
 
@@ -192,16 +192,6 @@ def save_gaussian_npz(path: str | os.PathLike, mu: torch.Tensor, sigma: torch.Te
         arrays["n"] = np.int64(n)
     if protocol is not None:
         arrays["protocol"] = np.str_(json.dumps(protocol, sort_keys=True))
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        publish(tmp, p)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    atomic_write_bytes(p, buf.getvalue())
