@@ -11,11 +11,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from longbench.results import publish
+from longbench.results import atomic_write_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -67,12 +66,8 @@ def build_tokenizer_files(out_dir: Path) -> Path:
             "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
             "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "do_lower_case": True}),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
-        fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        publish(tmp, out_dir / name)
+        atomic_write_text(out_dir / name, text)
     return out_dir
 
 
