@@ -175,7 +175,9 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
     from longbench.runner import EvalConfig, check_thresholds, run_eval
 
     thresholds = parse_pairs(fail_under, "--fail-under", float)
-    regressions = parse_pairs(max_regression, "--max-regression", float)
+    from leaderboard.gate import parse_max_regression
+
+    regressions = parse_max_regression(max_regression)
     if regressions and not compare_to:
         raise LongbenchError("--max-regression needs --compare-to BASELINE/results.json")
     baseline = None

@@ -49,6 +49,19 @@ _ARCH_KEYS_TEXT = ("hidden_size", "num_hidden_layers", "vocab_size")
 
 
 # ---------------------------------------------------------------------------------------------- files
+def swap_dir(src: Path, target: Path) -> None:
+    """Move the finished directory ``src`` to ``target``, replacing any previous one (kept aside as
+    ``.<name>.old`` until the new one is in place, so a crash never leaves neither)."""
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(src, target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
 @contextlib.contextmanager
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Write a directory under a temporary name and swap it into place when the block succeeds."""
@@ -58,14 +71,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         _readable(tmp)
-        old = target.with_name(f".{target.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old.exists():
-            shutil.rmtree(old)
+        swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from longalign.checkpoint import swap_dir
 from longbench.errors import LongbenchError
 from longbench.results import atomic_write_text
 
@@ -354,14 +355,7 @@ class Trainer:
             atomic_write_text(tmp / TRAINER_STATE, json.dumps(
                 {"stage": self.stage_name, "step": step, "num_processes": accelerator.num_processes,
                  "config": config_dict}, indent=2))
-            final, old = self.output / STATE_DIR, self.output / f".{STATE_DIR}.old"
-            if old.exists():
-                shutil.rmtree(old)
-            if final.exists():
-                os.replace(final, old)
-            os.replace(tmp, final)
-            if old.exists():
-                shutil.rmtree(old)
+            swap_dir(tmp, self.output / STATE_DIR)
         accelerator.wait_for_everyone()
 
     @staticmethod
