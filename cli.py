@@ -1,6 +1,7 @@
 """The ``longbench`` command line: a thin click layer over the Python API.
 
-Exit codes: 0 ok, 1 a ``--fail-under`` / ``--max-regression`` gate failed, 2 bad usage or bad input.
+Exit codes (one mapping for every group: ``longbench.cli_support``): 0 ok, 1 a ``--fail-under`` /
+``--max-regression`` gate failed, 2 bad usage or bad input, 3 an internal error (traceback with ``--debug``).
 Nothing heavy is imported at start-up (``longbench --help`` does not import torch).
 """
 
@@ -22,11 +23,12 @@ LAZY_COMMANDS = {
     "suites": "longbench.suites.commands:suites",
     "train": "longalign.commands:train",
     "leaderboard": "leaderboard.commands:leaderboard",
+    "view": "longbench.viewer.commands:view",
 }
 
 
 class LongbenchGroup(ErrorExitGroup):
-    """The top-level group: imports lazy sub-commands on demand; LongbenchError → one line, exit 2."""
+    """The top-level group: imports lazy sub-commands on demand; errors map to exit codes (cli_support)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(LAZY_COMMANDS))
@@ -41,15 +43,20 @@ class LongbenchGroup(ErrorExitGroup):
 @click.group(cls=LongbenchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="longbench")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("--debug", is_flag=True,
+              help="On an internal error (exit 3) or any error, print the Python traceback too.")
+def main(verbose: int, debug: bool) -> None:
     """Long-prompt text-to-image benchmarks and the LongAlign reference trainer.
 
     Run `longbench eval` with no options for the offline synthetic benchmark.
     """
     import logging
 
+    from longbench import verbosity
+
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    verbosity.configure(verbose)  # third-party libraries: quiet unless -v, in every sub-command
 
 
 def parse_pairs(values: tuple[str, ...], flag: str, convert: Any = str) -> dict[str, Any]:
@@ -159,6 +166,8 @@ def print_comparison(outputs: list[Any]) -> None:
               help="Exit 1 if METRIC is worse than VALUE (below it, or above it for lower-is-better metrics).")
 @click.option("--leaderboard", "leaderboard_dir", type=click.Path(file_okay=False),
               help="Also add the run(s) to this leaderboard store.")
+@click.option("--view", "view_dir", type=click.Path(file_okay=False),
+              help="Also build the side-by-side viewer of the run(s) in this folder (as `longbench view`).")
 @click.option("--compare-to", type=click.Path(dir_okay=False), help="Baseline results.json for a regression gate.")
 @click.option("--max-regression", multiple=True, metavar="METRIC=DELTA",
               help="With --compare-to: exit 1 if METRIC regresses by more than DELTA.")
@@ -166,7 +175,7 @@ def print_comparison(outputs: list[Any]) -> None:
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], model_arg: tuple[str, ...],
              metric_arg: tuple[str, ...], limit: int | None, seed: int, batch_size: int, output: str, device: str,
-             fail_under: tuple[str, ...], leaderboard_dir: str | None, compare_to: str | None,
+             fail_under: tuple[str, ...], leaderboard_dir: str | None, view_dir: str | None, compare_to: str | None,
              max_regression: tuple[str, ...], as_json: bool, no_progress: bool) -> None:
     """Evaluate models on a suite and write results under --output.
 
@@ -174,7 +183,14 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
     """
     from longbench.runner import EvalConfig, check_thresholds, run_eval
 
+    import math
+
+    from longbench.results import check_writable
+
     thresholds = parse_pairs(fail_under, "--fail-under", float)
+    for col, value in thresholds.items():
+        if not math.isfinite(value):
+            raise LongbenchError(f"--fail-under {col}={value}: the threshold must be a finite number")
     from leaderboard.gate import parse_max_regression
 
     regressions = parse_max_regression(max_regression)
@@ -192,8 +208,15 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
         models=list(models) or ["synth:oracle", "synth:clip77"], suite=suite, metrics=list(metrics) or None,
         model_args=parse_pairs(model_arg, "--model-arg"), metric_args=parse_metric_args(metric_arg), limit=limit,
         seed=seed, batch_size=batch_size, output=output, device=device)
+    # Every flag is checked before anything is generated: output folders, and the columns that the
+    # gates name (run_eval checks them against the columns the metrics will report).
+    check_writable(output, "--output", directory=True)
+    for flag, folder in (("--leaderboard", leaderboard_dir), ("--view", view_dir)):
+        if folder:
+            check_writable(folder, flag, directory=True)
+    required = {"--fail-under": list(thresholds), "--max-regression": list(regressions)}
     with RichProgress(enabled=not no_progress and not as_json) as progress:
-        outputs = run_eval(config, progress)
+        outputs = run_eval(config, progress, required_columns=required)
     if not outputs:
         return  # a non-main process of a multi-process run: the main process reports
     if as_json:
@@ -207,11 +230,17 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
             click.echo(f"{o.results['model']['spec']}: {o.run_dir}  (generated {t['images_generated']}, "
                        f"cached {t['images_cached']}, {t['total_s']:.1f}s)", err=True)
     if leaderboard_dir:
-        from leaderboard.store import add_run
+        from leaderboard.store import ingest_run
 
         for o in outputs:
-            dest = add_run(leaderboard_dir, o.run_dir)
-            click.echo(f"added to leaderboard: {dest}", err=True)
+            dest, added = ingest_run(leaderboard_dir, o.run_dir)
+            click.echo(f"added to leaderboard: {dest}" if added else
+                       f"already in leaderboard (identical run, nothing added): {dest}", err=True)
+    if view_dir:
+        from longbench.viewer import build_viewer
+
+        view = build_viewer([o.run_dir for o in outputs], view_dir)
+        click.echo(f"viewer: {view.index} ({view.n_runs} runs x {view.n_items} items, {view.seconds:.1f}s)", err=True)
     failed = False
     if thresholds:
         for o in outputs:
@@ -290,12 +319,21 @@ def models_group() -> None:
 
 @models_group.command("list")
 def models_list() -> None:
-    """List model spec kinds (built-in and plugins)."""
+    """List model spec kinds (built-in and plugins) with their --model-arg keys."""
+    from longbench.cli_support import describe, first_line
     from longbench.registry import MODELS
 
     for name in MODELS.names():
-        target = MODELS.target(name)
-        click.echo(f"{name:12s} {target if isinstance(target, str) else target.__module__}")
+        try:
+            declared, cls = describe(MODELS, name)
+        except LongbenchError as e:
+            click.echo(f"{name:10s} (unavailable: {e})")
+            continue
+        summary = declared.summary if declared else first_line(cls.__doc__)
+        options = declared.options if declared else tuple(sorted(getattr(cls, "arg_types", {})))
+        click.echo(f"{name:10s} {summary}")
+        if options:
+            click.echo(f"{'':10s} --model-arg: {', '.join(options)}")
 
 
 @main.group("metrics")
@@ -305,16 +343,22 @@ def metrics_group() -> None:
 
 @metrics_group.command("list")
 def metrics_list() -> None:
-    """List metrics with their columns and direction."""
+    """List metrics with their columns (↑ higher is better, ↓ lower) and --metric-arg keys."""
+    from longbench.cli_support import describe, first_line
     from longbench.registry import METRICS
 
     for name in METRICS.names():
         try:
-            cls = METRICS.get(name)
-            cols = ", ".join(f"{c}{'↑' if up else '↓'}" for c, up in cls.columns.items())
+            declared, cls = describe(METRICS, name)
         except LongbenchError as e:
-            cols = f"(unavailable: {e})"
+            click.echo(f"{name:14s} (unavailable: {e})")
+            continue
+        columns = declared.columns if declared else cls.columns
+        cols = ", ".join(f"{c}{'↑' if up else '↓'}" for c, up in columns.items())
         click.echo(f"{name:14s} {cols}")
+        click.echo(f"{'':14s} {declared.summary if declared else first_line(cls.__doc__)}")
+        if declared and declared.options:
+            click.echo(f"{'':14s} --metric-arg {name}.KEY: {', '.join(declared.options)}")
 
 
 @main.command("doctor")

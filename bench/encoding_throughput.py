@@ -30,7 +30,7 @@ def main() -> None:
     import torch
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.encoding import SegmentEncoder
     from longbench.synth.suite import make_items
     from longbench.text.tokenizer import load_clip_tokenizer
 

@@ -30,6 +30,7 @@ def build_leaderboard(
     boot: Any = None,
     title: str = "longbench leaderboard",
     plots: bool = True,
+    viewers: Iterable[str | os.PathLike] = (),
 ) -> dict[str, Any]:
     """Build the leaderboard from results files, run directories or stores.
 
@@ -39,6 +40,8 @@ def build_leaderboard(
         boot: ``leaderboard.table.BootstrapConfig`` (default settings when None).
         title: page and Markdown title.
         plots: draw the PNG plots.
+        viewers: viewer folders written by ``longbench view``; each row of a run one of them shows links
+            to it (relative to ``out_dir``).
 
     Returns:
         The leaderboard table (what ``leaderboard.json`` holds).
@@ -58,6 +61,9 @@ def build_leaderboard(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise LongbenchError(f"{out}: exists and is not a directory")
+    from longbench.viewer.links import viewer_links
+
+    links = viewer_links(viewers, out)
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out, prefix=".build-"))
     try:
@@ -69,7 +75,7 @@ def build_leaderboard(
             "leaderboard.json": to_json(table),
             "leaderboard.csv": to_csv(table),
             "leaderboard.md": to_markdown(table, title),
-            "index.html": to_html(table, title),
+            "index.html": to_html(table, title, links),
         }
         for name in OUTPUT_FILES:
             (tmp / name).write_text(texts[name], encoding="utf-8")

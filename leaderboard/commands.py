@@ -7,25 +7,12 @@ from pathlib import Path
 
 import click
 
+from longbench.cli_support import EXIT_GATE, ErrorExitGroup
+
 logger = logging.getLogger(__name__)
 
 
-class InputError(click.ClickException):
-    """Bad input: printed as one line, exit code 2 (like the rest of the CLI)."""
-
-    exit_code = 2
-
-
-def _run(fn, *args, **kwargs):
-    from longbench.errors import LongbenchError
-
-    try:
-        return fn(*args, **kwargs)
-    except LongbenchError as e:
-        raise InputError(str(e)) from e
-
-
-@click.group("leaderboard")
+@click.group("leaderboard", cls=ErrorExitGroup)
 def leaderboard() -> None:
     """Build leaderboards from runs, keep a store of runs, and gate CI on regressions."""
 
@@ -41,14 +28,18 @@ def leaderboard() -> None:
               help="Confidence level of the difference intervals (ties: the interval contains 0).")
 @click.option("--title", default="longbench leaderboard", show_default=True, help="Page and Markdown title.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots.")
+@click.option("--viewer", "viewers", multiple=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A viewer folder from `longbench view` (repeatable): rows of the runs it shows link to it.")
 def build_cmd(results: tuple[Path, ...], out_dir: Path, bootstrap_resamples: int, bootstrap_seed: int,
-              confidence: float, title: str, no_plots: bool) -> None:
+              confidence: float, title: str, no_plots: bool, viewers: tuple[Path, ...]) -> None:
     """Build a leaderboard from RESULTS: results.json files, run directories, or stores of runs."""
     from leaderboard.build import build_leaderboard
     from leaderboard.table import BootstrapConfig
+    from longbench.results import check_writable
 
-    boot = _run(BootstrapConfig, n_resamples=bootstrap_resamples, confidence=confidence, seed=bootstrap_seed)
-    table = _run(build_leaderboard, results, out_dir, boot, title=title, plots=not no_plots)
+    check_writable(out_dir, "--out", directory=True)
+    boot = BootstrapConfig(n_resamples=bootstrap_resamples, confidence=confidence, seed=bootstrap_seed)
+    table = build_leaderboard(results, out_dir, boot, title=title, plots=not no_plots, viewers=viewers)
     n_runs = sum(len(s["runs"]) for s in table["sections"])
     click.echo(f"{n_runs} runs in {len(table['sections'])} suite section(s) -> {out_dir / 'index.html'}")
 
@@ -58,10 +49,14 @@ def build_cmd(results: tuple[Path, ...], out_dir: Path, bootstrap_resamples: int
 @click.argument("run_dir", type=click.Path(exists=True, path_type=Path))
 def add_cmd(store: Path, run_dir: Path) -> None:
     """Validate RUN_DIR (results.json + samples.jsonl) and copy it into the leaderboard STORE."""
-    from leaderboard.store import add_run
+    from leaderboard.store import ingest_run
+    from longbench.results import check_writable
 
-    dest = _run(add_run, store, run_dir)
+    check_writable(store, "STORE", directory=True)
+    dest, added = ingest_run(store, run_dir)
     click.echo(str(dest))
+    if not added:
+        click.echo(f"{dest}: the identical run is already in the store; nothing added", err=True)
 
 
 @leaderboard.command("compare")
@@ -77,14 +72,16 @@ def compare_cmd(current: Path, baseline: Path, max_regression: tuple[str, ...], 
     Prints a Markdown summary; exits 1 when a gated metric regressed, 2 on bad input.
     """
     from leaderboard.gate import compare, parse_max_regression
-    from longbench.results import atomic_write_text, load_results
+    from longbench.results import atomic_write_text, check_writable, load_results
 
-    limits = _run(parse_max_regression, max_regression)
-    cur = _run(load_results, current)
-    base = _run(load_results, baseline)
-    result = _run(compare, cur, base, limits)
+    if markdown_out is not None:
+        check_writable(markdown_out, "--markdown", directory=False)
+    limits = parse_max_regression(max_regression)
+    cur = load_results(current)
+    base = load_results(baseline)
+    result = compare(cur, base, limits)
     click.echo(result.markdown, nl=False)
     if markdown_out is not None:
         atomic_write_text(markdown_out, result.markdown)
     if not result.ok:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(EXIT_GATE)

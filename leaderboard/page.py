@@ -45,6 +45,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .sig { color: #1a7f37; }
 .nc { color: var(--muted); font-style: italic; }
 .model { word-break: break-word; min-width: 9rem; max-width: 28rem; }
+a.viewer { font-size: 0.85em; white-space: nowrap; color: var(--accent); }
 details { margin: 0.25rem 0; }
 pre { background: var(--head); padding: 0.5rem; overflow-x: auto; font-size: 12px; }
 figure { display: inline-block; vertical-align: top; margin: 0.5rem 1rem 0.5rem 0; }
@@ -153,7 +154,14 @@ def _arrow(col: dict[str, Any]) -> str:
     return "↑" if col["higher_is_better"] else "↓"
 
 
-def _overview(sec: dict[str, Any]) -> str:
+def _model_cell(label: str, run_id: str, viewers: dict[str, str] | None) -> str:
+    """The model name, with a link to the run's image viewer when one was given (``--viewer``)."""
+    href = (viewers or {}).get(run_id)
+    link = f' <a class="viewer" href="{_e(href)}" title="images and per-sentence scores">images</a>' if href else ""
+    return f'<td class="model">{_e(label)}{link}</td>'
+
+
+def _overview(sec: dict[str, Any], viewers: dict[str, str] | None = None) -> str:
     """All runs of a suite, one column per metric (values of runs outside a column's ranking hidden)."""
     heads = [_th("Model"), _th("Seed", "num"), _th("Date"), _th("n", "num")]
     for col in sec["columns"]:
@@ -166,7 +174,7 @@ def _overview(sec: dict[str, Any]) -> str:
     runs = sorted(sec["runs"], key=lambda r: first_order.index(r["run_id"]) if r["run_id"] in first_order
                   else len(first_order))
     for run in runs:
-        cells = [f'<td class="model">{_e(run["label"])}</td>', f'<td class="num">{_e(run["seed"])}</td>',
+        cells = [_model_cell(run["label"], run["run_id"], viewers), f'<td class="num">{_e(run["seed"])}</td>',
                  f'<td class="date">{_e(run["date"])}</td>', f'<td class="num">{_e(run["n"])}</td>']
         for col in sec["columns"]:
             ranked = {r["run_id"]: r for r in col["rows"]}
@@ -184,7 +192,7 @@ def _overview(sec: dict[str, Any]) -> str:
             f"<thead><tr>{''.join(heads)}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
-def _ranking(sec: dict[str, Any], col: dict[str, Any], conf: str) -> str:
+def _ranking(sec: dict[str, Any], col: dict[str, Any], conf: str, viewers: dict[str, str] | None = None) -> str:
     first = "descending" if col["higher_is_better"] else "ascending"
     heads = [_th("Rank", "num"), _th("Model"), _th(f"{col['column']} {_arrow(col)}", "num", first),
              _th("n", "num"), _th("Date"), _th(f"Δ to above [{conf} CI]", "num", title="run above minus this run"),
@@ -201,21 +209,21 @@ def _ranking(sec: dict[str, Any], col: dict[str, Any], conf: str) -> str:
         cls = "tie" if verdict == "tie" else ("sig" if verdict == "significant" else "muted")
         body.append(
             f'<tr data-run-id="{_e(r["run_id"])}"><td class="num" data-sort="{_e(r["rank"] or "")}">'
-            f'{_e(r["rank"] if r["rank"] is not None else "—")}</td><td class="model">{_e(r["label"])}</td>'
+            f'{_e(r["rank"] if r["rank"] is not None else "—")}</td>{_model_cell(r["label"], r["run_id"], viewers)}'
             f'{_value_cell(r["value"], r["ci"])}<td class="num">{_e(r["n"])}</td><td class="date">{_e(r["date"])}</td>'
             f'{delta}<td class="{cls}">{_e(verdict)}</td></tr>')
     return (f'<div class="scroll"><table class="sortable ranking" id="{_e(sec["id"])}-{_e(col["id"])}">'
             f"<thead><tr>{''.join(heads)}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
-def _column_block(sec: dict[str, Any], col: dict[str, Any], conf: str) -> str:
+def _column_block(sec: dict[str, Any], col: dict[str, Any], conf: str, viewers: dict[str, str] | None = None) -> str:
     parts = [
         (f'<h3 id="{_e(sec["id"])}-{_e(col["id"])}-h">{_e(col["column"])} <span class="muted">'
          f'({"higher" if col["higher_is_better"] else "lower"} is better; metric {_e(col["metric"])})</span></h3>'),
         f'<p class="protocol">Protocol <code>{_e(col["protocol_fingerprint"])}</code>: {_e(col["protocol_summary"])}</p>',
         (f"<details><summary>Protocol details</summary><pre>{_e(json.dumps(col['protocol'], indent=2, sort_keys=True))}"
          "</pre></details>"),
-        _ranking(sec, col, conf),
+        _ranking(sec, col, conf, viewers),
     ]
     if col["excluded"]:
         items = "".join(f'<li><span class="model">{_e(e["label"])}</span> ({_e(fmt_value(e["value"]))}): '
@@ -232,7 +240,7 @@ def _column_block(sec: dict[str, Any], col: dict[str, Any], conf: str) -> str:
     return "\n".join(parts)
 
 
-def _section(sec: dict[str, Any], conf: str) -> str:
+def _section(sec: dict[str, Any], conf: str, viewers: dict[str, str] | None = None) -> str:
     s = sec["suite"]
     parts = [
         f'<section class="suite" id="{_e(sec["id"])}">',
@@ -240,9 +248,9 @@ def _section(sec: dict[str, Any], conf: str) -> str:
         (f'<p class="meta">suite sha256 <code>{_e(s["sha256"])}</code> · '
          f'{_e(s["n_items"] if s["n_items"] is not None else "?")} items · {len(sec["runs"])} runs</p>'),
         "<h3>Overview</h3>",
-        _overview(sec),
+        _overview(sec, viewers),
     ]
-    parts += [_column_block(sec, col, conf) for col in sec["columns"]]
+    parts += [_column_block(sec, col, conf, viewers) for col in sec["columns"]]
     if sec["other_suite_runs"]:
         items = "".join(f'<li><span class="model">{_e(o["model"])}</span> <code>{_e(o["run_id"])}</code>: '
                         f'{_e(o["reason"])}</li>' for o in sec["other_suite_runs"])
@@ -251,8 +259,13 @@ def _section(sec: dict[str, Any], conf: str) -> str:
     return "\n".join(parts)
 
 
-def to_html(table: dict[str, Any], title: str = "longbench leaderboard") -> str:
-    """Render the leaderboard table as one static HTML page."""
+def to_html(table: dict[str, Any], title: str = "longbench leaderboard", viewers: dict[str, str] | None = None) -> str:
+    """Render the leaderboard table as one static HTML page.
+
+    Args:
+        viewers: ``run_id`` → URL of an image viewer of that run (``longbench.viewer.viewer_links``); the
+            model name of each such row links to it.
+    """
     sig = table["significance"]
     conf = f"{sig['confidence'] * 100:g}%"
     csp = (f"default-src 'none'; img-src 'self' data:; style-src {_csp_hash(CSS)}; script-src {_csp_hash(JS)}; "
@@ -261,7 +274,7 @@ def to_html(table: dict[str, Any], title: str = "longbench leaderboard") -> str:
         f'<a href="#{_e(sec["id"])}" data-target="{_e(sec["id"])}" role="tab">{_e(sec["suite"]["name"])} '
         f'v{_e(sec["suite"]["version"])} <code>{_e(sec["suite"]["sha256"][:8])}</code></a>'
         for sec in table["sections"])
-    sections = "\n".join(_section(sec, conf) for sec in table["sections"])
+    sections = "\n".join(_section(sec, conf, viewers) for sec in table["sections"])
     return f"""<!doctype html>
 <html lang="en">
 <head>

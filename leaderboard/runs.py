@@ -79,10 +79,7 @@ def read_samples(path: Path, results: dict[str, Any], max_bytes: int = MAX_SAMPL
     size = path.stat().st_size
     if size > max_bytes:
         raise LongbenchError(f"{path}: {size:,} bytes is too large for a samples file (max {max_bytes:,})")
-    try:
-        samples = load_samples(path.parent)
-    except UnicodeDecodeError as e:
-        raise LongbenchError(f"{path}: not UTF-8 ({e.reason})") from e
+    samples = load_samples(path.parent)
     check_samples(samples, str(path), set(results["metrics"]))
     return samples
 

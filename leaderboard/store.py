@@ -10,8 +10,8 @@ leaves the store exactly as it was. ``longbench leaderboard build STORE`` reads 
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
 import shutil
 import stat
@@ -21,6 +21,7 @@ from typing import Any
 
 from leaderboard.runs import MAX_SAMPLES_BYTES, RESULTS_NAME, SAMPLES_NAME, check_samples
 from leaderboard.table import slug
+from longbench import jsonio
 from longbench.errors import LongbenchError
 from longbench.results import MAX_RESULTS_BYTES, validate_results
 
@@ -55,14 +56,7 @@ def _read_regular(path: Path, max_bytes: int) -> bytes:
 
 
 def _decode_json(data: bytes, where: str) -> Any:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise LongbenchError(f"{where}: not UTF-8 ({e.reason} at byte {e.start})") from e
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise LongbenchError(f"{where}: not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from e
+    return jsonio.parse_json(data, where)
 
 
 def check_run_id(run_id: str, where: str) -> None:
@@ -80,16 +74,7 @@ def check_run_id(run_id: str, where: str) -> None:
 def _parse_samples(data: bytes, where: str, results: dict[str, Any]) -> list[dict[str, Any]]:
     if data and not data.endswith(b"\n"):
         raise LongbenchError(f"{where}: last line has no newline (truncated file?)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise LongbenchError(f"{where}: not UTF-8 ({e.reason} at byte {e.start})") from e
-    samples = []
-    for i, line in enumerate(text.split("\n")[:-1] if text else [], 1):
-        try:
-            samples.append(json.loads(line))
-        except json.JSONDecodeError as e:
-            raise LongbenchError(f"{where}:{i}: not valid JSON ({e.msg})") from e
+    samples = [obj for _, obj in jsonio.parse_jsonl(data, where)]
     check_samples(samples, where, set(results["metrics"]))
     if len(samples) != results["n"]:
         raise LongbenchError(f"{where}: {len(samples)} samples but results.json says n={results['n']} (truncated?)")
@@ -122,7 +107,54 @@ def stored_run_ids(store_dir: Path) -> dict[str, Path]:
 
 def add_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
             max_results_bytes: int = MAX_RESULTS_BYTES, max_samples_bytes: int = MAX_SAMPLES_BYTES) -> Path:
+    """``ingest_run`` without telling whether the run was new: the run's directory inside the store."""
+    return ingest_run(store_dir, run_dir, max_results_bytes=max_results_bytes,
+                      max_samples_bytes=max_samples_bytes)[0]
+
+
+# Relative tolerance of "the same number" between two runs with one run id: re-scoring the same images in
+# float32 with another batch size or thread count moves values by ~1e-7 relative.
+SAME_RUN_RTOL = 1e-6
+
+
+def _same_numbers(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return (isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool)
+                and not isinstance(b, bool) and math.isclose(a, b, rel_tol=SAME_RUN_RTOL, abs_tol=1e-12))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_numbers(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_numbers(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
+
+
+def _scores(samples: list[dict[str, Any]]) -> list[Any]:
+    return [[s.get("item_id"), s.get("seed"), s.get("scores"), s.get("segments")] for s in samples]
+
+
+def same_run(results: dict[str, Any], samples: list[dict[str, Any]], stored_dir: Path) -> bool:
+    """Whether the stored run in ``stored_dir`` is the same run: the same run id, suite, model, seed and
+    limit, and the same metric values and per-sample scores (to ``SAME_RUN_RTOL``). Dates, timings,
+    environment, run configuration and image paths may differ."""
+    try:
+        old = validate_results(_decode_json(_read_regular(stored_dir / RESULTS_NAME, MAX_RESULTS_BYTES),
+                                            str(stored_dir / RESULTS_NAME)))
+        old_samples = _parse_samples(_read_regular(stored_dir / SAMPLES_NAME, MAX_SAMPLES_BYTES),
+                                     str(stored_dir / SAMPLES_NAME), old)
+    except LongbenchError:
+        return False
+    keys = ("run_id", "suite", "model", "seed", "limit", "n", "metrics")
+    return (_same_numbers({k: results.get(k) for k in keys}, {k: old.get(k) for k in keys})
+            and _same_numbers(_scores(samples), _scores(old_samples)))
+
+
+def ingest_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
+               max_results_bytes: int = MAX_RESULTS_BYTES,
+               max_samples_bytes: int = MAX_SAMPLES_BYTES) -> tuple[Path, bool]:
     """Validate a run and copy its results.json and samples.jsonl into the store.
+
+    Adding a run that the store already holds (``same_run``) is a no-op: it returns the stored entry and
+    ``False``. A *different* run with an id already stored is an error.
 
     Args:
         store_dir: the store (created if missing).
@@ -131,11 +163,11 @@ def add_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
         max_samples_bytes: size limit of samples.jsonl.
 
     Returns:
-        The run's directory inside the store.
+        The run's directory inside the store, and whether it was added (False: already there).
 
     Raises:
         LongbenchError: with the reason, when the run is malformed, truncated, too large, hostile, or
-            its run id is already in the store. Nothing in the store is changed then.
+            another run with its run id is already in the store. Nothing in the store is changed then.
     """
     src = Path(run_dir)
     if src.name == RESULTS_NAME and not src.is_dir():
@@ -148,7 +180,7 @@ def add_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
     results = validate_results(_decode_json(results_bytes, where), where)
     run_id = results["run_id"]
     check_run_id(run_id, where)
-    _parse_samples(samples_bytes, str(src / SAMPLES_NAME), results)
+    samples = _parse_samples(samples_bytes, str(src / SAMPLES_NAME), results)
 
     store = Path(store_dir)
     if store.exists() and not store.is_dir():
@@ -157,7 +189,11 @@ def add_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
     final = store / store_name(run_id)
     existing = stored_run_ids(store)
     if run_id in existing:
-        raise LongbenchError(f"{where}: run id {run_id!r} is already in the store at {existing[run_id]}")
+        if same_run(results, samples, existing[run_id]):
+            logger.info("run %s is already in %s (identical): nothing to add", run_id, existing[run_id])
+            return existing[run_id], False
+        raise LongbenchError(f"{where}: run id {run_id!r} is already in the store at {existing[run_id]} "
+                             "with different results")
     if final.exists() or final.is_symlink():
         raise LongbenchError(f"{where}: store entry {final} already exists")
 
@@ -172,13 +208,16 @@ def add_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
             # Renaming onto a non-empty directory fails, so a concurrent ingest of the same id loses cleanly.
             os.rename(tmp, final)
         except OSError as e:
+            if final.is_dir() and same_run(results, samples, final):  # the same run, added concurrently
+                shutil.rmtree(tmp, ignore_errors=True)
+                return final, False
             raise LongbenchError(f"{where}: cannot move the run into {final} ({e.strerror}); is it already stored?") from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     _fsync_dir(store)
     logger.info("added run %s to %s", run_id, final)
-    return final
+    return final, True
 
 
 def _fsync_dir(path: Path) -> None:

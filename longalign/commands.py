@@ -2,6 +2,7 @@
 
     longbench train --stage align|lcm|reward|reward-lcm|denscore --config cfg.yaml \\
         [--set key=value ...] [--output DIR] [--resume]
+    longbench train make-tiny-base DIR      # a tiny random base pipeline for a miniature run
 
 Under ``accelerate launch`` every process runs this command; accelerate provides the process group.
 """
@@ -10,12 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import click
 
 from longalign.stages import STAGES
-from longbench.errors import LongbenchError
+from longbench.cli_support import ErrorExitGroup
 
 logger = logging.getLogger(__name__)
 
@@ -28,16 +28,20 @@ def run_training(stage: str, config: str | None, overrides: tuple[str, ...] | li
     from longalign.trainer import Trainer
     from longbench.registry import import_string
 
+    from longbench.results import check_writable
+
     cfg = load_config(stage, config, list(overrides))
     out = output or f"runs/train/{stage}"
+    check_writable(out, "--output", directory=True)  # before any model is loaded
     stage_cls = import_string(STAGES[stage])
     trainer = Trainer(stage, stage_cls, cfg, out, resume=resume, progress=progress,
                       echo=(lambda line: click.echo(line)) if echo else None)
     return str(trainer.run())
 
 
-@click.command("train")
-@click.option("--stage", required=True, type=click.Choice(list(STAGES)), help="Training stage to run.")
+@click.group("train", cls=ErrorExitGroup, invoke_without_command=True, subcommand_metavar="[COMMAND [ARGS]...]")
+@click.option("--stage", type=click.Choice(list(STAGES)), default=None,
+              help="Training stage to run (required unless a COMMAND is given).")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="YAML config (sections: model, lora, data, optim, train, and the stage's own).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -47,16 +51,53 @@ def run_training(stage: str, config: str | None, overrides: tuple[str, ...] | li
 @click.option("--resume", is_flag=True, help="Continue the run in --output from its saved state.")
 @click.option("--no-progress", is_flag=True, help="No progress bar (log lines still go to log.jsonl).")
 @click.option("--log-steps", is_flag=True, help="Also print one line per step to stdout.")
-def train(stage: str, config: str | None, overrides: tuple[str, ...], output: str | None, resume: bool,
-          no_progress: bool, log_steps: bool) -> None:
-    """Train a longSD checkpoint (align, lcm, reward, reward-lcm) or a Denscore model (denscore)."""
-    try:
-        final = run_training(stage, config, overrides, output, resume, progress=not no_progress, echo=log_steps)
-    except LongbenchError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(2)
+@click.pass_context
+def train(ctx: click.Context, stage: str | None, config: str | None, overrides: tuple[str, ...], output: str | None,
+          resume: bool, no_progress: bool, log_steps: bool) -> None:
+    """Train a longSD checkpoint (align, lcm, reward, reward-lcm) or a Denscore model (denscore).
+
+    `longbench train make-tiny-base DIR` writes a tiny random base pipeline for the offline miniature run
+    of docs/training.md.
+    """
+    if ctx.invoked_subcommand is not None:
+        given = [f"--{name.replace('_', '-')}" for name in ("stage", "config", "output") if ctx.params[name]]
+        given += ["--set"] * bool(overrides) + ["--resume"] * resume
+        if given:
+            raise click.UsageError(f"{', '.join(given)}: options of a training run, not of "
+                                   f"`train {ctx.invoked_subcommand}`")
+        return
+    if stage is None:
+        raise click.UsageError("Missing option '--stage' (or a COMMAND such as make-tiny-base).")
+    final = run_training(stage, config, overrides, output, resume, progress=not no_progress, echo=log_steps)
     if int(os.environ.get("RANK", "0") or 0) == 0:  # one line under accelerate launch / torchrun
         click.echo(f"checkpoint: {final}")
+
+
+@train.command("make-tiny-base")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random weights.")
+@click.option("--sample-size", type=click.IntRange(4, 128), default=16, show_default=True,
+              help="Latent side of the UNet; the pipeline draws images twice as large.")
+def make_tiny_base(directory: str, seed: int, sample_size: int) -> None:
+    """Write a tiny random-weight Stable Diffusion pipeline to DIRECTORY, offline.
+
+    UNet (32, 64 channels), a 2-block VAE, a 2-layer CLIP text encoder with the real CLIP tokenizer and a
+    DDIM scheduler: the base of the miniature run of docs/training.md (its images mean nothing; every code
+    path is the real one). DIRECTORY must not exist or be empty.
+    """
+    from pathlib import Path
+
+    from longbench.errors import LongbenchError
+    from longbench.results import atomic_dir
+    from longbench.testing import tiny_sd_pipeline
+
+    target = Path(directory)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise LongbenchError(f"{target} already exists and is not an empty directory; choose another DIRECTORY")
+    pipe = tiny_sd_pipeline(seed, sample_size=sample_size)
+    with atomic_dir(target) as tmp:
+        pipe.save_pretrained(str(tmp), safe_serialization=True)
+    click.echo(f"tiny base pipeline: {target}")
 
 
 if __name__ == "__main__":  # `python -m longalign.commands` (used by accelerate launch in tests)

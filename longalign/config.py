@@ -1,7 +1,9 @@
 """Training configuration: one dataclass per stage, loaded from YAML and ``--set key=value`` overrides.
 
 Every hyperparameter lives here and is written into the checkpoint manifest. Unknown keys are errors that
-name the key (with a suggestion); values are checked against the field types. Sections::
+name the key (with a suggestion); values are checked against the field types and every number against its
+range (``validate``; the limits that depend on the base model's noise schedule are checked by
+``check_schedule`` once the base is loaded, before any step). Sections::
 
     model:  base pipeline, parent checkpoint, segment encoding, optional T5 branch
     lora:   rank/alpha/targets of the LoRA added to the UNet
@@ -19,6 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
+import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +31,18 @@ from typing import Any
 
 from longbench.errors import LongbenchError
 
+logger = logging.getLogger(__name__)
+
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
 DATA_FORMATS = ("auto", "folder", "jsonl", "csv", "parquet", "longalign", "synth")
-DEFAULT_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "conv1", "conv2",
-                        "time_emb_proj"]
+#: lora.recipe → (dropout, where the dropout acts); the target layers are in longalign.lora_recipes
+LORA_RECIPES = {"default": (0.0, "input"), "longalign": (0.1, "output")}
+LORA_DROPOUT_ON = ("input", "output")
+#: config keys naming files, directories or model ids: equal when they name the same path (``same_setting``)
+PATH_KEYS = frozenset({"model.base", "model.init_from", "model.t5", "model.t5_adapter", "data.path",
+                       "data.image_root", "reward.model", "reward.processor", "scorer.init", "scorer.processor",
+                       "pairs.path", "pairs.image_root"})
 
 
 @dataclass
@@ -51,11 +63,19 @@ class ModelSection:
 
 @dataclass
 class LoraSection:
+    #: which UNet layers get a LoRA and how dropout acts: ``default`` (this project's) or ``longalign`` (the
+    #: reference code's); see longalign.lora_recipes and docs/training.md
+    recipe: str = "default"
     rank: int = 32
     #: LoRA alpha; 0 means alpha = rank (scale 1)
     alpha: float = 0.0
-    dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: list(DEFAULT_LORA_TARGETS))
+    #: dropout probability; empty: the recipe's (default 0, longalign 0.1)
+    dropout: float | None = None
+    #: ``input`` (peft: dropout on the layer input of the LoRA branch) or ``output`` (the reference: on the
+    #: branch output); empty: the recipe's
+    dropout_on: str = ""
+    #: peft target module names (suffixes such as ``to_q``); empty: the recipe's. Only with recipe ``default``.
+    target_modules: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -86,6 +106,7 @@ class OptimSection:
     adam_epsilon: float = 1e-8
     max_grad_norm: float = 0.3
     lr_scheduler: str = "constant_with_warmup"
+    #: the reference's 2000 (warnings when it exceeds train.max_steps, or is set with lr_scheduler=constant)
     warmup_steps: int = 2000
 
 
@@ -95,8 +116,8 @@ class TrainSection:
     #: images per process per micro-step
     batch_size: int = 1
     gradient_accumulation_steps: int = 1
-    #: optimizer steps
-    max_steps: int = 1000
+    #: optimizer steps (default: the length of the reference's reward run, sd15-reward-3750)
+    max_steps: int = 3750
     mixed_precision: str = "no"
     #: UNet-wide activation checkpointing (align, lcm)
     gradient_checkpointing: bool = False
@@ -137,8 +158,11 @@ class RewardSection:
     segments: bool = True
     #: splitter of the reward's prompt segments
     splitter: str = "longalign"
-    #: weight of the text-irrelevant component (1: plain score)
+    #: weight of the text-irrelevant component (1: plain score); must lie in [0, 1] unless allow_any_omega
     omega: float = 0.3
+    #: accept omega outside [0, 1] (> 1 rewards the text-irrelevant part more than the plain score does,
+    #: < 0 penalises it)
+    allow_any_omega: bool = False
     #: crop this fraction of each side (randomly placed) before resizing, as the reference reward does
     crop_fraction: float = 504 / 512
     random_crop: bool = True
@@ -209,6 +233,11 @@ class DenscoreSection:
     splitter: str = "longalign"
     #: loss = w · segment-level loss + (1 − w) · prompt-level loss
     segment_weight: float = 0.5
+    #: image preprocessing of the Denscore metric and the reward: crop this fraction of each side, resize
+    #: to the model's image size (bilinear, antialiased), CLIP normalisation
+    crop_fraction: float = 504 / 512
+    #: place the crop at random (augmentation, as the reward does in training) instead of centred (the metric)
+    random_crop: bool = False
     train_text: bool = True
     train_vision: bool = True
     train_logit_scale: bool = False
@@ -244,6 +273,11 @@ def _unknown(key: str, known: list[str], prefix: str) -> LongbenchError:
 
 def _coerce(value: Any, typ: Any, key: str) -> Any:
     origin = typing.get_origin(typ)
+    if origin in (typing.Union, types.UnionType):  # ``X | None``: empty means "not set"
+        inner = [t for t in typing.get_args(typ) if t is not type(None)]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        return _coerce(value, inner[0], key)
     if origin is list:
         (inner,) = typing.get_args(typ)
         if isinstance(value, str):
@@ -359,8 +393,34 @@ def load_config(stage: str, path: str | Path | None = None, overrides: list[str]
             raise LongbenchError(f"{p}: the file says stage {found!r} but --stage is {stage!r}")
     data = _deep_merge(data, parse_set(list(overrides)))
     cfg = _build(STAGE_CONFIGS[stage], data)
+    resolve_recipe(cfg)
     validate(stage, cfg)
     return cfg
+
+
+def resolve_recipe(cfg: Any) -> None:
+    """Fill the LoRA settings left empty with the values of ``lora.recipe`` (so they are recorded)."""
+    lo = getattr(cfg, "lora", None)
+    if lo is None or lo.recipe not in LORA_RECIPES:
+        return  # no LoRA (denscore), or an unknown recipe that validate reports
+    dropout, position = LORA_RECIPES[lo.recipe]
+    if lo.dropout is None:
+        lo.dropout = dropout
+    if not lo.dropout_on:
+        lo.dropout_on = position
+
+
+def same_setting(key: str, a: Any, b: Any) -> bool:
+    """Whether two values of config key ``key`` mean the same (paths: the same file or directory, however
+    written — relative to the working directory, absolute, with ``~`` or symlinks)."""
+    if a == b:
+        return True
+    if key not in PATH_KEYS or not isinstance(a, str) or not isinstance(b, str) or not a or not b:
+        return False
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        return os.path.samefile(pa, pb)
+    return pa.resolve() == pb.resolve()
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -378,29 +438,70 @@ def _check(cond: bool, msg: str) -> None:
         raise LongbenchError(f"config: {msg}")
 
 
+def _range(value: float, key: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+           hi_open: bool = False, why: str = "") -> None:
+    """Raise naming ``key`` unless ``value`` lies in the interval (None: unbounded on that side)."""
+    import math
+
+    bad = not math.isfinite(value) if isinstance(value, float) else False
+    if lo is not None:
+        bad |= value <= lo if lo_open else value < lo
+    if hi is not None:
+        bad |= value >= hi if hi_open else value > hi
+    if bad:
+        interval = (("(" if lo_open else "[") + ("-inf" if lo is None else f"{lo:g}") + ", "
+                    + ("inf" if hi is None else str(hi) if isinstance(hi, int) else f"{hi:g}")
+                    + (")" if hi_open or hi is None else "]"))
+        raise LongbenchError(f"config: {key}={value!r} must lie in {interval}" + (f" ({why})" if why else ""))
+
+
 def validate(stage: str, cfg: Any) -> None:
-    """Value checks that need no files (files are checked when the data and models are opened)."""
-    from longalign.encoding import SPLITTER_NAMES, check_token_length
+    """Value checks that need no files (files are checked when the data and models are opened).
+
+    Every numeric key has a range; a value outside it is an error naming the key. Two settings that are
+    legal but probably unintended are warnings: ``optim.warmup_steps`` beyond ``train.max_steps`` (legal
+    because ``--resume`` may raise ``train.max_steps`` later) and a warmup with ``lr_scheduler=constant``
+    (which ignores it).
+    """
+    from longbench.longsd.encoding import SPLITTER_NAMES, check_token_length
 
     t: TrainSection = cfg.train
     o: OptimSection = cfg.optim
-    _check(t.batch_size >= 1, f"train.batch_size={t.batch_size} must be ≥ 1")
-    _check(t.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps must be ≥ 1")
-    _check(t.max_steps >= 1, f"train.max_steps={t.max_steps} must be ≥ 1")
+    _range(t.seed, "train.seed", 0, 2 ** 63 - 1)
+    _range(t.batch_size, "train.batch_size", 1)
+    _range(t.gradient_accumulation_steps, "train.gradient_accumulation_steps", 1)
+    _range(t.max_steps, "train.max_steps", 1)
+    _range(t.save_every, "train.save_every", 0, why="0: only the final checkpoint")
+    _range(t.state_every, "train.state_every", 0, why="0: only at the end")
     _check(t.mixed_precision in MIXED_PRECISION, f"train.mixed_precision={t.mixed_precision!r}: expected one of "
            f"{', '.join(MIXED_PRECISION)}")
-    _check(t.save_every >= 0 and t.state_every >= 0, "train.save_every and train.state_every must be ≥ 0")
-    _check(o.learning_rate > 0, "optim.learning_rate must be > 0")
+    _range(o.learning_rate, "optim.learning_rate", 0, lo_open=True)
+    _range(o.adam_beta1, "optim.adam_beta1", 0, 1, hi_open=True)
+    _range(o.adam_beta2, "optim.adam_beta2", 0, 1, hi_open=True)
+    _range(o.weight_decay, "optim.weight_decay", 0)
+    _range(o.adam_epsilon, "optim.adam_epsilon", 0, lo_open=True)
+    _range(o.max_grad_norm, "optim.max_grad_norm", 0, why="0: no clipping")
+    _range(o.warmup_steps, "optim.warmup_steps", 0)
     _check(o.lr_scheduler in LR_SCHEDULERS, f"optim.lr_scheduler={o.lr_scheduler!r}: expected one of "
            f"{', '.join(LR_SCHEDULERS)}")
-    _check(o.warmup_steps >= 0 and o.max_grad_norm >= 0, "optim.warmup_steps and optim.max_grad_norm must be ≥ 0")
+    if o.lr_scheduler == "constant" and o.warmup_steps > 0:
+        logger.warning("config: optim.warmup_steps=%d is ignored by optim.lr_scheduler=constant (use "
+                       "constant_with_warmup, or set optim.warmup_steps=0)", o.warmup_steps)
+    elif o.warmup_steps > t.max_steps:
+        logger.warning("config: optim.warmup_steps=%d exceeds train.max_steps=%d: the learning rate reaches only "
+                       "%.3g of optim.learning_rate=%g by the last step", o.warmup_steps, t.max_steps,
+                       t.max_steps / o.warmup_steps, o.learning_rate)
     if stage == "denscore":
+        dn: DenscoreSection = cfg.denscore
         _check(bool(cfg.scorer.init), "scorer.init is required: the CLIP-style model to fine-tune (id or directory)")
         _check(bool(cfg.pairs.path), "pairs.path is required: a JSONL of {caption, image_0, image_1, label}")
-        _check(cfg.denscore.splitter in SPLITTER_NAMES, f"denscore.splitter={cfg.denscore.splitter!r}: expected one "
+        _range(cfg.pairs.limit, "pairs.limit", 0, why="0: all pairs")
+        _range(cfg.pairs.num_workers, "pairs.num_workers", 0)
+        _check(dn.splitter in SPLITTER_NAMES, f"denscore.splitter={dn.splitter!r}: expected one "
                f"of {', '.join(SPLITTER_NAMES)}")
-        _check(0.0 <= cfg.denscore.segment_weight <= 1.0, "denscore.segment_weight must lie in [0, 1]")
-        _check(cfg.denscore.train_text or cfg.denscore.train_vision or cfg.denscore.train_logit_scale,
+        _range(dn.segment_weight, "denscore.segment_weight", 0, 1)
+        _range(dn.crop_fraction, "denscore.crop_fraction", 0, 1, lo_open=True)
+        _check(dn.train_text or dn.train_vision or dn.train_logit_scale,
                "denscore: nothing to train (train_text, train_vision and train_logit_scale are all false)")
         return
     m: ModelSection = cfg.model
@@ -409,35 +510,71 @@ def validate(stage: str, cfg: Any) -> None:
     check_token_length(m.token_length, 77, "model.token_length")
     _check(m.splitter in SPLITTER_NAMES, f"model.splitter={m.splitter!r}: expected one of {', '.join(SPLITTER_NAMES)}")
     _check(not m.t5_adapter or bool(m.t5), "model.t5_adapter needs model.t5 (the T5 encoder)")
-    _check(m.adapter_int_dim >= 1 and 0.0 <= m.adapter_dropout < 1.0, "model.adapter_int_dim ≥ 1 and "
-           "0 ≤ model.adapter_dropout < 1")
+    _range(m.adapter_int_dim, "model.adapter_int_dim", 1)
+    _range(m.adapter_dropout, "model.adapter_dropout", 0, 1, hi_open=True)
     lo: LoraSection = cfg.lora
-    _check(lo.rank >= 1, f"lora.rank={lo.rank} must be ≥ 1")
-    _check(bool(lo.target_modules), "lora.target_modules must name at least one module")
+    _check(lo.recipe in LORA_RECIPES, f"lora.recipe={lo.recipe!r}: expected one of {', '.join(LORA_RECIPES)}")
+    _range(lo.rank, "lora.rank", 1)
+    _range(lo.alpha, "lora.alpha", 0, why="0: alpha = rank")
+    _range(lo.dropout if lo.dropout is not None else 0.0, "lora.dropout", 0, 1, hi_open=True)
+    _check(lo.dropout_on in LORA_DROPOUT_ON, f"lora.dropout_on={lo.dropout_on!r}: expected one of "
+           f"{', '.join(LORA_DROPOUT_ON)}")
+    _check(not (lo.target_modules and lo.recipe != "default"), f"lora.target_modules cannot be combined with "
+           f"lora.recipe={lo.recipe} (the recipe fixes its layers); use lora.recipe=default to list modules")
     d: DataSection = cfg.data
     _check(d.format in DATA_FORMATS, f"data.format={d.format!r}: expected one of {', '.join(DATA_FORMATS)}")
     _check(d.format == "synth" or bool(d.path), "data.path is required (a folder or a table of image paths and "
            "captions; or data.format=synth)")
-    _check(d.resolution >= 8 and d.resolution % 8 == 0, f"data.resolution={d.resolution} must be a multiple of 8")
+    _check(d.resolution >= 8 and d.resolution % 8 == 0, f"data.resolution={d.resolution} must be a positive "
+           "multiple of 8")
+    _range(d.limit, "data.limit", 0, why="0: all rows")
+    _range(d.num_workers, "data.num_workers", 0)
+    _range(d.synth_size, "data.synth_size", 1)
+    _range(d.synth_seed, "data.synth_seed", 0)
     if stage == "align":
         a: AlignSection = cfg.align
-        _check(0.0 <= a.caption_dropout <= 1.0, "align.caption_dropout must lie in [0, 1]")
+        _range(a.caption_dropout, "align.caption_dropout", 0, 1)
         _check(a.loss in ("l2", "huber"), f"align.loss={a.loss!r}: expected l2 or huber")
+        _range(a.huber_c, "align.huber_c", 0, lo_open=True)
     if stage == "lcm":
         c: LcmSection = cfg.lcm
         _check(c.loss in ("l2", "huber"), f"lcm.loss={c.loss!r}: expected l2 or huber")
-        _check(c.num_ddim_timesteps >= 1, "lcm.num_ddim_timesteps must be ≥ 1")
-        _check(0 <= c.min_timestep < 1000, "lcm.min_timestep must lie in [0, 1000)")
+        _range(c.num_ddim_timesteps, "lcm.num_ddim_timesteps", 1)
+        _range(c.guidance_scale, "lcm.guidance_scale", 0, why="classifier-free guidance weight w")
+        _range(c.min_timestep, "lcm.min_timestep", 0)
+        _range(c.timestep_scaling, "lcm.timestep_scaling", 0, lo_open=True)
+        _range(c.huber_c, "lcm.huber_c", 0, lo_open=True)
     if stage in ("reward", "reward-lcm"):
         r: RewardSection = cfg.reward
         _check(bool(r.model), "reward.model is required (the preference model)")
         _check(r.splitter in SPLITTER_NAMES, f"reward.splitter={r.splitter!r}: expected one of "
                f"{', '.join(SPLITTER_NAMES)}")
-        _check(0.0 < r.crop_fraction <= 1.0, "reward.crop_fraction must lie in (0, 1]")
-        _check(r.rollout_steps >= 1 and r.grad_every >= 1, "reward.rollout_steps and reward.grad_every must be ≥ 1")
+        if not r.allow_any_omega:
+            _range(r.omega, "reward.omega", 0, 1, why="1: the plain score; set reward.allow_any_omega=true to go "
+                   "beyond")
+        _range(r.crop_fraction, "reward.crop_fraction", 0, 1, lo_open=True)
+        _range(r.rollout_steps, "reward.rollout_steps", 1)
+        _range(r.grad_every, "reward.grad_every", 1)
+        _range(r.guidance_scale, "reward.guidance_scale", 0, why="classifier-free guidance weight")
         _check(r.dtype in ("float32", "float16", "bfloat16"), f"reward.dtype={r.dtype!r}: expected float32, "
                "float16 or bfloat16")
     if stage == "reward-lcm":
         ts = cfg.reward_lcm.timesteps
-        _check(bool(ts) and all(0 <= x < 1000 for x in ts) and ts == sorted(ts, reverse=True) and len(set(ts)) ==
-               len(ts), f"reward_lcm.timesteps={ts}: expected distinct decreasing timesteps in [0, 1000)")
+        _check(bool(ts) and all(x >= 0 for x in ts) and ts == sorted(ts, reverse=True) and len(set(ts)) == len(ts),
+               f"reward_lcm.timesteps={ts}: expected distinct decreasing timesteps ≥ 0")
+
+
+def check_schedule(stage: str, cfg: Any, num_train_timesteps: int) -> None:
+    """Checks against the base model's noise schedule (``num_train_timesteps`` steps), before any step."""
+    T = num_train_timesteps
+    where = f"the base scheduler has {T} training timesteps"
+    if stage == "lcm":
+        _range(cfg.lcm.num_ddim_timesteps, "lcm.num_ddim_timesteps", 1, T, why=f"{where}; each teacher step spans "
+               "num_train_timesteps // num_ddim_timesteps of them")
+        _range(cfg.lcm.min_timestep, "lcm.min_timestep", 0, T, hi_open=True, why=where)
+    if stage == "reward":
+        _range(cfg.reward.rollout_steps, "reward.rollout_steps", 1, T, why=f"{where}; the DDIM rollout steps by "
+               "num_train_timesteps // rollout_steps")
+    if stage == "reward-lcm":
+        ts = cfg.reward_lcm.timesteps
+        _check(all(x < T for x in ts), f"reward_lcm.timesteps={ts}: every timestep must be < {T} ({where})")

@@ -26,7 +26,7 @@ Preference pairs (``denscore`` stage): JSONL, one object per line::
 from __future__ import annotations
 
 import csv
-import json
+import io
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from longbench import jsonio
 from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
@@ -60,30 +61,22 @@ class Pair:
 def read_table(path: Path) -> list[dict[str, Any]]:
     """Rows of a JSONL / JSON (list of objects) / CSV / parquet file."""
     suffix = path.suffix.lower()
-    if suffix == ".jsonl":
+    if suffix == ".jsonl":  # the one JSONL reader of longbench (BOM, line limit, line-numbered errors)
         rows = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise LongbenchError(f"{path}:{i}: invalid JSON ({e.msg})") from None
+        for i, row in jsonio.read_jsonl(path):
             if not isinstance(row, dict):
                 raise LongbenchError(f"{path}:{i}: expected a JSON object per line")
             rows.append(row)
         return rows
     if suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise LongbenchError(f"{path}: invalid JSON ({e.msg}, line {e.lineno})") from None
+        data = jsonio.read_json(path)
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise LongbenchError(f"{path}: expected a JSON list of objects")
         return data
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
+        # a byte-order mark is dropped and bad bytes are a line-numbered error, as for JSON
+        text = jsonio.decode_utf8(jsonio.strip_bom(jsonio.read_bytes(path)), str(path))
+        return list(csv.DictReader(io.StringIO(text, newline="")))
     if suffix == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -137,7 +130,8 @@ def _pairs_from_folder(folder: Path, caption_col: str) -> list[Pair]:
         if not txt.is_file():
             raise LongbenchError(f"{img}: no caption file {txt.name} (folder datasets pair each image with a "
                                  "same-named .txt, or provide metadata.jsonl)")
-        out.append(Pair(str(img), txt.read_text(encoding="utf-8").strip(), str(txt)))
+        out.append(Pair(str(img), jsonio.decode_utf8(jsonio.strip_bom(jsonio.read_bytes(txt)), str(txt)).strip(),
+                        str(txt)))
     return out
 
 
@@ -214,14 +208,11 @@ def check_pairs(pairs: Sequence[Pair], require_images: bool = True) -> None:
 # ---------------------------------------------------------------------------------------------- images
 def load_image(path: str, resolution: int, where: str) -> torch.Tensor:
     """RGB image → shorter side resized to ``resolution`` (bilinear, antialiased), centre-cropped, in [-1, 1]."""
-    from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2 import functional as tvf
 
-    try:
-        with Image.open(path) as im:
-            image = im.convert("RGB")
-    except (OSError, UnidentifiedImageError) as e:
-        raise LongbenchError(f"{where}: cannot read image {path} ({type(e).__name__})") from None
+    from longbench.models.base import open_image
+
+    image = open_image(path, f"{where}: image {path}")
     x = tvf.pil_to_tensor(image).float().div(255.0)
     x = tvf.resize(x, resolution, interpolation=tvf.InterpolationMode.BILINEAR, antialias=True)
     x = tvf.center_crop(x, [resolution, resolution])
@@ -420,16 +411,10 @@ class PreferenceDataset:
         return len(self.pairs)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from PIL import Image, UnidentifiedImageError
+        from longbench.models.base import open_image
 
         p = self.pairs[i]
-        images = []
-        for path in (p.image_0, p.image_1):
-            try:
-                with Image.open(path) as im:
-                    images.append(im.convert("RGB"))
-            except (OSError, UnidentifiedImageError) as e:
-                raise LongbenchError(f"{p.where}: cannot read image {path} ({type(e).__name__})") from None
+        images = [open_image(path, f"{p.where}: image {path}") for path in (p.image_0, p.image_1)]
         return {"caption": p.caption, "image_0": images[0], "image_1": images[1], "label": p.label, "index": i}
 
 

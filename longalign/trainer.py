@@ -29,9 +29,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longalign.checkpoint import swap_dir
+from longbench import jsonio
 from longbench.errors import LongbenchError
-from longbench.results import atomic_write_text
+from longbench.results import atomic_write_text, swap_dir
 
 if TYPE_CHECKING:
     import torch
@@ -151,14 +151,18 @@ class Trainer:
             return None
         if state_dir is None:
             raise LongbenchError(f"--resume: no training state in {self.output / STATE_DIR}")
-        info = json.loads((state_dir / TRAINER_STATE).read_text(encoding="utf-8"))
+        info = jsonio.read_json(state_dir / TRAINER_STATE)
+        if not isinstance(info, dict) or not isinstance(info.get("step"), int):
+            raise LongbenchError(f"--resume: {state_dir / TRAINER_STATE} is not a training state (no step)")
         if info.get("stage") != self.stage_name:
             raise LongbenchError(f"--resume: {state_dir} is a {info.get('stage')!r} run, not {self.stage_name!r}")
+        from longalign.config import same_setting
+
         old, new = _flat(info.get("config", {})), _flat(config_dict)
         for key in sorted(set(old) | set(new)):
             if key in RESUMABLE_CHANGES:
                 continue
-            if old.get(key) != new.get(key):
+            if not same_setting(key, old.get(key), new.get(key)):
                 raise LongbenchError(f"--resume: config key {key!r} changed ({old.get(key)!r} → {new.get(key)!r}); "
                                      "only " + ", ".join(RESUMABLE_CHANGES) + " may change")
         if info["step"] >= self.cfg.train.max_steps:
@@ -191,6 +195,8 @@ class Trainer:
         if launched != accelerator.num_processes:
             raise LongbenchError(f"WORLD_SIZE={launched} processes were launched but accelerate formed a group of "
                                  f"{accelerator.num_processes}; launch with `accelerate launch` or torchrun")
+        if resume_info is not None:
+            _check_process_count(resume_info, accelerator.num_processes)
         stage = self.stage_cls(cfg, accelerator)
         self._stage = stage
         torch.manual_seed(t.seed)  # initial weights (fresh LoRA, adapter) are the same on every process
@@ -403,6 +409,22 @@ def _lr_scheduler(name: str, optimizer: Any, warmup: int, total: int) -> Any:
     from diffusers.optimization import get_scheduler
 
     return get_scheduler(name, optimizer=optimizer, num_warmup_steps=warmup, num_training_steps=total)
+
+
+def _check_process_count(info: dict[str, Any], num_processes: int) -> None:
+    """Refuse to resume a state saved by another number of processes.
+
+    The state is not independent of the process count: the position in the seeded data stream
+    (steps × accumulation × processes batches), the global batch (batch size × processes), the per-process
+    random streams and accelerate's per-process RNG files all depend on it, so a resume on another count
+    would silently follow another trajectory than the run it continues.
+    """
+    saved = info.get("num_processes")
+    if isinstance(saved, int) and saved != num_processes:
+        raise LongbenchError(
+            f"--resume: the state in {info['_dir']} was saved by {saved} process{'es' if saved != 1 else ''} but "
+            f"this run has {num_processes}; the data order and global batch depend on the process count, so "
+            f"resume with {saved} (e.g. accelerate launch --num_processes {saved})")
 
 
 def _truncate_log(path: Path, step: int) -> None:

@@ -2,7 +2,8 @@
 
 Writes are atomic (temp file + rename) and happen on a background thread so PNG encoding stays off the
 generation/scoring critical path. A killed run leaves only complete PNGs (and possibly stray
-``.tmp`` files, ignored and swept on the next run).
+``.tmp`` files, ignored and swept by a later run once their writer is gone). Runs sharing one cache
+at the same time are safe: each writes its own temporary files and renames complete PNGs into place.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.results import atomic_write_bytes
+from longbench.results import atomic_write_bytes, sweep_stale_temps
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -32,22 +33,21 @@ class ImageCache:
         return self.dir / f"{request.item_id}__{request.seed}__{request.content_hash()}.png"
 
     def sweep_temp_files(self) -> None:
-        if self.dir.is_dir():
-            for tmp in self.dir.glob(".*.tmp"):
-                tmp.unlink(missing_ok=True)
+        """Remove temporary files left by killed runs, never those of a run still writing (several runs
+        may share one ``--output``): see ``longbench.results.is_stale_temp``."""
+        sweep_stale_temps(self.dir)
 
     def load(self, request: Any) -> Image.Image | None:
         """The cached image, or None if absent or unreadable (then it is regenerated)."""
-        from PIL import Image
+        from longbench.models.base import open_image
 
         p = self.path(request)
         if not p.is_file():
             return None
         try:
-            with Image.open(p) as im:
-                return im.convert("RGB")
-        except Exception as e:  # truncated/corrupt file from outside: regenerate it
-            logger.warning("ignoring unreadable cached image %s (%s)", p, e)
+            return open_image(p)
+        except LongbenchError as e:  # truncated/corrupt file from outside: regenerate it
+            logger.warning("ignoring unreadable cached image (%s)", e)
             return None
 
 

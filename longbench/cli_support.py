@@ -1,23 +1,140 @@
-"""Shared click plumbing for the ``longbench`` command groups (light: click only)."""
+"""Shared click plumbing for the ``longbench`` command groups (light: click only).
+
+The one error mapping of the command line. Every group and command of ``longbench`` (the top level,
+``suites``, ``leaderboard``, ``train``) uses these classes, so an exception means the same exit code
+and the same ``error: ...`` line wherever it is raised:
+
+====  ==========================================================================================
+0     ok
+1     a gate failed (``--fail-under``, ``--max-regression``, ``leaderboard compare``) — nothing else
+2     bad usage or bad input: a ``LongbenchError``, a click usage error, or an ``OSError`` on a path
+      (missing, read-only, permission denied); one line naming the flag, file, line or path
+3     an internal error (a bug): ``error: internal error (...)``; the traceback with ``--debug``
+130   interrupted (Ctrl-C)
+====  ==========================================================================================
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+import traceback
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from longbench.errors import LongbenchError
 
+if TYPE_CHECKING:
+    from longbench.registry import Entry, Registry
+
 EXIT_GATE = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130
 
 
-class ErrorExitGroup(click.Group):
-    """A click group that turns LongbenchError into a one-line ``error:`` message and exit code 2."""
+def one_line(text: str) -> str:
+    """``text`` on one line (messages of foreign exceptions may span several)."""
+    return " ".join(text.split())
+
+
+def describe_os_error(e: OSError) -> str:
+    """``PATH: reason`` of an OSError (both paths of a failed rename)."""
+    reason = e.strerror or one_line(str(e)) or type(e).__name__
+    if e.filename is None:
+        return reason
+    where = str(e.filename) + (f" -> {e.filename2}" if e.filename2 is not None else "")
+    return f"{where}: {reason}"
+
+
+def classify(e: BaseException, debug: bool = False) -> tuple[int, str]:
+    """The exit code and the one-line message (without ``error: ``) for an exception that escaped a command."""
+    if isinstance(e, LongbenchError):
+        msg = str(e)
+        return EXIT_BAD_INPUT, one_line(msg) if "\n" in msg or "\r" in msg else msg
+    if isinstance(e, OSError):  # the environment or a user-given path, not a bug: name the path
+        return EXIT_BAD_INPUT, describe_os_error(e)
+    detail = one_line(str(e))
+    detail = f"{type(e).__name__}: {detail}" if detail else type(e).__name__
+    hint = "" if debug else " (run with --debug for the traceback)"
+    return EXIT_INTERNAL, f"internal error ({detail[:300]}); this is a bug in longbench{hint}"
+
+
+def debug_enabled(ctx: click.Context | None) -> bool:
+    """Whether the top-level ``--debug`` flag was given."""
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
+def report(e: BaseException, ctx: click.Context | None) -> int:
+    """Print the one-line ``error: ...`` of ``e`` (after its traceback with ``--debug``); the exit code."""
+    debug = debug_enabled(ctx)
+    code, message = classify(e, debug)
+    if debug:
+        traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+    click.echo(f"error: {message}", err=True)
+    return code
+
+
+def show_click_error(e: click.ClickException) -> None:
+    """click's own errors in our style: the usage line and hint as click prints them, then ``error: ...``."""
+    if isinstance(e, click.UsageError) and e.ctx is not None:
+        hint = ""
+        if e.ctx.command.get_help_option(e.ctx) is not None:
+            names = e.ctx.command.get_help_option_names(e.ctx)
+            hint = f"Try '{e.ctx.command_path} {max(names, key=len)}' for help.\n"
+        click.echo(f"{e.ctx.get_usage()}\n{hint}", err=True, color=e.ctx.color)
+    click.echo(f"error: {one_line(e.format_message())}", err=True)
+
+
+class ErrorMapping:
+    """Mixin for click commands and groups: exceptions → exit code and one ``error:`` line (module docstring)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except LongbenchError as e:
-            click.echo(f"error: {e}", err=True)
-            ctx.exit(EXIT_BAD_INPUT)
+            return super().invoke(ctx)  # type: ignore[misc]
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise  # click's own control flow and usage errors (shown by ``main``)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): click silences it
+        except Exception as e:  # noqa: BLE001 - this is the one place that maps every error
+            ctx.exit(report(e, ctx))
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)  # type: ignore[misc]
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)  # type: ignore[misc]
+        except click.ClickException as e:
+            show_click_error(e)
+            sys.exit(e.exit_code)
+        except click.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
+            click.echo("Aborted.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        # Without standalone mode click returns the code given to ctx.exit, or the command's return value
+        # (None for every longbench command).
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
+
+class ErrorExitGroup(ErrorMapping, click.Group):
+    """A click group with the shared error mapping (module docstring)."""
+
+
+class ErrorExitCommand(ErrorMapping, click.Command):
+    """A click command with the shared error mapping, for a command also run on its own
+    (``python -m longalign.commands`` under ``accelerate launch``)."""
+
+
+def describe(registry: Registry, name: str) -> tuple[Entry | None, Any]:
+    """What a ``list`` command shows for ``name``: ``(declaration, None)`` without importing anything, or, for
+    an entry that declares nothing (an undeclared plugin, an object registered in-process), ``(None, object)``
+    with the object imported. Raises LongbenchError when that import fails."""
+    declared = registry.declared(name)
+    if declared is not None:
+        return declared, None
+    obj = registry.get(name)
+    return registry.declared(name), obj  # a plugin's entry point may name an Entry: known after the import
+
+
+def first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n", 1)[0]

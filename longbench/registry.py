@@ -1,8 +1,10 @@
 """One generic registry for models, metrics and suites.
 
-Entries are either objects or lazy ``"module:attr"`` strings, resolved on first use, so listing
-names never imports torch. Plugins register through Python entry points in the groups
-``longbench.models``, ``longbench.metrics`` and ``longbench.suites``.
+Entries are objects, lazy ``"module:attr"`` strings, or :class:`Entry` declarations (a lazy target plus
+what the ``list`` commands show), resolved on first use: listing the built-ins never imports their
+implementations (torch, transformers, diffusers). Plugins register through Python entry points in the
+groups ``longbench.models``, ``longbench.metrics`` and ``longbench.suites``; a plugin's entry point may
+name an :class:`Entry` to be listed without importing its implementation either.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -36,6 +39,25 @@ def import_string(target: str) -> Any:
     return obj
 
 
+@dataclass(frozen=True)
+class Entry:
+    """A lazy registry entry that declares what listing shows, so listing needs no import of ``target``.
+
+    Which fields apply depends on the registry: a metric declares ``columns`` and ``options`` (its
+    ``--metric-arg`` keys), a model kind ``options`` (its ``--model-arg`` keys), a suite ``version``,
+    ``size`` and ``sha256``. The implementation stays the authority: tests check every built-in
+    declaration against it.
+    """
+
+    target: str  # "module:attr"
+    summary: str = ""
+    columns: Mapping[str, bool] = field(default_factory=dict)  # column → higher is better
+    options: tuple[str, ...] = ()
+    version: str = ""
+    size: int | None = None
+    sha256: str = ""
+
+
 class Registry:
     """Name → object registry with lazy entries, entry-point plugins and helpful errors."""
 
@@ -43,7 +65,8 @@ class Registry:
         self.kind = kind
         self.entry_point_group = entry_point_group
         self._builtins = builtins  # "module:DICT" of built-in lazy entries, loaded on first use
-        self._entries: dict[str, Any] = {}
+        self._entries: dict[str, Any] = {}  # as registered: object, "module:attr" or Entry
+        self._resolved: dict[str, Any] = {}  # name → imported object (declarations stay in _entries)
         self._loaded = False
 
     def _load(self) -> None:
@@ -66,6 +89,7 @@ class Registry:
     def register(self, name: str, target: Any = None) -> Callable[[Any], Any] | Any:
         """Register ``target`` (object or ``"module:attr"``) under ``name``; decorator if no target."""
         self._load()
+        self._resolved.pop(name, None)
         if target is None:
             def deco(obj: Any) -> Any:
                 self._entries[name] = obj
@@ -83,19 +107,36 @@ class Registry:
         return name in self._entries
 
     def target(self, name: str) -> Any:
-        """The raw entry (string or object) without importing it."""
+        """The entry without importing it: an object, or the ``"module:attr"`` string of a lazy entry."""
+        entry = self._raw(name)
+        return entry.target if isinstance(entry, Entry) else entry
+
+    def declared(self, name: str) -> Entry | None:
+        """The :class:`Entry` declared for ``name`` (no import), or None when there is none."""
+        entry = self._raw(name)
+        return entry if isinstance(entry, Entry) else None
+
+    def get(self, name: str) -> Any:
+        """Resolve ``name``, importing a lazy entry on first use."""
+        entry = self._raw(name)
+        if name in self._resolved:
+            return self._resolved[name]
+        obj = entry
+        if isinstance(obj, str):  # a string naming an Entry (a plugin's declaration) is followed once
+            obj = import_string(obj)
+            if isinstance(obj, Entry):
+                self._entries[name] = entry = obj
+        if isinstance(obj, Entry):
+            obj = import_string(obj.target)
+        if obj is not entry:
+            self._resolved[name] = obj
+        return obj
+
+    def _raw(self, name: str) -> Any:
         self._load()
         if name not in self._entries:
             raise self.unknown(name)
         return self._entries[name]
-
-    def get(self, name: str) -> Any:
-        """Resolve ``name``, importing a lazy entry on first use."""
-        entry = self.target(name)
-        if isinstance(entry, str):
-            entry = import_string(entry)
-            self._entries[name] = entry
-        return entry
 
     def unknown(self, name: str) -> UnknownNameError:
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)

@@ -125,10 +125,13 @@ def _distributed_state() -> Any:
 class Runner:
     """Runs one EvalConfig. Use ``run()``; the CLI is a thin layer over it."""
 
-    def __init__(self, config: EvalConfig, progress: Progress | None = None):
+    def __init__(self, config: EvalConfig, progress: Progress | None = None,
+                 required_columns: dict[str, Sequence[str]] | None = None):
         config.validate()
         self.config = config
         self.progress = progress or Progress()
+        # flag → metric columns it names (--fail-under, --max-regression): checked before any work
+        self.required_columns = required_columns or {}
         self.output = Path(config.output)
         self.cache_root = self.output / "cache"
         self._lengths: dict[str, int] = {}  # item id → CLIP length, shared by all models of the run
@@ -144,12 +147,14 @@ class Runner:
 
     # -- setup -------------------------------------------------------------------------------
     def load_suite(self) -> Any:
+        """The whole suite: metrics fix their suite-level constants on it, whatever ``--limit`` says."""
         from longbench.suites.loaders import load_suite
 
-        suite = load_suite(self.config.suite)
-        if self.config.limit is not None:
-            suite = suite.head(self.config.limit)
-        return suite
+        return load_suite(self.config.suite)
+
+    def scored_suite(self, suite: Any) -> Any:
+        """The items generated and scored: the first ``--limit`` items of ``suite``, or all of them."""
+        return suite.head(self.config.limit) if self.config.limit is not None else suite
 
     def metric_names(self, suite: Any) -> list[str]:
         from longbench.registry import METRICS
@@ -163,24 +168,38 @@ class Runner:
                 raise LongbenchError(f"--metric-arg for {n!r}, which is not among the metrics run ({', '.join(names)})")
         return names
 
+    def planned_columns(self, metric_names: list[str]) -> dict[str, bool]:
+        """Column → higher_is_better of every column the run will report, known before it runs."""
+        from longbench.registry import METRICS
+
+        cols: dict[str, bool] = {}
+        for n in metric_names:
+            cols.update(METRICS.get(n).output_columns(self.config.metric_args.get(n) or {}))
+        return cols
+
     def run(self) -> list[RunOutput]:
         from longbench.devices import check_device
         from longbench.models.base import Request, build_model, request_seed
 
         check_device(self.config.device)
 
-        suite = self.load_suite()
+        full_suite = self.load_suite()
+        suite = self.scored_suite(full_suite)
         metric_names = self.metric_names(suite)
+        if any(self.required_columns.values()):  # flags naming columns: checked before any model loads
+            check_columns(self.planned_columns(metric_names), self.required_columns)
         # Build every model first: a bad spec or argument fails before anything is generated.
         models = [build_model(spec, self.config.model_args) for spec in self.config.models]
         requests = [Request(item, request_seed(self.config.seed, suite.name, item.id)) for item in suite.items]
         for model in models:  # every model checks its inputs before any model runs
             model.prepare(requests)
-        outputs = [self._run_model(suite, model, requests, metric_names) for model in models]
+        outputs = [self._run_model(suite, model, requests, metric_names, full_suite) for model in models]
         return [o for o in outputs if o is not None]  # other ranks of a multi-process run return nothing
 
     # -- one model ---------------------------------------------------------------------------
-    def _run_model(self, suite: Any, model: Any, requests: list[Any], metric_names: list[str]) -> RunOutput | None:
+    def _run_model(self, suite: Any, model: Any, requests: list[Any], metric_names: list[str],
+                   full_suite: Any = None) -> RunOutput | None:
+        """Generate and score ``requests`` (the items of ``suite``, the scored part of ``full_suite``)."""
         from longbench.cache import BackgroundWriter, ImageCache
 
         t_start = time.perf_counter()
@@ -205,7 +224,7 @@ class Runner:
         elif state is not None and not state.is_main_process:
             return None  # an uncached adapter (images:) is scored by the main process alone
 
-        metrics = self._build_metrics(metric_names, suite)
+        metrics = self._build_metrics(metric_names, suite if full_suite is None else full_suite)
         if state is not None:
             for m in metrics.values():
                 # The main process holds every sample: nothing to gather (torchmetrics reads _to_sync).
@@ -272,6 +291,8 @@ class Runner:
         return len(requests), time.perf_counter() - t0
 
     def _build_metrics(self, names: list[str], suite: Any) -> dict[str, Any]:
+        """Metrics prepared on the whole ``suite`` (direction V, reference statistics...), never on the
+        ``--limit`` subset, so a limited run scores each image exactly as the full run does."""
         from longbench.metrics.base import MetricContext, build_metric
 
         ctx = MetricContext(suite=suite, device=self.config.device, cache_dir=self.cache_root / "metrics",
@@ -299,6 +320,7 @@ class Runner:
         seed = self.config.seed
         out_metrics: dict[str, Any] = {}
         protocols: dict[str, Any] = {}
+        reports: dict[str, Any] = {}
         for name, metric in metrics.items():
             values = metric.compute()
             per_sample = metric.per_sample()
@@ -308,6 +330,14 @@ class Runner:
             if segs is not None:
                 for row, s in zip(sample_rows, segs):
                     row["segments"][name] = s
+            # Optional hooks: per-image details for samples.jsonl (e.g. a judge's answers) and a run report.
+            details = getattr(metric, "per_sample_details", None)
+            if details is not None:
+                for row, d in zip(sample_rows, details()):
+                    row.setdefault("details", {})[name] = d
+            report = getattr(metric, "report", None)
+            if report is not None:
+                reports[name] = report()
             for col, value in values.items():
                 entry: dict[str, Any] = {"metric": name, "higher_is_better": bool(metric.columns.get(col, True))}
                 if col in per_sample:
@@ -339,6 +369,7 @@ class Runner:
             "n": len(sample_rows),
             "metrics": out_metrics,
             "protocols": protocols,
+            **({"reports": reports} if reports else {}),
             "bootstrap": {"n_resamples": self.config.n_bootstrap, "confidence": 0.95, "seed": seed,
                           "method": "percentile"},
             "config": asdict(self.config),
@@ -346,9 +377,27 @@ class Runner:
         }
 
 
-def run_eval(config: EvalConfig, progress: Progress | None = None) -> list[RunOutput]:
-    """Evaluate every model of ``config`` on its suite; returns one RunOutput per model."""
-    return Runner(config, progress).run()
+def run_eval(config: EvalConfig, progress: Progress | None = None,
+             required_columns: dict[str, Sequence[str]] | None = None) -> list[RunOutput]:
+    """Evaluate every model of ``config`` on its suite; returns one RunOutput per model.
+
+    ``required_columns``: flag → the metric columns it names (e.g. ``{"--fail-under": ["denscore"]}``);
+    a column the run's metrics do not produce is a LongbenchError before anything is generated.
+    """
+    return Runner(config, progress, required_columns).run()
+
+
+def check_columns(planned: dict[str, bool], required: dict[str, Sequence[str]]) -> None:
+    """Raise a LongbenchError naming the flag when it names a column that ``planned`` lacks."""
+    import difflib
+
+    for flag, cols in required.items():
+        for col in cols:
+            if col not in planned:
+                close = difflib.get_close_matches(col, list(planned), n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise LongbenchError(f"{flag} {col}: no such metric column{hint} (the metrics of this run report: "
+                                     f"{', '.join(planned) or 'none'})")
 
 
 def check_thresholds(results: dict[str, Any], thresholds: dict[str, float]) -> list[str]:

@@ -44,3 +44,100 @@ def tiny_sd_pipeline(seed: int = 0, sample_size: int = 8) -> Any:
     return StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=load_clip_tokenizer(),
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
                                    requires_safety_checker=False)
+
+
+# ---------------------------------------------------------------------- question-answering judges
+#: Words of the generated questions (longbench.judges.questions) and of the synthetic world: the tiny
+#: judges' vocabulary (other words become [UNK] / byte pieces; the weights are random anyway).
+JUDGE_WORDS = (
+    "yes no is are there a an the exactly one two three four five of in on at top bottom left right center "
+    "middle image text written show style red orange yellow green blue purple pink brown white gray black "
+    "circle circles square squares triangle triangles diamond diamonds star stars cross crosses small large "
+    "cat cats dog dogs answer or"
+).split()
+
+
+def save_tiny_blip_vqa(out_dir: Any, seed: int = 0) -> Any:
+    """A random-weight ``BlipForQuestionAnswering`` (hidden 32, 2+2+2 layers, 32 px images) with a BERT word
+    vocabulary of ``JUDGE_WORDS``, saved with its processor to ``out_dir`` (returned as a Path)."""
+    from pathlib import Path
+
+    import torch
+    from transformers import BertTokenizerFast, BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *JUDGE_WORDS]
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, bos_token="[DEC]")
+    torch.manual_seed(seed)
+    config = BlipConfig(
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                     "intermediate_size": 64, "max_position_embeddings": 64, "bos_token_id": vocab.index("[DEC]"),
+                     "sep_token_id": vocab.index("[SEP]"), "pad_token_id": 0, "encoder_hidden_size": 32},
+        vision_config={"image_size": 32, "patch_size": 8, "hidden_size": 32, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "intermediate_size": 64})
+    model = BlipForQuestionAnswering(config).eval()
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer)
+    out = Path(out_dir)
+    model.save_pretrained(str(out))
+    processor.save_pretrained(str(out))
+    return out
+
+
+#: A minimal chat template with Qwen2-VL's special tokens: one turn per message, an image placeholder
+#: where the message has an image, and the assistant header as the generation prompt.
+TINY_CHAT_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
+    "{% else %}{% for c in m['content'] %}{% if c['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def save_tiny_qwen2_vl(out_dir: Any, seed: int = 0) -> Any:
+    """A random-weight ``Qwen2VLForConditionalGeneration`` (hidden 32, 2 text layers, 1 vision block, images
+    resized to 56×56 px = 4 image tokens) with a byte-level BPE tokenizer trained on ``JUDGE_WORDS`` and the
+    chat-template words, a Qwen2-VL processor and :data:`TINY_CHAT_TEMPLATE`; saved to ``out_dir``."""
+    from pathlib import Path
+
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (
+        Qwen2TokenizerFast,
+        Qwen2VLConfig,
+        Qwen2VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
+               "<|video_pad|>"]
+    words = JUDGE_WORDS + ["user", "assistant", "system"]
+    corpus = [" ".join(words), " ".join(w.capitalize() for w in words), "Yes", "No", "Yes.", "No."] * 8
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=special,
+                                                         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tokenizer = Qwen2TokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   unk_token=None, bos_token=None)
+    side = 56 * 56
+    image_processor = Qwen2VLImageProcessor(min_pixels=side, max_pixels=side, patch_size=14, merge_size=2,
+                                            temporal_patch_size=2)
+    processor = Qwen2VLProcessor(image_processor=image_processor, tokenizer=tokenizer,
+                                 video_processor=Qwen2VLVideoProcessor(), chat_template=TINY_CHAT_TEMPLATE)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in special}
+    torch.manual_seed(seed)
+    config = Qwen2VLConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": 2, "num_key_value_heads": 1, "max_position_embeddings": 512,
+                     "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]}, "tie_word_embeddings": False,
+                     "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"],
+                     "pad_token_id": ids["<|endoftext|>"]},
+        vision_config={"depth": 1, "embed_dim": 32, "hidden_size": 32, "num_heads": 2, "mlp_ratio": 2, "patch_size": 14,
+                       "spatial_merge_size": 2, "temporal_patch_size": 2, "in_channels": 3},
+        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    model = Qwen2VLForConditionalGeneration(config).eval()
+    out = Path(out_dir)
+    model.save_pretrained(str(out))
+    processor.save_pretrained(str(out))
+    return out

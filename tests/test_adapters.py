@@ -109,9 +109,13 @@ def test_diffusers_adapter_on_tiny_saved_pipeline(tiny_sd_dir, tiny_suite):
     reqs = _requests(tiny_suite, 2)
     a = model.generate(reqs)
     assert [im.size for im in a] == [(32, 32), (32, 32)]
-    # Same seeds → identical images from a freshly loaded pipeline; batch composition does not matter.
+    # Same seed → the same image from a freshly loaded pipeline, whatever else is in the batch. The UNet and
+    # VAE then run on another batch shape, so float32 values may move by a few ulps and a pixel may round to
+    # the neighbouring uint8 level: allow one level. Another seed or prompt changes pixels by tens of levels.
     b = build_model(f"diffusers:{tiny_sd_dir}", args).generate(reqs[1:])
-    assert np.array_equal(np.asarray(a[1]), np.asarray(b[0]))
+    diff = np.abs(np.asarray(a[1], dtype=np.int16) - np.asarray(b[0], dtype=np.int16))
+    assert diff.max() <= 1, int(diff.max())
+    assert np.abs(np.asarray(a[0], dtype=np.int16) - np.asarray(a[1], dtype=np.int16)).max() > 1
     ident = model.identity()
     assert ident["args"]["long_prompt"] == "truncate" and ident["weights_fingerprint"] != "unresolved"
 

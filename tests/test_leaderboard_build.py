@@ -193,7 +193,7 @@ def test_rebuild_is_atomic_and_failed_build_keeps_previous(runs_dir, tmp_path):
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "results.json").write_text('{"schema_version": 1, "run_id": ')
-    with pytest.raises(LongbenchError, match="not valid JSON"):
+    with pytest.raises(LongbenchError, match="invalid JSON"):
         build_leaderboard([runs_dir / "alpha", bad], out, BootstrapConfig(n_resamples=100))
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in out.iterdir()) == sorted(before)  # no temporary directory left behind
@@ -224,7 +224,7 @@ def test_cli_build_and_bad_input(runs_dir, tmp_path):
     assert res.exit_code == 2 and "no results.json found" in res.output
     (empty / "results.json").write_text("not json at all")
     res = runner.invoke(leaderboard, ["build", str(empty), "--out", str(tmp_path / "x")])
-    assert res.exit_code == 2 and "not valid JSON" in res.output
+    assert res.exit_code == 2 and "invalid JSON" in res.output
     assert not os.path.exists(tmp_path / "x" / "index.html")
 
 

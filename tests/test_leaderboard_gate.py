@@ -148,7 +148,7 @@ def test_cli_compare_exit_codes_and_markdown_file(run_pair, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     res = runner.invoke(leaderboard, ["compare", str(cur), str(broken), "--max-regression", "denscore=1"])
-    assert res.exit_code == 2 and "not valid JSON" in res.output
+    assert res.exit_code == 2 and "invalid JSON" in res.output
 
 
 def test_compare_as_a_real_process(run_pair):

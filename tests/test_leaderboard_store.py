@@ -171,9 +171,9 @@ def _results_not_object(tmp_path: Path) -> Path:
 
 REJECTIONS = [
     (_make_empty, r"results\.json: missing"),
-    (_non_json, "not valid JSON"),
+    (_non_json, "invalid JSON"),
     (_wrong_schema, "schema_version 2 is not supported"),
-    (_truncated_results, "not valid JSON"),
+    (_truncated_results, "invalid JSON"),
     (_truncated_samples_midline, "last line has no newline"),
     (_samples_missing_line, r"3 samples but results\.json says n=4"),
     (_samples_missing, r"samples\.jsonl: missing"),
@@ -184,7 +184,7 @@ REJECTIONS = [
     (_control_char_run_id, "control characters"),
     (_symlinked_results, "symbolic link"),
     (_fifo_samples, "not a regular file"),
-    (_not_utf8, "not UTF-8"),
+    (_not_utf8, "not valid UTF-8"),
     (_bad_sample_column, "'unknown_metric' is not a metric of results.json"),
     (_duplicate_sample, "duplicate sample 'item000' seed 0"),
     (_results_not_object, "not a JSON object"),
@@ -203,10 +203,11 @@ def test_rejected_runs_leave_the_store_untouched(tmp_path, store, make, message)
 
 def test_duplicate_run_ids_are_rejected(tmp_path, store):
     first = _good(tmp_path, "a")
-    add_run(store, first)
+    dest = add_run(store, first)
     before = _snapshot(store)
-    with pytest.raises(LongbenchError, match="is already in the store"):
-        add_run(store, first)
+    # the identical run again is a no-op (tests/test_cli_errors.py covers `eval --leaderboard` re-runs)
+    assert add_run(store, first) == dest
+    assert _snapshot(store) == before
     # a different run claiming the same id, even if stored under another directory name
     rid = json.loads((first / "results.json").read_text())["run_id"]
     entry = store / store_name(rid)

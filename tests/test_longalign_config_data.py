@@ -68,6 +68,124 @@ def test_config_roundtrip():
     assert config_from_dict("lcm", config_to_dict(cfg)) == cfg
 
 
+@pytest.mark.parametrize("stage, override, message", [
+    ("reward", "lora.dropout=1", "lora.dropout=1.0 must lie in [0, 1)"),
+    ("reward", "lora.dropout=-0.1", "lora.dropout=-0.1 must lie in [0, 1)"),
+    ("reward", "reward.omega=1.5", "reward.omega=1.5 must lie in [0, 1] (1: the plain score; set "
+     "reward.allow_any_omega=true"),
+    ("reward", "reward.omega=-0.1", "reward.omega=-0.1 must lie in [0, 1]"),
+    ("reward", "reward.guidance_scale=-1", "reward.guidance_scale=-1.0 must lie in [0, inf)"),
+    ("reward", "reward.rollout_steps=0", "reward.rollout_steps=0 must lie in [1, inf)"),
+    ("reward", "reward.crop_fraction=0", "reward.crop_fraction=0.0 must lie in (0, 1]"),
+    ("lcm", "lcm.guidance_scale=-2", "lcm.guidance_scale=-2.0 must lie in [0, inf)"),
+    ("lcm", "lcm.num_ddim_timesteps=0", "lcm.num_ddim_timesteps=0 must lie in [1, inf)"),
+    ("lcm", "lcm.timestep_scaling=0", "lcm.timestep_scaling=0.0 must lie in (0, inf)"),
+    ("align", "align.huber_c=0", "align.huber_c=0.0 must lie in (0, inf)"),
+    ("align", "align.caption_dropout=1.5", "align.caption_dropout=1.5 must lie in [0, 1]"),
+    ("align", "optim.adam_beta2=1", "optim.adam_beta2=1.0 must lie in [0, 1)"),
+    ("align", "optim.adam_epsilon=0", "optim.adam_epsilon=0.0 must lie in (0, inf)"),
+    ("align", "optim.weight_decay=-1", "optim.weight_decay=-1.0 must lie in [0, inf)"),
+    ("align", "optim.learning_rate=nan", "optim.learning_rate=nan must lie in (0, inf)"),
+    ("align", "train.seed=-1", "train.seed=-1 must lie in [0, 9223372036854775807]"),
+    ("align", "lora.alpha=-4", "lora.alpha=-4.0 must lie in [0, inf) (0: alpha = rank)"),
+    ("align", "lora.rank=0", "lora.rank=0 must lie in [1, inf)"),
+    ("align", "lora.recipe=peft", "lora.recipe='peft': expected one of default, longalign"),
+    ("align", "lora.dropout_on=middle", "lora.dropout_on='middle': expected one of input, output"),
+    ("align", "data.limit=-1", "data.limit=-1 must lie in [0, inf)"),
+    ("align", "model.adapter_dropout=1", "model.adapter_dropout=1.0 must lie in [0, 1)"),
+])
+def test_range_checks_name_the_key(stage, override, message):
+    import re
+
+    from longalign.config import load_config
+
+    with pytest.raises(LongbenchError, match=re.escape(message)):
+        load_config(stage, None, ["model.base=./sd", "data.path=p.jsonl", override])
+
+
+def test_denscore_ranges():
+    from longalign.config import load_config
+
+    base = ["scorer.init=x", "pairs.path=y"]
+    with pytest.raises(LongbenchError, match=r"denscore\.crop_fraction=1\.5 must lie in \(0, 1\]"):
+        load_config("denscore", None, [*base, "denscore.crop_fraction=1.5"])
+    with pytest.raises(LongbenchError, match=r"pairs\.num_workers=-1 must lie in \[0, inf\)"):
+        load_config("denscore", None, [*base, "pairs.num_workers=-1"])
+
+
+def test_omega_outside_unit_needs_the_allow_flag():
+    from longalign.config import load_config
+
+    cfg = load_config("reward", None, ["model.base=x", "data.path=y", "reward.omega=1.5", "reward.allow_any_omega=true"])
+    assert cfg.reward.omega == 1.5
+
+
+def test_schedule_dependent_checks():
+    from longalign.config import check_schedule, load_config
+
+    cfg = load_config("lcm", None, ["model.base=x", "data.path=y", "lcm.num_ddim_timesteps=2000"])
+    check_schedule("lcm", load_config("lcm", None, ["model.base=x", "data.path=y"]), 1000)
+    with pytest.raises(LongbenchError, match=r"lcm\.num_ddim_timesteps=2000 must lie in \[1, 1000\] \(the base "
+                                             r"scheduler has 1000 training timesteps"):
+        check_schedule("lcm", cfg, 1000)
+    cfg = load_config("lcm", None, ["model.base=x", "data.path=y", "lcm.min_timestep=100"])
+    with pytest.raises(LongbenchError, match=r"lcm\.min_timestep=100 must lie in \[0, 100\)"):
+        check_schedule("lcm", cfg, 100)
+    cfg = load_config("reward", None, ["model.base=x", "data.path=y", "reward.rollout_steps=1001"])
+    with pytest.raises(LongbenchError, match=r"reward\.rollout_steps=1001 must lie in \[1, 1000\]"):
+        check_schedule("reward", cfg, 1000)
+    cfg = load_config("reward-lcm", None, ["model.base=x", "data.path=y", "reward_lcm.timesteps=[1200,10]"])
+    with pytest.raises(LongbenchError, match=r"reward_lcm\.timesteps=\[1200, 10\]: every timestep must be < 1000"):
+        check_schedule("reward-lcm", cfg, 1000)
+
+
+def test_warmup_warnings(caplog):
+    import logging
+
+    from longalign.config import load_config
+
+    base = ["model.base=x", "data.path=y"]
+    with caplog.at_level(logging.WARNING, logger="longalign.config"):
+        load_config("align", None, base)  # the defaults are consistent
+        assert not caplog.records
+        load_config("align", None, [*base, "train.max_steps=10"])
+        assert "optim.warmup_steps=2000 exceeds train.max_steps=10: the learning rate reaches only 0.005 of " \
+               "optim.learning_rate=3e-05" in caplog.text
+        caplog.clear()
+        load_config("align", None, [*base, "optim.lr_scheduler=constant"])
+        assert "optim.warmup_steps=2000 is ignored by optim.lr_scheduler=constant" in caplog.text
+        caplog.clear()
+        load_config("align", None, [*base, "optim.lr_scheduler=constant", "optim.warmup_steps=0"])
+        assert not caplog.records
+
+
+def test_lora_recipe_fills_its_settings():
+    from longalign.config import load_config
+
+    base = ["model.base=x", "data.path=y"]
+    lo = load_config("align", None, base).lora
+    assert (lo.recipe, lo.dropout, lo.dropout_on, lo.target_modules) == ("default", 0.0, "input", [])
+    lo = load_config("align", None, [*base, "lora.recipe=longalign"]).lora
+    assert (lo.dropout, lo.dropout_on) == (0.1, "output")
+    lo = load_config("align", None, [*base, "lora.recipe=longalign", "lora.dropout=0", "lora.dropout_on=input"]).lora
+    assert (lo.dropout, lo.dropout_on) == (0.0, "input")
+    with pytest.raises(LongbenchError, match="lora.target_modules cannot be combined with lora.recipe=longalign"):
+        load_config("align", None, [*base, "lora.recipe=longalign", "lora.target_modules=to_q"])
+
+
+def test_same_setting_compares_paths(tmp_path, monkeypatch):
+    from longalign.config import same_setting
+
+    (tmp_path / "sd").mkdir()
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert same_setting("model.base", "sd", str(tmp_path / "sd"))
+    assert same_setting("model.base", "./sd/", "sd")
+    assert not same_setting("model.base", "sd", "other")
+    assert not same_setting("model.base", "org/model-a", "org/model-b")
+    assert not same_setting("model.splitter", "sd", str(tmp_path / "sd"))  # not a path key
+
+
 # ---------------------------------------------------------------------------------------------- data
 def _img(path, color=(200, 10, 10), size=(20, 12)):
     from PIL import Image

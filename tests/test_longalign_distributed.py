@@ -54,8 +54,15 @@ def test_two_process_reward_run(tmp_path):
     captions = [row["caption"] for row in read_table(pairs)]
     batches = list(StreamBatchSampler(8, 2, seed=0, num_batches=4))
     reward = PreferenceReward(load_clip_scorer(str(clip)))
-    c0 = reward.prompt_vectors([captions[i] for i in batches[0]])
-    c1 = reward.prompt_vectors([captions[i] for i in batches[1]])
+    # The log holds only V's hash (values rounded to 1e-6), so V must be recomputed bit for bit: the same
+    # batches as the ranks encoded and, like them (OMP_NUM_THREADS=1), one thread.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        c0 = reward.prompt_vectors([captions[i] for i in batches[0]])
+        c1 = reward.prompt_vectors([captions[i] for i in batches[1]])
+    finally:
+        torch.set_num_threads(threads)
 
     class Gather:
         num_processes = 2

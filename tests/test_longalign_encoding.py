@@ -63,7 +63,7 @@ def prompts_of_lengths():
 
 @pytest.mark.parametrize("token_length", [77, 240])
 def test_parity_with_reference(tok, enc_model, token_length):
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.encoding import SegmentEncoder
 
     prompts = prompts_of_lengths()
     ours = SegmentEncoder(tok, enc_model, token_length=token_length, splitter="longalign")(prompts)
@@ -74,7 +74,7 @@ def test_parity_with_reference(tok, enc_model, token_length):
 
 def test_parity_one_prompt_at_a_time(tok, enc_model):
     """Batching does not change the result (padding to the longest segment is harmless: CLIP is causal)."""
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.encoding import SegmentEncoder
 
     prompts = prompts_of_lengths()
     enc = SegmentEncoder(tok, enc_model, token_length=240)
@@ -84,7 +84,7 @@ def test_parity_one_prompt_at_a_time(tok, enc_model):
 
 
 def test_long_sentence_truncated_to_one_segment(tok, enc_model):
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.encoding import SegmentEncoder
 
     sentence = " ".join(f"word{i}" for i in range(120))
     assert len(tok(sentence).input_ids) > 120
@@ -97,7 +97,7 @@ def test_long_sentence_truncated_to_one_segment(tok, enc_model):
 
 
 def test_unconditional_and_empty_prompt(tok, enc_model):
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.encoding import SegmentEncoder
 
     enc = SegmentEncoder(tok, enc_model, token_length=240)
     uncond = enc.unconditional(3)
@@ -114,7 +114,7 @@ def test_unconditional_and_empty_prompt(tok, enc_model):
 
 
 def test_one_text_encoder_pass_per_batch(tok, enc_model):
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.encoding import SegmentEncoder
 
     enc = SegmentEncoder(tok, enc_model, token_length=240)
     enc.pad_embedding()
@@ -128,7 +128,7 @@ def test_one_text_encoder_pass_per_batch(tok, enc_model):
 
 
 def test_default_splitter_never_truncates(tok, enc_model):
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.encoding import SegmentEncoder
 
     sentence = ", ".join(f"item{i} in red" for i in range(40)) + "."
     enc = SegmentEncoder(tok, enc_model, token_length=240, splitter="default")
@@ -140,7 +140,7 @@ def test_default_splitter_never_truncates(tok, enc_model):
 
 
 def test_bad_configuration(tok, enc_model):
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.encoding import SegmentEncoder
 
     with pytest.raises(LongbenchError, match="token_length=60 is below one segment"):
         SegmentEncoder(tok, enc_model, token_length=60)
@@ -153,8 +153,8 @@ def test_bad_configuration(tok, enc_model):
 def test_t5_branch_concatenated_after_clip(tok, enc_model):
     from transformers import T5Config, T5EncoderModel
 
-    from longalign.adapters import T5Adapter
-    from longalign.encoding import SegmentEncoder
+    from longbench.longsd.t5_adapter import T5Adapter
+    from longbench.longsd.encoding import SegmentEncoder
 
     torch.manual_seed(0)
     t5 = T5EncoderModel(T5Config(vocab_size=49408, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)).eval()
@@ -177,7 +177,7 @@ def test_t5_branch_concatenated_after_clip(tok, enc_model):
 
 
 def test_adapter_roundtrip(tmp_path):
-    from longalign.adapters import T5Adapter
+    from longbench.longsd.t5_adapter import T5Adapter
 
     torch.manual_seed(0)
     a = T5Adapter(in_dim=8, int_dim=12, out_dim=6).eval()
@@ -191,7 +191,7 @@ def test_adapter_roundtrip(tmp_path):
 
 
 def test_segment_prompt_embeds_on_a_pipeline(tok):
-    from longalign.encoding import segment_prompt_embeds
+    from longbench.longsd.encoding import segment_prompt_embeds
 
     pipe = tiny_sd_pipeline()
     prompts = [" ".join(SENTENCES), "A cat."]

@@ -221,7 +221,7 @@ def test_lcm_then_reward_lcm_checkpoint_loads_as_trained(world, align_ckpt):
 
 
 def test_stack_loras_adds_the_deltas():
-    from longalign.checkpoint import stack_loras
+    from longbench.longsd.lora import stack_loras
 
     g = torch.Generator().manual_seed(0)
     p = {"m.lora_A.weight": torch.randn(2, 5, generator=g), "m.lora_B.weight": torch.randn(3, 2, generator=g),

@@ -26,6 +26,15 @@ from tests.helpers_fid import TINY_OPEN_CLIP_CFG, make_inception_weights, make_t
 SHORT = "A red cube on a table."
 LONG = " ".join(["A small green bird sits on the branch of an old oak tree near the river."] * 8)  # > 77 tokens
 
+# Tolerance for FID values whose float32 network features were computed in differently composed batches
+# (another chunk size, other images in the chunk) or with another thread count. The GEMM/conv kernels choose
+# their blocking and reduction order from the batch shape and the threads, so a feature moves by a few float32
+# ulps (eps 1.2e-7) and FID by about as much relative (measured up to 3e-7 here). float64 statistics cannot
+# undo that, so 1e-5 is what float32 can promise, with margin; a wrong bucket or a missing image moves these
+# FIDs by more than 1e-2. Where both sides run the network on identical chunks, the tests keep 1e-9 (only the
+# float64 summation order differs) or exact equality.
+CROSS_BATCH_REL = 1e-5
+
 
 # ---------------------------------------------------------------------- independent references
 def exact_fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
@@ -187,10 +196,10 @@ def test_all_black_images_defined(fid: FID, tf_features: dict) -> None:
 def test_float_images_are_quantised_like_uint8(fid: FID, images: dict) -> None:
     img = images["gen"][0]
     as_float = img.double() / 255.0  # exact after round(x*255)
-    a = fid.extractor([img])
+    a = fid.extractor([img, img])  # the batch the metric forwards: exact equality needs the same composition
     fid.update([as_float, as_float])
     fid.flush()
-    assert torch.equal(fid.feature_sum[0], 2 * a[0])
+    assert torch.equal(fid.feature_sum[0], a.sum(0))
 
 
 def test_protocol_records_weights_and_preprocessing(fid: FID, weights: Path) -> None:
@@ -225,7 +234,7 @@ def test_weights_from_hub_cache_and_bad_file(weights: Path, tmp_path: Path, monk
     assert FID.weights_status()[0]["available"] is True
     junk = tmp_path / "junk.pth"
     torch.save({"conv.weight": torch.zeros(2)}, junk)
-    with pytest.raises(LongbenchError, match="does not hold FID Inception weights"):
+    with pytest.raises(LongbenchError, match=r"junk\.pth: the checkpoint does not match the model: .*1 unexpected key \(conv\.weight\)"):
         FID(weights=str(junk))
     with pytest.raises(LongbenchError, match="unknown resize"):
         FID(weights=str(weights), resize="lanczos")
@@ -417,12 +426,12 @@ def test_clip_fid_per_bucket_groups(clip_dir: Path) -> None:
     for label in groups:  # each bucket equals a metric fed only that bucket's images
         sub = CLIPFID(model=str(clip_dir), by_bucket=False, batch_size=4)
         sub.reference_from_images(ref)
-        sub.update([im for im, g in zip(imgs, labels) if g == label])
-        assert groups[label]["fid-clip"] == pytest.approx(sub.compute()["fid-clip"], rel=1e-9)
+        sub.update([im for im, g in zip(imgs, labels) if g == label])  # other chunks than m's: see CROSS_BATCH_REL
+        assert groups[label]["fid-clip"] == pytest.approx(sub.compute()["fid-clip"], rel=CROSS_BATCH_REL)
     whole = CLIPFID(model=str(clip_dir), by_bucket=False, batch_size=4)
     whole.reference_from_images(ref)
     whole.update(imgs)
-    assert m.compute()["fid-clip"] == pytest.approx(whole.compute()["fid-clip"], rel=1e-9)
+    assert m.compute()["fid-clip"] == pytest.approx(whole.compute()["fid-clip"], rel=1e-9)  # same chunks of 4
     # a grouping that is not the length buckets cannot be computed from the statistics: left out
     assert m.compute_groups(["x"] * 5 + ["y"] * 5) == {}
     with pytest.raises(LongbenchError, match="3 group labels for 10 images"):
@@ -566,12 +575,13 @@ def test_runner_end_to_end_fid_clip(clip_dir: Path, tmp_path: Path) -> None:
     direct = CLIPFID(model=str(clip_dir), by_bucket=False)
     direct.reference_from_images(ref)
     direct.update(gen)
-    assert entry["value"] == pytest.approx(direct.compute()["fid-clip"], rel=1e-9)
+    # the runner scores in chunks of 3, the direct metrics in one chunk: see CROSS_BATCH_REL
+    assert entry["value"] == pytest.approx(direct.compute()["fid-clip"], rel=CROSS_BATCH_REL)
     assert entry["higher_is_better"] is False and entry["ci"] is None and entry["n"] == 8
     assert set(entry["by_bucket"]) == {"<=77", "78-154"}
     short = CLIPFID(model=str(clip_dir), by_bucket=False)
     short.reference_from_images(ref)
     short.update(gen[3:])
-    assert entry["by_bucket"]["<=77"]["value"] == pytest.approx(short.compute()["fid-clip"], rel=1e-9)
+    assert entry["by_bucket"]["<=77"]["value"] == pytest.approx(short.compute()["fid-clip"], rel=CROSS_BATCH_REL)
     assert entry["by_bucket"]["<=77"]["n"] == 5
     assert list((tmp_path / "runs" / "cache" / "metrics" / "fid-reference").glob("fid-clip-*.npz"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 
 import numpy as np
 import pytest
@@ -58,17 +59,44 @@ def test_coverage_random_against_loop_and_at_scale():
     assert time.perf_counter() - t0 < 10 and abs(float(cov.mean()) - 0.5) < 0.02  # chance level
 
 
-def test_other_sets_skip_same_item_and_wrap():
-    from longbench.metrics.segment_align import other_sets
+def test_other_items_are_earlier_items_fixed_by_id():
+    import random
 
-    keys = torch.tensor([5, 1, 5, 3])  # samples 0 and 2 are the same item
-    sets = other_sets(keys, torch.tensor([0.1, 0.0, 0.2, 0.0]), k=2)
-    # key order: 1(s1), 3(s3), 5(s0), 5(s2)
-    assert sets[1] == [3, 0]
-    assert sets[3] == [0, 2]
-    assert sets[0] == [1, 3]  # skips s2 (same item), wraps around
-    assert sets[2] == [1, 3]
-    assert other_sets(torch.tensor([7, 7]), torch.tensor([0.0, 1.0]), k=3) == [[], []]
+    from longbench.metrics.segment_align import other_items, other_sets
+
+    assert other_items(0, 123, k=3) == []
+    assert other_items(2, 123, k=3) == [0, 1]
+    assert other_items(3, 123, k=3) == [0, 1, 2]
+    picked = other_items(40, 123, k=3)
+    # transcription of the documented rule: random.Random(key).sample of the earlier positions
+    assert picked == sorted(random.Random(123).sample(range(40), 3))
+    assert len(set(picked)) == 3 and all(0 <= p < 40 for p in picked)
+    assert other_items(40, 124, k=3) != picked or other_items(40, 125, k=3) != picked  # the key matters
+    # samples 0 and 2 are images of one item (key 5); the suite order is 1, 3, 5, then 9 (not in it)
+    keys = torch.tensor([5, 1, 5, 3, 9])
+    sets = other_sets(keys, {1: 0, 3: 1, 5: 2}, k=2)
+    assert sets[1] == []  # first item of the suite
+    assert sets[3] == [1]
+    assert sets[0] == sets[2] == [1, 3]  # both earlier items, never its own other image
+    # key 9 comes after the suite (position 3): 2 of the 3 suite items, with all their images
+    assert sets[4] == [j for p in other_items(3, 9, 2) for j in {0: [1], 1: [3], 2: [0, 2]}[p]]
+    assert len(sets[4]) in (2, 3)
+    # without a suite the run's items ordered by key take its place
+    assert other_sets(keys, {}, k=2)[1] == [] and other_sets(keys, {}, k=2)[3] == [1]
+    assert other_sets(torch.tensor([7, 7]), {}, k=3) == [[], []]
+
+
+def test_prefix_of_the_suite_keeps_every_set():
+    """--limit N scores the first N items: their other items are all among them."""
+    from longbench.metrics.segment_align import item_key, other_sets
+
+    ids = [f"item-{i}" for i in range(50)]
+    order = {item_key(i): p for p, i in enumerate(ids)}
+    full = other_sets(torch.tensor([item_key(i) for i in ids]), order, k=4)
+    for n in (1, 5, 17, 50):
+        part = other_sets(torch.tensor([item_key(i) for i in ids[:n]]), order, k=4)
+        assert part == full[:n]
+    assert [len(s) for s in full[:6]] == [0, 1, 2, 3, 4, 4]
 
 
 @pytest.fixture(scope="module")
@@ -122,19 +150,28 @@ def test_metric_equals_independent_computation(tiny):
             enc = tok(ss, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
             t = features(model.get_text_features(**enc)).double()
             seg_vecs.append((t / t.norm(dim=-1, keepdim=True)).numpy())
-    # other sets: order by sha256(id); 5 distinct items → the 2 following items cyclically
-    order = sorted(range(5), key=lambda i: int.from_bytes(hashlib.sha256(ITEMS[i].id.encode()).digest()[:8], "big", signed=True))
+    # no suite: the run's items ordered by their key (first 8 bytes of sha256(id), signed); each item is
+    # compared with 2 of the items before it, drawn with random.Random(key) (here: all of them, k=2)
+    keys = [int.from_bytes(hashlib.sha256(it.id.encode()).digest()[:8], "big", signed=True) for it in ITEMS]
+    order = sorted(range(5), key=lambda i: keys[i])
     for i in range(5):
         own = 100 * seg_vecs[i] @ x[i]
         assert per["segment-align-mean"][i] == pytest.approx(own.mean(), abs=1e-4)
         assert per["segment-align-min"][i] == pytest.approx(own.min(), abs=1e-4)
         np.testing.assert_allclose(segs_out[i], own, atol=1e-4)
         p = order.index(i)
-        others = [order[(p + 1) % 5], order[(p + 2) % 5]]
+        earlier = order[:p]
+        others = earlier if p <= 2 else [order[q] for q in sorted(random.Random(keys[i]).sample(range(p), 2))]
+        if not others:
+            assert math.isnan(per["segment-coverage"][i])
+            continue
+        # a win is a comparison of float32 features from other batches than the metric's (~1e-7 apart):
+        # it can only be transcribed exactly if no pair is that close to a tie
+        assert min(abs(seg_vecs[i][j] @ (x[i] - x[o])) for o in others for j in range(len(own))) > 1e-4
         wins = [[float(seg_vecs[i][j] @ x[i] > seg_vecs[i][j] @ x[o]) for o in others] for j in range(len(own))]
         assert per["segment-coverage"][i] == pytest.approx(np.mean(wins))
     out = metric.compute()
-    assert out["segment-coverage"] == pytest.approx(np.mean(per["segment-coverage"]))
+    assert out["segment-coverage"] == pytest.approx(np.nanmean(per["segment-coverage"]))
 
 
 def test_coverage_independent_of_update_order(tiny):
@@ -150,8 +187,8 @@ def test_coverage_independent_of_update_order(tiny):
         m2.update([images[i]], [ITEMS[i]])
     p1, p2 = m1.per_sample(), m2.per_sample()
     for pos, i in enumerate(perm):
-        for col in p1:
-            assert p2[col][pos] == pytest.approx(p1[col][i], abs=1e-4)  # batch size moves GEMMs ~1e-7
+        for col in p1:  # batch size moves GEMMs ~1e-7; the run's first item (by key) has NaN coverage
+            assert p2[col][pos] == pytest.approx(p1[col][i], abs=1e-4, nan_ok=True)
 
 
 def test_two_shards_synced_equal_one_process(tiny):
@@ -195,7 +232,7 @@ def test_protocol_and_registry(tiny):
     path, _, _ = tiny
     metric = build_metric("segment-align", MetricContext(suite=Suite("t", "1", list(ITEMS))), {"model": str(path)})
     proto = metric.protocol()
-    assert proto["coverage"]["others"] == 16 and "sha256" in proto["coverage"]["order"]
+    assert proto["coverage"]["others"] == 16 and proto["coverage"]["order"].startswith("suite:t@1:")
     metric = build_metric("segment-align", MetricContext(suite=None),
                           {"model": str(path), "others": "3", "use_suite_segments": "false"})
     assert metric.others == 3 and metric.use_suite_segments is False

@@ -130,7 +130,7 @@ def test_undecodable_and_oversized_lines(tmp_path: Path) -> None:
     f.write_bytes(good + b"\n" + b'{"id": "q", "prompt": "caf\xe9"}\n' + b'{"id": "big", "prompt": "'
                   + b"a" * (2 << 20) + b'"}\n')
     lines = by_line(validate_file(f))
-    assert lines[2] == ["not valid UTF-8 (byte 26)"]
+    assert lines[2] == ["not valid UTF-8 (byte 0xe9 at column 27)"]  # the one JSONL reader's wording
     assert "over the 1,048,576-byte limit" in lines[3][0]
 
 

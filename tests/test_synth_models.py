@@ -14,12 +14,13 @@ from longbench.models.base import Request, build_model, request_seed
 from longbench.registry import METRICS, MODELS, SUITES
 from longbench.suites.base import Fact, Item
 from longbench.suites.loaders import load_jsonl_suite, load_suite
+from longbench.synth.check import fact_holds
 from longbench.synth.detect import Detector
 from longbench.synth.metric import SynthFactsMetric
 from longbench.synth.render import Renderer
 from longbench.synth.world import Group, Scene
 
-SYNTH_V0_SHA256 = "548d101bdd3fa61b149cf5bde355442157952781fb340d2ffd581f705462a122"
+SYNTH_V0_SHA256 = "8ddb8464a5c9da23778f7ec25cd1f8cfd22bd0c07edb6bf7dc976d7c67d8c35e"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_suite_registered_and_stable(suite):
     from longbench.synth.suite import synth_v0
 
     assert SUITES.get("synth-v0") is synth_v0
-    assert suite.name == "synth-v0" and suite.version == "0" and len(suite) == 240
+    assert suite.name == "synth-v0" and suite.version == "1" and len(suite) == 240
     assert [it.id for it in suite.items] == [f"synth-{i:04d}" for i in range(240)]
     assert suite.sha256 == SYNTH_V0_SHA256
 
@@ -54,8 +55,12 @@ def test_suite_length_spread(suite):
     assert (n <= 75).sum() >= 12  # some prompts fit CLIP's window entirely ...
     assert (n > 75).mean() >= 0.7  # ... most do not
     assert (n > 150).sum() >= 60
-    starts = np.array([s for it in suite.items for s in it.meta["fact_tokens"]])
-    assert 0.2 <= (starts >= 75).mean() <= 0.6  # a good share of facts lies beyond token 77
+    from longbench.synth.views import fact_last_tokens
+    from longbench.text.tokenizer import TokenCounter
+
+    counter = TokenCounter()
+    last = np.array([t for it in suite.items for t in fact_last_tokens(it, counter)])
+    assert 0.2 <= (last >= 75).mean() <= 0.6  # a good share of facts lies beyond token 77
 
 
 def test_suite_passes_the_suite_validator(suite):
@@ -76,34 +81,107 @@ def test_suite_jsonl_roundtrip(suite, tmp_path):
     assert metric.compute()["fact_recall"] == 1.0
 
 
-# --- metric on a hand-made item ----------------------------------------------------------------------
+# --- hand-made items: which facts a 77-position encoder reads, counted by hand ------------------------
+# Every word and punctuation mark of these sentences is one CLIP token (checked against the tokenizer in
+# test_hand_item_token_counts). Content tokens (start token not counted):
+#   s0  0-10   "Two large red circles sit in the top left corner."
+#   s1 11-69   "The style is very ×54 calm."                       (59 tokens, no fact)
+#   s2 70-83   "There are three blue squares, and they sit in the very centre."
+#              there70 are71 three72 blue73 squares74 ,75 and76 they77 sit78 in79 the80 very81 centre82 .83
+#   s3 84-95   "A single large green triangle is placed at the bottom right."
+#   s4 96-104  "The background is a flat, even gray."
+# A 77-position context reads content tokens 0-74 (start token, 75 content tokens, end token). So the blue
+# squares' presence and count (last token "squares", 74) are read, their position ("centre", 82) is not,
+# although their sentence starts at 70; nothing of s3 or s4 is read.
+HAND_SEGMENTS = (
+    "Two large red circles sit in the top left corner.",
+    "The style is " + "very " * 54 + "calm.",
+    "There are three blue squares, and they sit in the very centre.",
+    "A single large green triangle is placed at the bottom right.",
+    "The background is a flat, even gray.",
+)
+HAND_PROMPT = " ".join(HAND_SEGMENTS)
 
-def _hand_item() -> Item:
+
+def _span(words: str, sentence: int) -> list[int]:
+    """[start, end] of ``words`` inside sentence ``sentence`` of HAND_PROMPT."""
+    offset = sum(len(s) + 1 for s in HAND_SEGMENTS[:sentence])
+    start = offset + HAND_SEGMENTS[sentence].index(words)
+    return [start, start + len(words)]
+
+
+def _hand_item(with_spans: bool = True) -> Item:
     a = Group("circle", "red", "large", "top-left", 2)
     b = Group("square", "blue", "small", "center", 3)
     c = Group("triangle", "green", "large", "bottom-right", 1)
-    segments = (
-        "Two large red circles sit in the top left corner.",
-        "There are blue squares.",
-        "The style is clean and flat.",
-        "The blue squares are small and sit in the very centre, and there are three of them.",
-        "A single large green triangle is placed at the bottom right.",
-    )
-    facts = (
-        Fact("presence", 0, "red circles"), Fact("count", 0, "red circles", 2),
-        Fact("attribute", 0, "red circles", "large"), Fact("spatial", 0, "red circles", "top-left"),
-        Fact("presence", 1, "blue squares"),
-        Fact("count", 3, "blue squares", 3), Fact("attribute", 3, "blue squares", "small"),
-        Fact("spatial", 3, "blue squares", "center"),
-        Fact("presence", 4, "green triangles"), Fact("count", 4, "green triangles", 1),
-        Fact("attribute", 4, "green triangles", "large"),
-        Fact("spatial", 4, "green triangles", "bottom-right"),
-    )
-    starts = [0, 10, 74, 75, 100]  # by hand: sentence 3 starts exactly at the first position beyond 77
-    scene = Scene("white", (a, b, c))
-    return Item(id="hand-1", prompt=" ".join(segments), segments=segments, facts=facts,
-                meta={"scene": scene.to_dict(), "segment_starts": starts,
-                      "fact_tokens": [starts[f.sentence] for f in facts], "background_sentence": 2})
+    stated = [  # (fact, spans): the group's name and the words giving the value
+        (Fact("presence", 0, "red circles"), [_span("red circles", 0)]),
+        (Fact("count", 0, "red circles", 2), [_span("red circles", 0), _span("Two", 0)]),
+        (Fact("attribute", 0, "red circles", "large"), [_span("red circles", 0), _span("large", 0)]),
+        (Fact("spatial", 0, "red circles", "top-left"), [_span("red circles", 0), _span("in the top left corner", 0)]),
+        (Fact("presence", 2, "blue squares"), [_span("blue squares", 2)]),
+        (Fact("count", 2, "blue squares", 3), [_span("blue squares", 2), _span("three", 2)]),
+        (Fact("spatial", 2, "blue squares", "center"), [_span("blue squares", 2), _span("in the very centre", 2)]),
+        (Fact("presence", 3, "green triangles"), [_span("green triangle", 3)]),
+        (Fact("count", 3, "green triangles", 1), [_span("green triangle", 3), _span("single", 3)]),
+        (Fact("attribute", 3, "green triangles", "large"), [_span("green triangle", 3), _span("large", 3)]),
+        (Fact("spatial", 3, "green triangles", "bottom-right"),
+         [_span("green triangle", 3), _span("at the bottom right", 3)]),
+    ]
+    meta = {"scene": Scene("gray", (a, b, c)).to_dict(), "background_sentence": 4}
+    if with_spans:
+        meta.update(fact_spans=[spans for _, spans in stated], background_span=_span("gray", 4))
+    return Item(id="hand-1", prompt=HAND_PROMPT, segments=HAND_SEGMENTS, facts=tuple(f for f, _ in stated),
+                meta=meta)
+
+
+#: indices of the facts of _hand_item() read by clip77, by hand (see the table above)
+HAND_VISIBLE_77 = {0, 1, 2, 3, 4, 5}
+
+
+def test_hand_item_token_counts():
+    from longbench.text.tokenizer import load_clip_tokenizer
+
+    tok = load_clip_tokenizer()
+    n = lambda text: len(tok(text, add_special_tokens=False, verbose=False)["input_ids"])  # noqa: E731
+    assert [n(s) for s in HAND_SEGMENTS] == [11, 59, 14, 12, 9]
+    assert n(HAND_PROMPT[:_span("blue squares", 2)[1]]) == 75  # "squares" is content token 74
+    assert n(HAND_PROMPT[:_span("in the very centre", 2)[1]]) == 83  # "centre" is content token 82
+
+
+def test_hand_item_visible_facts_by_hand():
+    from longbench.synth.views import fact_last_tokens
+
+    item = _hand_item()
+    last = fact_last_tokens(item)
+    assert last == [3, 3, 3, 9, 74, 74, 82, 88, 88, 88, 94]
+    for window, expected in ((77, HAND_VISIBLE_77), (84, HAND_VISIBLE_77), (85, HAND_VISIBLE_77 | {6}),
+                             (97, set(range(11))), (96, set(range(10))), (76, {0, 1, 2, 3})):
+        assert {i for i, t in enumerate(last) if t < window - 2} == expected, window
+
+
+def test_clip77_draws_exactly_the_visible_facts_of_the_hand_item():
+    item = _hand_item()
+    model = build_model("synth:clip77")
+    regions = set()
+    for seed in range(20):
+        scene = model.scene_for(Request(item, seed))
+        assert scene.background == "white"  # "gray" is content token 103: unread, the default is drawn
+        assert sorted(g.name for g in scene.groups) == ["blue squares", "red circles"]  # green: too late
+        assert scene.group("red circles") == Group("circle", "red", "large", "top-left", 2)
+        blue = scene.group("blue squares")
+        assert blue.count == 3  # read: "three blue squares" ends at token 74
+        assert blue.region != "top-left"
+        regions.add(blue.region)  # unread ("centre" is token 82): guessed among the free cells
+    assert len(regions) > 3
+    # clip85 reads up to content token 82: the blue squares' cell too, nothing of the triangle
+    for seed in range(5):
+        scene = build_model("synth:clip85").scene_for(Request(item, seed))
+        assert scene.group("blue squares").region == "center" and scene.group("green triangles") is None
+    clip84 = build_model("synth:clip84")  # reads up to token 81: "centre" (82) is one token too far
+    assert any(clip84.scene_for(Request(item, seed)).group("blue squares").region != "center" for seed in range(10))
+    full = build_model("synth:clip248").scene_for(Request(item, 0))
+    assert full == Scene.from_dict(item.meta["scene"]).sorted()
 
 
 def test_metric_hand_computed():
@@ -115,10 +193,12 @@ def test_metric_hand_computed():
     truth = Renderer().render(Scene.from_dict(item.meta["scene"]), seed=4)
     metric = _score([image, truth], [item, item])
     per = metric.per_sample()
+    # holds: red presence ✓ count ✗ size ✓ cell ✓ | blue presence ✓ count ✓ cell ✗ | green ✗ ✗ ✗ ✗
+    # inside (HAND_VISIBLE_77): facts 0-5; beyond: 6-10
     expected = {
-        "fact_recall": 6 / 12, "fact_recall@<=77": 4 / 5, "fact_recall@>77": 2 / 7,
-        "count_acc": 1 / 3, "count_acc@<=77": 0.0, "count_acc@>77": 1 / 2,
-        "binding_acc": 2 / 3, "binding_acc@<=77": 1.0, "binding_acc@>77": 1 / 2,
+        "fact_recall": 5 / 11, "fact_recall@<=77": 5 / 6, "fact_recall@>77": 0 / 5,
+        "count_acc": 1 / 3, "count_acc@<=77": 1 / 2, "count_acc@>77": 0.0,
+        "binding_acc": 1 / 2, "binding_acc@<=77": 1.0, "binding_acc@>77": 0.0,
         "position_acc": 1 / 3, "position_acc@<=77": 1.0, "position_acc@>77": 0.0,
     }
     assert set(per) == set(expected) == set(SynthFactsMetric.columns)
@@ -129,28 +209,74 @@ def test_metric_hand_computed():
     for col, value in expected.items():
         assert values[col] == pytest.approx((value + 1.0) / 2), col
     seg = metric.per_segment()
-    assert seg[0][:2] == [pytest.approx(3 / 4), 1.0] and math.isnan(seg[0][2])
-    assert seg[0][3:] == [pytest.approx(2 / 3), 0.0]
-    assert seg[1][:2] == [1.0, 1.0] and seg[1][3:] == [1.0, 1.0]
+    assert seg[0][0] == pytest.approx(3 / 4) and math.isnan(seg[0][1]) and seg[0][2] == pytest.approx(2 / 3)
+    assert seg[0][3] == 0.0 and math.isnan(seg[0][4])
+    assert seg[1][0] == 1.0 and seg[1][2:4] == [1.0, 1.0]
     assert all(v is True for v in SynthFactsMetric.columns.values())
 
 
 def test_metric_nan_when_no_fact_of_a_kind():
     item = _hand_item()
     few = Item(id="hand-2", prompt=item.prompt, segments=item.segments, facts=item.facts[:1],
-               meta={**item.meta, "fact_tokens": [0]})
+               meta={**item.meta, "fact_spans": item.meta["fact_spans"][:1]})
     image = Renderer().render(Scene.from_dict(item.meta["scene"]), seed=0)
     per = _score([image], [few]).per_sample()
     assert per["fact_recall"] == [1.0] and per["fact_recall@<=77"] == [1.0]
     assert math.isnan(per["fact_recall@>77"][0]) and math.isnan(per["count_acc"][0])
 
 
-def test_metric_counts_tokens_when_meta_lacks_them(suite):
-    items = suite.items[:6]
-    bare = [Item(id=it.id, prompt=it.prompt, segments=it.segments, facts=it.facts, entities=it.entities,
-                 meta={"scene": it.meta["scene"]}) for it in items]
-    images = build_model("synth:clip77").generate(_requests(items))
-    assert _score(images, bare).per_sample() == _score(images, items).per_sample()
+def test_without_spans_a_fact_is_inside_only_when_its_whole_sentence_is():
+    """Items without character spans: the fallback never claims more than a 77-token encoder reads."""
+    from longbench.synth.views import fact_last_tokens
+
+    bare = _hand_item(with_spans=False)
+    # whole sentences: s0 ends at token 10, s2 at 83, s3 at 95 → only the red circles' facts are inside
+    assert fact_last_tokens(bare) == [10] * 4 + [83] * 3 + [95] * 4
+    scene = build_model("synth:clip77").scene_for(Request(bare, 0))
+    assert [g.name for g in scene.groups] == ["red circles"] and scene.background == "white"
+    per = _score([Renderer().render(Scene.from_dict(bare.meta["scene"]), seed=0)], [bare]).per_sample()
+    assert per["fact_recall@<=77"] == [1.0] and per["fact_recall@>77"] == [1.0]
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"fact_spans": [[[0, 3]]]}, "list of 11 lists"),
+    ({"fact_spans": [[[5, 2]]] * 11}, r"\[start, end\] spans inside the prompt"),
+    ({"fact_spans": [[[0, 10**6]]] * 11}, "inside the prompt"),
+    ({"background_span": [1]}, r"meta.background_span must be a \[start, end\] span"),
+])
+def test_bad_spans_are_clear_errors(bad, match):
+    item = _hand_item()
+    broken = Item(id="hand-bad", prompt=item.prompt, segments=item.segments, facts=item.facts,
+                  meta={**item.meta, **bad})
+    with pytest.raises(LongbenchError, match=rf"'hand-bad'.*{match}"):
+        build_model("synth:clip77").scene_for(Request(broken, 0))
+
+
+# --- the whole suite against an independent count ----------------------------------------------------
+def _inside_by_prefix(item: Item, tokenizer, window: int = 77) -> list[bool]:
+    """Per fact: tokenize the prompt up to the end of the fact's last span; the fact is read when those
+    content tokens fit between the start and end tokens (<= window - 2). Independent of longbench.synth."""
+    out = []
+    for spans in item.meta["fact_spans"]:
+        end = max(e for _, e in spans)
+        n = len(tokenizer(item.prompt[:end], add_special_tokens=False, verbose=False)["input_ids"])
+        out.append(n <= window - 2)
+    return out
+
+
+def test_suite_visibility_equals_prefix_tokenization(suite):
+    from longbench.synth.views import fact_last_tokens
+    from longbench.text.tokenizer import TokenCounter, load_clip_tokenizer
+
+    tok = load_clip_tokenizer()
+    counter = TokenCounter(tok)
+    changed = 0
+    for it in suite.items[:120]:
+        expected = _inside_by_prefix(it, tok)
+        assert [t < 75 for t in fact_last_tokens(it, counter)] == expected, it.id
+        starts = it.meta["segment_starts"]
+        changed += sum(starts[f.sentence] < 75 and not e for f, e in zip(it.facts, expected))
+    assert changed > 30  # many facts sit in a sentence that starts inside but ends beyond the window
 
 
 def test_metric_registered_and_protocol(suite):
@@ -203,20 +329,30 @@ def test_oracle_at_other_size(suite):
     assert all(v == 1.0 for v in _score(images, items).compute().values())
 
 
-def test_clip77_sees_only_the_window(suite):
+def test_clip77_draws_exactly_what_the_window_reads(suite):
+    from longbench.text.tokenizer import load_clip_tokenizer
+
+    tok = load_clip_tokenizer()
     items = suite.items[:80]
     images = build_model("synth:clip77").generate(_requests(items))
     detector = Detector()
-    for img, it in zip(images, items):
-        scene = Scene.from_dict(it.meta["scene"])
-        early = {f.entity for f, s in zip(it.facts, it.meta["fact_tokens"])
-                 if f.type == "presence" and s < 75}
-        drawn = {(o.colour, o.shape) for o in detector.detect(img).objects}
-        assert drawn == {(g.colour, g.shape) for g in scene.groups if g.name in early}, it.id
     metric = _score(images, items)
     per = metric.per_sample()
-    for col in ("fact_recall@<=77", "count_acc@<=77", "binding_acc@<=77", "position_acc@<=77"):
-        assert all(v == 1.0 for v in per[col] if not math.isnan(v)), col
+    for k, (img, it) in enumerate(zip(images, items)):
+        scene = Scene.from_dict(it.meta["scene"])
+        inside = _inside_by_prefix(it, tok)
+        early = {f.entity for f, ok in zip(it.facts, inside) if f.type == "presence" and ok}
+        detection = detector.detect(img)
+        assert {(o.colour, o.shape) for o in detection.objects} == {
+            (g.colour, g.shape) for g in scene.groups if g.name in early}, it.id
+        for f, ok in zip(it.facts, inside):  # every fact the window reads is drawn right
+            if ok:
+                assert fact_holds(f, scene, detection), (it.id, f)
+        n_in = sum(inside)
+        assert per["fact_recall@<=77"][k] == (1.0 if n_in else pytest.approx(math.nan, nan_ok=True))
+        if n_in < len(inside):  # the @>77 column averages exactly the facts the window does not read
+            beyond = [fact_holds(f, scene, detection) for f, ok in zip(it.facts, inside) if not ok]
+            assert per["fact_recall@>77"][k] == pytest.approx(sum(beyond) / len(beyond))
     values = metric.compute()
     assert values["fact_recall@>77"] < 0.3 and values["position_acc@>77"] < 0.3
     assert values["fact_recall@<=77"] == 1.0 and 0.3 < values["fact_recall"] < 0.95
@@ -225,18 +361,8 @@ def test_clip77_sees_only_the_window(suite):
 def test_clip77_on_hand_item_guesses_unknown_attributes():
     item = _hand_item()
     model = build_model("synth:clip77")
-    sizes, regions = set(), set()
-    for seed in range(20):
-        scene = model.scene_for(Request(item, seed))
-        names = [g.name for g in scene.groups]
-        assert sorted(names) == ["blue squares", "red circles"]  # the triangle is introduced too late
-        assert scene.group("red circles") == Group("circle", "red", "large", "top-left", 2)
-        blue = scene.group("blue squares")
-        assert blue.region != "top-left"
-        sizes.add(blue.size)
-        regions.add(blue.region)
-    assert len(sizes) == 2 and len(regions) > 3  # unknown facts are guessed, not copied
-    assert build_model("synth:clip248").scene_for(Request(item, 0)) == Scene.from_dict(item.meta["scene"])
+    sizes = {model.scene_for(Request(item, seed)).group("blue squares").size for seed in range(20)}
+    assert sizes == {"small", "large"}  # never stated: guessed, not copied
 
 
 def test_corrupt_k_degrades_monotonically(suite):
@@ -285,20 +411,10 @@ def test_model_rejects_non_synth_items():
 def test_model_rejects_inconsistent_facts():
     item = _hand_item()
     bad = Item(id="hand-bad", prompt=item.prompt, segments=item.segments,
-               facts=(Fact("count", 0, "red circles", 4),), meta={**item.meta, "fact_tokens": [0]})
+               facts=(Fact("count", 0, "red circles", 4),), meta={**item.meta, "fact_spans": [[[0, 3]]]})
     with pytest.raises(LongbenchError, match=r"hand-bad.*says 4"):
         build_model("synth:oracle").prepare([Request(bad, 0)])
     unknown = Item(id="hand-bad2", prompt=item.prompt, segments=item.segments,
-                   facts=(Fact("presence", 0, "pink stars"),), meta={**item.meta, "fact_tokens": [0]})
+                   facts=(Fact("presence", 0, "pink stars"),), meta={**item.meta, "fact_spans": [[[0, 3]]]})
     with pytest.raises(LongbenchError, match="pink stars"):
         build_model("synth:corrupt-1").generate([Request(unknown, 0)])
-
-
-def test_clip77_counts_tokens_when_meta_lacks_them(suite):
-    items = suite.items[:6]
-    bare = [Item(id=it.id, prompt=it.prompt, segments=it.segments, facts=it.facts,
-                 meta={"scene": it.meta["scene"], "background_sentence": it.meta["background_sentence"]})
-            for it in items]
-    model = build_model("synth:clip77")
-    for it, b in zip(items, bare):
-        assert model.scene_for(Request(b, 3)) == model.scene_for(Request(it, 3))

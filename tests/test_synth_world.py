@@ -20,7 +20,7 @@ from longbench.synth.world import (
     Group,
     Scene,
     group_name,
-    within_window,
+    visible,
 )
 from longbench.text.splitters import split_default
 from longbench.text.tokenizer import TokenCounter, load_clip_tokenizer
@@ -193,14 +193,44 @@ def test_token_positions_are_exact(items, tokenizer):
             assert len(ids) == start
         full = tokenizer(it.prompt, add_special_tokens=False)["input_ids"]
         assert len(full) == it.meta["n_tokens"]
-        assert it.meta["fact_tokens"] == [it.meta["segment_starts"][f.sentence] for f in it.facts]
 
 
-def test_within_window_boundary():
-    # 77 positions = start token + 75 content tokens + end token
-    assert within_window(0) and within_window(74)
-    assert not within_window(75) and not within_window(200)
-    assert within_window(245, 248) and not within_window(246, 248)
+def test_fact_spans_point_at_the_words_that_state_each_fact(items):
+    """Each fact's spans cover the group's name in its own sentence and, except presence, a value word."""
+    for it in items:
+        scene = Scene.from_dict(it.meta["scene"])
+        starts = [sum(len(s) + 1 for s in it.segments[:i]) for i in range(len(it.segments))]
+        assert len(it.meta["fact_spans"]) == len(it.facts)
+        for f, spans in zip(it.facts, it.meta["fact_spans"]):
+            lo, hi = starts[f.sentence], starts[f.sentence] + len(it.segments[f.sentence])
+            assert all(lo <= a < b <= hi for a, b in spans), (it.id, f)  # inside the fact's own sentence
+            name = it.prompt[spans[0][0]:spans[0][1]].lower()
+            g = scene.group(f.entity)
+            assert name.split()[0] in _COLOUR_SYNONYMS.get(g.colour, (g.colour,)), (it.id, f, name)
+            assert g.shape in name, (it.id, f, name)
+            if f.type == "presence":
+                assert len(spans) == 1
+                continue
+            assert len(spans) == 2
+            value = it.prompt[spans[1][0]:spans[1][1]].lower()
+            if f.type == "count":
+                assert any(w in value.split() for w in _NUMBERS[g.count]) or "one" in value, (it.id, value)
+            elif f.type == "attribute":
+                assert value in _SIZE_SYNONYMS[g.size], (it.id, value)
+            else:
+                assert value.startswith(("in ", "at ", "on ", "up ", "down ", "exactly ")), (it.id, value)
+        a, b = it.meta["background_span"]
+        bg_start = starts[it.meta["background_sentence"]]
+        assert bg_start <= a and it.prompt[a:b].lower() in _COLOUR_SYNONYMS.get(scene.background,
+                                                                                (scene.background,))
+
+
+def test_visible_boundary():
+    # 77 positions = start token (position 0) + 75 content tokens (positions 1-75) + end token (76):
+    # content token k sits at position k + 1 and is read iff k + 1 <= 75
+    assert visible(0) and visible(74)
+    assert not visible(75) and not visible(200)
+    assert visible(245, 248) and not visible(246, 248)
 
 
 def test_group_names():

@@ -48,7 +48,8 @@ class DiffusionStage(Stage):
     def setup(self) -> None:
         import torch
 
-        from longalign.checkpoint import base_probe, check_base, fuse_checkpoint_lora, read_manifest
+        from longbench.longsd.checkpoint import base_probe, check_base, read_manifest
+        from longbench.longsd.lora import fuse_checkpoint_lora
         from longbench.weights import resolve
 
         m = self.cfg.model
@@ -66,7 +67,7 @@ class DiffusionStage(Stage):
             fuse_checkpoint_lora(self.unet, self.parent["_dir"])
         self.setup_t5()
         self.add_lora()
-        from longalign.encoding import SegmentEncoder
+        from longbench.longsd.encoding import SegmentEncoder
 
         self.encoder = SegmentEncoder(self.tokenizer, self.text_encoder, m.token_length, m.splitter,
                                       t5_tokenizer=self.t5_tokenizer, t5_encoder=self.t5_encoder,
@@ -104,6 +105,9 @@ class DiffusionStage(Stage):
             raise LongbenchError(f"base {self.base_spec!r}: prediction_type {self.prediction_type!r} is not supported")
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float().to(self.accelerator.device)
         self.num_train_timesteps = int(self.noise_scheduler.config.num_train_timesteps)
+        from longalign.config import check_schedule
+
+        check_schedule(self.name, self.cfg, self.num_train_timesteps)
         device = self.accelerator.device
         for module in (self.text_encoder, self.vae, self.unet):
             module.requires_grad_(False)
@@ -111,8 +115,8 @@ class DiffusionStage(Stage):
             module.to(device=device)
 
     def setup_t5(self) -> None:
-        from longalign.adapters import T5Adapter
-        from longalign.checkpoint import ADAPTER_DIR
+        from longbench.longsd.checkpoint import ADAPTER_DIR
+        from longbench.longsd.t5_adapter import T5Adapter
 
         m = self.cfg.model
         self.t5_tokenizer = self.t5_encoder = self.adapter = None
@@ -148,15 +152,10 @@ class DiffusionStage(Stage):
 
     def add_lora(self) -> None:
         import torch
-        from peft import LoraConfig
 
-        lo = self.cfg.lora
-        config = LoraConfig(r=lo.rank, lora_alpha=lo.alpha or lo.rank, lora_dropout=lo.dropout,
-                            init_lora_weights="gaussian", target_modules=list(lo.target_modules))
-        try:
-            self.unet.add_adapter(config, adapter_name=LORA_ADAPTER)
-        except ValueError as e:
-            raise LongbenchError(f"lora.target_modules={lo.target_modules}: {str(e).splitlines()[0]}") from None
+        from longalign.lora_recipes import add_lora
+
+        add_lora(self.unet, self.cfg.lora, LORA_ADAPTER)
         for p in self.unet.parameters():
             if p.requires_grad:
                 p.data = p.data.to(torch.float32)  # trained weights stay in float32 under mixed precision
@@ -238,15 +237,9 @@ class DiffusionStage(Stage):
         return {**self.encoder.describe(), "t5": m.t5 or None, "clip": "base text_encoder"}
 
     def save_checkpoint(self, target: Path, step: int) -> None:
-        from longalign.checkpoint import (
-            build_manifest,
-            lora_rank_summary,
-            lora_state_dict,
-            read_lora,
-            stack_loras,
-            write_checkpoint,
-        )
         from longalign.config import config_to_dict
+        from longbench.longsd.checkpoint import build_manifest, write_checkpoint
+        from longbench.longsd.lora import lora_rank_summary, lora_state_dict, read_lora, stack_loras
 
         unet = self.unwrapped_unet()
         lora = lora_state_dict(unet, LORA_ADAPTER)

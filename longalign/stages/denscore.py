@@ -2,7 +2,11 @@
 
 Data: preference pairs (``longalign.data``: JSONL of ``{caption, image_0, image_1, label}``, label = index
 of the preferred image, 0.5 for a tie). Scores follow the metric (``longbench.metrics.denscore``): image
-and segment features are L2-normalised, the prompt vector is the mean of its segment vectors.
+and segment features are L2-normalised, the prompt vector is the mean of its segment vectors, and images
+go through the metric's and the reward's preprocessing (``reward_preprocess``: crop
+``denscore.crop_fraction`` of each side — centred, or at random with ``denscore.random_crop`` — bilinear
+antialiased resize to the model's image size, CLIP normalisation), so the model is trained on the inputs
+it is scored with.
 
 Loss (Pick-a-Pic style cross-entropy between the two images of a pair, target ``[1 − label, label]``,
 logits ``logit_scale · score``), at two levels:
@@ -95,7 +99,7 @@ class DenscoreStage(Stage):
                                                                                         dict[str, float]]:
         import torch
 
-        from longbench.metrics.clip_models import to_uint8_tensors
+        from longbench.metrics.clip_models import to_float_batches
         from longbench.metrics.denscore import split_prompts
         from longbench.metrics.functional import denscore as F
 
@@ -106,8 +110,12 @@ class DenscoreStage(Stage):
         label = batch["label"].to(device=device, dtype=torch.float32)
         segments, owners = split_prompts(captions, self.scorer, d.splitter)
         tokens = {k: v.to(device) for k, v in self.scorer.tokenize(segments).items()}
-        images = to_uint8_tensors(list(batch["image_0"]) + list(batch["image_1"]), where="denscore pair image")
-        pixels = self.scorer.standard_pixels(images).to(device)
+        s = self.scorer
+        pixels = torch.empty(2 * bsz, 3, s.image_size, s.image_size)
+        for idx, group in to_float_batches(list(batch["image_0"]) + list(batch["image_1"]), where="denscore pair image"):
+            pixels[idx] = F.reward_preprocess(group, image_size=s.image_size, mean=s.image_mean, std=s.image_std,
+                                              fraction=d.crop_fraction, random_crop=d.random_crop, generator=generator)
+        pixels = pixels.to(device)
         out = self.model_train(pixel_values=pixels, return_loss=False, **tokens)
         seg = F.l2_normalize(out.text_embeds.float())
         img = F.l2_normalize(out.image_embeds.float())
@@ -129,8 +137,8 @@ class DenscoreStage(Stage):
 
     def save_checkpoint(self, target: Path, step: int) -> None:
         import longbench
-        from longalign.checkpoint import atomic_dir
         from longalign.config import config_to_dict
+        from longbench.results import atomic_dir
 
         model = self.accelerator.unwrap_model(self.model_train)
         with atomic_dir(target) as tmp:

@@ -4,7 +4,8 @@ Every metric is a ``torchmetrics.Metric`` (state syncs across processes for free
 
 * ``update(images, items)`` — a batch of RGB PIL images and their suite items;
 * ``compute() -> dict[str, float]`` — one or more named columns (e.g. ``denscore`` and ``denscore-o``);
-* ``columns`` — column name → higher_is_better;
+* ``columns`` — column name → higher_is_better; ``output_columns(options)`` — the columns a run with these
+  options will report, known before it runs (the default is ``columns``);
 * ``per_sample() -> dict[str, list[float]]`` — per-image scores of the columns that have them, in update
   order (NaN where a sample has no value); the runner bootstraps CIs and length-bucket values from these,
   and for such columns ``compute()`` equals the NaN-ignoring mean of ``per_sample()``;
@@ -34,6 +35,14 @@ class LongbenchMetric(Metric):
     version: ClassVar[str] = "1"
     columns: ClassVar[dict[str, bool]] = {}
     full_state_update = False
+
+    @classmethod
+    def output_columns(cls, options: dict[str, Any]) -> dict[str, bool]:
+        """Column → higher_is_better of what ``compute()`` will return with these options (the metric's
+        ``--metric-arg`` values, unparsed), known before anything runs so flags naming columns
+        (``--fail-under``, ``--max-regression``) are checked first. Override when the columns depend
+        on the options; the default is ``columns``."""
+        return dict(cls.columns)
 
     def per_sample(self) -> dict[str, list[float]]:
         return {}
@@ -97,7 +106,10 @@ def _state_name(col: str) -> str:
 @dataclass
 class MetricContext:
     """What a metric may need beyond its own options: the suite (for suite-level constants such as
-    Denscore's direction V or FID reference statistics), the device, and the on-disk cache."""
+    Denscore's direction V or FID reference statistics), the device, and the on-disk cache.
+
+    ``suite`` is always the whole suite, also when the run scores only its first ``--limit`` items
+    (those arrive through ``update``): a suite-level constant must not depend on ``--limit``."""
 
     suite: Any
     device: str = "cpu"

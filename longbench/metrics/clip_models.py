@@ -19,6 +19,7 @@ one text-tower forward per scorer instance.
 from __future__ import annotations
 
 import logging
+import pickle
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -254,8 +255,9 @@ def load_clip_scorer(model: str, processor: str | None = None, *, device: str = 
 
     Raises:
         MissingWeightsError: weights or processor not available offline.
+        LongbenchError: the checkpoint lacks tensors of the model, or has others (never filled at random).
     """
-    from longbench.weights import dir_fingerprint, resolve
+    from longbench.weights import dir_fingerprint, from_pretrained_strict, resolve
 
     torch_dtype = parse_dtype(dtype)
     if model.startswith("open_clip:"):
@@ -264,8 +266,9 @@ def load_clip_scorer(model: str, processor: str | None = None, *, device: str = 
     from transformers import AutoModel
 
     path = resolve(model, what=what)
-    try:
-        hf_model = AutoModel.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust_remote_code)
+    try:  # strict: a partial checkpoint is an error, never a half-random model
+        hf_model = from_pretrained_strict(AutoModel, path, what=what, local_files_only=True,
+                                          trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
         raise MissingWeightsError(f"{what} {model!r}: cannot load a transformers model from {path} "
                                   f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
@@ -337,15 +340,49 @@ def _load_open_clip(spec: str, *, device: str, dtype: torch.dtype, what: str) ->
     path = resolve(pretrained, what=f"{what} checkpoint")
     if path.is_dir():
         raise MissingWeightsError(f"{what} spec {spec!r}: {path} is a directory; pass the checkpoint file")
-    try:
-        model = open_clip.create_model(arch, pretrained=str(path), device=device, pretrained_text=False)
-    except (RuntimeError, OSError, ValueError) as e:
-        raise MissingWeightsError(f"{what} {spec!r}: cannot load {path} into {arch} ({type(e).__name__})") from None
+    model = open_clip_strict(arch, path, what=f"{what} {spec!r}", device=device)
     model = model.to(dtype=dtype).eval().requires_grad_(False)
     tokenizer = open_clip.get_tokenizer(arch)
     scorer = ClipScorer.wrap(model, tokenizer)
     scorer.identity.update({"model": spec, "model_sha256": file_sha256(path), "tokenizer": "open_clip"})
     return scorer
+
+
+def open_clip_strict(name: str, checkpoint: Any, *, what: str, **create_kwargs: Any) -> nn.Module:
+    """An open_clip model built from ``name`` (an architecture or ``local-dir:DIR``) with ``checkpoint``
+    loaded strictly: open_clip's own checkpoint conversions apply, then missing, unexpected or mismatched
+    tensors are a one-line LongbenchError naming them (never random weights).
+
+    Args:
+        name: architecture name or ``local-dir:DIR`` (its config; the weights come from ``checkpoint``).
+        checkpoint: the weights file.
+        what: the weights' role for messages (e.g. ``"fid-clip model"``).
+        create_kwargs: passed to ``open_clip.create_model`` (device, force_* options).
+
+    Raises:
+        LongbenchError: the model cannot be built or the checkpoint does not fill it exactly.
+        MissingWeightsError: the checkpoint cannot be read.
+    """
+    import open_clip
+
+    from longbench.weights import checked_load
+
+    create_kwargs.setdefault("pretrained_text", False)
+    create_kwargs.setdefault("pretrained_image", False)
+    try:
+        model = open_clip.create_model(name, load_weights=False, **create_kwargs)
+    except (RuntimeError, OSError, ValueError, KeyError) as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise LongbenchError(f"{what}: cannot build open_clip model {name!r} ({type(e).__name__}: {first})") from None
+    try:
+        # big_vision .npz weights return {} (open_clip converts and checks them itself)
+        checked_load(lambda: open_clip.load_checkpoint(model, str(checkpoint), strict=False), what=what,
+                     weights=checkpoint)
+    except (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError) as e:
+        first = str(e).splitlines()[0] if str(e) else ""
+        raise MissingWeightsError(f"{what} {checkpoint}: cannot read the checkpoint ({type(e).__name__}: "
+                                  f"{first})") from None
+    return model
 
 
 # ---------------------------------------------------------------------- images

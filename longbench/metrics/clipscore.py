@@ -19,6 +19,7 @@ import torch
 from longbench.errors import LongbenchError
 from longbench.metrics.base import MetricContext, PerSampleMetric
 from longbench.metrics.clip_models import ClipScorer, load_clip_scorer, to_uint8_tensors
+from longbench.metrics.functional.clipscore import clip_score
 from longbench.metrics.functional.denscore import l2_normalize
 
 DEFAULT_MODEL = "openai/clip-vit-large-patch14"
@@ -30,8 +31,7 @@ def clip_scores(images: Sequence[Any], prompts: Sequence[str], scorer: ClipScore
         raise LongbenchError(f"clipscore: {len(images)} images but {len(prompts)} prompts")
     pixels = scorer.standard_pixels(to_uint8_tensors(images, where="clipscore image"))
     x = l2_normalize(scorer.image_features(pixels).float())
-    t = scorer.normalized_text_features(list(prompts)).to(x)
-    return (100.0 * (x * t).sum(-1)).clamp_min(0.0)
+    return clip_score(x, scorer.normalized_text_features(list(prompts)))
 
 
 class ClipScore(PerSampleMetric):

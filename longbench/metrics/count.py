@@ -22,7 +22,6 @@ The run-level value of each column is the mean over images (the runner bootstrap
 from __future__ import annotations
 
 import logging
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,6 +30,7 @@ import torch
 
 from longbench.errors import LongbenchError
 from longbench.metrics.base import MetricContext, PerSampleMetric
+from longbench.metrics.functional.count import count_boxes, count_scores
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -47,27 +47,9 @@ DEFAULT_NMS_IOU = 0.5
 
 
 # ---------------------------------------------------------------------- pure logic
-def count_boxes(boxes: torch.Tensor, scores: torch.Tensor, score_threshold: float, iou_threshold: float) -> int:
-    """Boxes (N,4 xyxy) scoring above ``score_threshold`` that survive NMS at ``iou_threshold``."""
-    from torchvision.ops import nms
-
-    if boxes.numel() == 0:
-        return 0
-    keep = scores > score_threshold
-    if not bool(keep.any()):
-        return 0
-    return int(nms(boxes[keep].float(), scores[keep].float(), iou_threshold).numel())
-
-
 def image_scores(entities: Sequence[Entity], predicted: Sequence[int]) -> dict[str, float]:
     """The three per-image columns from stated entities and predicted counts (NaN when undefined)."""
-    counted = [(e.count, p) for e, p in zip(entities, predicted) if e.count is not None]
-    present = [p for e, p in zip(entities, predicted) if e.count is None or e.count > 0]
-    return {
-        "count-acc": sum(p == c for c, p in counted) / len(counted) if counted else math.nan,
-        "count-mae": sum(abs(p - c) for c, p in counted) / len(counted) if counted else math.nan,
-        "presence-recall": sum(p > 0 for p in present) / len(present) if present else math.nan,
-    }
+    return count_scores([e.count for e in entities], predicted)
 
 
 def entities_of(item: Any) -> list[Entity]:
@@ -164,7 +146,7 @@ def load_detector(kind: str, model: str | None = None, processor: str | None = N
                   query_template: str = "{}", trust_remote_code: bool = False) -> Detector:
     """Load an OWLv2 or Grounding DINO detector offline (HF id or local directory)."""
     from longbench.errors import MissingWeightsError
-    from longbench.weights import dir_fingerprint, resolve
+    from longbench.weights import dir_fingerprint, from_pretrained_strict, resolve
 
     if kind not in DETECTORS:
         raise LongbenchError(f"count: unknown detector {kind!r} (choose from {', '.join(DETECTORS)})")
@@ -179,7 +161,9 @@ def load_detector(kind: str, model: str | None = None, processor: str | None = N
             from transformers import Owlv2ForObjectDetection as cls
         else:
             from transformers import GroundingDinoForObjectDetection as cls
-        net = cls.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust_remote_code)
+        # strict: a partial checkpoint is an error naming the keys, never a half-random detector
+        net = from_pretrained_strict(cls, path, what=f"{kind} detector", local_files_only=True,
+                                     trust_remote_code=trust_remote_code)
         proc = AutoProcessor.from_pretrained(str(proc_path), local_files_only=True,
                                              trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:

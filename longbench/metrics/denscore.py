@@ -210,20 +210,14 @@ class Denscore(PerSampleMetric):
     def score(self, images: Sequence[Any], items: Sequence[Any]) -> dict[str, list[float]]:
         if len(images) != len(items):
             raise LongbenchError(f"denscore: {len(images)} images but {len(items)} items")
-        prompts = [_prompt_of(it) for it in items]
-        c, seg, owners = _prompt_vectors(prompts, self.scorer, self.splitter, self._split_cache)
-        x = torch.zeros(len(images), c.shape[-1], device=c.device)
+        segments, owners = split_prompts([_prompt_of(it) for it in items], self.scorer, self.splitter,
+                                         self._split_cache)
+        seg = self.scorer.normalized_text_features(segments)
+        x = torch.zeros(len(images), seg.shape[-1], device=seg.device)
         for idx, batch in to_float_batches(images, where="denscore image"):
             x[idx] = _image_vectors(batch, self.scorer).to(x)
-        c = c.to(x)
-        v = self.direction.to(x)
-        if v.numel() != c.shape[-1]:
-            raise LongbenchError(f"denscore: direction has {v.numel()} values, the text features {c.shape[-1]}")
-        dense_o = 100.0 * (x * c).sum(-1)
-        dense = 100.0 * (x * F.text_relevant(c, v)).sum(-1)
-        owners_t = torch.as_tensor(owners, device=x.device)
-        per_segment = 100.0 * (x[owners_t] * seg.to(x)).sum(-1)
-        counts = torch.bincount(owners_t, minlength=len(images))
+        dense, dense_o, per_segment = F.denscore_scores(x, seg, owners, self.direction)
+        counts = torch.bincount(torch.as_tensor(owners), minlength=len(images))
         self._last_segments = (per_segment.double().cpu(), counts.cpu())
         return {"denscore": dense.tolist(), "denscore-o": dense_o.tolist()}
 

@@ -503,13 +503,9 @@ class _Moments:
 
 
 def _read_image(path: Path, item_id: str, name: str) -> Any:
-    from PIL import Image, UnidentifiedImageError
+    from longbench.models.base import open_image
 
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, UnidentifiedImageError) as e:
-        raise LongbenchError(f"{name}: cannot read reference image of item {item_id!r}: {path} ({e})") from None
+    return open_image(path, f"{name}: reference image of item {item_id!r} ({path})")
 
 
 def _as_codes(state: Any) -> torch.Tensor:

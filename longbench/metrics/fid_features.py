@@ -75,20 +75,34 @@ def resolve_inception_weights(weights: str | Path | None = None) -> Path:
                               f"{p.parent}; {how}")
 
 
-def build_inception(state_dict: dict[str, torch.Tensor], *, antialias: bool = False) -> nn.Module:
-    """torchmetrics' ``NoTrainInceptionV3`` (torch-fidelity's network) with ``state_dict`` loaded.
+def build_inception(state_dict: dict[str, torch.Tensor], *, antialias: bool = False,
+                    weights: str | Path = "state dict") -> nn.Module:
+    """torchmetrics' ``NoTrainInceptionV3`` (torch-fidelity's network) with ``state_dict`` loaded strictly.
 
     torch-fidelity's constructor only reads weights from a file, and without ``weights_only``; it is handed
     an in-memory copy of a state dict that was already loaded with ``weights_only=True`` (plain tensors),
-    so nothing from the user's file is unpickled unsafely.
+    so nothing from the user's file is unpickled unsafely. The constructor's own ``load_state_dict`` call is
+    routed through :func:`longbench.weights.checked_load`, so a partial file is a one-line error
+    naming ``weights`` and the missing/unexpected keys.
+
+    Raises:
+        LongbenchError: the state dict does not fill the network exactly.
     """
     from torchmetrics.image.fid import NoTrainInceptionV3
+
+    from longbench.weights import checked_load
+
+    class _StrictInception(NoTrainInceptionV3):
+        def load_state_dict(self, sd: Any, strict: bool = True, assign: bool = False) -> Any:
+            parent = super().load_state_dict
+            return checked_load(lambda: parent(sd, strict=False, assign=assign), what="fid Inception weights",
+                                weights=weights)
 
     buf = io.BytesIO()
     torch.save({k: v for k, v in state_dict.items()}, buf)
     buf.seek(0)
-    return NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                              feature_extractor_weights_path=buf, antialias=antialias)
+    return _StrictInception(name="inception-v3-compat", features_list=["2048"],
+                            feature_extractor_weights_path=buf, antialias=antialias)
 
 
 class InceptionFeatures(nn.Module):
@@ -115,9 +129,9 @@ class InceptionFeatures(nn.Module):
             raise LongbenchError(f"fid: cannot read Inception weights {path} ({type(e).__name__}: {e})") from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise LongbenchError(f"fid: {path} is not a state dict of tensors")
-        try:
-            self.net = build_inception(state, antialias=INCEPTION_RESIZES[resize])
-        except RuntimeError as e:  # missing/unexpected keys or shape mismatches
+        try:  # strict: missing, unexpected or mismatched keys are a LongbenchError naming them
+            self.net = build_inception(state, antialias=INCEPTION_RESIZES[resize], weights=path)
+        except RuntimeError as e:  # anything else torch refuses
             first = str(e).splitlines()[0]
             raise LongbenchError(f"fid: {path} does not hold FID Inception weights ({first})") from None
         del state
@@ -243,27 +257,24 @@ class OpenClipFeatures(nn.Module):
         import open_clip
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
+        from longbench.metrics.clip_models import open_clip_strict
         from longbench.weights import file_sha256
 
         where = resolve_open_clip(model, pretrained)
         identity: dict[str, Any] = {"model": model}
-        kwargs: dict[str, Any] = {"pretrained_text": False, "pretrained_image": False, "require_pretrained": True}
-        try:
-            if where["kind"] == "dir":
-                net = open_clip.create_model(f"local-dir:{where['dir']}", **kwargs)
-                identity["weights_sha256"] = _dir_sha256(where["dir"])
-            else:
-                tag_cfg = where["tag_cfg"] or {}
-                net = open_clip.create_model(
-                    where["arch"], pretrained=str(where["checkpoint"]),
-                    force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
-                    force_preprocess_cfg={k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode")
-                                          if k in tag_cfg}, **kwargs)
-                identity.update(pretrained=where["pretrained"], weights_file=where["checkpoint"].name,
-                                weights_sha256=file_sha256(where["checkpoint"]))
-        except (RuntimeError, OSError, ValueError, KeyError) as e:
-            first = str(e).splitlines()[0] if str(e) else ""
-            raise LongbenchError(f"fid-clip: cannot build open_clip model {model!r} ({type(e).__name__}: {first})") from None
+        # strict: a checkpoint with missing or extra tensors is an error naming them, never random weights
+        if where["kind"] == "dir":
+            net = open_clip_strict(f"local-dir:{where['dir']}", dir_checkpoint(where["dir"]), what="fid-clip model")
+            identity["weights_sha256"] = _dir_sha256(where["dir"])
+        else:
+            tag_cfg = where["tag_cfg"] or {}
+            net = open_clip_strict(
+                where["arch"], where["checkpoint"], what="fid-clip model",
+                force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
+                force_preprocess_cfg={k: tag_cfg[k] for k in ("mean", "std", "interpolation", "resize_mode")
+                                      if k in tag_cfg})
+            identity.update(pretrained=where["pretrained"], weights_file=where["checkpoint"].name,
+                            weights_sha256=file_sha256(where["checkpoint"]))
         self.net = net.eval().requires_grad_(False)
         cfg = open_clip.get_model_preprocess_cfg(self.net)
         self.preprocess_cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
@@ -311,6 +322,24 @@ def open_clip_weights_status(model: str, pretrained: str | None) -> list[dict[st
 
 
 # ---------------------------------------------------------------------- helpers
+#: weight files of an open_clip model directory, in the order open_clip itself prefers them
+DIR_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
+                    "open_clip_pytorch_model.bin", "open_clip_pytorch_model.pth", "model.safetensors",
+                    "pytorch_model.bin", "pytorch_model.pth", "model.pth")
+
+
+def dir_checkpoint(directory: Path) -> Path:
+    """The weights file of an open_clip model directory.
+
+    Raises:
+        MissingWeightsError: none of the known weight file names is there.
+    """
+    for name in DIR_WEIGHT_NAMES:
+        if (directory / name).is_file():
+            return directory / name
+    raise MissingWeightsError(f"fid-clip model {directory}: no weights file ({', '.join(DIR_WEIGHT_NAMES[:3])}, ...)")
+
+
 def _dir_sha256(directory: Path) -> str:
     """Content hash of an open_clip model directory: its config and weight files."""
     import hashlib

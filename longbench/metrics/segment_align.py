@@ -9,24 +9,29 @@ Columns (per image, then averaged over images):
 
 * ``segment-align-mean`` — mean segment score; ``segment-align-min`` — the worst segment's score.
 * ``segment-coverage`` — how well the image's segments pick out *this* image. For every image ``i`` we fix a
-  set ``O_i`` of ``K`` (default 16) images of *other* items from the same run (see below). A segment ``s`` of
-  item ``i`` wins against ``o ∈ O_i`` when ``s·x_i > s·x_o`` (a tie counts ½). Coverage of image ``i`` is the
-  mean over its segments of the fraction of ``O_i`` they win against: the expected share of the image's
-  segments that score higher on their own image than on a random one of the fixed other images. It uses
-  no threshold and depends on the similarities only through their order, so it is comparable across
-  models; chance level is 0.5 whatever ``K``. With fewer than two distinct items in the run it is NaN.
+  set ``O_i`` of up to ``K`` (default 16) *other* items (see below). A segment ``s`` of item ``i`` wins
+  against an image ``x_o`` of ``o ∈ O_i`` when ``s·x_i > s·x_o`` (a tie counts ½). Coverage of image ``i`` is
+  the mean over its segments of the fraction of the images of ``O_i`` they win against: the expected share
+  of the image's segments that score higher on their own image than on a random one of the fixed other
+  images. It uses no threshold and depends on the similarities only through their order, so it is
+  comparable across models; chance level is 0.5 whatever ``K``. An image with no other item to compare
+  against has NaN coverage.
 
-``O_i`` is fixed by item ids alone: the run's images are put in a pseudo-random order keyed by
-``sha256(item id)`` (ties, i.e. several images of one item, broken by the image features), and ``O_i`` is
-the first ``K`` images after ``i`` in that cyclic order whose item differs from ``i``'s. The set therefore
-does not depend on update order, batch size or how the run was sharded, only on which items were scored
-(``--limit`` changes it, as it changes the run).
+``O_i`` is a suite-level constant: it is drawn from the items that come *before* item ``i`` in the suite —
+``K`` of them, chosen pseudo-randomly with a generator seeded by ``sha256(item id)``, or all of them when
+there are fewer than ``K`` (the first item of a suite has none: NaN). Because ``--limit N`` scores the first
+``N`` items, every scored item finds all of ``O_i`` scored too, so an image's coverage is the same in a
+limited run as in the full one; appending items to a suite does not change the earlier items' sets; and
+nothing depends on update order, batch size or sharding. Used without a suite (``SegmentAlign(...)``
+directly), the items of the run ordered by ``sha256(item id)`` take the suite's place; items the suite
+does not list come after the suite's, in that order.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import random
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -36,7 +41,9 @@ from longbench.errors import LongbenchError
 from longbench.metrics.base import LongbenchMetric, MetricContext
 from longbench.metrics.clip_models import ClipScorer, load_clip_scorer, to_uint8_tensors
 from longbench.metrics.denscore import split_flat
+from longbench.metrics.functional import segment_align as F
 from longbench.metrics.functional.denscore import l2_normalize
+from longbench.metrics.functional.segment_align import segment_coverage  # noqa: F401 (re-export)
 
 DEFAULT_MODEL = "openai/clip-vit-large-patch14"
 DEFAULT_OTHERS = 16
@@ -47,71 +54,33 @@ def item_key(item_id: str) -> int:
     return int.from_bytes(hashlib.sha256(item_id.encode("utf-8")).digest()[:8], "big", signed=True)
 
 
-def other_sets(keys: torch.Tensor, tiebreak: torch.Tensor, k: int) -> list[list[int]]:
-    """For each sample, the indices of the ``k`` samples of other items that follow it in key order.
+def other_items(position: int, key: int, k: int) -> list[int]:
+    """Suite positions of the other items compared with the item at ``position`` (module docstring):
+    ``k`` of the earlier positions drawn with a generator seeded by the item's ``key``, or all of them."""
+    if position <= k:
+        return list(range(position))
+    return sorted(random.Random(key).sample(range(position), k))
+
+
+def other_sets(keys: torch.Tensor, order: dict[int, int], k: int) -> list[list[int]]:
+    """For each sample, the indices of the samples (images) of its other items.
 
     Args:
-        keys: (N,) int64 item keys.
-        tiebreak: (N,) float values ordering samples that share a key.
-        k: set size (fewer when the run has fewer samples of other items).
+        keys: (N,) int64 item keys (:func:`item_key`), one per sample; several samples may share an item.
+        order: item key → position in the suite; keys it lacks are placed after it, by key.
+        k: the number of other items per item.
     """
-    key_list, ties = keys.tolist(), tiebreak.tolist()
-    n = len(key_list)
-    order = sorted(range(n), key=lambda i: (key_list[i], ties[i]))
-    pos = {idx: p for p, idx in enumerate(order)}
-    out = []
-    for i in range(n):
-        chosen: list[int] = []
-        p = pos[i]
-        for step in range(1, n):
-            j = order[(p + step) % n]
-            if key_list[j] != key_list[i]:
-                chosen.append(j)
-                if len(chosen) == k:
-                    break
-        out.append(chosen)
-    return out
-
-
-def segment_coverage(image_feats: torch.Tensor, seg_feats: torch.Tensor, owners: torch.Tensor,
-                     others: list[list[int]]) -> torch.Tensor:
-    """Per-image coverage (see module docstring): mean over segments of the win rate against ``others``.
-
-    Args:
-        image_feats: (N,D) normalised image features.
-        seg_feats: (S,D) normalised segment features.
-        owners: (S,) owning image of each segment.
-        others: per image, the indices of the images it is compared against.
-
-    Returns:
-        (N,) float64; NaN for an image with no others or no segments.
-    """
-    n, d = image_feats.shape
-    k = max((len(o) for o in others), default=0)
-    if n == 0 or k == 0:
-        return torch.full((n,), math.nan, dtype=torch.float64)
-    idx = torch.full((n, k), -1, dtype=torch.long)
-    for i, o in enumerate(others):
-        idx[i, :len(o)] = torch.tensor(o, dtype=torch.long)
-    x = image_feats.double()
-    win_sum = torch.zeros(n, dtype=torch.float64)
-    seg_count = torch.zeros(n, dtype=torch.float64)
-    chunk = max(1, (1 << 22) // (k * d))  # bounds the (chunk, K, D) gather to ~32 MB
-    for a in range(0, seg_feats.shape[0], chunk):
-        s = seg_feats[a:a + chunk].double()
-        o = owners[a:a + chunk]
-        own = (s * x[o]).sum(-1, keepdim=True)  # (c,1)
-        oi = idx[o]  # (c,K)
-        valid = oi >= 0
-        other = torch.einsum("cd,ckd->ck", s, x[oi.clamp_min(0)])
-        wins = ((own > other).double() + 0.5 * (own == other).double()) * valid
-        rate = wins.sum(-1) / valid.sum(-1).clamp_min(1)
-        has = valid.any(-1)
-        win_sum.index_add_(0, o[has], rate[has])
-        seg_count.index_add_(0, o[has], torch.ones(int(has.sum()), dtype=torch.float64))
-    out = win_sum / seg_count
-    out[seg_count == 0] = math.nan
-    return out
+    key_list = keys.tolist()
+    pos = dict(order)
+    for key in sorted(set(key_list) - set(pos)):
+        pos[key] = len(pos)
+    samples_at: dict[int, list[int]] = {}
+    for i, key in enumerate(key_list):
+        samples_at.setdefault(pos[key], []).append(i)
+    sets: dict[int, list[int]] = {}
+    for key in set(key_list):
+        sets[key] = [j for p in other_items(pos[key], key, k) for j in samples_at.get(p, ())]
+    return [sets[key] for key in key_list]
 
 
 class SegmentAlign(LongbenchMetric):
@@ -126,22 +95,28 @@ class SegmentAlign(LongbenchMetric):
         dtype: model dtype for loading a spec.
         tokenizer_fallback: use the bundled CLIP tokenizer when the processor is not available offline.
         trust_remote_code: passed to transformers when loading a spec.
+        item_order: the suite's item ids in suite order (the other items of each item are drawn from the
+            ones before it); None: the run's items ordered by ``sha256(item id)``.
+        order_source: what ``item_order`` came from (recorded in the protocol).
     """
 
     name: ClassVar[str] = "segment-align"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     columns: ClassVar[dict[str, bool]] = {"segment-align-mean": True, "segment-align-min": True,
                                          "segment-coverage": True}
     higher_is_better = True
 
     def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, others: int = DEFAULT_OTHERS,
                  use_suite_segments: bool = True, device: str = "cpu", dtype: str = "float32",
-                 tokenizer_fallback: bool = False, trust_remote_code: bool = False, **kwargs: Any):
+                 tokenizer_fallback: bool = False, trust_remote_code: bool = False,
+                 item_order: Sequence[str] | None = None, order_source: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if int(others) < 1:
             raise LongbenchError(f"segment-align: others must be >= 1, got {others}")
         self.others = int(others)
         self.use_suite_segments = bool(use_suite_segments)
+        self._order = {item_key(i): p for p, i in enumerate(item_order or ())}
+        self.order_source = order_source if item_order else None
         if isinstance(model, str):
             self.scorer = load_clip_scorer(model, processor, device=device, dtype=dtype,
                                            tokenizer_fallback=tokenizer_fallback,
@@ -160,6 +135,10 @@ class SegmentAlign(LongbenchMetric):
             "model": str, "processor": str, "others": int, "use_suite_segments": parse_bool, "device": str,
             "dtype": str, "tokenizer_fallback": parse_bool, "trust_remote_code": parse_bool})
         options.setdefault("device", ctx.device)
+        suite = ctx.suite
+        if suite is not None:  # the whole suite, also under --limit: the other items are a suite constant
+            options["item_order"] = [it.id for it in suite.items]
+            options["order_source"] = f"suite:{suite.name}@{suite.version}:{suite.sha256[:12]}"
         return cls(**options)
 
     @classmethod
@@ -224,16 +203,8 @@ class SegmentAlign(LongbenchMetric):
         n = x.shape[0]
         if n == 0:
             return {col: [] for col in self.columns}
-        owners = torch.repeat_interleave(torch.arange(n), counts)
-        own = 100.0 * (s.double() * x.double()[owners]).sum(-1)
-        chunks = torch.split(own, counts.tolist())
-        others = other_sets(keys, x.double().sum(-1), self.others)
-        coverage = segment_coverage(x, s, owners, others)
-        return {
-            "segment-align-mean": [float(c.mean()) for c in chunks],
-            "segment-align-min": [float(c.min()) for c in chunks],
-            "segment-coverage": coverage.tolist(),
-        }
+        cols = F.segment_align(x, s, counts, other_sets(keys, self._order, self.others))
+        return {col: values.tolist() for col, values in cols.items()}
 
     def compute(self) -> dict[str, float]:
         out = {}
@@ -247,15 +218,17 @@ class SegmentAlign(LongbenchMetric):
         x, s, counts, _ = self._gathered()
         if x.shape[0] == 0:
             return []
-        owners = torch.repeat_interleave(torch.arange(x.shape[0]), counts)
-        own = 100.0 * (s.double() * x.double()[owners]).sum(-1)
-        return split_flat(own, counts)
+        return split_flat(F.own_segment_scores(x, s, counts), counts)
 
     def protocol(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "model": self.scorer.describe(),
                 "segments": ("suite segments when given, else splitter 'default'" if self.use_suite_segments
                              else "splitter 'default'") + f", fitted to {self.scorer.context_length - 2} tokens",
                 "image": "model's standard preprocessing (image processor)",
-                "coverage": {"others": self.others, "order": "sha256(item id)", "ties": 0.5,
+                "coverage": {"others": self.others, "ties": 0.5,
+                             "order": self.order_source or "items of the run by sha256(item id)",
+                             "other_items": "K of the items before the item in that order, drawn with "
+                                            "random.Random(first 8 bytes of sha256(item id), signed); all "
+                                            "when fewer",
                              "definition": "mean over segments of the share of K other items' images scoring "
                                            "lower than the segment's own image"}}

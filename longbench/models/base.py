@@ -7,10 +7,12 @@ which keys it accepts so a typo is an error rather than a silently ignored optio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -159,3 +161,39 @@ def to_rgb(image: Any, where: str = "image") -> Image.Image:
             arr = arr[:, :, 0]
         return Image.fromarray(arr).convert("RGB")
     raise LongbenchError(f"{where}: expected a PIL image, numpy array or tensor, got {type(image).__name__}")
+
+
+@contextlib.contextmanager
+def image_file(path: str | os.PathLike, where: str | None = None) -> Iterator[Image.Image]:
+    """Open an image file lazily (PIL's ``Image.open``) with longbench's guards and errors; every image
+    file longbench reads is opened here (``open_image`` for the usual complete RGB read).
+
+    Raises:
+        LongbenchError: naming the file (``where`` when given): missing or unreadable, not an image, or
+            more than PIL's ``Image.MAX_IMAGE_PIXELS`` pixels (its decompression-bomb guard: a small file
+            can claim a 30000×30000 image and exhaust memory when decoded).
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    label = where or str(path)
+    try:
+        with warnings.catch_warnings():
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that: refuse both the same way.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                yield im
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise LongbenchError(f"{label}: image too large to decode safely ({' '.join(str(e).split())})") from None
+    except FileNotFoundError:
+        raise LongbenchError(f"{label}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        raise LongbenchError(f"{label}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def open_image(path: str | os.PathLike, where: str | None = None) -> Image.Image:
+    """Read an image file completely (``image_file``) and convert it with ``to_rgb``."""
+    with image_file(path, where) as im:
+        im.load()
+        return to_rgb(im, where or str(path))

@@ -9,7 +9,10 @@ substituted in each argument: ``{prompt}``, ``{prompt_file}`` (a UTF-8 file hold
 
 from __future__ import annotations
 
+import math
+import os
 import shlex
+import signal
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -17,12 +20,58 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.models.base import Model, Request, to_rgb
+from longbench.models.base import Model, Request, open_image
 
 if TYPE_CHECKING:
     from PIL import Image
 
 PLACEHOLDERS = ("{prompt}", "{prompt_file}", "{seed}", "{id}", "{out}")
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """Kill the command's whole process group (its children and grandchildren too), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone
+    proc.wait()
+
+
+def _tail(path: Path, limit: int = 1 << 16) -> str:
+    """The last ``limit`` bytes of a captured stream, decoded with undecodable bytes replaced."""
+    with open(path, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - limit))
+        return f.read().decode("utf-8", "replace")
+
+
+def run_command(argv: list[str], timeout: float, item_id: str, log_dir: Path) -> tuple[int, str, str]:
+    """Run one command in its own session and process group; return (exit code, stdout, stderr).
+
+    The streams go to files in ``log_dir`` (not pipes: a background child keeping a pipe open cannot
+    stall us) and are decoded as UTF-8 with undecodable bytes replaced: they only serve error
+    messages, so a program printing other bytes never fails an item. On timeout, on an error, and
+    once the command has exited, the whole group is killed, so nothing it started outlives it
+    (``sh -c 'sleep 600'``).
+    """
+    out_path, err_path = log_dir / f"{item_id}.stdout", log_dir / f"{item_id}.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        except FileNotFoundError:
+            raise LongbenchError(f"cmd: program {argv[0]!r} not found") from None
+        except PermissionError:
+            raise LongbenchError(f"cmd: program {argv[0]!r} is not executable") from None
+        except (ValueError, OSError) as e:  # e.g. a NUL character in a substituted argument
+            raise LongbenchError(f"cmd: cannot run the command for item {item_id!r}: {e}") from None
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise LongbenchError(f"cmd: timed out after {timeout:g}s on item {item_id!r}") from None
+        finally:
+            _kill_group(proc)  # also children left running in the background, and on Ctrl-C
+    return proc.returncode, _tail(out_path), _tail(err_path)
 
 
 class CommandModel(Model):
@@ -39,12 +88,15 @@ class CommandModel(Model):
             raise LongbenchError("cmd: empty command template")
         if not any("{out}" in a for a in self.argv):
             raise LongbenchError("cmd: the template must contain {out}, the image path the command writes")
+        timeout = self.args.get("timeout", DEFAULT_TIMEOUT_S)
+        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+            raise LongbenchError(f"--model-arg timeout={self.args.get('timeout')!r}: must be a positive, finite "
+                                 "number of seconds")
+        self.timeout = float(timeout)
 
     def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
-        from PIL import Image
-
         images = []
-        timeout = self.args.get("timeout", 600.0)
+        timeout = self.timeout
         with tempfile.TemporaryDirectory(prefix="longbench-cmd-") as tmp:
             for r in requests:
                 out = Path(tmp) / f"{r.item_id}.png"
@@ -57,26 +109,13 @@ class CommandModel(Model):
                     for k, v in values.items():
                         a = a.replace(k, v)
                     argv.append(a)
-                try:
-                    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-                except FileNotFoundError:
-                    raise LongbenchError(f"cmd: program {argv[0]!r} not found") from None
-                except PermissionError:
-                    raise LongbenchError(f"cmd: program {argv[0]!r} is not executable") from None
-                except ValueError as e:  # e.g. a NUL character in a substituted argument
-                    raise LongbenchError(f"cmd: cannot run the command for item {r.item_id!r}: {e}") from None
-                except subprocess.TimeoutExpired:
-                    raise LongbenchError(f"cmd: timed out after {timeout:g}s on item {r.item_id!r}") from None
-                if proc.returncode != 0:
-                    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+                returncode, stdout, stderr = run_command(argv, timeout, r.item_id, Path(tmp))
+                if returncode != 0:
+                    tail = (stderr or stdout).strip().splitlines()[-1:] or [""]
                     raise LongbenchError(
-                        f"cmd: exited with {proc.returncode} on item {r.item_id!r}: {tail[0][:300]}")
+                        f"cmd: exited with {returncode} on item {r.item_id!r}: {tail[0][:300]}")
                 if not out.is_file():
                     raise LongbenchError(f"cmd: command succeeded but wrote no image to {{out}} for item {r.item_id!r}")
-                try:
-                    with Image.open(out) as im:
-                        im.load()  # read now: the temporary directory goes away
-                        images.append(to_rgb(im, f"cmd output for {r.item_id}"))
-                except OSError as e:
-                    raise LongbenchError(f"cmd: output for item {r.item_id!r} is not an image ({e})") from None
+                # read completely now: the temporary directory goes away
+                images.append(open_image(out, f"cmd: output of item {r.item_id!r}"))
         return images

@@ -2,7 +2,7 @@
 
 Long prompts: by default the pipeline's own handling (CLIP pipelines truncate at 77 tokens, which is
 exactly the behaviour the benchmark measures). ``--model-arg long_prompt=segment`` switches to the
-LongAlign segment-level encoding (``longalign.encoding.segment_prompt_embeds``) for CLIP-text-encoder
+LongAlign segment-level encoding (``longbench.longsd.encoding.segment_prompt_embeds``) for CLIP-text-encoder
 pipelines; strategies are looked up in ``LONG_PROMPT_STRATEGIES``.
 """
 
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 # name → "module:callable" (pipe, prompts, options) -> pipeline kwargs; None: pass the prompt text.
 LONG_PROMPT_STRATEGIES: dict[str, str | None] = {
     "truncate": None,
-    "segment": "longalign.encoding:segment_prompt_embeds",
+    "segment": "longbench.longsd.encoding:segment_prompt_embeds",
 }
 DTYPES = ("float32", "float16", "bfloat16")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.models.base import Model, Request, to_rgb
+from longbench.models.base import Model, Request, open_image
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -58,17 +58,10 @@ class ImagesModel(Model):
         return str(self._files.get(request.item_id) or self._find(request.item_id))
 
     def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
-        from PIL import Image, UnidentifiedImageError
-
         out = []
         for r in requests:
             path = self._files.get(r.item_id) or self._find(r.item_id)
             if path is None:
                 raise LongbenchError(f"images:{self.arg}: no image for item {r.item_id!r}")
-            try:
-                with Image.open(path) as im:
-                    im.load()
-                    out.append(to_rgb(im, str(path)))
-            except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-                raise LongbenchError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+            out.append(open_image(path))
         return out

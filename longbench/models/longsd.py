@@ -1,10 +1,18 @@
-"""``longsd:<dir>`` — a longSD checkpoint of the LongAlign trainer on its base diffusers pipeline.
+"""``longsd:<dir>`` — a longSD checkpoint on its base diffusers pipeline.
 
-The checkpoint's manifest names the base pipeline (override with ``--model-arg base=DIR``), the segment
-encoding (token_length, splitter, optional T5 branch) and the sampler defaults of its stage (UniPC, 25 steps,
-guidance 7.5; LCM, 4 steps, no guidance for the LCM stages). The LoRA is loaded with diffusers
-``load_lora_weights`` (and fused unless ``fuse=false``); prompts are always encoded by segments. ``<dir>``
-may be a checkpoint directory or a training run directory (its ``final/`` checkpoint is used).
+``<dir>`` is detected by its files (:func:`longbench.longsd.checkpoint.open_checkpoint`):
+
+* a longSD checkpoint of ``longbench train`` (``manifest.json``), or a training run directory (its
+  ``final/`` checkpoint). The manifest names the base pipeline (override with ``--model-arg base=DIR``),
+  the segment encoding (token_length, splitter, optional T5 branch) and the sampler defaults of its stage
+  (UniPC, 25 steps, guidance 7.5; LCM, 4 steps, no guidance for the LCM stages);
+* a directory of the LongAlign authors' release (``s28750_lora_vis.pt``, ``s28750_adapter/``,
+  ``sd15-reward-3750.pt``; :mod:`longbench.longsd.release`): SD-1.5 base, T5-large branch, 240 tokens,
+  ``longalign`` splitter, UniPC 25 steps guidance 7.5, as the authors' ``sample.py``; ``align=FILE`` and
+  ``merge=FILE|none`` pick the files when the directory holds several.
+
+The LoRA (UNet only) is loaded with diffusers ``load_lora_adapter`` (and fused unless ``fuse=false``);
+prompts are always encoded by segments.
 
 Generation is the ``diffusers:`` adapter's (this class only changes how the pipeline is loaded and how
 prompts become embeddings).
@@ -34,16 +42,16 @@ class LongSDModel(DiffusersModel):
     kind = "longsd"
     arg_types = {
         "dtype": str, "device": str, "steps": int, "guidance": float, "scheduler": str, "height": int,
-        "width": int, "negative_prompt": str, "base": str, "t5": str, "fuse": _flag,
+        "width": int, "negative_prompt": str, "base": str, "t5": str, "fuse": _flag, "align": str, "merge": str,
     }
 
     def __init__(self, arg: str, args: dict[str, Any] | None = None, pipeline: Any = None):
-        from longalign.checkpoint import read_manifest
+        from longbench.longsd.checkpoint import open_checkpoint
 
         if not arg:
             raise LongbenchError("longsd: needs a checkpoint directory, e.g. longsd:runs/train/reward/final")
         super().__init__(arg, args, pipeline)
-        self.manifest = read_manifest(arg)
+        self.manifest = open_checkpoint(arg, align=self.args.get("align"), merge=self.args.get("merge"))
         if self.manifest["stage"] == "denscore":
             raise LongbenchError(f"longsd:{arg} is a Denscore model, not an image generator")
         self.checkpoint_dir = Path(self.manifest["_dir"])
@@ -59,7 +67,8 @@ class LongSDModel(DiffusersModel):
         import torch
         from diffusers import DiffusionPipeline
 
-        from longalign.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base
+        from longbench.longsd import release
+        from longbench.longsd.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base
         from longbench.weights import resolve
 
         path = resolve(self.base_spec, what="longsd base pipeline")
@@ -72,9 +81,14 @@ class LongSDModel(DiffusersModel):
             raise LongbenchError(f"longsd:{self.arg}: base {self.base_spec!r} is not a UNet + CLIP text encoder "
                                  "pipeline")
         check_base(self.manifest, base_probe(pipe.unet, pipe.text_encoder), self.base_spec)
-        pipe.load_lora_weights(str(self.checkpoint_dir), weight_name=LORA_WEIGHT_NAME, adapter_name="longsd")
+        if self.manifest.get("format") == release.FORMAT:
+            lora = release.release_lora(pipe.unet, self.manifest)  # the authors' tensor lists → peft keys
+            pipe.unet.load_lora_adapter({f"unet.{k}": v for k, v in lora.items()}, prefix="unet", adapter_name="longsd")
+        else:
+            pipe.unet.load_lora_adapter(str(self.checkpoint_dir), prefix="unet", adapter_name="longsd",
+                                        weight_name=LORA_WEIGHT_NAME, use_safetensors=True, local_files_only=True)
         if self.args.get("fuse", True):
-            pipe.fuse_lora(adapter_names=["longsd"])
+            pipe.unet.fuse_lora(adapter_names=["longsd"])
         sampler = self.manifest.get("inference") or {}
         if "scheduler" not in self.args and sampler.get("scheduler"):
             pipe.scheduler = getattr(diffusers, sampler["scheduler"]).from_config(pipe.scheduler.config)
@@ -84,7 +98,7 @@ class LongSDModel(DiffusersModel):
     def encoder(self) -> Any:
         """The segment encoder of the checkpoint (T5 branch included when it was trained with one)."""
         if self._encoder is None:
-            from longalign.encoding import SegmentEncoder
+            from longbench.longsd.encoding import SegmentEncoder
 
             pipe = self.pipe
             enc = self.manifest["encoder"]
@@ -96,8 +110,7 @@ class LongSDModel(DiffusersModel):
     def _load_t5(self, pipe: Any) -> dict[str, Any]:
         from transformers import AutoTokenizer, T5EncoderModel
 
-        from longalign.adapters import T5Adapter
-        from longalign.checkpoint import ADAPTER_DIR
+        from longbench.longsd.t5_adapter import T5Adapter
         from longbench.weights import resolve
 
         spec = self.args.get("t5") or self.manifest["encoder"]["t5"]
@@ -105,7 +118,7 @@ class LongSDModel(DiffusersModel):
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             encoder = T5EncoderModel.from_pretrained(str(path), local_files_only=True, dtype=pipe.text_encoder.dtype)
-            adapter = T5Adapter.from_pretrained(str(self.checkpoint_dir / ADAPTER_DIR))
+            adapter = T5Adapter.from_pretrained(str(self.manifest["_adapter_dir"]))
         except (OSError, ValueError) as e:
             raise LongbenchError(f"longsd:{self.arg}: cannot load the T5 branch ({e})") from None
         device = pipe.text_encoder.device
@@ -123,6 +136,8 @@ class LongSDModel(DiffusersModel):
         ident["base"] = self.base_spec
         ident["encoder"] = {k: self.manifest["encoder"].get(k) for k in ("token_length", "splitter", "t5")}
         ident["stage"] = self.manifest["stage"]
+        if "release" in self.manifest:
+            ident["release"] = self.manifest["release"]
         return ident
 
     def call_kwargs(self) -> dict[str, Any]:

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
+def _describe(e: BaseException) -> str:
+    """``Type: message`` of an exception on one line (the CLI shows the traceback with --debug)."""
+    msg = " ".join(str(e).split())
+    return f"{type(e).__name__}: {msg[:300]}" if msg else type(e).__name__
+
+
 class PythonModel(Model):
     kind = "python"
 
@@ -29,13 +35,22 @@ class PythonModel(Model):
         super().__init__(arg, args)
         if arg.count(":") != 1:
             raise LongbenchError(f"python:{arg}: expected python:MODULE:CALLABLE")
-        self.fn = import_string(arg)
+        try:
+            self.fn = import_string(arg)
+        except LongbenchError:
+            raise
+        except Exception as e:  # the user's module failed while importing: their error, not ours
+            raise LongbenchError(f"python:{arg}: importing the module raised {_describe(e)}") from e
         if not callable(self.fn):
             raise LongbenchError(f"python:{arg} is not callable")
 
     def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
-        out = self.fn([r.prompt for r in requests], [r.seed for r in requests], **self.args)
-        out = list(out)
+        try:
+            out = list(self.fn([r.prompt for r in requests], [r.seed for r in requests], **self.args))
+        except LongbenchError:
+            raise
+        except Exception as e:  # the user's function failed: a bad input to longbench, not a bug in it
+            raise LongbenchError(f"python:{self.arg} raised {_describe(e)}") from e
         if len(out) != len(requests):
             raise LongbenchError(f"python:{self.arg} returned {len(out)} images for {len(requests)} prompts")
         return [to_rgb(im, f"python:{self.arg} image {i}") for i, im in enumerate(out)]

@@ -3,10 +3,11 @@
 Names:
 
 * ``oracle`` — draws the item's whole scene (every fact holds);
-* ``clip77`` — draws what a text encoder that reads only CLIP's 77 positions can know: facts whose
-  sentence starts at content token < 75; groups introduced later are missing, and unknown counts,
-  sizes and regions are guessed (``longbench.synth.views.known_scene``). ``clip<N>`` uses an N-position
-  window (e.g. ``clip248`` for a Long-CLIP-sized encoder);
+* ``clip77`` — draws what a text encoder that reads only CLIP's 77 positions (start token, 75 content
+  tokens, end token) can know: the facts all of whose tokens (the group's name and the value words) are
+  content tokens 0-74; groups introduced later are missing, and unknown counts, sizes and regions are
+  guessed (``longbench.synth.views.known_scene``). ``clip<N>`` uses an N-position window (e.g.
+  ``clip248`` for a Long-CLIP-sized encoder);
 * ``corrupt-K`` — the oracle with K of the item's facts dropped or altered, chosen with the request
   seed (``longbench.synth.views.corrupt_scene``); ``corrupt-0`` equals ``oracle``.
 
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Bumped whenever the drawing of a given (scene, seed) changes, so cached images are not reused.
-RENDER_VERSION = "1"
+#: Bumped whenever the drawing of a given (scene, seed) changes, so cached images are not reused
+#: (2: ``clip<N>`` decides per fact from the tokens stating it, not from where its sentence starts).
+RENDER_VERSION = "2"
 _NAME_RE = re.compile(r"^(?:(oracle)|clip(\d+)|corrupt-(\d+))$")
 _EXAMPLES = ("oracle", "clip77", "clip248", "corrupt-1", "corrupt-2", "corrupt-4", "corrupt-8")
 
@@ -63,7 +65,7 @@ class SynthModel(Model):
         size = self.args.get("size", 256)
         check_image_size(size, where=f"--model-arg size for synth:{arg}")
         self.renderer = Renderer(size)
-        self._counter: TokenCounter | None = None  # only for items without stored token positions
+        self._counter: TokenCounter | None = None  # clip<N>: CLIP tokens of the prompts, built on first use
 
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "render_version": RENDER_VERSION}
@@ -73,7 +75,7 @@ class SynthModel(Model):
         from longbench.synth import views
 
         if self.window is not None:
-            if views.needs_tokens(request.item) and self._counter is None:
+            if self._counter is None:
                 from longbench.text.tokenizer import TokenCounter
 
                 self._counter = TokenCounter()

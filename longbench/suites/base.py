@@ -1,8 +1,8 @@
 """Suite items and suites: the data model every loader produces and every metric reads.
 
-An item is ``{id, prompt, segments?, entities?, facts?, tags?, reference_image?, meta?}``. A suite is a
-named, versioned list of items whose ``sha256`` is computed over the canonical JSON of its items, so two
-suites with the same content have the same hash whatever file they came from.
+An item is ``{id, prompt, segments?, entities?, facts?, tags?, reference_image?, meta?, questions?}``. A
+suite is a named, versioned list of items whose ``sha256`` is computed over the canonical JSON of its items,
+so two suites with the same content have the same hash whatever file they came from.
 """
 
 from __future__ import annotations
@@ -48,6 +48,23 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class Question:
+    """A yes/no question a judge asks about the image (DSG / DPG-Bench style).
+
+    ``depends_on`` lists the ids of parent questions: when a parent is answered "no" the question scores 0
+    (e.g. "Is the cat black?" depends on "Is there a cat?"). ``category`` groups questions in the results
+    ("entity - whole", "attribute"); ``fact`` is the 0-based index into the item's ``facts`` of the fact the
+    question checks, when there is one (it places the question before or beyond CLIP's 77 tokens).
+    """
+
+    id: str
+    text: str
+    depends_on: tuple[str, ...] = ()
+    category: str | None = None
+    fact: int | None = None
+
+
+@dataclass(frozen=True)
 class Item:
     id: str
     prompt: str
@@ -57,6 +74,7 @@ class Item:
     tags: tuple[str, ...] = ()
     reference_image: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    questions: tuple[Question, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "prompt": self.prompt}
@@ -70,6 +88,8 @@ class Item:
             d["tags"] = list(self.tags)
         if self.reference_image is not None:
             d["reference_image"] = self.reference_image
+        if self.questions:
+            d["questions"] = [_drop_none(asdict(q)) for q in self.questions]
         if self.meta:
             d["meta"] = self.meta
         return d
@@ -79,7 +99,8 @@ class Item:
         """Build an item from its JSON form; ``where`` (e.g. "suite.jsonl:12") prefixes errors."""
         if not isinstance(d, dict):
             raise LongbenchError(f"{where}: expected a JSON object, got {type(d).__name__}")
-        unknown = set(d) - {"id", "prompt", "segments", "entities", "facts", "tags", "reference_image", "meta"}
+        unknown = set(d) - {"id", "prompt", "segments", "entities", "facts", "tags", "reference_image", "meta",
+                            "questions"}
         if unknown:
             raise LongbenchError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}")
         item_id = d.get("id")
@@ -110,12 +131,21 @@ class Item:
         for f in facts:
             if f.type not in FACT_TYPES:
                 raise LongbenchError(f"{where}: item {item_id!r}: fact type {f.type!r} not in {FACT_TYPES}")
+        raw_questions = d.get("questions", [])
+        if raw_questions:
+            from longbench.suites.schema import question_problems  # the schema's rules have one home
+
+            problems = question_problems(raw_questions, len(facts))
+            if problems:
+                raise LongbenchError(f"{where}: item {item_id!r}: {problems[0]}")
+        questions = tuple(Question(id=q["id"], text=q["text"], depends_on=tuple(q.get("depends_on", ())),
+                                   category=q.get("category"), fact=q.get("fact")) for q in raw_questions)
         segments = d.get("segments")
         return cls(
             id=item_id, prompt=prompt,
             segments=tuple(segments) if segments is not None else None,
             entities=entities, facts=facts, tags=tuple(d.get("tags", ())),
-            reference_image=d.get("reference_image"), meta=dict(d.get("meta", {})),
+            reference_image=d.get("reference_image"), meta=dict(d.get("meta", {})), questions=questions,
         )
 
 

@@ -37,21 +37,32 @@ def suites() -> None:
 
 @suites.command("list")
 def list_cmd() -> None:
-    """Registered suites with version, item count and sha256 (each suite is loaded)."""
+    """Registered suites with version, item count and sha256.
+
+    Built-in suites are listed from their declarations (nothing is loaded or generated); a suite that
+    declares nothing (a plugin) is loaded.
+    """
     from rich.table import Table
 
+    from longbench.cli_support import describe
     from longbench.registry import SUITES
-    from longbench.suites.loaders import load_suite
 
     table = Table(title="suites")
-    for col in ("name", "version", "items", "sha256"):
+    for col in ("name", "version", "items", "sha256", "description"):
         table.add_column(col, no_wrap=col == "sha256", justify="right" if col == "items" else "left")
     for name in SUITES.names():
         try:
-            s = load_suite(name)
-            table.add_row(escape(name), escape(s.version), str(len(s)), s.sha256)
+            declared, _ = describe(SUITES, name)
+            if declared is None or not declared.sha256:
+                from longbench.suites.loaders import load_suite
+
+                s = load_suite(name)
+                row = (s.version, str(len(s)), s.sha256, declared.summary if declared else "")
+            else:
+                row = (declared.version, str(declared.size), declared.sha256, declared.summary)
+            table.add_row(escape(name), escape(row[0]), row[1], row[2], escape(row[3]))
         except LongbenchError as e:
-            table.add_row(escape(name), "-", "-", f"[red]unavailable: {escape(str(e))}[/red]")
+            table.add_row(escape(name), "-", "-", f"[red]unavailable: {escape(str(e))}[/red]", "")
     _console().print(table)
 
 
@@ -166,12 +177,14 @@ def import_cmd(fmt: str, path: str, out: str, field: str | None, id_field: str |
                image_root: str | None, name: str | None, version: str | None, no_parse_counts: bool) -> None:
     """Import prompts in FORMAT from PATH into a suite file.
 
-    FORMAT: dpg-bench (folder of N.txt), docci, longalign (JSON/JSONL/parquet), geneval (metadata.jsonl),
-    t2i-compbench (.txt), jsonl, csv, txt.
+    FORMAT: dpg-bench (folder of N.txt), dpg-bench-csv (dpg_bench.csv, with its questions), docci, longalign
+    (JSON/JSONL/parquet), geneval (metadata.jsonl), t2i-compbench (.txt), jsonl, csv, txt.
     """
+    from longbench.results import check_writable
     from longbench.suites.importers import ImportOptions, check_format, import_to_file
 
     fmt = check_format(fmt.lower())
+    check_writable(out, "--out", directory=False)
     opts = ImportOptions(field=field, id_field=id_field, image_field=image_field, image_root=image_root,
                          name=name, version=version, parse_counts=not no_parse_counts)
     s = import_to_file(fmt, path, out, opts)
@@ -186,9 +199,12 @@ def import_cmd(fmt: str, path: str, out: str, field: str | None, id_field: str |
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def stats_cmd(spec: str, plot: str | None, as_json: bool) -> None:
     """Length statistics of a suite (registered NAME or FILE): CLIP tokens, sentences, counts."""
+    from longbench.results import check_writable
     from longbench.suites.loaders import load_suite
     from longbench.suites.stats import plot_histogram, suite_stats
 
+    if plot:
+        check_writable(plot, "--plot", directory=False)
     st = suite_stats(load_suite(spec))
     if plot:
         plot_histogram(st, plot)

@@ -3,6 +3,11 @@
 Formats (see ``FORMATS``):
 
 ``dpg-bench``      a folder of ``<stem>.txt`` files, one prompt per file; id = file stem; natural order.
+``dpg-bench-csv``  the published ``dpg_bench.csv``: one row per question (``item_id, text, keywords,
+                   proposition_id, dependency, category_broad, category_detailed, tuple,
+                   question_natural_language``); id = ``item_id``, prompt = ``text``, one suite question per
+                   row (id = ``proposition_id``, ``depends_on`` = ``dependency`` without ``0``, category =
+                   ``tuple`` up to ``(``). A question's rows of one item must be consecutive.
 ``docci``          JSONL with ``description``; id from ``example_id`` when present; ``image_file`` is kept
                    as the reference image.
 ``longalign``      the LongAlign training set: ``caption`` + image ``path``, as a JSON list, JSONL or
@@ -38,17 +43,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from longbench import jsonio
 from longbench.errors import LongbenchError
 from longbench.results import atomic_write_text
-from longbench.suites.base import ITEM_ID_RE, MAX_PROMPT_CHARS, Entity, Fact, Item, Suite
+from longbench.suites.base import ITEM_ID_RE, MAX_PROMPT_CHARS, Entity, Fact, Item, Question, Suite
 from longbench.suites.counts import facts_from_mentions, find_counts
 from longbench.suites.lexicon import head_noun, mentions_noun
-from longbench.suites.schema import MAX_LINE_BYTES, SCHEMA_VERSION
+from longbench.suites.schema import SCHEMA_VERSION
 from longbench.text.splitters import split_default
 
 logger = logging.getLogger(__name__)
-
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -75,30 +79,20 @@ class _Row:
     entities: tuple[Entity, ...] | None = None  # None: the source has no annotations
     facts: tuple[Fact, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    questions: tuple[Question, ...] = ()
 
 
 # -- reading ---------------------------------------------------------------------------------------------
 
 def _read(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except IsADirectoryError as e:
-        raise LongbenchError(f"{path}: is a directory, expected a file") from e
-    except OSError as e:
-        raise LongbenchError(f"cannot read {path}: {e.strerror}") from e
-    raw = raw.removeprefix(_BOM)
+    raw = jsonio.strip_bom(jsonio.read_bytes(path))
     if not raw.strip():
         raise LongbenchError(f"{path}: file is empty")
     return raw
 
 
 def _decode(raw: bytes, where: str, first_line: int = 1) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = first_line + raw[:e.start].count(b"\n")
-        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise LongbenchError(f"{where}:{line}: not valid UTF-8 (byte {raw[e.start]:#04x} at column {col})") from e
+    return jsonio.decode_utf8(raw, where, first_line)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
@@ -112,30 +106,21 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _check_line_size(line: bytes, where: str) -> None:
-    # Checked before decoding so a giant line fails fast with a message about the prompt limit.
-    if len(line) > MAX_LINE_BYTES:
-        raise LongbenchError(f"{where}: line has {len(line):,} bytes; a prompt may have at most "
-                             f"{MAX_PROMPT_CHARS:,} characters")
+    # Checked before decoding, with the limit and message of the JSONL reader.
+    jsonio.check_line_size(line, where)
 
 
 def _jsonl_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    for lineno, line in _lines(path):
-        where = f"{path}:{lineno}"
-        _check_line_size(line, where)
-        text = _decode(line, str(path), lineno)
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise LongbenchError(f"{where}: invalid JSON ({e.msg} at column {e.colno})") from e
+    # The one JSONL reader (as eval --suite and suites validate); the empty-file check is ours.
+    for lineno, obj in jsonio.parse_jsonl(_read(path), str(path)):
         if not isinstance(obj, dict):
-            raise LongbenchError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+            raise LongbenchError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
         yield lineno, obj
 
 
 def _json_list_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Elements of a top-level JSON array, each with the line it starts on."""
     text = _decode(_read(path), str(path))
-    dec = json.JSONDecoder()
     pos = len(text) - len(text.lstrip())
     if text[pos:pos + 1] != "[":
         raise LongbenchError(f"{path}:1: expected a JSON array of objects")
@@ -153,10 +138,7 @@ def _json_list_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             while pos < len(text) and text[pos] in " \t\r\n":
                 pos += 1
         line = text.count("\n", 0, pos) + 1
-        try:
-            obj, pos = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            raise LongbenchError(f"{path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from e
+        obj, pos = jsonio.raw_decode(text, str(path), pos)
         if not isinstance(obj, dict):
             raise LongbenchError(f"{path}:{line}: expected a JSON object, got {type(obj).__name__}")
         n += 1
@@ -354,7 +336,9 @@ def _jsonl(path: Path, opts: ImportOptions) -> Iterator[_Row]:
                         id_required=opts.id_field is not None)
 
 
-def _csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _csv_records(path: Path, required: tuple[str | None, ...]) -> tuple[dict[str, int], Iterator[tuple[int, list[str]]]]:
+    """The header (column → index) of a CSV file, after checking the ``required`` columns, and its non-blank
+    records with their 1-based line numbers (each with as many fields as the header)."""
     if path.is_dir():
         raise LongbenchError(f"{path}: is a directory, expected a CSV file")
     raw = _read(path)
@@ -366,27 +350,37 @@ def _csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
         header = next(reader)
     except StopIteration as e:  # pragma: no cover - _read rejects empty files
         raise LongbenchError(f"{path}: file is empty") from e
-    prompt_field = opts.field or "prompt"
     cols = {name: k for k, name in enumerate(header)}
-    for need in (prompt_field, opts.id_field, opts.image_field):
+    for need in required:
         if need and need not in cols:
             raise LongbenchError(f"{path}:1: no column {need!r} (columns: {', '.join(header)})")
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        while True:
+            lineno = reader.line_num + 1
+            try:
+                rec = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                raise LongbenchError(f"{path}:{lineno}: invalid CSV ({e})") from e
+            if not any(c.strip() for c in rec):
+                continue
+            if len(rec) != len(header):
+                raise LongbenchError(f"{path}:{lineno}: {len(rec)} columns, the header has {len(header)}")
+            yield lineno, rec
+
+    return cols, records()
+
+
+def _csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+    prompt_field = opts.field or "prompt"
+    cols, records = _csv_records(path, (prompt_field, opts.id_field, opts.image_field))
     stem = _id_stem(path)
     n = 0
-    while True:
-        lineno = reader.line_num + 1
-        try:
-            rec = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            raise LongbenchError(f"{path}:{lineno}: invalid CSV ({e})") from e
-        if not any(c.strip() for c in rec):
-            continue
+    for lineno, rec in records:
         n += 1
         where = f"{path}:{lineno}"
-        if len(rec) != len(header):
-            raise LongbenchError(f"{where}: {len(rec)} columns, the header has {len(header)}")
         sid = rec[cols[opts.id_field]] if opts.id_field else None
         if opts.id_field and not sid.strip():
             raise LongbenchError(f"{where}: empty {opts.id_field!r}")
@@ -395,8 +389,89 @@ def _csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
                    source_id=sid, reference_image=image or None)
 
 
+DPG_CSV_COLUMNS = ("item_id", "text", "proposition_id", "dependency", "tuple", "question_natural_language")
+
+
+def _dpg_bench_csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+    """DPG-Bench's ``dpg_bench.csv``: consecutive rows of an item → one item with its questions.
+
+    ``meta.dpg_bench`` keeps what the CSV says beyond the questions (``keywords``, each question's ``tuple``
+    and broad/detailed categories) and ``first_row_question`` on the item of the first data row: the
+    question the reference script skips (the ``vqa`` metric's ``dpg_compat`` switch).
+    """
+    from longbench.suites.schema import question_problems
+
+    cols, records = _csv_records(path, DPG_CSV_COLUMNS)
+    items: dict[str, dict[str, Any]] = {}
+    previous = None
+    first_data_row = True
+    for lineno, rec in records:
+        where = f"{path}:{lineno}"
+
+        def col(name: str) -> str:
+            return rec[cols[name]] if name in cols else ""
+
+        item_id = col("item_id").strip()
+        if not item_id:
+            raise LongbenchError(f"{where}: empty item_id")
+        if item_id in items and previous != item_id:
+            raise LongbenchError(f"{where}: the rows of item {item_id!r} are not consecutive (it first appears on "
+                                 f"line {items[item_id]['line']}); the reference script would keep only its last run "
+                                 f"of rows")
+        pid_raw = col("proposition_id").strip()
+        if not (re.fullmatch(r"[0-9]+", pid_raw) and int(pid_raw) >= 1):
+            raise LongbenchError(f"{where}: proposition_id must be an integer >= 1, got {pid_raw!r}")
+        qid = str(int(pid_raw))
+        deps = []
+        for part in col("dependency").split(","):
+            part = part.strip()
+            if not re.fullmatch(r"[0-9]+", part):
+                raise LongbenchError(f"{where}: dependency must be proposition ids separated by commas (0: none), "
+                                     f"got {col('dependency')!r}")
+            if int(part) != 0 and str(int(part)) not in deps:
+                deps.append(str(int(part)))
+        text = col("question_natural_language")
+        if not text.strip():
+            raise LongbenchError(f"{where}: item {item_id!r} question {qid}: empty question_natural_language")
+        tup = col("tuple")
+        category = tup.split("(")[0].strip()
+        if not category:
+            raise LongbenchError(f"{where}: item {item_id!r} question {qid}: tuple {tup!r} has no category before '('")
+        entry = items.get(item_id)
+        if entry is None:
+            entry = items[item_id] = {"line": lineno, "prompt": col("text"), "questions": [], "lines": {},
+                                      "meta": {"keywords": col("keywords"), "tuples": {}, "categories": {}}}
+            if first_data_row:
+                entry["meta"]["first_row_question"] = qid
+        elif col("text") != entry["prompt"]:
+            raise LongbenchError(f"{where}: item {item_id!r} has a different text than on line {entry['line']}")
+        first_data_row = False
+        if qid in entry["lines"]:
+            raise LongbenchError(f"{where}: item {item_id!r} has proposition_id {qid} twice (first on line "
+                                 f"{entry['lines'][qid]})")
+        entry["lines"][qid] = lineno
+        entry["questions"].append({"id": qid, "text": text, "depends_on": deps, "category": category})
+        entry["meta"]["tuples"][qid] = tup
+        entry["meta"]["categories"][qid] = [col("category_broad"), col("category_detailed")]
+        previous = item_id
+    for item_id, entry in items.items():
+        for q in entry["questions"]:
+            for d in q["depends_on"]:
+                if d not in entry["lines"]:
+                    raise LongbenchError(f"{path}:{entry['lines'][q['id']]}: item {item_id!r} question {q['id']} "
+                                         f"depends on question {d}, which the item does not have")
+        problems = question_problems(entry["questions"], 0)
+        if problems:
+            raise LongbenchError(f"{path}:{entry['line']}: item {item_id!r}: {problems[0]}")
+        questions = tuple(Question(id=q["id"], text=q["text"], depends_on=tuple(q["depends_on"]),
+                                   category=q["category"]) for q in entry["questions"])
+        yield _Row(where=f"{path}:{entry['line']}", prompt=entry["prompt"], fallback_id=item_id, source_id=item_id,
+                   tags=("dpg-bench",), meta={"dpg_bench": entry["meta"]}, questions=questions)
+
+
 FORMATS: dict[str, Callable[[Path, ImportOptions], Iterator[_Row]]] = {
     "dpg-bench": _dpg_bench,
+    "dpg-bench-csv": _dpg_bench_csv,
     "docci": _docci,
     "longalign": _longalign,
     "geneval": _geneval,
@@ -456,7 +531,7 @@ def _finish(rows: Iterator[_Row], *, fmt: str, path: Path, opts: ImportOptions) 
             if opts.image_root and not os.path.isabs(image):
                 image = os.path.join(os.path.abspath(opts.image_root), image)
         items.append(Item(id=item_id, prompt=prompt, entities=entities or (), facts=facts, tags=row.tags,
-                          reference_image=image, meta=meta))
+                          reference_image=image, meta=meta, questions=row.questions))
     if not items:
         raise LongbenchError(f"{path}: no prompts")
     logger.info("imported %d items from %s (%d with parsed counts)", len(items), path, parsed)

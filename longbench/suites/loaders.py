@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Any
 
+from longbench import jsonio
 from longbench.errors import LongbenchError
 from longbench.registry import SUITES
 from longbench.suites.base import Item, Suite
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Read a JSONL file; errors name the file and the 1-based line."""
-    rows = []
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise LongbenchError(f"cannot read {path}: {e.strerror}") from e
-    if not raw.strip():
+def read_jsonl(path: Path) -> list[tuple[int, Any]]:
+    """``(line, value)`` of a suite file's lines, read by the one JSONL reader (``longbench.jsonio``):
+    ``eval --suite``, ``suites validate`` and ``suites import`` accept exactly the same bytes."""
+    data = jsonio.read_bytes(path)
+    if not jsonio.strip_bom(data).strip():
         raise LongbenchError(f"{path}: file is empty")
-    for lineno, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        if lineno == 1 and line.startswith(b"\xef\xbb\xbf"):
-            line = line[3:]  # a UTF-8 byte-order mark
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise LongbenchError(f"{path}:{lineno}: not valid UTF-8 (byte {e.start})") from e
-        try:
-            rows.append((lineno, json.loads(text)))
-        except json.JSONDecodeError as e:
-            raise LongbenchError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from e
-    return rows
+    return jsonio.parse_jsonl(data, str(path))
 
 
 def load_jsonl_suite(path: str | Path, name: str | None = None, version: str | None = None) -> Suite:

@@ -31,6 +31,12 @@ Item fields (only ``id`` and ``prompt`` are required):
       ``target`` (another entity, optional for absolute positions);
     * ``text``      — the string ``value`` is written in the image (``entity``: what bears it);
     * ``style``     — the image has style ``value`` ("watercolor").
+``questions`` (list of objects)
+    Yes/no questions a judge asks about the image (``vqa`` metric), when the suite brings its own (DPG-Bench)
+    instead of the ones generated from ``facts``: ``{"id": str, "text": str, "depends_on": [id, ...],
+    "category": str?, "fact": int?}``. Ids are unique in the item; ``depends_on`` names other questions of
+    the item (a question whose parent is answered "no" scores 0) and the dependencies form no cycle;
+    ``text`` is non-empty; ``fact`` is a 0-based index into the item's ``facts``.
 ``tags`` (list of str), ``reference_image`` (str, a path relative to the suite file or absolute),
 ``meta`` (object, free-form; part of the suite hash).
 
@@ -53,13 +59,13 @@ declares a newer version is reported rather than misread.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from longbench import jsonio
 from longbench.errors import LongbenchError
 from longbench.suites.base import FACT_TYPES, ITEM_ID_RE, MAX_PROMPT_CHARS, Item, Suite
 from longbench.suites.counts import find_counts, number_value
@@ -69,11 +75,10 @@ from longbench.text.splitters import split_default
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-ITEM_FIELDS = ("id", "prompt", "segments", "entities", "facts", "tags", "reference_image", "meta")
+ITEM_FIELDS = ("id", "prompt", "segments", "entities", "facts", "tags", "reference_image", "meta", "questions")
+QUESTION_FIELDS = ("id", "text", "depends_on", "category", "fact")
 ENTITY_FIELDS = ("name", "count", "attributes")
 FACT_FIELDS = ("type", "sentence", "entity", "value", "target")
-# An item line holds a prompt of at most MAX_PROMPT_CHARS characters plus its annotations.
-MAX_LINE_BYTES = 1 << 20
 
 # Words that state a quantity in a sentence, with the count they state.
 _QUANTITY_WORDS = {
@@ -137,6 +142,8 @@ def structure_problems(d: Any) -> list[str]:
         out.append("meta must be an object")
     out += _entity_structure(d.get("entities", []))
     out += _fact_structure(d.get("facts", []))
+    facts = d.get("facts", [])
+    out += question_problems(d.get("questions", []), len(facts) if isinstance(facts, list) else 0)
     return out
 
 
@@ -191,6 +198,85 @@ def _fact_structure(facts: Any) -> list[str]:
         if t == "presence" and f.get("value") is not None:
             out.append(f"{w} (presence) takes no value")
     return out
+
+
+def question_problems(questions: Any, n_facts: int) -> list[str]:
+    """Every problem of an item's ``questions`` value: structure, empty text, duplicate ids, a dependency on
+    an unknown id or on itself, a dependency cycle, a ``fact`` index out of range (empty: valid)."""
+    if not isinstance(questions, list):
+        return ["questions must be a list"]
+    out: list[str] = []
+    ids: dict[str, int] = {}
+    graph: dict[str, list[str]] = {}
+    for k, q in enumerate(questions):
+        w = f"questions[{k}]"
+        if not isinstance(q, dict):
+            out.append(f"{w} must be an object")
+            continue
+        unknown = sorted(set(q) - set(QUESTION_FIELDS))
+        if unknown:
+            out.append(f"{w} has unknown field(s) {', '.join(unknown)}")
+        qid = q.get("id")
+        if not _nonempty_str(qid):
+            out.append(f"{w} needs a non-empty string id, got {qid!r}")
+            qid = None
+        else:
+            w = f"{w} (id {qid!r})"
+            if qid in ids:
+                out.append(f"{w} duplicates the id of questions[{ids[qid]}]")
+            else:
+                ids[qid] = k
+        if not _nonempty_str(q.get("text")):
+            out.append(f"{w} has an empty or missing text")
+        deps = q.get("depends_on", [])
+        if not isinstance(deps, list) or not all(_nonempty_str(x) for x in deps):
+            out.append(f"{w} depends_on must be a list of question ids (strings)")
+            deps = []
+        if q.get("category") is not None and not _nonempty_str(q["category"]):
+            out.append(f"{w} category must be a non-empty string")
+        fact = q.get("fact")
+        if fact is not None and not (_is_int(fact) and 0 <= fact < n_facts):
+            out.append(f"{w} fact must be an index into the item's {n_facts} facts, got {fact!r}")
+        if qid is not None and qid not in graph:
+            graph[qid] = list(deps)
+    for qid, deps in graph.items():
+        for dep in deps:
+            if dep == qid:
+                out.append(f"question {qid!r} depends on itself")
+            elif dep not in graph:
+                out.append(f"question {qid!r} depends on unknown question {dep!r}")
+    cycle = _dependency_cycle(graph)
+    if cycle:
+        out.append(f"questions form a dependency cycle: {' -> '.join(repr(c) for c in cycle)}")
+    return out
+
+
+def _dependency_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    """One cycle (first node repeated at the end) of the dependency graph, ignoring self-loops and
+    unknown ids (reported on their own), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in graph:
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, int]] = [(start, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                path.append(node)
+            deps = [d for d in graph[node] if d != node and d in graph]
+            if i < len(deps):
+                stack.append((node, i + 1))
+                nxt = deps[i]
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt):] + [nxt]
+                if not state.get(nxt):
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                path.pop()
+    return None
 
 
 def number_values(sentence: str) -> set[int]:
@@ -296,35 +382,22 @@ def validate_file(path: str | Path) -> list[Problem]:
         LongbenchError: the file cannot be read at all.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise LongbenchError(f"cannot read {path}: {e.strerror}") from e
+    raw = jsonio.read_bytes(path)
     where = str(path)
-    if not raw.strip():
+    if not jsonio.strip_bom(raw).strip():
         return [Problem(where, 1, "file is empty")]
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     n_items = 0
-    first = True
-    for lineno, line in enumerate(raw.split(b"\n"), 1):
-        if not line.strip():
-            continue
-        is_first, first = first, False
-        if len(line) > MAX_LINE_BYTES:
-            problems.append(Problem(where, lineno, f"line is {len(line):,} bytes, over the "
-                                                   f"{MAX_LINE_BYTES:,}-byte limit for one item"))
-            continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            problems.append(Problem(where, lineno, f"not valid UTF-8 (byte {e.start})"))
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            problems.append(Problem(where, lineno, f"invalid JSON ({e.msg} at column {e.colno})"))
-            continue
+
+    def bad_line(lineno: int, error: LongbenchError) -> None:
+        problems.append(Problem(where, lineno, jsonio.problem_text(error, where, lineno)))
+
+    # The one JSONL reader decides what a line is (BOM, size limit, UTF-8, JSON), as for eval --suite.
+    rows = jsonio.parse_jsonl(raw, where, on_error=bad_line)
+    first_line = min([lineno for lineno, _ in rows] + [p.line for p in problems])
+    for lineno, obj in rows:
+        is_first = lineno == first_line
         if isinstance(obj, dict) and set(obj) == {"suite"}:
             msgs = _header_problems(obj["suite"]) if is_first else ["suite header must be the first line"]
             problems.extend(Problem(where, lineno, m) for m in msgs)
@@ -344,6 +417,7 @@ def validate_file(path: str | Path) -> list[Problem]:
                 msgs = [str(e).split(": ", 1)[-1]]
         label = f"item {item_id!r}: " if isinstance(item_id, str) else ""
         problems.extend(Problem(where, lineno, label + m) for m in msgs)
+    problems.sort(key=lambda p: p.line)  # stable: a line's own messages keep their order
     if n_items == 0:
         problems.append(Problem(where, 1, "file has no items"))
     return problems

@@ -8,6 +8,13 @@ without stating any fact; fillers and the ordering of sentences push many facts 
 window. Wording varies: several templates per fact kind, synonyms for shapes, colours and sizes,
 number words and digits. Pure Python; all choices come from the ``random.Random`` passed in.
 
+Each fact also records the character spans of the prompt that state it: the words naming its group
+("red circles") and, except for presence, the words giving its value (the count word, the size word,
+the location phrase). Whether a truncating text encoder sees a fact is decided from these spans (all of
+them must lie inside its window), not from where the fact's sentence starts. While a sentence is
+realised, these words are wrapped in invisible marks (:func:`_mark`) that :func:`_unmark` turns into
+spans.
+
 Sentences never contain ``;``, ``!``, ``?``, abbreviations or decimals, so the ``default`` splitter
 returns exactly these sentences.
 """
@@ -128,6 +135,44 @@ FLOURISHES = (
     ", rendered in the same simple graphic style as everything else",
 )
 _PLURAL_VERBS = ("sit", "are placed", "are arranged", "can be seen", "appear", "rest")
+# Marks around the words that state a fact: OPEN tag SEP words CLOSE (control characters never occur
+# in the templates).
+_OPEN, _SEP, _CLOSE = "\x01", "\x02", "\x03"
+#: fact type → mark kind of the words giving its value (presence has none: the group's name states it)
+_VALUE_MARK = {"count": "count", "attribute": "size", "spatial": "region"}
+
+
+def _mark(kind: str, name: str, words: str) -> str:
+    """``words`` marked as stating ``kind`` (entity, count, size, region, background) of group ``name``."""
+    return f"{_OPEN}{kind}|{name}{_SEP}{words}{_CLOSE}"
+
+
+def _unmark(marked: str) -> tuple[str, dict[tuple[str, str], list[tuple[int, int]]]]:
+    """The plain text and, per (kind, group name), the character spans of its marked words."""
+    out: list[str] = []
+    spans: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    n = 0
+    stack: list[tuple[tuple[str, str], int]] = []
+    i = 0
+    while i < len(marked):
+        c = marked[i]
+        if c == _OPEN:
+            j = marked.index(_SEP, i)
+            kind, _, name = marked[i + 1:j].partition("|")
+            stack.append(((kind, name), n))
+            i = j + 1
+            continue
+        if c == _CLOSE:
+            key, start = stack.pop()
+            spans.setdefault(key, []).append((start, n))
+            i += 1
+            continue
+        out.append(c)
+        n += 1
+        i += 1
+    if stack:
+        raise ValueError(f"unclosed mark in {marked!r}")
+    return "".join(out), spans
 _SINGULAR_VERBS = ("sits", "is placed", "is drawn", "can be seen", "appears", "rests")
 
 
@@ -142,11 +187,18 @@ class _Sentence:
 
 @dataclass(frozen=True)
 class Prompt:
-    """A realised prompt: its sentences, the facts they carry and where the background is stated."""
+    """A realised prompt: its sentences, the facts they carry and where the background is stated.
+
+    ``fact_spans`` (parallel to ``facts``) holds, per fact, the ``(start, end)`` character spans of
+    :attr:`text` that state it: the group's name and, except for presence, the words giving the value.
+    ``background_span`` is the span of the background colour word.
+    """
 
     sentences: tuple[str, ...]
     facts: tuple[Fact, ...]
     background_sentence: int
+    fact_spans: tuple[tuple[tuple[int, int], ...], ...] = ()
+    background_span: tuple[int, int] | None = None
 
     @property
     def text(self) -> str:
@@ -154,7 +206,11 @@ class Prompt:
 
 
 def _cap(s: str) -> str:
-    return s[:1].upper() + s[1:]
+    """Upper-case the first letter, skipping the marks that may open ``s``."""
+    i = 0
+    while s.startswith(_OPEN, i):
+        i = s.index(_SEP, i) + 1
+    return s[:i] + s[i:i + 1].upper() + s[i + 1:]
 
 
 class _Realiser:
@@ -179,15 +235,15 @@ class _Realiser:
         parts = []
         plural = True
         if "count" in kinds:
-            parts.append(self.pick(COUNT_WORDS[g.count]))
+            parts.append(_mark("count", g.name, self.pick(COUNT_WORDS[g.count])))
             plural = g.count > 1
         if "size" in kinds:
-            parts.append(self.pick(SIZE_WORDS[g.size]))
-        parts += [colour, plur if plural else sing]
+            parts.append(_mark("size", g.name, self.pick(SIZE_WORDS[g.size])))
+        parts.append(_mark("entity", g.name, f"{colour} {plur if plural else sing}"))
         return " ".join(parts), plural
 
     def location(self, g: Group) -> str:
-        return self.pick(LOCATIONS[g.region])
+        return _mark("region", g.name, self.pick(LOCATIONS[g.region]))
 
     def intro(self, gi: int, kinds: list[str]) -> str:
         g = self.scene.groups[gi]
@@ -237,12 +293,13 @@ class _Realiser:
         g = self.scene.groups[gi]
         colour, sing, plur = self.words(g)
         singular = g.count == 1 and (gi in self.count_stated or "count" in kinds)
-        ref = f"the {colour} {sing if singular else plur}"
+        one, many = _mark("entity", g.name, f"{colour} {sing}"), _mark("entity", g.name, f"{colour} {plur}")
+        ref = f"the {one if singular else many}"
         be = "is" if singular else "are"
         preds = []
         for k in kinds:
             if k == "size":
-                size = self.pick(SIZE_WORDS[g.size])
+                size = _mark("size", g.name, self.pick(SIZE_WORDS[g.size]))
                 preds.append(self.pick((f"{be} {size}", f"{'looks' if singular else 'look'} {size}",
                                         f"{be} drawn {size}", f"{be} {size} in size")))
             elif k == "region":
@@ -252,18 +309,20 @@ class _Realiser:
         if "count" in kinds:
             self.count_stated.add(gi)
             n = self.pick(BARE_COUNT[g.count])
+            num = _mark("count", g.name, n)
             rest = _join(preds)
             if g.count == 1:
-                head = self.pick((f"There is only one {colour} {sing}", f"Just one {colour} {sing} is drawn",
-                                  f"There is exactly {n} {colour} {sing}"))
+                word = _mark("count", g.name, "one")
+                head = self.pick((f"There is only {word} {one}", f"Just {word} {one} is drawn",
+                                  f"There is exactly {num} {one}"))
                 return head + (f", and it {rest}." if rest else ".")
             if not rest:
-                return self.pick((f"There are {n} {colour} {plur} in total.",
-                                  f"The {colour} {plur} number {n} altogether.",
-                                  f"Count the {colour} {plur} and you get {n}.",
-                                  f"Exactly {n} {colour} {plur} are drawn."))
-            return self.pick((f"There are {n} {colour} {plur}, and they {rest}.",
-                              f"{_cap(ref)} {rest}, and there are {n} of them."))
+                return self.pick((f"There are {num} {many} in total.",
+                                  f"The {many} number {num} altogether.",
+                                  f"Count the {many} and you get {num}.",
+                                  f"Exactly {num} {many} are drawn."))
+            return self.pick((f"There are {num} {many}, and they {rest}.",
+                              f"{_cap(ref)} {rest}, and there are {_mark('count', g.name, f'{n} of them')}."))
         sentence = f"{ref} {_join(preds)}"
         return self.pick((_cap(sentence) + ".", _cap(sentence) + ".", f"Make sure that {sentence}.",
                           f"Note that {sentence}."))
@@ -334,10 +393,13 @@ def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
     flourishes = rng.sample(FLOURISHES, len(FLOURISHES))  # each decoration at most once per prompt
     realiser = _Realiser(scene, rng)
     sentences: list[str] = []
-    facts: list[Fact] = []
+    stated: list[tuple[Fact, list[tuple[int, int]]]] = []
+    background_span: tuple[int, int] | None = None
+    offset = 0  # where the sentence starts in the prompt (sentences are joined by one space)
     for si, s in enumerate(plan):
         if s.kind == "background":
-            text = rng.choice(BACKGROUND_TEMPLATES).format(bg=rng.choice(COLOUR_WORDS[scene.background]))
+            text = rng.choice(BACKGROUND_TEMPLATES).format(
+                bg=_mark("background", "", rng.choice(COLOUR_WORDS[scene.background])))
         elif s.kind == "filler":
             text = FILLERS[s.groups[0]]
         elif s.kind == "pair":
@@ -348,13 +410,24 @@ def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
             text = realiser.detail(s.groups[0], s.facts[0])
         if s.kind in ("intro", "detail") and flourishes and rng.random() < verbosity - 0.3:
             text = text[:-1] + flourishes.pop() + "."  # decoration only: no fact
+        text, marks = _unmark(text)
         sentences.append(text)
+
+        def where(kind: str, name: str) -> tuple[int, int]:
+            (start, end), = marks[(kind, name)]  # each group is named once per sentence, each value once
+            return offset + start, offset + end
+
+        if s.kind == "background":
+            background_span = where("background", "")
         for gi, kinds in zip(s.groups, s.facts):
             g = scene.groups[gi]
             if s.kind in ("intro", "pair"):
-                facts.append(Fact("presence", si, g.name))
+                stated.append((Fact("presence", si, g.name), [where("entity", g.name)]))
             for k in kinds:
                 value = {"count": g.count, "size": g.size, "region": g.region}[k]
-                facts.append(Fact(_FACT_TYPE[k], si, g.name, value))
-    facts.sort(key=lambda f: (f.sentence, _TYPE_ORDER[f.type]))
-    return Prompt(tuple(sentences), tuple(facts), bg_at)
+                fact = Fact(_FACT_TYPE[k], si, g.name, value)
+                stated.append((fact, [where("entity", g.name), where(_VALUE_MARK[fact.type], g.name)]))
+        offset += len(text) + 1
+    stated.sort(key=lambda fs: (fs[0].sentence, _TYPE_ORDER[fs[0].type]))
+    return Prompt(tuple(sentences), tuple(f for f, _ in stated), bg_at,
+                  fact_spans=tuple(tuple(spans) for _, spans in stated), background_span=background_span)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from longbench.suites.base import Entity, Item, Suite
 from longbench.synth.grammar import Prompt, make_prompt
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SYNTH_V0_NAME = "synth-v0"
-SYNTH_V0_VERSION = "0"
+SYNTH_V0_VERSION = "1"  # 1: facts carry the character spans that state them (meta.fact_spans)
 SYNTH_V0_SEED = 20241015
 SYNTH_V0_SIZE = 240
 
@@ -26,22 +26,26 @@ SYNTH_V0_SIZE = 240
 def scene_item(item_id: str, scene: Scene, prompt: Prompt, sentence_tokens: Sequence[int]) -> Item:
     """Assemble a suite item from a scene, its prompt and the CLIP content-token count of each sentence.
 
-    ``meta`` holds what models and the metric need: ``scene`` (JSON form), ``segment_starts`` (content
-    token index at which each sentence starts; the start token is not counted), ``fact_tokens`` (the
-    start of each fact's sentence, parallel to ``facts``), ``background_sentence`` and ``n_tokens``.
-    Token counts of sentences add up because CLIP's tokenizer never merges across spaces.
+    ``meta`` holds what models and the metric need: ``scene`` (JSON form), ``fact_spans`` (parallel to
+    ``facts``: the ``[start, end]`` character spans of the prompt that state each fact, see
+    ``grammar.Prompt``), ``background_span`` (the background colour word), ``background_sentence``,
+    ``segment_starts`` (content-token index at which each sentence starts; the start token is not
+    counted) and ``n_tokens``. Which facts a truncating encoder reads is derived from the spans with the
+    tokenizer (``views.fact_last_tokens``). Token counts of sentences add up because CLIP's tokenizer
+    never merges across spaces.
     """
     starts, pos = [], 0
     for n in sentence_tokens:
         starts.append(pos)
         pos += n
     entities = tuple(Entity(name=g.name, count=g.count, attributes=(g.colour, g.size)) for g in scene.groups)
+    meta: dict[str, Any] = {"scene": scene.to_dict(), "fact_spans": [[list(sp) for sp in spans] for spans in prompt.fact_spans]}
+    if prompt.background_span is not None:
+        meta["background_span"] = list(prompt.background_span)
+    meta.update(background_sentence=prompt.background_sentence, segment_starts=starts, n_tokens=pos)
     return Item(
         id=item_id, prompt=prompt.text, segments=prompt.sentences, entities=entities, facts=prompt.facts,
-        tags=("synth",),
-        meta={"scene": scene.to_dict(), "segment_starts": starts,
-              "fact_tokens": [starts[f.sentence] for f in prompt.facts],
-              "background_sentence": prompt.background_sentence, "n_tokens": pos},
+        tags=("synth",), meta=meta,
     )
 
 

@@ -1,19 +1,24 @@
 """What a synthetic model draws for an item: the full scene, the part a truncating text encoder can
 read, or a scene with K facts broken.
 
-* ``known_scene`` (``synth:clip77``): a fact is *known* when its sentence starts inside the CLIP window
-  (content-token index < window - 2, see ``world.within_window``). A group whose presence fact is
-  unknown is omitted (presence is always stated in the first sentence that mentions the group, so all
-  its facts are unknown too). A drawn group keeps its known count, size and region; an unknown count is
-  guessed uniformly from 1-4, an unknown size uniformly from small/large, an unknown region uniformly
-  from the regions left free by the groups whose region is known. Guesses come from the request seed,
-  so they are right by chance only. The background is the stated one when its sentence is known, else
-  ``DEFAULT_BACKGROUND``.
+* ``known_scene`` (``synth:clip77``): a fact is *known* when every token that states it lies inside the
+  window (:func:`fact_last_tokens`, ``world.visible``): the words naming its group and the words giving
+  its value, located by the character spans the grammar records (``meta.fact_spans``) and mapped to CLIP
+  tokens with the tokenizer. A group whose presence fact is unknown is omitted (presence is stated by the
+  first mention of the group, and every other fact ends at or after a mention of it, so all its facts
+  are unknown too). A drawn group keeps its known count, size and region; an unknown count is guessed
+  uniformly from 1-4, an unknown size uniformly from small/large, an unknown region uniformly from the
+  regions left free by the groups whose region is known. Guesses come from the request seed, so they
+  are right by chance only. The background is the stated one when its colour word is inside the window,
+  else ``DEFAULT_BACKGROUND``.
 * ``corrupt_scene`` (``synth:corrupt-K``): the item's facts are shuffled with the request seed and the
   first K are broken in that order: presence → the group is dropped (all its facts fail); count → a
   different count; attribute → the other size; spatial → a free region. Breaking a fact of an
   already dropped group changes nothing. The broken set for K is a prefix of the one for K+1, so every
   image's fact recall is non-increasing in K.
+
+Items without character spans (hand-written ones) fall back to a rule that is never more generous than
+the truth: a fact counts as inside only when its whole sentence is.
 """
 
 from __future__ import annotations
@@ -31,18 +36,12 @@ from longbench.synth.world import (
     SIZES,
     Group,
     Scene,
-    within_window,
+    visible,
 )
 
 if TYPE_CHECKING:
     from longbench.suites.base import Item
     from longbench.text.tokenizer import TokenCounter
-
-
-def needs_tokens(item: Item) -> bool:
-    """Whether the item lacks stored token positions (so a tokenizer is needed to split by window)."""
-    meta = item.meta if isinstance(item.meta, dict) else {}
-    return not (isinstance(meta.get("fact_tokens"), list) and isinstance(meta.get("segment_starts"), list))
 
 
 def item_scene(item: Item) -> Scene:
@@ -55,39 +54,99 @@ def item_scene(item: Item) -> Scene:
     return Scene.from_dict(raw, where=f"item {item.id!r} meta.scene")
 
 
-def segment_starts(item: Item, counter: TokenCounter | None = None) -> list[int]:
-    """Content-token index at which each segment starts (from meta, else counted with ``counter``)."""
+def _spans(item: Item, key: str, count: int | None) -> list[list[tuple[int, int]]] | None:
+    """``meta[key]`` as validated character spans of the prompt (``count`` entries), None when absent."""
+    raw = item.meta.get(key) if isinstance(item.meta, dict) else None
+    if raw is None:
+        return None
+    rows = raw if count is not None else [raw]
+    n = len(item.prompt)
+    ok = isinstance(raw, list) and (count is None or len(raw) == count)
+    out: list[list[tuple[int, int]]] = []
+    for row in rows if ok else ():
+        spans = row if count is not None else [row]
+        if not (isinstance(spans, list) and spans and all(
+                isinstance(sp, list) and len(sp) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                              for x in sp) and 0 <= sp[0] < sp[1] <= n
+                for sp in spans)):
+            ok = False
+            break
+        out.append([(sp[0], sp[1]) for sp in spans])
+    if not ok:
+        what = f"a list of {count} lists of [start, end] spans" if count is not None else "a [start, end] span"
+        raise LongbenchError(f"item {item.id!r}: meta.{key} must be {what} inside the prompt "
+                             f"({n} characters)")
+    return out
+
+
+def last_tokens(text: str, char_ends: list[int], counter: TokenCounter) -> list[int]:
+    """For each character offset ``e`` of ``text``, the index of the last CLIP content token that starts
+    before ``e`` (so a word ending at ``e`` is covered), from the tokenizer's offsets; tokenizers without
+    offsets count the tokens of ``text[:e]`` instead (the same at word boundaries: CLIP's BPE never
+    merges across them)."""
+    import bisect
+
+    tok = counter.tokenizer
+    if getattr(tok, "is_fast", False):
+        enc = tok(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True, verbose=False)
+        starts = [s for s, _ in enc["offset_mapping"]]
+        return [bisect.bisect_left(starts, e) - 1 for e in char_ends]
+    return [n - 1 for n in counter.many([text[:e] for e in char_ends])]
+
+
+def _sentence_last_tokens(item: Item, counter: TokenCounter) -> list[int]:
+    """Content-token index of the last token of each segment (the fallback without spans)."""
     if item.segments is None:
         raise LongbenchError(f"item {item.id!r} has no segments: synthetic items list their sentences")
-    starts = item.meta.get("segment_starts")
-    if isinstance(starts, list) and len(starts) == len(item.segments) and all(
-            isinstance(s, int) and not isinstance(s, bool) for s in starts):
-        return list(starts)
+    out, pos = [], 0
+    for n in counter.many(list(item.segments)):
+        pos += n
+        out.append(pos - 1)
+    return out
+
+
+def fact_last_tokens(item: Item, counter: TokenCounter | None = None) -> list[int]:
+    """Per fact (parallel to ``item.facts``), the CLIP content-token index (0-based, start token not
+    counted) of the last token that states it: the end of the latest of its spans (``meta.fact_spans``).
+    Without spans, the last token of the fact's sentence (never more generous than the truth).
+
+    Args:
+        item: a synthetic item.
+        counter: the CLIP token counter (built when not given; callers keep one per instance).
+    """
     if counter is None:
         from longbench.text.tokenizer import TokenCounter
 
         counter = TokenCounter()
-    out, pos = [], 0
-    for n in counter.many(list(item.segments)):
-        out.append(pos)
-        pos += n
-    return out
-
-
-def fact_starts(item: Item, counter: TokenCounter | None = None) -> list[int]:
-    """Start token of each fact's sentence, parallel to ``item.facts``."""
-    ft = item.meta.get("fact_tokens")
-    if isinstance(ft, list) and len(ft) == len(item.facts) and all(
-            isinstance(s, int) and not isinstance(s, bool) for s in ft):
-        return list(ft)
-    starts = segment_starts(item, counter)
+    spans = _spans(item, "fact_spans", len(item.facts))
+    if spans is not None:
+        return last_tokens(item.prompt, [max(e for _, e in sp) for sp in spans], counter)
+    ends = _sentence_last_tokens(item, counter)
     out = []
     for f in item.facts:
-        if not 0 <= f.sentence < len(starts):
+        if not 0 <= f.sentence < len(ends):
             raise LongbenchError(f"item {item.id!r}: fact {f.type}/{f.entity} points at sentence "
-                                 f"{f.sentence}, but the item has {len(starts)} segments")
-        out.append(starts[f.sentence])
+                                 f"{f.sentence}, but the item has {len(ends)} segments")
+        out.append(ends[f.sentence])
     return out
+
+
+def background_last_token(item: Item, counter: TokenCounter | None = None) -> int | None:
+    """The content-token index of the last token naming the background colour (``meta.background_span``;
+    else the last token of ``meta.background_sentence``), or None when the item says neither."""
+    if counter is None:
+        from longbench.text.tokenizer import TokenCounter
+
+        counter = TokenCounter()
+    span = _spans(item, "background_span", None)
+    if span is not None:
+        return last_tokens(item.prompt, [span[0][0][1]], counter)[0]
+    bs = item.meta.get("background_sentence") if isinstance(item.meta, dict) else None
+    if isinstance(bs, int) and not isinstance(bs, bool):
+        ends = _sentence_last_tokens(item, counter)
+        if 0 <= bs < len(ends):
+            return ends[bs]
+    return None
 
 
 def check_facts(item: Item, scene: Scene) -> None:
@@ -112,14 +171,17 @@ def check_facts(item: Item, scene: Scene) -> None:
 
 def known_scene(item: Item, seed: int, window: int = CLIP_WINDOW,
                 counter: TokenCounter | None = None) -> Scene:
-    """The scene as read through a ``window``-position text encoder (module docstring). ``counter``
-    is only used for items without stored token positions."""
+    """The scene as read through a ``window``-position text encoder (module docstring); ``counter`` is the
+    CLIP token counter (built when not given)."""
     scene = item_scene(item)
     check_facts(item, scene)
-    starts = fact_starts(item, counter)
+    if counter is None:
+        from longbench.text.tokenizer import TokenCounter
+
+        counter = TokenCounter()
     known: dict[str, dict[str, Any]] = {g.name: {} for g in scene.groups}
-    for f, start in zip(item.facts, starts):
-        if within_window(start, window):
+    for f, last in zip(item.facts, fact_last_tokens(item, counter)):
+        if visible(last, window):
             known[f.entity][f.type] = f.value if f.type != "presence" else True
     rng = random.Random(f"clip{window}:{seed}")
     drafts = []
@@ -137,11 +199,9 @@ def known_scene(item: Item, seed: int, window: int = CLIP_WINDOW,
             region = free.pop(rng.randrange(len(free)))
         groups.append(Group(g.shape, g.colour, size, region, count))
     background = scene.background
-    bs = item.meta.get("background_sentence")
-    if isinstance(bs, int) and not isinstance(bs, bool):
-        seg = segment_starts(item, counter)
-        if 0 <= bs < len(seg) and not within_window(seg[bs], window):
-            background = DEFAULT_BACKGROUND
+    bg_last = background_last_token(item, counter)
+    if bg_last is not None and not visible(bg_last, window):
+        background = DEFAULT_BACKGROUND
     return Scene(background, tuple(groups)).sorted()
 
 

@@ -46,16 +46,24 @@ REGIONS: tuple[str, ...] = (
     "bottom-left", "bottom", "bottom-right",
 )
 MIN_GROUPS, MAX_GROUPS = 3, 8
-#: CLIP's context: 77 positions = start token + 75 content tokens + end token.
+#: CLIP's context: 77 positions = start token + 75 content tokens + end token (a truncating tokenizer
+#: keeps the end token, as transformers' CLIP tokenizer and the diffusers pipelines do).
 CLIP_WINDOW = 77
 MIN_COUNT, MAX_COUNT = 1, 4
 BASE_SIZE = 256
 
 
-def within_window(start_token: int, window: int = CLIP_WINDOW) -> bool:
-    """Whether a sentence whose first token is content token ``start_token`` (0-based, start token not
-    counted) begins inside a ``window``-position CLIP context, i.e. ``start_token < window - 2``."""
-    return start_token < window - 2
+def visible(last_token: int, window: int = CLIP_WINDOW) -> bool:
+    """Whether a fact whose last token is content token ``last_token`` is read by a ``window``-position
+    CLIP context.
+
+    Positions count from the start token (position 0), so content token ``k`` (0-based) sits at position
+    ``k + 1``; the truncated sequence keeps its end token in the last position ``window - 1``, leaving
+    positions ``1 .. window - 2`` for content. Every token stating the fact must fit, so the fact is
+    visible iff ``last_token + 1 <= window - 2``, i.e. ``last_token < window - 2`` (content tokens 0-74
+    for 77 positions).
+    """
+    return last_token < window - 2
 
 
 def plural(shape: str) -> str:

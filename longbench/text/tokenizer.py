@@ -115,3 +115,57 @@ def length_bucket(n_tokens: int) -> str:
         if lo <= n_tokens <= hi:
             return label
     raise ValueError(n_tokens)
+
+
+def load_clip_tokenizer_fast() -> PreTrainedTokenizerBase:
+    """The same CLIP tokenizer as ``load_clip_tokenizer``, as the Rust ``CLIPTokenizerFast`` (character
+    offsets of tokens). Callers keep the instance (no global cache)."""
+    from transformers import CLIPTokenizerFast
+
+    return CLIPTokenizerFast.from_pretrained(str(tokenizer_dir()))
+
+
+def window_end_chars(texts: list[str], window: int = MODEL_MAX_LENGTH,
+                     counter: TokenCounter | None = None) -> tuple[list[int], list[int | None]]:
+    """Content-token counts of ``texts`` and where CLIP's ``window``-position context ends in each.
+
+    The window holds the start token, ``window - 2`` content tokens and the end token; the end is the
+    character offset where the first content token that does not fit begins (None when the whole text
+    fits). Offsets need a fast (Rust) tokenizer: ``counter``'s own when it is one (transformers 5), else the
+    fast twin, whose token count is then checked against ``counter`` per text; a text where the two
+    disagree is located with ``counter`` instead (at a word boundary).
+    """
+    if not texts:
+        return [], []
+    fit = window - 2
+    counter = counter or TokenCounter()
+    fast = counter.tokenizer if getattr(counter.tokenizer, "is_fast", False) else load_clip_tokenizer_fast()
+    enc = fast(list(texts), add_special_tokens=False, truncation=False, return_offsets_mapping=True, verbose=False)
+    counts = [len(ids) for ids in enc["input_ids"]]
+    if fast is not counter.tokenizer:
+        counts = counter.many(list(texts))
+    ends: list[int | None] = []
+    for text, ids, offsets, n in zip(texts, enc["input_ids"], enc["offset_mapping"], counts):
+        if n <= fit:
+            ends.append(None)
+        elif len(ids) == n:
+            ends.append(int(offsets[fit][0]))
+        else:
+            ends.append(_window_end_slow(text, fit, counter))
+    return counts, ends
+
+
+def _window_end_slow(text: str, fit: int, counter: TokenCounter) -> int:
+    """Start of the first word whose end lies beyond ``fit`` content tokens (binary search over word starts;
+    CLIP never merges tokens across whitespace, so a prefix ending at a word start tokenizes as in the text)."""
+    import re
+
+    starts = [m.start() for m in re.finditer(r"\S+", text)]
+    lo, hi = 0, len(starts)  # invariant: the prefix before starts[lo] fits; before starts[hi] (or the end) not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if counter(text[:starts[mid]]) <= fit:
+            lo = mid
+        else:
+            hi = mid
+    return starts[lo]

@@ -113,6 +113,36 @@ def text_relevant(c: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     return reweight(c, direction, 0.0)
 
 
+def denscore_scores(image_features: torch.Tensor, segment_features: torch.Tensor,
+                    owners: torch.Tensor | Sequence[int], direction: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The evaluation columns of Denscore (×100) from normalised features: ``(denscore, denscore-o, per_segment)``.
+
+    Args:
+        image_features: (B, D) L2-normalised image vectors ``x``.
+        segment_features: (S, D) L2-normalised segment vectors.
+        owners: (S,) index of the image/prompt each segment belongs to (every prompt has at least one).
+        direction: unit mean text direction V (D,).
+
+    Returns:
+        ``100·x·c⊥`` (B,), ``100·x·c`` (B,) and each segment's ``100·x·s`` (S,), in the dtype of ``x``,
+        with ``c`` the mean of a prompt's segment vectors (:func:`prompt_vectors`).
+
+    Raises:
+        LongbenchError: ``direction`` does not match the feature dimension, or a prompt has no segments.
+    """
+    x = image_features
+    c = prompt_vectors(segment_features, owners, x.shape[0]).to(x)
+    v = direction.to(x)
+    if v.numel() != c.shape[-1]:
+        raise LongbenchError(f"denscore: direction has {v.numel()} values, the text features {c.shape[-1]}")
+    dense_o = 100.0 * (x * c).sum(-1)
+    dense = 100.0 * (x * text_relevant(c, v)).sum(-1)
+    owners_t = torch.as_tensor(owners, device=x.device)
+    per_segment = 100.0 * (x[owners_t] * segment_features.to(x)).sum(-1)
+    return dense, dense_o, per_segment
+
+
 def mean_direction(prompt_vecs: torch.Tensor) -> torch.Tensor:
     """Unit mean of prompt vectors (N,D) → V (D,)."""
     if prompt_vecs.shape[0] == 0:

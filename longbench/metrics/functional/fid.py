@@ -124,6 +124,16 @@ def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor,
     return max(float(value), 0.0)
 
 
+def fid_from_features(features: torch.Tensor, mu_ref: torch.Tensor, sigma_ref: torch.Tensor) -> float:
+    """FID of a set of feature vectors (n, d) against reference statistics N(mu_ref, sigma_ref), in float64.
+
+    The one-shot form of what the ``fid`` / ``fid-clip`` metrics compute from streaming sums.
+    """
+    feats = features.detach().to(_F64)
+    mu, sigma = gaussian_from_moments(feats.sum(0), feats.T @ feats, feats.shape[0])
+    return frechet_distance(mu, sigma, mu_ref, sigma_ref)
+
+
 def check_gaussian(mu: torch.Tensor, sigma: torch.Tensor, where: str) -> None:
     """Shapes (d,) and (d, d), finite values."""
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):

@@ -19,14 +19,10 @@ architecture) and refuse to load onto another base model.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import logging
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,44 +44,7 @@ _ARCH_KEYS_UNET = ("in_channels", "out_channels", "cross_attention_dim", "block_
 _ARCH_KEYS_TEXT = ("hidden_size", "num_hidden_layers", "vocab_size")
 
 
-# ---------------------------------------------------------------------------------------------- files
-def swap_dir(src: Path, target: Path) -> None:
-    """Move the finished directory ``src`` to ``target``, replacing any previous one (kept aside as
-    ``.<name>.old`` until the new one is in place, so a crash never leaves neither)."""
-    old = target.with_name(f".{target.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(src, target)
-    if old.exists():
-        shutil.rmtree(old)
-
-
-@contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
-    """Write a directory under a temporary name and swap it into place when the block succeeds."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
-    try:
-        yield tmp
-        _readable(tmp)
-        swap_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _readable(root: Path) -> None:
-    """Directory/file modes as a plain mkdir/open would give them (mkdtemp makes the directory private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(root, 0o777 & ~umask)
-    for p in root.rglob("*"):
-        os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
-
-
+# ---------------------------------------------------------------------------------------------- reading
 def find_checkpoint(path: str | os.PathLike) -> Path:
     """The checkpoint directory for ``path``: the directory itself, or ``final/`` of a training run."""
     p = Path(path).expanduser()
@@ -95,17 +54,17 @@ def find_checkpoint(path: str | os.PathLike) -> Path:
         return p / "final"
     if not p.exists():
         raise LongbenchError(f"longSD checkpoint {p} does not exist")
-    raise LongbenchError(f"{p} is not a longSD checkpoint (no {MANIFEST}, and no final/{MANIFEST} of a training run)")
+    raise LongbenchError(f"{p} is not a longSD checkpoint (no {MANIFEST}, no final/{MANIFEST} of a training run, "
+                         "and no s<N>_lora_vis.pt of the LongAlign release)")
 
 
 def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check the manifest of a checkpoint directory (or training run directory)."""
+    from longbench import jsonio
+
     d = find_checkpoint(path)
     f = d / MANIFEST
-    try:
-        m = json.loads(f.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise LongbenchError(f"{f}: not valid JSON ({e})") from None
+    m = jsonio.read_json(f)
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise LongbenchError(f"{f}: not a longSD manifest (format {m.get('format') if isinstance(m, dict) else None!r})")
     if m.get("format_version") != FORMAT_VERSION:
@@ -117,7 +76,23 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     if m["stage"] != "denscore" and not (d / LORA_WEIGHT_NAME).is_file():
         raise LongbenchError(f"{d}: missing {LORA_WEIGHT_NAME}")
     m["_dir"] = str(d)
+    m["_adapter_dir"] = str(d / ADAPTER_DIR)
     return m
+
+
+def open_checkpoint(path: str | os.PathLike, *, align: str | None = None, merge: str | None = None) -> dict[str, Any]:
+    """The manifest of what ``longsd:PATH`` names: a longSD checkpoint, a training run (its ``final/``), or a
+    directory of the LongAlign authors' release (:mod:`longbench.longsd.release`; ``align``/``merge`` pick
+    its files). The format is detected from the files."""
+    from longbench.longsd import release
+
+    p = Path(path).expanduser()
+    if not (p / MANIFEST).is_file() and not (p / "final" / MANIFEST).is_file() and release.is_release_dir(p):
+        return release.release_manifest(p, align, merge)
+    for arg, value in (("align", align), ("merge", merge)):
+        if value is not None:
+            raise LongbenchError(f"--model-arg {arg}: only for directories of the LongAlign release, and {p} is not one")
+    return read_manifest(p)
 
 
 # ---------------------------------------------------------------------------------------------- base identity
@@ -167,71 +142,6 @@ def check_base(manifest: dict[str, Any], probe: dict[str, Any], base_spec: str) 
                                  f"({name}: max deviation {dev:.3g}); {hint}")
 
 
-# ---------------------------------------------------------------------------------------------- LoRA
-def lora_state_dict(unet: nn.Module, adapter_name: str) -> dict[str, torch.Tensor]:
-    """The adapter's LoRA tensors (peft names, no adapter name) with ``alpha/rank`` folded into ``lora_B``."""
-    from peft.tuners.lora import LoraLayer
-    from peft.utils import get_peft_model_state_dict
-
-    sd = {k: v.detach().float().cpu().clone() for k, v in get_peft_model_state_dict(
-        unet, adapter_name=adapter_name).items()}
-    scales = {}
-    for name, module in unet.named_modules():
-        if isinstance(module, LoraLayer) and adapter_name in module.scaling:
-            scales[name] = float(module.scaling[adapter_name])
-    for key in list(sd):
-        if ".lora_B." in key:
-            module = key.split(".lora_B.")[0]
-            sd[key] = sd[key] * scales.get(module, 1.0)
-    return sd
-
-
-def read_lora(ckpt_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The UNet LoRA of a checkpoint, keys without the ``unet.`` prefix."""
-    from safetensors.torch import load_file
-
-    f = Path(ckpt_dir) / LORA_WEIGHT_NAME
-    sd = load_file(str(f))
-    out = {}
-    for k, v in sd.items():
-        if not k.startswith("unet."):
-            raise LongbenchError(f"{f}: unexpected key {k!r} (longSD LoRAs hold UNet weights only)")
-        out[k[len("unet."):]] = v.float()
-    return out
-
-
-def stack_loras(parent: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """One LoRA equal to the sum of two scale-folded LoRAs: A stacked on the rank axis, B side by side."""
-    import torch
-
-    out = dict(parent)
-    for key, value in new.items():
-        if key not in out:
-            out[key] = value
-        elif ".lora_A." in key:
-            out[key] = torch.cat([out[key], value], dim=0)
-        elif ".lora_B." in key:
-            out[key] = torch.cat([out[key], value], dim=1)
-        else:
-            raise LongbenchError(f"cannot stack LoRA tensor {key!r} (only lora_A/lora_B weights are supported)")
-    return out
-
-
-def lora_rank_summary(sd: dict[str, torch.Tensor]) -> dict[str, Any]:
-    ranks = sorted({int(v.shape[0]) for k, v in sd.items() if ".lora_A." in k})
-    modules = sorted({k.split(".lora_")[0].rsplit(".", 1)[-1] for k in sd if ".lora_A." in k})
-    return {"ranks": ranks, "module_types": modules, "tensors": len(sd)}
-
-
-def fuse_checkpoint_lora(unet: nn.Module, ckpt_dir: str | os.PathLike) -> None:
-    """Merge a checkpoint's LoRA into the UNet's weights (diffusers load → fuse → unload)."""
-    name = "longsd_parent"
-    unet.load_lora_adapter(str(ckpt_dir), prefix="unet", adapter_name=name, weight_name=LORA_WEIGHT_NAME,
-                           use_safetensors=True, local_files_only=True)
-    unet.fuse_lora(adapter_names=[name])
-    unet.unload_lora()
-
-
 # ---------------------------------------------------------------------------------------------- writing
 def build_manifest(*, stage: str, step: int, base_spec: str, base_path: str, probe: dict[str, Any],
                    encoder: dict[str, Any], inference: dict[str, Any], config: dict[str, Any],
@@ -256,6 +166,8 @@ def write_checkpoint(target: str | os.PathLike, manifest: dict[str, Any], lora: 
                      adapter: nn.Module | None = None) -> Path:
     """Write a checkpoint directory atomically (safetensors only)."""
     from diffusers import StableDiffusionPipeline
+
+    from longbench.results import atomic_dir
 
     target = Path(target)
     with atomic_dir(target) as tmp:

@@ -8,7 +8,7 @@ empty prompt padded to 77 tokens). The unconditional embedding is the same proce
 the start token followed by padding embeddings.
 
 With the optional T5 branch the full prompt is also encoded by a T5 encoder (``token_length`` tokens)
-and mapped by a :class:`~longalign.adapters.T5Adapter`; the context is the CLIP part followed by the T5
+and mapped by a :class:`~longbench.longsd.t5_adapter.T5Adapter`; the context is the CLIP part followed by the T5
 part along the sequence axis.
 
 The CLIP text encoder is causal, so the hidden state of a kept token does not depend on how far the
@@ -24,19 +24,19 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from longbench.errors import LongbenchError
-from longbench.text.splitters import MAX_SEGMENT_TOKENS, split_default, split_longalign
+from longbench.text.splitters import MAX_SEGMENT_TOKENS, SPLITTERS, split_default, split_longalign
 
 if TYPE_CHECKING:
     from torch import nn
     from transformers import PreTrainedTokenizerBase
 
-    from longalign.adapters import T5Adapter
+    from longbench.longsd.t5_adapter import T5Adapter
 
 logger = logging.getLogger(__name__)
 
 #: positions of the padded empty prompt averaged into the padding embedding
 PAD_EMBED_POSITIONS = 60
-SPLITTER_NAMES = ("longalign", "default")
+SPLITTER_NAMES = tuple(sorted(SPLITTERS, key=lambda name: name != "longalign"))  # the reference first
 
 
 def check_token_length(token_length: int, segment_length: int = 77, where: str = "token_length") -> None:
@@ -65,7 +65,7 @@ class SegmentEncoder:
             ``"default"`` (sentence boundaries; long sentences cut at clauses so nothing is truncated).
         t5_tokenizer: tokenizer of the optional T5 branch.
         t5_encoder: a frozen ``transformers.T5EncoderModel``.
-        adapter: the :class:`~longalign.adapters.T5Adapter` (may be trainable: its forward keeps grad).
+        adapter: the :class:`~longbench.longsd.t5_adapter.T5Adapter` (may be trainable: its forward keeps grad).
 
     Calling the encoder on a list of prompts returns the conditional context; ``unconditional(n)`` the
     matching unconditional context. Both have ``output_length`` rows.
@@ -229,7 +229,7 @@ class SegmentEncoder:
         return torch.cat([clip, t5.to(clip.dtype)], dim=1)
 
 
-_PIPE_ATTR = "_longalign_segment_encoders"
+_PIPE_ATTR = "_longsd_segment_encoders"
 _OPTION_TYPES = {"token_length": int, "splitter": str, "negative_prompt": str}
 
 

@@ -1,0 +1,167 @@
+"""Pure scoring behind the ``vqa`` metric: answers → DSG hard/soft scores and the DPG-Bench formula.
+
+DSG scores of one image (questions with dependencies; ``ancestors(q)`` = parents, their parents, ...):
+
+* hard: ``h_q = y_q · Π_{a ∈ ancestors(q)} y_a`` with ``y = 1`` when the answer is "yes", else 0 — a
+  question whose parent (or grand-parent ...) was answered "no" scores 0;
+* soft: ``s_q = p_q · Π_{a ∈ ancestors(q)} p_a`` with ``p = P(yes) / (P(yes) + P(no))`` — the probability
+  that the question and all its ancestors hold if the judge's answers were independent; each ancestor
+  counts once. With ``p ∈ {0, 1}`` it equals the hard score.
+
+DPG-Bench (a transcription of the published ``compute_dpg_bench.py``, not a re-interpretation):
+
+* a question scores 1 when the answer is "yes", else 0;
+* the questions are walked in file order and a question scores 0 when any parent *currently* scores 0
+  (scores are overwritten during the walk, so a zeroed parent zeroes its children when it precedes them —
+  always, for topologically ordered questions);
+* the image score is the mean over its questions, averaged over ``pic_num`` tiles of ``resolution`` px
+  cut from the top-left of a 2×2 grid (left to right, then top to bottom);
+* category scores pool, over all images, the *last tile's* answers *before* dependency zeroing (that is
+  what the reference's ``qid2scores_orig`` holds); L2 = the question's tuple up to ``(``, L1 = L2 up to
+  ``-``; the final numbers are means ×100.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+from longbench.errors import LongbenchError
+
+ANSWER_MATCHES = ("normalized", "exact")
+DPG_GRID_BOXES = ((0, 0, 1, 1), (1, 0, 2, 1), (0, 1, 1, 2), (1, 1, 2, 2))  # in units of ``resolution``
+
+
+_FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
+
+
+def normalize_answer(text: str) -> str:
+    """The answer's first word, lower-cased ("Yes." → "yes", "No, it is not" → "no"; "" when none)."""
+    m = _FIRST_WORD.match(text)
+    return m.group(1).lower() if m else ""
+
+
+def answer_kind(text: str, match: str = "normalized") -> str:
+    """``"yes"``, ``"no"`` or ``"other"`` (neither). ``match="exact"`` compares the raw text with "yes"/"no"
+    as the DPG-Bench reference does; ``"normalized"`` compares :func:`normalize_answer` of it (identical for
+    judges that answer one lower-case word, like BLIP or mPLUG)."""
+    if match not in ANSWER_MATCHES:
+        raise LongbenchError(f"answer match must be one of {', '.join(ANSWER_MATCHES)}, got {match!r}")
+    a = text if match == "exact" else normalize_answer(text)
+    return a if a in ("yes", "no") else "other"
+
+
+def ancestor_sets(parents: Sequence[Sequence[int]]) -> list[frozenset[int]]:
+    """For each question, the indices of all its ancestors (parents, their parents, ...).
+
+    Raises:
+        LongbenchError: a cycle or an index out of range.
+    """
+    n = len(parents)
+    memo: dict[int, frozenset[int]] = {}
+
+    def visit(i: int, path: tuple[int, ...]) -> frozenset[int]:
+        if i in memo:
+            return memo[i]
+        acc: set[int] = set()
+        for p in parents[i]:
+            if not 0 <= p < n:
+                raise LongbenchError(f"question {i} depends on index {p}, out of range")
+            if p == i or p in path:
+                raise LongbenchError(f"questions form a dependency cycle through question {p}")
+            acc.add(p)
+            acc |= visit(p, path + (i,))
+        memo[i] = frozenset(acc)
+        return memo[i]
+
+    return [visit(i, ()) for i in range(n)]
+
+
+def dsg_hard(yes: Sequence[float], parents: Sequence[Sequence[int]]) -> list[float]:
+    """Per-question hard scores ``y_q · Π y_a`` over ancestors (``yes`` holds 1.0 / 0.0)."""
+    anc = ancestor_sets(parents)
+    return [float(yes[i] * math.prod(yes[a] for a in anc[i])) for i in range(len(yes))]
+
+
+def dsg_soft(p_yes: Sequence[float], parents: Sequence[Sequence[int]]) -> list[float]:
+    """Per-question soft scores ``p_q · Π p_a`` over ancestors (NaN when any factor is NaN)."""
+    anc = ancestor_sets(parents)
+    return [float(p_yes[i] * math.prod(p_yes[a] for a in anc[i])) for i in range(len(p_yes))]
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean; NaN for no values (NaN values propagate)."""
+    return sum(values) / len(values) if values else math.nan
+
+
+# ---------------------------------------------------------------------------- DPG-Bench
+class DPGMissingParent(LookupError):
+    """A question depends on a question the image does not have (the reference raises KeyError here)."""
+
+    def __init__(self, qid: str, parent: str):
+        super().__init__(f"question {qid!r} depends on question {parent!r}, which is not asked")
+        self.qid = qid
+        self.parent = parent
+
+
+def dpg_zeroed(scores: Mapping[str, float], dependency: Mapping[str, Sequence[str]]) -> dict[str, float]:
+    """Dependency zeroing exactly as the reference walks it: in ``dependency`` order, a question is set to 0
+    when any parent's *current* score is 0; parent id ``"0"`` means none.
+
+    Raises:
+        DPGMissingParent: a parent id that ``scores`` lacks (the reference's KeyError).
+    """
+    out = dict(scores)
+    for qid, parent_ids in dependency.items():
+        for parent in parent_ids:
+            if parent == "0":
+                continue
+            if parent not in out:
+                raise DPGMissingParent(qid, parent)
+            if out[parent] == 0:
+                out[qid] = 0.0
+                break
+    return out
+
+
+def dpg_tile_boxes(pic_num: int, resolution: int) -> list[tuple[int, int, int, int]]:
+    """PIL crop boxes of the first ``pic_num`` tiles of a 2×2 grid of ``resolution``-px images."""
+    if not 1 <= pic_num <= 4:
+        raise LongbenchError(f"pic_num must be 1..4 (tiles of a 2x2 grid), got {pic_num}")
+    if resolution < 1:
+        raise LongbenchError(f"resolution must be >= 1, got {resolution}")
+    return [tuple(c * resolution for c in box) for box in DPG_GRID_BOXES[:pic_num]]  # type: ignore[misc]
+
+
+def dpg_image(tiles: Sequence[Mapping[str, float]], dependency: Mapping[str, Sequence[str]]
+              ) -> tuple[float, dict[str, float]]:
+    """One image: ``(score in [0,1], last tile's raw scores)`` from each tile's raw scores (question id →
+    1.0/0.0, in question order). The score is the mean over tiles of the mean of the zeroed scores."""
+    if not tiles:
+        raise LongbenchError("dpg: an image needs at least one tile")
+    per_tile = []
+    for raw in tiles:
+        zeroed = dpg_zeroed(raw, dependency)
+        per_tile.append(sum(zeroed.values()) / len(zeroed) if zeroed else math.nan)
+    return sum(per_tile) / len(per_tile), dict(tiles[-1])
+
+
+def dpg_levels(category: str) -> tuple[str, str]:
+    """``(L1, L2)`` of a question's tuple or L2 category: "entity - whole (cat)" → ("entity", "entity - whole")."""
+    l2 = category.split("(")[0].strip()
+    return l2.split("-")[0].strip(), l2
+
+
+def dpg_summary(image_scores: Sequence[float], category_scores: Sequence[tuple[str, float]]) -> dict[str, object]:
+    """Final DPG-Bench numbers (×100): the mean image score and, pooled over every question of every image,
+    the L1 and L2 category means. ``category_scores``: ``(tuple or L2 category, raw score)`` pairs."""
+    l1: dict[str, list[float]] = {}
+    l2: dict[str, list[float]] = {}
+    for cat, s in category_scores:
+        a, b = dpg_levels(cat)
+        l1.setdefault(a, []).append(s)
+        l2.setdefault(b, []).append(s)
+    return {"score": 100.0 * mean(list(image_scores)),
+            "l1": {k: 100.0 * mean(v) for k, v in l1.items()},
+            "l2": {k: 100.0 * mean(v) for k, v in sorted(l2.items())}}

@@ -1,0 +1,513 @@
+"""Question answering (``vqa``): a judge answers yes/no questions about each image (DSG, DPG-Bench, VQAScore).
+
+Questions: the item's own (``questions`` in the suite, e.g. imported from DPG-Bench) or, for items without
+them, questions generated from the item's facts by deterministic templates with DSG dependencies
+(:mod:`longbench.judges.questions`); option ``questions`` = ``auto`` (default) / ``suite`` / ``facts``.
+
+Judge (option ``judge``, see :mod:`longbench.judges`): ``synth`` (exact; the default on synthetic suites),
+``python:MODULE:FN``, or a transformers VLM by Hugging Face id or directory (default
+``Salesforce/blip-vqa-base`` elsewhere). The judge's identity, weights revision/sha256, prompt template,
+dtype and decoding go into the protocol.
+
+Per image, with ``y_q`` = 1 when the answer is "yes" (option ``match``: ``normalized`` — the answer's first
+word, case-insensitive — or ``exact`` — the raw text is exactly "yes", as DPG-Bench compares) and
+``p_q = P(yes)/(P(yes)+P(no))`` of the first answer token (see :mod:`longbench.metrics.functional.vqa` for
+the dependency rules):
+
+* ``vqa-hard`` — mean over questions of ``y_q`` zeroed when any ancestor question was answered "no";
+* ``vqa-soft`` — mean over questions of ``p_q`` times the ``p`` of every ancestor (NaN with a judge that
+  gives no probabilities);
+* ``vqa-hard@<=77`` / ``vqa-hard@>77`` (and ``vqa-soft@...``) — the same over the questions whose fact a
+  77-position CLIP context reads / does not read: every token stating the fact is one of the first 75
+  content tokens (the project's rule, ``longbench.synth.views.fact_last_tokens``: the fact's character
+  spans when the item records them, else its whole sentence); questions without a fact are in neither;
+* ``vqa-hard:<category>`` — the same over the questions of one category (generated questions: their fact
+  type; suite questions: their ``category``);
+* ``vqa-neither`` (lower is better) — share of answers that are neither yes nor no; they count as "no"
+  and the run's total is reported under ``reports.vqa`` in results.json.
+
+An image may be a 2×2 grid (``pic_num`` tiles of ``resolution`` px, DPG-Bench's layout): every question is
+asked of every tile and each per-image value is the mean over tiles. Run-level values are means over
+images; CIs and length buckets come from the runner. Images whose item has no question score NaN (left
+out of the means) and are counted in the report.
+
+DPG-Bench columns (option ``dpg``: ``auto`` = on for suites imported from DPG-Bench): ``dpg`` — the
+reference's per-image score ×100 (mean of the image scores = the "DPG-Bench score"), and ``dpg-l1:<L1>``,
+``dpg-l2:<L2>`` — the reference's category scores ×100, pooled over every question of every image (no
+per-image value, so no CI). ``dpg_compat=true`` adds the reference's two quirks: the question on the CSV's
+first data row is not asked, and an image whose scoring then fails (a question depending on it: the
+reference raises KeyError and silently drops the image) is left out of the DPG columns — longbench lists
+each such image in ``reports.vqa.dpg_dropped`` instead of dropping it silently.
+
+``samples.jsonl`` carries, per image, every question with the judge's answer(s), ``p_yes`` and scores
+(``details.vqa``); ``per_segment()`` the mean hard score of the questions of each sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import torch
+
+from longbench.errors import LongbenchError
+from longbench.judges.base import Judge, JudgeOptions, JudgeRequest, check_answers
+from longbench.judges.questions import (
+    QUESTION_SOURCES,
+    VQAQuestion,
+    item_questions,
+    parents_by_index,
+    question_last_tokens,
+)
+from longbench.metrics.base import LongbenchMetric, MetricContext
+from longbench.metrics.functional import vqa as F
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_JUDGE = "Salesforce/blip-vqa-base"
+SYNTH_JUDGE = "synth"
+DPG_MODES = ("auto", "true", "false")
+BASE_COLUMNS: dict[str, bool] = {
+    "vqa-hard": True, "vqa-soft": True, "vqa-hard@<=77": True, "vqa-hard@>77": True,
+    "vqa-soft@<=77": True, "vqa-soft@>77": True, "vqa-neither": False,
+}
+REPORT_EXAMPLES = 10
+
+
+def category_slug(category: str) -> str:
+    """A column-friendly form of a category: "entity - whole" → "entity-whole"."""
+    s = re.sub(r"\s*-\s*", "-", category.strip().lower())
+    return re.sub(r"\s+", "_", s)
+
+
+def _is_dpg(item: Any) -> bool:
+    meta = getattr(item, "meta", None)
+    return isinstance(meta, dict) and isinstance(meta.get("dpg_bench"), dict)
+
+
+def _is_synth(item: Any) -> bool:
+    meta = getattr(item, "meta", None)
+    return isinstance(meta, dict) and meta.get("scene") is not None
+
+
+def _mean_over_tiles(rows: Sequence[float]) -> float:
+    vals = [v for v in rows if not math.isnan(v)]
+    return sum(vals) / len(vals) if vals else math.nan
+
+
+class VQAMetric(LongbenchMetric):
+    """Judge-answered yes/no questions: hard and soft DSG scores, splits, categories, DPG-Bench columns.
+
+    Args:
+        judge: a judge spec (``synth``, ``python:MOD:FN``, ``transformers:ID|DIR``, an HF id or directory)
+            or a :class:`~longbench.judges.base.Judge`.
+        questions: ``auto`` (the item's own, else generated from facts), ``suite`` or ``facts``.
+        categories: question categories with a ``vqa-hard:<category>`` column (default: the fact types).
+        dpg: add the DPG-Bench columns.
+        dpg_categories: the L2 categories of the DPG columns (L1 derived from them).
+        dpg_compat: reproduce the reference's first-row skip and image drop (module docstring).
+        match: ``normalized`` or ``exact`` (what counts as "yes").
+        pic_num: tiles per image (1..4, DPG-Bench's 2×2 grid).
+        resolution: tile side in pixels (default: the whole image for 1 tile, half the width for more).
+        judge_options: options for building a judge from a spec.
+    """
+
+    name: ClassVar[str] = "vqa"
+    version: ClassVar[str] = "1"
+    columns: ClassVar[dict[str, bool]] = dict(BASE_COLUMNS)
+    higher_is_better = True
+    full_state_update = False
+
+    def __init__(self, judge: str | Judge = SYNTH_JUDGE, *, questions: str = "auto",
+                 categories: Sequence[str] | None = None, dpg: bool = False,
+                 dpg_categories: Sequence[str] | None = None, dpg_compat: bool = False, match: str = "normalized",
+                 pic_num: int = 1, resolution: int | None = None, judge_options: JudgeOptions | None = None,
+                 **kwargs: Any):
+        super().__init__(**kwargs)
+        if questions not in QUESTION_SOURCES:
+            raise LongbenchError(f"vqa: questions must be one of {', '.join(QUESTION_SOURCES)}, got {questions!r}")
+        if match not in F.ANSWER_MATCHES:
+            raise LongbenchError(f"vqa: match must be one of {', '.join(F.ANSWER_MATCHES)}, got {match!r}")
+        F.dpg_tile_boxes(pic_num, resolution or 1)  # checks pic_num and resolution
+        if dpg_compat and not dpg:
+            raise LongbenchError("vqa: dpg_compat applies to the DPG-Bench columns; they are off (dpg=false)")
+        self.question_source = questions
+        self.match = match
+        self.pic_num = int(pic_num)
+        self.resolution = int(resolution) if resolution is not None else None
+        self.dpg = bool(dpg)
+        self.dpg_compat = bool(dpg_compat)
+        if isinstance(judge, str):
+            from longbench.judges.base import build_judge
+
+            self.judge_spec = judge
+            self.judge: Judge = build_judge(judge, judge_options or JudgeOptions())
+        else:
+            self.judge_spec = f"{type(judge).__module__}:{type(judge).__name__}"
+            self.judge = judge
+        from longbench.suites.base import FACT_TYPES
+
+        cats = list(dict.fromkeys(categories if categories is not None else FACT_TYPES))
+        self.categories = cats
+        self._cat_column = {c: f"vqa-hard:{category_slug(c)}" for c in cats}
+        cols = dict(BASE_COLUMNS)
+        for col in self._cat_column.values():
+            cols[col] = True
+        self.sample_columns = list(cols)
+        if self.dpg:
+            cols["dpg"] = True
+            self.sample_columns.append("dpg")
+            l2 = list(dict.fromkeys(F.dpg_levels(c)[1] for c in (dpg_categories or ())))
+            self.dpg_l2 = l2
+            self.dpg_l1 = list(dict.fromkeys(F.dpg_levels(c)[0] for c in l2))
+            for c in self.dpg_l1:
+                cols[f"dpg-l1:{category_slug(c)}"] = True
+            for c in self.dpg_l2:
+                cols[f"dpg-l2:{category_slug(c)}"] = True
+        else:
+            self.dpg_l1, self.dpg_l2 = [], []
+        self.columns = cols  # the instance's columns (categories depend on the suite)
+        self.add_state("values", default=[], dist_reduce_fx="cat")  # (images, sample columns) float64
+        self.add_state("segment_scores", default=[], dist_reduce_fx="cat")
+        self.add_state("segment_counts", default=[], dist_reduce_fx="cat")
+        self.add_state("dpg_cat", default=[], dist_reduce_fx="cat")  # L2 index per DPG question record
+        self.add_state("dpg_cat_score", default=[], dist_reduce_fx="cat")
+        self.add_state("dpg_cat_counts", default=[], dist_reduce_fx="cat")  # records per image
+        self._prepared: dict[str, tuple[list[VQAQuestion], list[list[int]], list[int | None]]] = {}  # by item id
+        self._counter: Any = None
+        self._details: list[dict[str, Any]] = []  # per image, for samples.jsonl (main process only)
+        self._report = self._empty_report()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_context(cls, ctx: MetricContext, **options: Any) -> VQAMetric:
+        """Categories and the DPG columns are fixed over the whole suite, so ``--limit`` does not change
+        which columns a run has."""
+        from longbench.metrics.options import coerce_options, parse_bool
+
+        options = coerce_options(cls.name, options, {
+            "judge": str, "questions": str, "match": str, "pic_num": int, "resolution": int, "dpg": str,
+            "dpg_compat": parse_bool, "device": str, "dtype": str, "batch_size": int, "max_new_tokens": int,
+            "prompt": str, "revision": str, "processor": str, "trust_remote_code": parse_bool,
+            "one_at_a_time": parse_bool})
+        suite = ctx.suite
+        items = list(suite.items) if suite is not None else []
+        dpg_mode = str(options.pop("dpg", "auto")).lower()
+        if dpg_mode in ("1", "yes", "on"):
+            dpg_mode = "true"
+        if dpg_mode in ("0", "no", "off"):
+            dpg_mode = "false"
+        if dpg_mode not in DPG_MODES:
+            raise LongbenchError(f"vqa: dpg must be one of {', '.join(DPG_MODES)}, got {dpg_mode!r}")
+        dpg = any(_is_dpg(it) for it in items) if dpg_mode == "auto" else dpg_mode == "true"
+        source = options.get("questions", "auto")
+        if source not in QUESTION_SOURCES:
+            raise LongbenchError(f"vqa: questions must be one of {', '.join(QUESTION_SOURCES)}, got {source!r}")
+        categories: list[str] = []
+        for it in items:
+            for q in item_questions(it, source):
+                if q.category not in categories:
+                    categories.append(q.category)
+        jo = JudgeOptions(device=options.pop("device", ctx.device))
+        for key in ("dtype", "batch_size", "max_new_tokens", "prompt", "revision", "processor", "trust_remote_code",
+                    "one_at_a_time"):
+            if key in options:
+                setattr(jo, key, options.pop(key))
+        judge = options.pop("judge", None) or (SYNTH_JUDGE if items and _is_synth(items[0]) else DEFAULT_JUDGE)
+        return cls(judge, categories=categories, dpg=dpg, dpg_categories=categories if dpg else None,
+                   judge_options=jo, **options)
+
+    @classmethod
+    def weights_status(cls) -> list[dict[str, Any]]:
+        """For ``longbench doctor``: whether the default judge resolves offline (synth suites need none)."""
+        from longbench.metrics.denscore import _weights_status
+
+        return _weights_status([("judge", DEFAULT_JUDGE)])
+
+    # ------------------------------------------------------------------ scoring
+    def _prepare(self, item: Any) -> tuple[list[VQAQuestion], list[list[int]], list[int | None]]:
+        key = item if isinstance(item, str) else item.id
+        if key not in self._prepared:
+            if isinstance(item, str):
+                self._prepared[key] = ([], [], [])
+            else:
+                qs = item_questions(item, self.question_source)
+                if self._counter is None and any(q.fact is not None for q in qs):
+                    from longbench.text.tokenizer import TokenCounter
+
+                    self._counter = TokenCounter()
+                self._prepared[key] = (qs, parents_by_index(qs), question_last_tokens(item, qs, self._counter))
+        return self._prepared[key]
+
+    def tiles(self, image: Any) -> list[Any]:
+        """The images the judge is shown: the whole image, or ``pic_num`` tiles of a 2×2 grid."""
+        from longbench.models.base import to_rgb
+
+        im = to_rgb(image, where="vqa image")
+        if self.pic_num == 1 and self.resolution is None:
+            return [im]
+        res = self.resolution or im.size[0] // 2
+        if res < 1:
+            raise LongbenchError(f"vqa: image of {im.size[0]}x{im.size[1]} px is too small for {self.pic_num} tiles")
+        return [im.crop(box) for box in F.dpg_tile_boxes(self.pic_num, res)]
+
+    @torch.no_grad()
+    def update(self, images: Sequence[Any], items: Sequence[Any]) -> None:
+        if len(images) != len(items):
+            raise LongbenchError(f"vqa: {len(images)} images but {len(items)} items")
+        if not len(images):
+            return
+        prepared = [self._prepare(it) for it in items]
+        tiles = [self.tiles(im) for im in images]
+        requests, owner = [], []
+        for k, (item, (qs, _, _), ts) in enumerate(zip(items, prepared, tiles)):
+            if qs:
+                for t in ts:
+                    requests.append(JudgeRequest(t, tuple(qs), None if isinstance(item, str) else item))
+                    owner.append(k)
+        answers = check_answers(self.judge_spec, requests, self.judge.answer(requests)) if requests else []
+        per_image: list[list[list[Any]]] = [[] for _ in images]
+        for k, a in zip(owner, answers):
+            per_image[k].append(a)
+        rows, seg_scores, seg_counts = [], [], []
+        cat_idx, cat_score, cat_counts = [], [], []
+        for item, (qs, parents, last), tile_answers in zip(items, prepared, per_image):
+            row, segs, cats = self._score_image(item, qs, parents, last, tile_answers)
+            rows.append(row)
+            seg_scores += segs
+            seg_counts.append(len(segs))
+            cat_idx += [c for c, _ in cats]
+            cat_score += [s for _, s in cats]
+            cat_counts.append(len(cats))
+        self.values.append(torch.tensor(rows, dtype=torch.float64).reshape(len(rows), len(self.sample_columns)))
+        self.segment_scores.append(torch.tensor(seg_scores, dtype=torch.float64))
+        self.segment_counts.append(torch.tensor(seg_counts, dtype=torch.long))
+        self.dpg_cat.append(torch.tensor(cat_idx, dtype=torch.long))
+        self.dpg_cat_score.append(torch.tensor(cat_score, dtype=torch.float64))
+        self.dpg_cat_counts.append(torch.tensor(cat_counts, dtype=torch.long))
+
+    def _score_image(self, item: Any, qs: list[VQAQuestion], parents: list[list[int]], last_tokens: list[int | None],
+                     tile_answers: list[list[Any]]) -> tuple[list[float], list[float], list[tuple[int, float]]]:
+        """One image: its sample-column values, per-sentence scores and DPG category records."""
+        from longbench.synth.world import visible
+
+        item_id = item if isinstance(item, str) else item.id
+        n_sent = self._n_sentences(item)
+        values = dict.fromkeys(self.sample_columns, math.nan)
+        if not qs:
+            self._report["images_without_questions"] += 1
+            if len(self._report["examples_without_questions"]) < REPORT_EXAMPLES:
+                self._report["examples_without_questions"].append(item_id)
+            self._details.append({"questions": []})
+            return [values[c] for c in self.sample_columns], [math.nan] * n_sent, []
+        inside = [s is not None and visible(s) for s in last_tokens]
+        beyond = [s is not None and not visible(s) for s in last_tokens]
+        per_tile: dict[str, list[float]] = {c: [] for c in self.sample_columns if c != "dpg"}
+        seg_tiles: list[list[float]] = []
+        kinds_t, hard_t, soft_t = [], [], []
+        for answers in tile_answers:
+            kinds = [F.answer_kind(a.text, self.match) for a in answers]
+            yes = [1.0 if k == "yes" else 0.0 for k in kinds]
+            p = [math.nan if a.p_yes is None else float(a.p_yes) for a in answers]
+            hard = F.dsg_hard(yes, parents)
+            soft = F.dsg_soft(p, parents)
+            kinds_t.append(kinds)
+            hard_t.append(hard)
+            soft_t.append(soft)
+            n = len(qs)
+            per_tile["vqa-hard"].append(sum(hard) / n)
+            per_tile["vqa-soft"].append(sum(soft) / n)
+            per_tile["vqa-neither"].append(sum(k == "other" for k in kinds) / n)
+            for col, sel in (("@<=77", inside), ("@>77", beyond)):
+                per_tile["vqa-hard" + col].append(F.mean([h for h, s in zip(hard, sel) if s]))
+                per_tile["vqa-soft" + col].append(F.mean([v for v, s in zip(soft, sel) if s]))
+            for cat, col in self._cat_column.items():
+                per_tile[col].append(F.mean([h for h, q in zip(hard, qs) if q.category == cat]))
+            seg_tiles.append([F.mean([h for h, q in zip(hard, qs) if q.fact is not None and q.fact.sentence == si])
+                              for si in range(n_sent)])
+            for q, kind, a in zip(qs, kinds, answers):
+                self._report["answers"][kind] += 1
+                if kind == "other" and len(self._report["neither_examples"]) < REPORT_EXAMPLES:
+                    self._report["neither_examples"].append({"item_id": item_id, "question": q.id, "answer": a.text})
+        for col, vals in per_tile.items():
+            values[col] = _mean_over_tiles(vals)
+        soft_known = all(not math.isnan(v) for v in soft_t[0])
+        if not soft_known:
+            for col in ("vqa-soft", "vqa-soft@<=77", "vqa-soft@>77"):
+                values[col] = math.nan
+        cats: list[tuple[int, float]] = []
+        if self.dpg:
+            values["dpg"], cats = self._dpg(item_id, item, qs, kinds_t)
+        segs = [_mean_over_tiles([t[si] for t in seg_tiles]) for si in range(n_sent)]
+        self._details.append(self._detail(qs, tile_answers, kinds_t, hard_t, soft_t, soft_known))
+        return [values[c] for c in self.sample_columns], segs, cats
+
+    def _dpg(self, item_id: str, item: Any, qs: list[VQAQuestion], kinds_t: list[list[str]]
+             ) -> tuple[float, list[tuple[int, float]]]:
+        """The reference's image score ×100 and its category records (L2 index, last tile's raw score)."""
+        skipped = None
+        if self.dpg_compat and not isinstance(item, str):
+            meta = item.meta.get("dpg_bench") if isinstance(item.meta, dict) else None
+            skipped = meta.get("first_row_question") if isinstance(meta, dict) else None
+        keep = [k for k, q in enumerate(qs) if q.id != skipped]
+        dependency = {qs[k].id: list(qs[k].depends_on) for k in keep}
+        tiles = [{qs[k].id: (1.0 if kinds[k] == "yes" else 0.0) for k in keep} for kinds in kinds_t]
+        try:
+            score, last = F.dpg_image(tiles, dependency)
+        except F.DPGMissingParent as e:
+            self._report["dpg_dropped"].append({
+                "item_id": item_id, "reason": f"{e}: the reference skips the first data row of the CSV and then "
+                                              f"raises KeyError for this image, dropping it from its scores"})
+            return math.nan, []
+        l2_index = {c: i for i, c in enumerate(self.dpg_l2)}
+        cats = []
+        for k in keep:
+            l2 = F.dpg_levels(qs[k].category)[1]
+            if l2 not in l2_index:  # a category the suite did not declare at construction
+                self.dpg_l2.append(l2)
+                l2_index[l2] = len(self.dpg_l2) - 1
+            cats.append((l2_index[l2], last[qs[k].id]))
+        return 100.0 * score, cats
+
+    def _detail(self, qs: list[VQAQuestion], tile_answers: list[list[Any]], kinds_t: list[list[str]],
+                hard_t: list[list[float]], soft_t: list[list[float]], soft_known: bool) -> dict[str, Any]:
+        one = len(tile_answers) == 1
+        out = []
+        for j, q in enumerate(qs):
+            texts = [a[j].text for a in tile_answers]
+            p = [a[j].p_yes for a in tile_answers]
+            d: dict[str, Any] = {"id": q.id, "question": q.text, "category": q.category,
+                                 "answer": texts[0] if one else texts,
+                                 "yes": (kinds_t[0][j] == "yes") if one else [k[j] == "yes" for k in kinds_t],
+                                 "hard": hard_t[0][j] if one else [h[j] for h in hard_t]}
+            if q.depends_on:
+                d["depends_on"] = list(q.depends_on)
+            if soft_known:
+                d["p_yes"] = p[0] if one else p
+                d["soft"] = soft_t[0][j] if one else [s[j] for s in soft_t]
+            if any(k[j] == "other" for k in kinds_t):
+                d["neither"] = True
+            out.append(d)
+        return {"questions": out}
+
+    def _n_sentences(self, item: Any) -> int:
+        if isinstance(item, str):
+            return 0
+        if item.segments is not None:
+            return len(item.segments)
+        if not any(q.fact is not None for q in self._prepare(item)[0]):
+            return 0
+        from longbench.text.splitters import split_default
+
+        return len(split_default(item.prompt))
+
+    # ------------------------------------------------------------------ results
+    @staticmethod
+    def _cat(state: Any, dtype: torch.dtype) -> torch.Tensor:
+        if isinstance(state, torch.Tensor):
+            return state
+        return torch.cat(state) if state else torch.zeros(0, dtype=dtype)
+
+    def _matrix(self) -> torch.Tensor:
+        v = self.values
+        if isinstance(v, torch.Tensor):
+            return v.reshape(-1, len(self.sample_columns))
+        return torch.cat(v) if v else torch.zeros(0, len(self.sample_columns), dtype=torch.float64)
+
+    def per_sample(self) -> dict[str, list[float]]:
+        m = self._matrix()
+        return {col: m[:, k].tolist() for k, col in enumerate(self.sample_columns)}
+
+    def _pooled(self, select: torch.Tensor | None = None) -> dict[str, float]:
+        """DPG category columns pooled over the question records of the selected images."""
+        if not self.dpg:
+            return {}
+        idx = self._cat(self.dpg_cat, torch.long)
+        score = self._cat(self.dpg_cat_score, torch.float64)
+        if select is not None:
+            counts = self._cat(self.dpg_cat_counts, torch.long)
+            owner = torch.repeat_interleave(torch.arange(counts.numel()), counts)
+            keep = select[owner] if owner.numel() else torch.zeros(0, dtype=torch.bool)
+            idx, score = idx[keep], score[keep]
+        records = [(self.dpg_l2[i], s) for i, s in zip(idx.tolist(), score.tolist())]
+        summary = F.dpg_summary([], records)
+        out = {}
+        for c in dict.fromkeys(self.dpg_l1 + [F.dpg_levels(c)[0] for c in self.dpg_l2]):
+            out[f"dpg-l1:{category_slug(c)}"] = summary["l1"].get(c, math.nan)  # type: ignore[union-attr]
+        for c in self.dpg_l2:
+            out[f"dpg-l2:{category_slug(c)}"] = summary["l2"].get(c, math.nan)  # type: ignore[union-attr]
+        return out
+
+    def compute(self) -> dict[str, float]:
+        out = {}
+        m = self._matrix()
+        for k, col in enumerate(self.sample_columns):
+            v = m[:, k]
+            v = v[~torch.isnan(v)]
+            out[col] = float(v.mean()) if v.numel() else math.nan
+        out.update(self._pooled())
+        return out
+
+    def compute_groups(self, groups: Sequence[str]) -> dict[str, dict[str, float]]:
+        if not self.dpg:
+            return {}
+        labels = list(groups)
+        return {g: self._pooled(torch.tensor([x == g for x in labels], dtype=torch.bool))
+                for g in sorted(set(labels))}
+
+    def per_segment(self) -> list[list[float]] | None:
+        from longbench.metrics.denscore import split_flat
+
+        return split_flat(self.segment_scores, self.segment_counts)
+
+    def per_sample_details(self) -> list[dict[str, Any]]:
+        """Per image (update order): each question with the judge's answer(s), p_yes and scores."""
+        return list(self._details)
+
+    def report(self) -> dict[str, Any]:
+        """Run-level facts a reader must know: answer counts (neither yes nor no counts as no), images
+        without questions, and (``dpg_compat``) the images the reference would have dropped."""
+        r = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
+             for k, v in self._report.items()}
+        if not self.dpg_compat:
+            r.pop("dpg_dropped")
+        return r
+
+    def reset(self) -> None:
+        super().reset()
+        self._details = []
+        self._report = self._empty_report()
+
+    @staticmethod
+    def _empty_report() -> dict[str, Any]:
+        return {"answers": {"yes": 0, "no": 0, "other": 0}, "neither_examples": [], "images_without_questions": 0,
+                "examples_without_questions": [], "dpg_dropped": []}
+
+    def protocol(self) -> dict[str, Any]:
+        from longbench.judges.questions import QUESTIONS_VERSION
+
+        out: dict[str, Any] = {
+            "name": self.name, "version": self.version, "judge_spec": self.judge_spec, "judge": self.judge.protocol(),
+            "questions": {"source": self.question_source, "generator_version": QUESTIONS_VERSION,
+                          "generated": "one per fact, DSG dependencies on entity presence "
+                                       "(longbench.judges.questions)"},
+            "answer_match": {"normalized": "first word of the answer, case-insensitive, is 'yes'",
+                             "exact": "the answer text is exactly 'yes'"}[self.match],
+            "neither": "an answer that is neither yes nor no counts as no",
+            "hard": "mean over questions of yes(q) * prod over ancestors yes(a)",
+            "soft": "mean over questions of p(q) * prod over ancestors p(a), p = P(yes)/(P(yes)+P(no)) of the "
+                    "first answer token",
+            "split": "the last token stating the question's fact is content token < 75 (within 77 positions: "
+                     "start, 75 content, end) or not; spans when recorded, else the fact's sentence",
+            "tiles": {"pic_num": self.pic_num, "resolution": self.resolution,
+                      "layout": "2x2 grid, left to right then top to bottom; mean over tiles"},
+        }
+        if self.dpg:
+            out["dpg"] = {"compat": self.dpg_compat, "reference": "ELLA dpg_bench/compute_dpg_bench.py",
+                          "category": "L2 = tuple up to '(' ; L1 = L2 up to '-'; last tile's answers before "
+                                      "dependency zeroing, pooled over questions",
+                          "scale": 100}
+        return out

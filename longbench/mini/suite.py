@@ -1,0 +1,123 @@
+"""Miniature suites: scenes → prompts → items with facts, spans and per-fact token positions.
+
+``mini-v0`` is the test split (200 items, fixed seed). ``train_items(n, seed)`` generates a training
+split of any size: item ``i`` depends only on ``(seed, i)``, and no training scene shows the same
+groups as any test scene (``Scene.key``; the background is not part of the key), so the splits never
+share a picture's content. Prompts are capped at ``MAX_TOKENS`` content tokens (fillers are dropped,
+last first) so that a segment encoder with ``token_length`` 240 reads every fact.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from longbench.mini.grammar import Prompt, make_prompt
+from longbench.mini.sampler import sample_scene
+from longbench.mini.visibility import token_positions
+from longbench.mini.world import Scene
+from longbench.suites.base import Entity, Item, Suite
+
+if TYPE_CHECKING:
+    from longbench.text.tokenizer import TokenCounter
+
+MINI_V0_NAME = "mini-v0"
+MINI_V0_VERSION = "0"
+MINI_V0_SEED = 20250611
+MINI_V0_SIZE = 200
+#: Longest prompt in content tokens: with one start token per sentence it stays under 240 positions.
+MAX_TOKENS = 200
+
+
+def _scene_rng(seed: int | str, i: int) -> random.Random:
+    return random.Random(f"mini:{seed}:{i}")  # str seeds hash with SHA-512: stable across platforms
+
+
+def mini_v0_scene_keys() -> frozenset[tuple[tuple[str, str, str, int], ...]]:
+    """The group keys of every ``mini-v0`` scene (no prompt or tokenizer needed)."""
+    return frozenset(sample_scene(_scene_rng(MINI_V0_SEED, i)).key() for i in range(MINI_V0_SIZE))
+
+
+def scene_item(item_id: str, scene: Scene, prompt: Prompt, sentence_starts: Sequence[int],
+               fact_lasts: Sequence[int], background_last: int, n_tokens: int, tags: tuple[str, ...]) -> Item:
+    """Assemble an item. ``meta``: ``mini_scene`` (the scene as JSON), ``segment_starts`` (content-token
+    index where each sentence starts), ``fact_spans`` ([start, end) characters of each fact in the
+    prompt, parallel to ``facts``), ``fact_last_tokens`` (content-token index of the last token of each
+    fact's span), ``background_sentence``, ``background_span``, ``background_last_token`` and
+    ``n_tokens``."""
+    offsets = prompt.sentence_offsets()
+    fact_spans = [[offsets[f.sentence] + a, offsets[f.sentence] + b] for f, (a, b) in zip(prompt.facts, prompt.spans)]
+    bs = prompt.background_sentence
+    entities = tuple(Entity(name=g.name, count=g.count, attributes=(g.colour,)) for g in scene.groups)
+    return Item(
+        id=item_id, prompt=prompt.text, segments=prompt.sentences, entities=entities, facts=prompt.facts,
+        tags=tags,
+        meta={"mini_scene": scene.to_dict(), "segment_starts": list(sentence_starts), "fact_spans": fact_spans,
+              "fact_last_tokens": list(fact_lasts), "background_sentence": bs,
+              "background_span": [offsets[bs] + prompt.background_span[0], offsets[bs] + prompt.background_span[1]],
+              "background_last_token": background_last, "n_tokens": n_tokens},
+    )
+
+
+def _cap(prompt: Prompt, sentence_tokens: list[int]) -> tuple[Prompt, list[int]]:
+    """Drop fillers, last first, until the prompt has at most ``MAX_TOKENS`` content tokens."""
+    while sum(sentence_tokens) > MAX_TOKENS and prompt.fillers:
+        i = prompt.fillers[-1]
+        prompt = prompt.without_sentence(i)
+        sentence_tokens = sentence_tokens[:i] + sentence_tokens[i + 1:]
+    return prompt, sentence_tokens
+
+
+def build_items(drafts: Sequence[tuple[str, Scene, Prompt]], tags: tuple[str, ...],
+                counter: TokenCounter | None = None) -> list[Item]:
+    """Items from (id, scene, prompt) drafts, with token positions from one batched tokenizer call."""
+    from longbench.text.tokenizer import TokenCounter
+
+    counter = counter or TokenCounter()
+    unique = sorted({s for _, _, p in drafts for s in p.sentences})
+    known = dict(zip(unique, counter.many(unique)))
+    capped = [(i, s, _cap(p, [known[x] for x in p.sentences])[0]) for i, s, p in drafts]
+    spans = [[(f.sentence, sp[1]) for f, sp in zip(p.facts, p.spans)] + [(p.background_sentence, p.background_span[1])]
+             for _, _, p in capped]
+    starts, lasts, totals = token_positions([p.sentences for _, _, p in capped], spans, counter, known)
+    return [scene_item(item_id, scene, prompt, st, la[:-1], la[-1], n, tags)
+            for (item_id, scene, prompt), st, la, n in zip(capped, starts, lasts, totals)]
+
+
+def make_items(n: int, seed: int, prefix: str, exclude: frozenset = frozenset(), start: int = 0,
+               tags: tuple[str, ...] = ("mini",), counter: TokenCounter | None = None) -> list[Item]:
+    """Items ``{prefix}-{i}`` for ``i`` in ``start..start+n-1``; item ``i`` depends only on ``(seed, i)``.
+    A scene whose key is in ``exclude`` is redrawn from the same generator."""
+    drafts = []
+    for i in range(start, start + n):
+        rng = _scene_rng(seed, i)
+        scene = sample_scene(rng)
+        while scene.key() in exclude:
+            scene = sample_scene(rng)
+        drafts.append((f"{prefix}-{i:04d}", scene, make_prompt(scene, rng)))
+    return build_items(drafts, tags, counter)
+
+
+def mini_v0() -> Suite:
+    """The built-in miniature test suite: 200 scenes, prompts of ~40-200 CLIP tokens."""
+    return Suite(
+        name=MINI_V0_NAME, version=MINI_V0_VERSION,
+        items=make_items(MINI_V0_SIZE, MINI_V0_SEED, prefix="mini"),
+        description="Miniature 32x32 scenes (2-3 groups of 7-px shapes in quadrants) for training and "
+                    "testing tiny models; facts have exact spans, many beyond CLIP's 77-token window.",
+    )
+
+
+def train_items(n: int, seed: int, start: int = 0, counter: TokenCounter | None = None) -> list[Item]:
+    """A training split: ``n`` items from ``start``, seeded, never sharing a scene key with ``mini-v0``."""
+    if seed == MINI_V0_SEED:
+        raise ValueError(f"seed {seed} is the test split's seed; pick another")
+    return make_items(n, seed, prefix=f"mini-train{seed}", exclude=mini_v0_scene_keys(), start=start,
+                      tags=("mini", "train"), counter=counter)
+
+
+def train_suite(n: int, seed: int) -> Suite:
+    """``train_items`` as a suite named ``mini-v0-train``."""
+    return Suite(name="mini-v0-train", version=f"{MINI_V0_VERSION}+seed{seed}", items=train_items(n, seed),
+                 description=f"Training split of mini-v0 ({n} items, seed {seed}); no scene shared with the test split.")
