@@ -42,7 +42,8 @@ class LongbenchGroup(ErrorExitGroup):
 
 @click.group(cls=LongbenchGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="longbench")
-@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("-v", "--verbose", count=True,
+              help="More logging (-v info, -vv debug); -v also shows the libraries' warnings and progress bars.")
 @click.option("--debug", is_flag=True,
               help="On an internal error (exit 3) or any error, print the Python traceback too.")
 def main(verbose: int, debug: bool) -> None:

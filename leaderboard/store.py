@@ -23,7 +23,7 @@ from leaderboard.runs import MAX_SAMPLES_BYTES, RESULTS_NAME, SAMPLES_NAME, chec
 from leaderboard.table import slug
 from longbench import jsonio
 from longbench.errors import LongbenchError
-from longbench.results import MAX_RESULTS_BYTES, validate_results
+from longbench.results import MAX_RESULTS_BYTES, normal_permissions, validate_results
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,7 @@ def ingest_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
 
     tmp = Path(tempfile.mkdtemp(dir=store, prefix=".incoming-"))
     try:
+        normal_permissions(tmp)  # mkdtemp makes it 0700; it becomes the stored run's directory
         for name, data in ((SAMPLES_NAME, samples_bytes), (RESULTS_NAME, results_bytes)):
             with open(tmp / name, "wb") as f:
                 f.write(data)

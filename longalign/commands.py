@@ -101,4 +101,7 @@ def make_tiny_base(directory: str, seed: int, sample_size: int) -> None:
 
 
 if __name__ == "__main__":  # `python -m longalign.commands` (used by accelerate launch in tests)
+    from longbench import verbosity
+
+    verbosity.configure(0)  # quiet libraries, as `longbench train` without -v
     train()

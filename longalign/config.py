@@ -350,6 +350,8 @@ def parse_set(items: list[str] | tuple[str, ...]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        except RecursionError:
+            raise LongbenchError(f"--set {key}: the value is nested too deeply") from None
         node = out
         parts = key.split(".")
         for p in parts[:-1]:
@@ -386,6 +388,10 @@ def load_config(stage: str, path: str | Path | None = None, overrides: list[str]
             data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as e:
             raise LongbenchError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
+        except UnicodeDecodeError as e:
+            raise LongbenchError(f"{p}: not valid UTF-8 (byte {e.start})") from None
+        except RecursionError:  # PyYAML composes nested nodes recursively
+            raise LongbenchError(f"{p}: invalid YAML (nested too deeply)") from None
         if not isinstance(data, dict):
             raise LongbenchError(f"{p}: the config must be a mapping of sections")
         found = data.pop("stage", None)

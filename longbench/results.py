@@ -40,6 +40,7 @@ import secrets
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -53,12 +54,40 @@ BUCKETS = ("<=77", "78-154", "155-240", ">240")
 MAX_RESULTS_BYTES = 20 * 1024 * 1024
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask. Read from /proc where the OS has it: ``os.umask`` can only be read by setting it,
+    and a thread creating a file meanwhile would get the temporary mask."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)  # meanwhile a racing thread gets a private file, never a world-writable one
+        os.umask(mask)
+    return mask
+
+
+def normal_permissions(path: str | os.PathLike, recursive: bool = False) -> None:
+    """Give ``path`` (and, with ``recursive``, everything under it) the mode a plain ``open``/``mkdir`` would
+    give: 0666/0777 less the umask. ``tempfile`` makes files 0600 and directories 0700, which an output
+    published under its final name must not keep. Symbolic links are left alone."""
+    mask = current_umask()
+    root = Path(path)
+    for p in [root, *(root.rglob("*") if recursive and root.is_dir() else ())]:
+        if not p.is_symlink():
+            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
+
+
 def publish(tmp: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Give a finished temporary file the normal permissions (mkstemp makes it 0600) and rename it
-    into place atomically."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    """Give a finished temporary file the normal permissions (``normal_permissions``) and rename it into
+    place atomically."""
+    normal_permissions(tmp)
     os.replace(tmp, path)
 
 
@@ -206,11 +235,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-"))
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        # modes as a plain mkdir/open would give them (mkdtemp makes the directory private)
-        for p in [tmp, *tmp.rglob("*")]:
-            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~umask)
+        normal_permissions(tmp, recursive=True)  # mkdtemp made the directory private
         swap_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -111,11 +111,12 @@ def save_tiny_qwen2_vl(out_dir: Any, seed: int = 0) -> Any:
     special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>",
                "<|video_pad|>"]
     words = JUDGE_WORDS + ["user", "assistant", "system"]
-    corpus = [" ".join(words), " ".join(w.capitalize() for w in words), "Yes", "No", "Yes.", "No."] * 8
+    # Each word alone and after a space, lower-case and capitalised, so "yes", "Yes", " yes" ... are tokens.
+    corpus = [form for w in words for form in (w, " " + w, w.capitalize(), " " + w.capitalize())] * 4
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=400, special_tokens=special,
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=1000, special_tokens=special,
                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tokenizer = Qwen2TokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    unk_token=None, bos_token=None)

@@ -29,7 +29,7 @@ def test_images_adapter_reads_and_normalises_modes(tiny_suite, tmp_path):
     d = tmp_path / "imgs"
     d.mkdir()
     Image.new("RGB", (20, 20), (10, 20, 30)).save(d / "a.png")
-    Image.new("RGBA", (20, 20), (10, 20, 30, 5)).save(d / "b.png")
+    Image.new("RGBA", (20, 20), (10, 20, 30, 255)).save(d / "b.png")  # opaque alpha
     Image.new("L", (21, 17), 77).save(d / "c.png")  # grayscale, odd size
     Image.new("RGB", (20, 20), (1, 2, 3)).save(d / "d.jpg")
     Image.new("P", (20, 20)).save(d / "e.png")
@@ -38,7 +38,7 @@ def test_images_adapter_reads_and_normalises_modes(tiny_suite, tmp_path):
     model.prepare(reqs)
     ims = model.generate(reqs)
     assert [im.mode for im in ims] == ["RGB"] * 5
-    assert ims[1].getpixel((0, 0)) == (10, 20, 30)  # alpha dropped, colour kept
+    assert ims[1].getpixel((0, 0)) == (10, 20, 30)  # opaque alpha dropped, colour kept
     assert ims[2].size == (21, 17) and ims[2].getpixel((0, 0)) == (77, 77, 77)
 
 

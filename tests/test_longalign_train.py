@@ -105,6 +105,40 @@ def test_denscore_stage_writes_a_model_the_metric_loads(world):
     assert json.loads((out / "final" / "manifest.json").read_text())["format"] == "longalign-denscore"
 
 
+def test_denscore_stage_trains_on_the_metric_preprocessing(world, tmp_path):
+    """The pixels the denscore stage feeds its model are the metric's and the reward's: centre crop 504/512
+    of each side, bilinear antialiased resize to the model's size, CLIP normalisation (computed here with
+    plain tensor ops; tolerance 1e-5 for float32 resampling)."""
+    import numpy as np
+    from accelerate import Accelerator
+    from PIL import Image
+    from torch.nn import functional as F
+
+    from longalign.config import load_config
+    from longalign.stages.denscore import DenscoreStage
+
+    rng = np.random.default_rng(0)
+    arrays = [rng.integers(0, 256, (128, 128, 3), dtype=np.uint8) for _ in range(2)]
+    for i, a in enumerate(arrays):
+        Image.fromarray(a).save(tmp_path / f"{i}.png")
+    prefs = tmp_path / "prefs.jsonl"
+    prefs.write_text(json.dumps({"caption": "A cat. A dog.", "image_0": "0.png", "image_1": "1.png", "label": 1}) + "\n")
+    stage = DenscoreStage(load_config("denscore", None, [f"scorer.init={world['clip']}", f"pairs.path={prefs}"]),
+                          Accelerator(cpu=True))
+    stage.setup()
+    seen = {}
+    stage.model.register_forward_pre_hook(lambda m, args, kw: seen.update(kw), with_kwargs=True)
+    stage.training_step(stage.collate([stage.dataset()[0]]), torch.Generator().manual_seed(0))
+    x = torch.stack([torch.from_numpy(a).permute(2, 0, 1).float() / 255 for a in arrays])[:, :, 1:127, 1:127]
+    x = F.interpolate(x, size=(32, 32), mode="bilinear", antialias=True, align_corners=False)
+    mean = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+    std = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+    want = (x - mean) / std
+    assert torch.allclose(seen["pixel_values"], want, atol=1e-5), float((seen["pixel_values"] - want).abs().max())
+    standard = stage.scorer.standard_pixels([torch.from_numpy(a).permute(2, 0, 1) for a in arrays])
+    assert not torch.allclose(standard, want, atol=1e-3)  # the CLIP processor's resize + crop would differ
+
+
 def test_align_overfits_eight_pairs(align_ckpt):
     losses = [r["loss"] for r in log(align_ckpt.parent)]
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
@@ -169,6 +203,19 @@ def test_resume_continues_the_identical_loss_trace(world):
     assert r.exit_code == 2 and "config key 'lora.rank' changed" in r.output
 
 
+def test_resume_accepts_the_same_paths_written_differently(world, monkeypatch):
+    monkeypatch.chdir(world["root"])
+    out = world["root"] / "rel"
+    sets = ["data.resolution=16", "lora.rank=4", "optim.warmup_steps=0", "train.batch_size=2"]
+    ok(train("align", out, "model.base=sd", "data.path=./data/pairs.jsonl", *sets, "train.max_steps=1"))
+    ok(train("align", out, f"model.base={world['sd']}", f"data.path={world['pairs']}", *sets, "train.max_steps=2",
+             resume=True))
+    assert [x["step"] for x in log(out)] == [1, 2]
+    r = train("align", out, "model.base=other-sd", "data.path=data/pairs.jsonl", *sets, "train.max_steps=3",
+              resume=True)
+    assert r.exit_code == 2 and f"config key 'model.base' changed ('{world['sd']}' → 'other-sd')" in r.output
+
+
 def test_log_lines_past_the_saved_state_are_dropped(tmp_path):
     from longalign.trainer import _truncate_log
 
@@ -218,6 +265,17 @@ def test_lcm_then_reward_lcm_checkpoint_loads_as_trained(world, align_ckpt):
         expected, got = trained(x, t, ctx).sample, pipe.unet(x, t, ctx).sample
     assert torch.allclose(got, expected, atol=1e-5), float((got - expected).abs().max())
     assert not torch.allclose(got, base_out, atol=1e-3)
+
+
+def test_longalign_recipe_checkpoint(world):
+    from safetensors.torch import load_file
+
+    out = world["root"] / "recipe"
+    ok(train("align", out, f"model.base={world['sd']}", f"data.path={world['pairs']}", *TINY, "lora.recipe=longalign"))
+    keys = load_file(str(out / "final" / "pytorch_lora_weights.safetensors"))
+    assert any("conv_shortcut.lora_A" in k for k in keys) and not any("ff.net.2.lora" in k for k in keys)
+    lora = json.loads((out / "final" / "manifest.json").read_text())["config"]["lora"]
+    assert (lora["recipe"], lora["dropout"], lora["dropout_on"]) == ("longalign", 0.1, "output")
 
 
 def test_stack_loras_adds_the_deltas():
@@ -301,4 +359,15 @@ def test_bad_input_fails_before_any_training_step(world, align_ckpt, other_sd, t
         r = train("align", out, *sets)
         assert r.exit_code == 2, (sets, r.output, r.exception)
         assert re.search(message, r.output), r.output
+        assert not (out / "log.jsonl").exists() and not (out / "state").exists()
+    # limits that depend on the base's noise schedule (1000 steps) are checked before any step too
+    for i, (stage, sets, message) in enumerate([
+        ("lcm", [f"model.init_from={align_ckpt}", pairs, "lcm.num_ddim_timesteps=2000"],
+         r"lcm\.num_ddim_timesteps=2000 must lie in \[1, 1000\]"),
+        ("reward", [base, pairs, f"reward.model={world['clip']}", "reward.rollout_steps=1500"],
+         r"reward\.rollout_steps=1500 must lie in \[1, 1000\]"),
+    ]):
+        out = tmp_path / f"sched{i}"
+        r = train(stage, out, *sets)
+        assert r.exit_code == 2 and re.search(message, r.output), r.output
         assert not (out / "log.jsonl").exists() and not (out / "state").exists()

@@ -14,7 +14,7 @@ import pytest
 from longbench.errors import LongbenchError
 from longbench.mini import views
 from longbench.mini.grammar import fill, make_prompt
-from longbench.mini.read import Reader, fact_holds
+from longbench.mini.read import Reader
 from longbench.mini.render import LAYOUTS, Renderer, glyph, layout
 from longbench.mini.sampler import sample_scene
 from longbench.mini.suite import (
@@ -61,7 +61,7 @@ def test_glyphs_are_distinct_solid_and_7px():
     from scipy import ndimage
 
     masks = {s: glyph(s) for s in SHAPES}
-    for s, m in masks.items():
+    for m in masks.values():
         assert m.shape == (7, 7)
         assert m[0].any() and m[-1].any() and m[:, 0].any() and m[:, -1].any()  # the box is the full 7×7
         assert ndimage.label(m, structure=np.ones((3, 3)))[1] == 1
@@ -342,7 +342,7 @@ def test_corruption_is_nested_and_bad_specs_fail(suite):
 
     it = suite.items[0]
     recalls = [_recall_by_hand(it, views.corrupt_scene(it, k, 7))[0] for k in range(len(it.facts) + 1)]
-    assert recalls[0] == 1.0 and all(a >= b for a, b in zip(recalls, recalls[1:])) and recalls[-1] < 0.5
+    assert recalls[0] == 1.0 and all(a >= b for a, b in itertools.pairwise(recalls)) and recalls[-1] < 0.5
     with pytest.raises(LongbenchError, match="did you mean 'mini:oracle'"):
         build_model("mini:oracel")
     with pytest.raises(LongbenchError, match="scale"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,17 @@ def test_resume_after_partial_cache_and_stray_temp_files(fake_modules, tiny_suit
     img_paths = [Path(s["image"]) for s in samples]
     img_paths[0].unlink()
     img_paths[3].unlink()
-    (img_paths[1].parent / ".x.png.123.tmp").write_bytes(b"partial")
+    # The killed run's temporary file: its writer (a process of this host) is gone, so it is swept.
+    # (A live writer's file is kept: tests/test_concurrency.py.)
+    import subprocess
+    import sys
+
+    from longbench.results import temp_path
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stray = temp_path(img_paths[1].parent / "x.png")
+    stray.with_name(stray.name.replace(f"-{os.getpid()}-", f"-{dead.pid}-")).write_bytes(b"partial")
     (first.run_dir / "results.json").unlink()
     (again,) = run_eval(_config(tiny_suite, tmp_path / "runs"))
     assert again.images_generated == 2 and again.images_cached == 3

@@ -271,3 +271,14 @@ def test_many_items_stay_compact(tmp_path):
     prompts = sum(len(p) for p in d["items"]["prompt"])
     overhead = (tmp_path / "v" / "index.html").stat().st_size - prompts
     assert overhead < 1500 * 400, overhead / 400
+
+
+def test_out_must_be_a_writable_folder(fab, tmp_path):
+    _, _, runs = fab
+    (tmp_path / "file").write_text("x")
+    res = _view(str(runs[0]), "--out", str(tmp_path / "file"))
+    assert res.exit_code == 2 and "'--out'" in res.output and "is a file" in res.output  # click's own check
+    with pytest.raises(LongbenchError, match="--out .*file: exists and is not a directory"):
+        build_viewer(runs, tmp_path / "file")
+    with pytest.raises(LongbenchError, match="--out .*: .*file is not a directory"):
+        build_viewer(runs, tmp_path / "file" / "sub")

@@ -130,7 +130,8 @@ def build_judge(spec: str, options: JudgeOptions | None = None) -> Judge:
     kind, sep, arg = spec.partition(":")
     if kind in JUDGES and (sep or kind == "synth"):
         return JUDGES.get(kind).from_spec(arg, options)
-    if Path(spec).expanduser().exists() or (not sep and spec.count("/") == 1):
+    looks_local = spec.startswith((".", "/", "~")) or Path(spec).expanduser().exists()
+    if looks_local or (not sep and spec.count("/") == 1):  # a local directory or a Hugging Face id
         return JUDGES.get("transformers").from_spec(spec, options)
     known = ", ".join(n + ("" if n == "synth" else ":...") for n in JUDGES.names())
     raise LongbenchError(f"vqa: unknown judge {spec!r} (use {known}, or a Hugging Face id / local directory)")

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 from longbench.suites.base import Fact
-from longbench.suites.lexicon import head_noun, is_plural, singular
+from longbench.suites.lexicon import head_noun, is_plural, noun_forms, singular
 
 if TYPE_CHECKING:
     from longbench.text.tokenizer import TokenCounter
@@ -83,6 +83,10 @@ class VQAQuestion:
 def _pluralize(word: str) -> str:
     if is_plural(word):
         return word
+    regular = {word + "s", word + "es", word[:-1] + "ies"}
+    irregular = sorted(f for f in noun_forms(word) if f not in regular and f != word and singular(f) == word)
+    if irregular:  # "goose" → "geese", "leaf" → "leaves"
+        return irregular[0]
     if word.endswith(("s", "x", "z", "ch", "sh")):
         return word + "es"
     if len(word) > 1 and word.endswith("y") and word[-2] not in "aeiou":
@@ -100,9 +104,10 @@ def _forms(name: str) -> tuple[str, str, bool]:
     at = low.rfind(head)
     if at < 0:  # the head is always a word of the name; be safe with odd punctuation
         return name, name, False
+    plural = is_plural(head)
     sg = name[:at] + singular(head) + name[at + len(head):]
-    pl = name[:at] + _pluralize(singular(head)) + name[at + len(head):]
-    return sg, pl, is_plural(head)
+    pl = name if plural else name[:at] + _pluralize(head) + name[at + len(head):]
+    return sg, pl, plural
 
 
 def _article(phrase: str) -> str:

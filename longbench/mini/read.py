@@ -138,7 +138,7 @@ class Reader:
         for k, colour in enumerate(_COLOUR_NAMES[:n_obj]):
             if not hist[k]:
                 continue
-            comp, n = ndimage.label(lab == k, structure=eight)
+            comp, _ = ndimage.label(lab == k, structure=eight)
             for i, (sy, sx) in enumerate(ndimage.find_objects(comp), start=1):
                 mask = comp[sy, sx] == i
                 area = int(mask.sum())

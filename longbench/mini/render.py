@@ -73,8 +73,6 @@ class Renderer:
     """Draws scenes at 32×32 pixels times an integer ``scale``."""
 
     def __init__(self, scale: int = 1):
-        import numpy as np
-
         self.scale = check_scale(scale)
         self._glyphs: dict[str, np.ndarray] = {s: glyph(s) for s in SHAPES}
 

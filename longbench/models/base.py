@@ -122,45 +122,141 @@ def build_model(spec: str, args: dict[str, Any] | None = None) -> Model:
     return cls(arg, args)
 
 
-def to_rgb(image: Any, where: str = "image") -> Image.Image:
-    """Convert PIL / numpy HWC (uint8 or float in [0,1]) / torch CHW to an RGB PIL image.
+#: Float images must lie in [0, 1]; values this far outside are taken as float rounding (and clipped),
+#: anything further is refused rather than clipped (a [0, 255] float image would otherwise turn white).
+FLOAT_RANGE_TOLERANCE = 1e-3
+_OPAQUE_MODES = ("1", "L", "P", "RGB", "RGBX", "YCbCr")  # converted to RGB exactly by PIL
+_ALPHA_MODES = {"RGBA": "A", "LA": "A", "PA": "A", "RGBa": "a", "La": "a"}
+_CHANNELS = (1, 2, 3, 4)  # gray, gray + alpha, RGB, RGBA
 
-    Alpha is dropped, grayscale and palette images are expanded to RGB.
+
+def to_rgb(image: Any, where: str = "image") -> Image.Image:
+    """Convert an image to 8-bit RGB exactly, or refuse it with a LongbenchError naming ``where``.
+
+    Every image longbench scores passes here (files through ``open_image``, adapters' outputs, cache reads):
+
+    * PIL images: RGB as is; 1-bit, grayscale, palette, RGBX and YCbCr expanded to RGB; 16-bit grayscale
+      (``I;16*``, and mode ``I`` read from a PNG, which is how older Pillow opens 16-bit PNGs) scaled
+      ``round(v·255/65535)``; an EXIF orientation is applied (the image as viewers show it). Alpha is
+      dropped only when every pixel is opaque; transparent pixels, float (``F``), 32-bit integer,
+      CMYK / Lab / HSV images and animations (several frames) are refused: their RGB would be a guess.
+    * numpy arrays and torch tensors (HW, HWC or CHW with 1-4 channels: gray, gray + alpha, RGB, RGBA; the
+      alpha must be opaque; an array is HWC unless its last axis cannot hold channels, a tensor is CHW
+      when its first axis can): ``uint8``
+      as is; ``bool`` → 0/255; ``uint16`` is 16-bit (0..65535, scaled as above); other integers must lie
+      in 0..255; floats must be finite and lie in [0, 1] — up to ``FLOAT_RANGE_TOLERANCE`` outside is
+      float rounding and clipped, more is refused (never clipped) — then ``round(255·x)``.
     """
     import numpy as np
     from PIL import Image
 
     if isinstance(image, Image.Image):
-        return image if image.mode == "RGB" else image.convert("RGB")
+        return _pil_to_rgb(image, where)
     try:
         import torch
 
         if isinstance(image, torch.Tensor):
-            image = image.detach().float().cpu().numpy()
-            if image.ndim == 3 and image.shape[0] in (1, 3, 4):
-                image = image.transpose(1, 2, 0)
+            image = _tensor_to_numpy(image)
     except ImportError:  # pragma: no cover
         pass
     if isinstance(image, np.ndarray):
-        arr = image
-        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[2] not in (1, 3, 4):
-            arr = arr.transpose(1, 2, 0)  # CHW → HWC
-        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
-            raise LongbenchError(f"{where}: array of shape {tuple(arr.shape)} is not an image (expected HWC or CHW)")
-        if arr.dtype == np.bool_:
-            arr = arr.astype(np.uint8) * 255
-        elif np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8:
-            if arr.size and (arr.min() < 0 or arr.max() > 255):
-                raise LongbenchError(f"{where}: integer image values must lie in 0..255")
-            arr = arr.astype(np.uint8)
-        if arr.dtype != np.uint8:
-            if not np.isfinite(arr).all():
-                raise LongbenchError(f"{where}: contains NaN or inf values")
-            arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        if arr.ndim == 3 and arr.shape[2] == 1:
-            arr = arr[:, :, 0]
-        return Image.fromarray(arr).convert("RGB")
+        return _array_to_rgb(image, where)
     raise LongbenchError(f"{where}: expected a PIL image, numpy array or tensor, got {type(image).__name__}")
+
+
+def _scale16(arr: Any) -> Any:
+    """16-bit values (0..65535) → 8-bit, rounded: ``round(v·255/65535)``."""
+    import numpy as np
+
+    return ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _pil_to_rgb(im: Image.Image, where: str) -> Image.Image:
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    if getattr(im, "n_frames", 1) > 1:
+        raise LongbenchError(f"{where}: an animated image with {im.n_frames} frames; give one still image")
+    if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation: score the image as it is displayed
+        im = ImageOps.exif_transpose(im)
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode.startswith("I;16") or (mode == "I" and im.format == "PNG"):
+        return Image.fromarray(_scale16(np.asarray(im)), "L").convert("RGB")
+    if mode == "P" and "transparency" in im.info:
+        im, mode = im.convert("RGBA"), "RGBA"
+    if mode in _ALPHA_MODES:
+        lo, _ = im.getchannel(_ALPHA_MODES[mode]).getextrema()
+        if lo < 255:
+            n = int((np.asarray(im.getchannel(_ALPHA_MODES[mode])) < 255).sum())
+            raise LongbenchError(f"{where}: {n} transparent pixel(s) (mode {mode}); flatten the image onto the "
+                                 "background you mean (longbench does not guess one)")
+        return im.convert("RGB")
+    if mode in _OPAQUE_MODES:
+        return im.convert("RGB")
+    hint = {"F": "a float image has no agreed range", "I": "a 32-bit integer image has no agreed range",
+            "CMYK": "converting CMYK needs its colour profile"}.get(mode, "no exact conversion to RGB")
+    raise LongbenchError(f"{where}: image mode {mode} is not supported ({hint}); save it as 8-bit RGB")
+
+
+def _tensor_to_numpy(t: Any) -> Any:
+    """A tensor as a numpy array with its dtype kept (half floats widened), CHW → HWC."""
+    import numpy as np
+    import torch
+
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    if t.dtype == getattr(torch, "uint16", None):  # numpy conversion of torch's unsigned types is recent
+        arr = t.to(torch.int32).numpy().astype(np.uint16)
+    else:
+        arr = t.numpy()
+    if arr.ndim == 3 and arr.shape[0] in _CHANNELS:
+        arr = arr.transpose(1, 2, 0)
+    return arr
+
+
+def _array_to_rgb(arr: Any, where: str) -> Image.Image:
+    import numpy as np
+    from PIL import Image
+
+    if arr.ndim == 3 and arr.shape[0] in _CHANNELS and arr.shape[2] not in _CHANNELS:
+        arr = arr.transpose(1, 2, 0)  # CHW → HWC
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in _CHANNELS):
+        raise LongbenchError(f"{where}: array of shape {tuple(arr.shape)} is not an image (expected HW, HWC or CHW "
+                             "with 1-4 channels)")
+    if arr.size == 0:
+        raise LongbenchError(f"{where}: empty image of shape {tuple(arr.shape)}")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint16:
+        arr = _scale16(arr)
+    elif np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 255:
+            raise LongbenchError(f"{where}: integer image values must lie in 0..255 (got {lo}..{hi}; uint16 "
+                                 "arrays are read as 16-bit, 0..65535)")
+        arr = arr.astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise LongbenchError(f"{where}: contains NaN or inf values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -FLOAT_RANGE_TOLERANCE or hi > 1.0 + FLOAT_RANGE_TOLERANCE:
+            raise LongbenchError(f"{where}: float image values must lie in [0, 1] (got {lo:.4g}..{hi:.4g}); "
+                                 "scale it first (e.g. divide 0..255 values by 255)")
+        arr = (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise LongbenchError(f"{where}: array of dtype {arr.dtype} is not an image")
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):  # the last channel is alpha
+        transparent = int((arr[:, :, -1] < 255).sum())
+        if transparent:
+            raise LongbenchError(f"{where}: {transparent} transparent pixel(s) (alpha channel); flatten the image "
+                                 "onto the background you mean (longbench does not guess one)")
+        arr = arr[:, :, :-1]
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(arr)).convert("RGB")
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,9 @@ EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 class ImagesModel(Model):
-    """Reads ``DIR/<item id>.{png,jpg,jpeg,webp,bmp}``; the seed is ignored (images are fixed)."""
+    """Reads ``DIR/<item id>.{png,jpg,jpeg,webp,bmp}`` (extension in any case); the seed is ignored (images
+    are fixed). Two files for one id (``a.png`` and ``a.jpg``) are an error naming both: picking one would
+    score an image the user may not mean."""
 
     kind = "images"
     cache_images = False
@@ -29,18 +32,38 @@ class ImagesModel(Model):
         if not self.root.is_dir():
             raise LongbenchError(f"images:{arg}: directory does not exist")
         self._files: dict[str, Path] = {}
+        self._by_id: dict[str, list[Path]] | None = None
 
     def identity(self) -> dict[str, Any]:
         return {"spec": self.spec, "args": self.args, "dir": str(self.root.resolve())}
 
+    def _index(self) -> dict[str, list[Path]]:
+        """Item id → image files of the directory (listed once; extensions in any case)."""
+        if self._by_id is None:
+            by_id: dict[str, list[Path]] = {}
+            try:
+                with os.scandir(self.root) as entries:
+                    for entry in entries:
+                        stem, dot, ext = entry.name.rpartition(".")
+                        # the file may be a symlink to an image elsewhere: is_file() follows it
+                        if dot and stem and f".{ext.lower()}" in EXTENSIONS and entry.is_file():
+                            by_id.setdefault(stem, []).append(Path(entry.path))
+            except OSError as e:
+                raise LongbenchError(f"images:{self.arg}: cannot list the directory ({e.strerror or e})") from None
+            self._by_id = by_id
+        return self._by_id
+
     def _find(self, item_id: str) -> Path | None:
-        for ext in EXTENSIONS:
-            for cand in (self.root / f"{item_id}{ext}", self.root / f"{item_id}{ext.upper()}"):
-                # Item ids are validated (no separators, no ".."), so the name stays in the directory;
-                # the file itself may be a symlink to an image elsewhere.
-                if cand.is_file():
-                    return cand
-        return None
+        """The one image file of ``item_id``, None when there is none.
+
+        Raises:
+            LongbenchError: several files for the id.
+        """
+        found = sorted(self._index().get(item_id, ()))
+        if len(found) > 1:
+            raise LongbenchError(f"images:{self.arg}: item {item_id!r} has {len(found)} image files "
+                                 f"({' and '.join(p.name for p in found)}); keep the one to score")
+        return found[0] if found else None
 
     def prepare(self, requests: Sequence[Request]) -> None:
         missing = []

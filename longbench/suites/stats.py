@@ -7,15 +7,15 @@ prompt does not fit one CLIP context and "beyond 240" means it does not fit Long
 
 from __future__ import annotations
 
+import io
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean, median
 from typing import TYPE_CHECKING, Any
 
+from longbench.results import atomic_write_bytes
 from longbench.suites.base import Suite
 from longbench.text.splitters import split_default
 from longbench.text.tokenizer import LENGTH_BUCKETS, length_bucket
@@ -105,16 +105,10 @@ def plot_histogram(stats: dict[str, Any], out: str | Path) -> Path:
         ax.set_xlabel("CLIP tokens (with start/end)")
         ax.set_ylabel("prompts")
         fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format="png")
-            os.replace(tmp, out)  # atomic: a reader never sees half a PNG
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_bytes(out, buf.getvalue())  # a reader never sees half a PNG; normal permissions
     finally:
         plt.close(fig)
     return out

@@ -69,7 +69,7 @@ def build_viewer(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         LongbenchError: a run cannot be read, runs are of different suites or seeds, or the suite is
             not found or differs from the one the runs were scored on.
     """
-    from longbench.results import atomic_write_text, dumps
+    from longbench.results import atomic_write_text, check_writable, dumps
     from longbench.text.tokenizer import MODEL_MAX_LENGTH, TokenCounter, window_end_chars
     from longbench.viewer.data import build_data
     from longbench.viewer.images import ImageGap, ImageStore
@@ -81,9 +81,7 @@ def build_viewer(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         raise LongbenchError("no run directory given")
     if per_page < 1:
         raise LongbenchError(f"--per-page must be >= 1, got {per_page}")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise LongbenchError(f"--out {out}: exists and is not a directory")
+    out = check_writable(out_dir, "--out", directory=True)
     runs = [load_view_run(p) for p in run_dirs]
     check_comparable(runs)
     assign_labels(runs)

@@ -112,14 +112,15 @@ class ImageStore:
             with self._lock:
                 self.reused += 1
             return ViewerImage(f"{IMAGES_DIR}/{full.name}", f"{THUMBS_DIR}/{(small if small.is_file() else big).name}")
-        from PIL import Image, UnidentifiedImageError
+        from longbench.errors import LongbenchError
+        from longbench.models.base import image_file
 
         try:
-            with Image.open(src) as im:
+            with image_file(src) as im:  # the one image opener: also refuses decompression bombs
                 size = im.size
                 im.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-            return ImageGap(f"image file unreadable ({type(e).__name__})")
+        except LongbenchError as e:
+            return ImageGap(f"image file unreadable ({str(e).removeprefix(f'{src}: ')})")
         if not full.is_file():
             _link_or_copy(src, full)
         if max(size) <= THUMB_SIZE:

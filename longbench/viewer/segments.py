@@ -2,8 +2,9 @@
 
 ``samples.jsonl`` keeps, per image and metric, a list of per-segment scores but not the segment texts.
 The viewer finds the segmentation that produced a list by its length, trying in order: the splitter the
-metric's protocol names (``denscore``: ``splitter``), the suite's own ``segments`` (``synth``,
-``segment-align``), the ``default`` splitter fitted to 77 tokens, and the ``longalign`` splitter. The
+metric's protocol names (``denscore``: ``splitter``), the suite's own ``segments`` (``synth``, ``vqa``,
+``segment-align``), the ``default`` splitter (``vqa`` without suite segments) and the same fitted to 77
+tokens (``segment-align``), and the ``longalign`` splitter. The
 first candidate with as many segments as scores whose every segment can be found, in order, in the prompt
 gives the character spans that get tinted. A list that matches no candidate (e.g. one score per VQA
 question) is still shown per run as a strip of scores, but the prompt text is not tinted for it.
@@ -78,6 +79,9 @@ class SegmentLocator:
             if name == "longalign":
                 yield split_longalign(item.prompt)
             else:
+                # sentences as they are (vqa groups its questions so), then fitted to 77 tokens (segment-align);
+                # fitting only cuts overlong sentences, so two lists of one length are the same list
+                yield split_default(item.prompt)
                 yield split_default(item.prompt, self._count(), MAX_SEGMENT_TOKENS)
         if hinted in ("longalign", "default"):
             yield from suite_segments()

@@ -36,8 +36,10 @@ def check_images(images: torch.Tensor, where: str = "images") -> None:
     detached = images.detach()
     if not torch.isfinite(detached).all():
         raise LongbenchError(f"{where}: contains NaN or inf values")
+    from longbench.models.base import FLOAT_RANGE_TOLERANCE  # the one rule for float images
+
     lo, hi = float(detached.min()), float(detached.max())
-    if lo < -1e-3 or hi > 1 + 1e-3:
+    if lo < -FLOAT_RANGE_TOLERANCE or hi > 1 + FLOAT_RANGE_TOLERANCE:
         raise LongbenchError(f"{where}: values must lie in [0,1] (got min {lo:.3g}, max {hi:.3g}); clamp first")
 
 

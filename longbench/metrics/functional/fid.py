@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from longbench import jsonio
 from longbench.errors import LongbenchError
 from longbench.results import atomic_write_bytes
 
@@ -181,7 +182,7 @@ def load_gaussian_npz(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tens
             if "n" in data.files:
                 extra["n"] = int(data["n"])
             if "protocol" in data.files:
-                extra["protocol"] = json.loads(str(data["protocol"]))
+                extra["protocol"] = jsonio.loads(str(data["protocol"]), f"FID reference statistics {p}: protocol")
     except LongbenchError:
         raise
     except (OSError, ValueError, KeyError) as e:

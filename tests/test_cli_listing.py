@@ -1,0 +1,133 @@
+"""`longbench metrics|models|suites list`: listed from the registry's declarations, without importing a metric,
+an adapter or a suite (start-up stays well under a second); every built-in declaration equals its
+implementation; undeclared plugins are still listed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from longbench.errors import LongbenchError
+from longbench.registry import METRICS, MODELS, SUITES, Entry, Registry
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "torchmetrics", "torchvision", "transformers", "diffusers", "open_clip", "numpy", "PIL",
+         "longbench.metrics.base", "longbench.models.base", "longbench.synth.suite", "longbench.suites.loaders")
+
+
+@pytest.mark.parametrize("args", [["metrics", "list"], ["models", "list"], ["suites", "list"]])
+def test_listing_imports_nothing_heavy(args: list[str]) -> None:
+    code = ("import sys, cli; from click.testing import CliRunner; "
+            f"r = CliRunner().invoke(cli.main, {args!r}); assert r.exit_code == 0, r.output; "
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+def _invoke(*args: str) -> str:
+    r = CliRunner().invoke(main, list(args), catch_exceptions=False, terminal_width=250)
+    assert r.exit_code == 0, r.output
+    return r.output
+
+
+def test_metrics_list_shows_declared_columns_and_options() -> None:
+    out = _invoke("metrics", "list")
+    assert re.search(r"^fid\s+fid↓$", out, re.M)
+    assert re.search(r"^denscore\s+denscore↑, denscore-o↑$", out, re.M)
+    assert "count-acc↑, count-mae↓, presence-recall↑" in out
+    assert "--metric-arg segment-align.KEY: device, dtype, model, others," in out
+    assert "fact_recall@>77↑" in out
+
+
+def test_models_list_shows_summary_and_model_args() -> None:
+    out = _invoke("models", "list")
+    assert re.search(r"^diffusers\s+diffusers:ID\|DIR - ", out, re.M)
+    assert "--model-arg: timeout" in out and "--model-arg: size" in out
+
+
+def test_suites_list_shows_declared_version_size_sha() -> None:
+    out = _invoke("suites", "list")
+    for name in ("synth-v0", "longbench-v1"):
+        d = SUITES.declared(name)
+        line = next(ln for ln in out.splitlines() if f" {name} " in ln)
+        assert d.sha256 in line and f" {d.size} " in line and f" {d.version} " in line
+
+
+def _metric_options(name: str) -> tuple[str, ...]:
+    """The --metric-arg keys the metric accepts, from its own error on an unknown key."""
+    from longbench.metrics.base import MetricContext, build_metric
+
+    try:
+        build_metric(name, MetricContext(suite=None), {"no_such_option": "1"})
+    except LongbenchError as e:
+        m = re.search(r"\(options: ([^)]*)\)", str(e))
+        return tuple(m.group(1).split(", ")) if m else ()
+    raise AssertionError(f"{name} accepted an unknown option")
+
+
+@pytest.mark.parametrize("name", sorted(METRICS.names()))
+def test_metric_declaration_equals_implementation(name: str) -> None:
+    d = METRICS.declared(name)
+    assert d is not None, f"declare {name!r} in longbench/metrics/__init__.py"
+    cls = METRICS.get(name)
+    assert list(d.columns.items()) == list(cls.columns.items()), "update longbench/metrics/__init__.py"
+    assert d.options == _metric_options(name), "update longbench/metrics/__init__.py"
+    assert d.summary
+
+
+@pytest.mark.parametrize("name", sorted(MODELS.names()))
+def test_model_declaration_equals_implementation(name: str) -> None:
+    d = MODELS.declared(name)
+    assert d is not None, f"declare {name!r} in longbench/models/__init__.py"
+    assert d.options == tuple(sorted(MODELS.get(name).arg_types)), "update longbench/models/__init__.py"
+    assert d.summary.startswith(f"{name}:")
+
+
+@pytest.mark.parametrize("name", sorted(SUITES.names()))
+def test_suite_declaration_equals_loaded_suite(name: str) -> None:
+    from longbench.suites.loaders import load_suite
+
+    d = SUITES.declared(name)
+    assert d is not None, f"declare {name!r} in longbench/suites/__init__.py"
+    s = load_suite(name)
+    # a built-in suite's content changes only with a new version: then update the declaration
+    assert (d.version, d.size, d.sha256) == (s.version, len(s), s.sha256), "update longbench/suites/__init__.py"
+
+
+def test_undeclared_and_broken_plugins_are_listed(fake_modules: Path) -> None:
+    """`fake_modules` registers 'brightness' as a plain "module:attr" string: listed by importing it."""
+    METRICS.register("broken", "no_such_module_xyz:Metric")
+    try:
+        out = _invoke("metrics", "list")
+    finally:
+        METRICS._entries.pop("broken", None)
+    assert re.search(r"^brightness\s+brightness↑, darkness↓$", out, re.M)
+    assert re.search(r"^broken\s+\(unavailable: cannot import module 'no_such_module_xyz'", out, re.M)
+
+
+def test_registry_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "lb_plugin_decl.py").write_text(
+        "from longbench.registry import Entry\n"
+        "ENTRY = Entry('lb_plugin_impl:Thing', 'a declared plugin', options=('k',))\n")
+    (tmp_path / "lb_plugin_impl.py").write_text("class Thing:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("thing", "longbench.no_such_group")
+    reg.register("a", Entry("lb_plugin_impl:Thing", "declared"))
+    reg.register("b", "lb_plugin_decl:ENTRY")  # an entry point naming a declaration
+    assert reg.target("a") == "lb_plugin_impl:Thing" and reg.declared("a").summary == "declared"
+    assert "lb_plugin_impl" not in sys.modules
+    assert reg.get("a").__name__ == "Thing" and reg.declared("a") is not None  # declaration kept
+    assert reg.declared("b") is None
+    assert reg.get("b") is reg.get("a")  # followed through the declaration to the class
+    assert reg.declared("b").options == ("k",)
+    reg.register("a", "lb_plugin_decl:ENTRY")  # re-registering forgets the resolved object
+    assert reg.declared("a") is None
+    with pytest.raises(LongbenchError, match="unknown thing 'c'"):
+        reg.get("c")
