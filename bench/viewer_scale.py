@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def open_in_chromium(index: Path, profile: Path) -> dict[str, float] | None:
     """Seconds from navigation to the first page drawn (items + decoded images); None without Chromium."""
     sys.path.insert(0, str(ROOT))
-    from tests.test_leaderboard_browser import Browser
+    from tests.helpers_browser import Browser
 
     exe = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
     if exe is None:

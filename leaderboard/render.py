@@ -44,13 +44,15 @@ def significance_text(vs_prev: dict[str, Any] | None) -> str:
     return "tie" if vs_prev["tie"] else "significant"
 
 
+# CommonMark lets any ASCII punctuation be backslash-escaped, and an escaped character is always literal: an
+# escaped "<" or "&" cannot start raw HTML, an autolink or an entity, an escaped "|" cannot end a GFM table cell.
+_MD_LITERAL = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]|#<>&"})
+
+
 def md_escape(text: Any) -> str:
-    """Escape text for a Markdown table cell: no table breaks, links, emphasis or raw HTML."""
-    s = str(text).replace("\r", " ").replace("\n", " ")
-    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for ch in "\\`*_[]|#":
-        s = s.replace(ch, "\\" + ch)
-    return s
+    """Markdown (CommonMark/GFM) text that renders as ``text`` itself, on one line, inside a table cell too:
+    no table breaks, links, emphasis or raw HTML."""
+    return str(text).replace("\r", " ").replace("\n", " ").translate(_MD_LITERAL)
 
 
 def _direction(col: dict[str, Any]) -> str:

@@ -67,6 +67,114 @@ class Run:
         return out
 
 
+#: Tolerance between a recorded value and its recomputation from samples.jsonl: both are the float64 mean of
+#: the same float64 numbers (JSON floats round-trip exactly: ``repr`` of a float64 is read back bit for
+#: bit), so they agree to the last bit when summed alike; 1e-9 relative leaves room for another summation
+#: order, none for an edit.
+VERIFY_RTOL = 1e-9
+VERIFY_ATOL = 1e-12
+#: Bootstrap intervals are re-drawn with the recorded settings; over this many resamples a results file
+#: could make verification arbitrarily slow, so it is refused.
+MAX_VERIFY_RESAMPLES = 100_000
+#: With another numpy than the one that wrote the run, the bootstrap stream may differ: the recomputed
+#: interval then only has to agree to this fraction of its width (Monte Carlo noise of percentile bounds).
+CI_WIDTH_TOLERANCE = 0.1
+
+
+def _close(claimed: Any, recomputed: float, rtol: float = VERIFY_RTOL, atol: float = VERIFY_ATOL) -> bool:
+    if claimed is None or (isinstance(claimed, float) and math.isnan(claimed)):
+        return math.isnan(recomputed)  # NaN is written as null
+    return not math.isnan(recomputed) and math.isclose(float(claimed), recomputed, rel_tol=rtol, abs_tol=atol)
+
+
+def verify_run(results: dict[str, Any], samples: list[dict[str, Any]], where: str) -> None:
+    """Recompute every headline number that the per-sample scores determine and refuse a mismatch.
+
+    For each column with per-sample scores in ``samples.jsonl``: ``value`` (the mean of the finite scores,
+    as the runner computes it), ``n``, the bootstrap ``ci`` (re-drawn with the recorded ``bootstrap``
+    settings) and every ``by_bucket`` entry (by the samples' ``bucket``). Columns without per-sample
+    scores (FID: a statistic of the whole image set) cannot be recomputed: their ``n`` must be the number
+    of samples and they may not claim a bootstrap interval; their values are taken as written.
+
+    Raises:
+        LongbenchError: one line naming the run, the column, the claimed and the recomputed value.
+    """
+    import numpy as np
+
+    run = f"{where}: run {results.get('run_id')!r}"
+    boot = results.get("bootstrap")
+    env_numpy = (results.get("environment") or {}).get("numpy")
+    for col, m in results["metrics"].items():
+        has = [col in s["scores"] for s in samples]
+        claims_ci = m.get("ci") is not None or any((b or {}).get("ci") is not None
+                                                   for b in (m.get("by_bucket") or {}).values())
+        if not any(has):
+            if claims_ci:
+                raise LongbenchError(f"{run}: {col} claims a confidence interval but samples.jsonl has no per-sample "
+                                     f"scores for it")
+            if m["n"] != len(samples):
+                raise LongbenchError(f"{run}: {col}.n is {m['n']} but samples.jsonl has {len(samples)} samples")
+            continue
+        if not all(has):
+            raise LongbenchError(f"{run}: {col}: line {has.index(False) + 1} of samples.jsonl has no score for it "
+                                 "(every line must, null when there is none)")
+        scores = np.array([math.nan if s["scores"][col] is None else float(s["scores"][col]) for s in samples])
+        # without any claimed interval a single resample is enough (only value and n are compared)
+        settings = _bootstrap_settings(boot, run) if claims_ci else {"n_resamples": 1, "confidence": 0.95, "seed": 0}
+        check = {"run": run, "settings": settings, "wants_ci": claims_ci, "same_numpy": env_numpy == np.__version__}
+        _check_entry(m, scores, col, **check)
+        by_bucket = m.get("by_bucket") or {}
+        if by_bucket or any("bucket" in s for s in samples):
+            buckets = [s.get("bucket") for s in samples]
+            if not all(isinstance(b, str) for b in buckets):
+                raise LongbenchError(f"{run}: {col}.by_bucket cannot be checked: a line of samples.jsonl has no "
+                                     "bucket")
+            expected = sorted(b for b in set(buckets) if np.isfinite(scores[[x == b for x in buckets]]).any())
+            if sorted(by_bucket) != expected:
+                raise LongbenchError(f"{run}: {col}.by_bucket has buckets {sorted(by_bucket)} but samples.jsonl has "
+                                     f"scores in {expected}")
+            for b in expected:
+                _check_entry(by_bucket[b], scores[[x == b for x in buckets]], f"{col}.by_bucket[{b}]", **check)
+
+
+def _check_entry(entry: dict[str, Any], values: Any, label: str, *, run: str, settings: dict[str, Any],
+                 wants_ci: bool, same_numpy: bool) -> None:
+    """Compare one metrics entry (``value``, ``n``, ``ci``) with its recomputation from ``values``."""
+    from longbench.stats import bootstrap_mean_ci
+
+    mean, ci, n = bootstrap_mean_ci(values, **settings)
+    if not _close(entry.get("value"), mean):
+        raise LongbenchError(f"{run}: {label} is {entry.get('value')!r} in results.json but the mean of "
+                             f"samples.jsonl is {mean!r}")
+    if entry.get("n") != n:
+        raise LongbenchError(f"{run}: {label} n is {entry.get('n')!r} in results.json but samples.jsonl has "
+                             f"{n} finite scores")
+    claimed = entry.get("ci")
+    if (claimed is None) != (ci is None) and wants_ci:
+        raise LongbenchError(f"{run}: {label} ci is {claimed!r} in results.json but samples.jsonl gives {ci!r}")
+    if claimed is not None and ci is not None:
+        tol = 0.0 if same_numpy else CI_WIDTH_TOLERANCE * (ci[1] - ci[0])
+        if not all(c is not None and _close(c, r, atol=max(VERIFY_ATOL, tol)) for c, r in zip(claimed, ci)):
+            raise LongbenchError(f"{run}: {label} ci is {claimed!r} in results.json but the bootstrap of "
+                                 f"samples.jsonl with the recorded settings gives {ci!r}")
+
+
+def _bootstrap_settings(boot: Any, run: str) -> dict[str, Any]:
+    """``bootstrap_mean_ci`` keyword arguments from a results file's ``bootstrap`` entry."""
+    if not isinstance(boot, dict):
+        raise LongbenchError(f"{run}: confidence intervals without the bootstrap settings that made them")
+    n, conf, seed = boot.get("n_resamples"), boot.get("confidence"), boot.get("seed")
+    if not (isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_VERIFY_RESAMPLES):
+        raise LongbenchError(f"{run}: bootstrap.n_resamples must be an integer in 1..{MAX_VERIFY_RESAMPLES}, got {n!r}")
+    if not (isinstance(conf, (int, float)) and not isinstance(conf, bool) and 0 < conf < 1):
+        raise LongbenchError(f"{run}: bootstrap.confidence must be in (0, 1), got {conf!r}")
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+        raise LongbenchError(f"{run}: bootstrap.seed must be an integer >= 0, got {seed!r}")
+    if boot.get("method", "percentile") != "percentile":
+        raise LongbenchError(f"{run}: bootstrap.method {boot.get('method')!r} is not the runner's (percentile)")
+    return {"n_resamples": n, "confidence": float(conf), "seed": seed}
+
+
 def read_samples(path: Path, results: dict[str, Any], max_bytes: int = MAX_SAMPLES_BYTES) -> list[dict[str, Any]]:
     """Read and check a samples.jsonl (missing file: empty list).
 
@@ -158,7 +266,8 @@ def discover(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 
 def load_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
-    """Load and validate every run under ``paths``.
+    """Load and validate every run under ``paths``; each needs its samples.jsonl, from which every value
+    of its results.json that per-sample scores determine is recomputed (``verify_run``).
 
     The same file reached twice (e.g. a run directory and the store holding it) is read once; two
     different files claiming the same ``run_id`` are an error, since rows are keyed by run id.
@@ -166,6 +275,11 @@ def load_runs(paths: Iterable[str | os.PathLike]) -> list[Run]:
     runs: dict[str, Run] = {}
     for p in discover(paths):
         run = Run(path=p, results=load_results(p))
+        samples_path = p.with_name(SAMPLES_NAME)
+        if not samples_path.is_file():
+            raise LongbenchError(f"{samples_path}: missing; the leaderboard recomputes every value of {p.name} "
+                                 f"from its per-sample scores")
+        verify_run(run.results, run.samples(), str(p))
         prev = runs.get(run.run_id)
         if prev is not None:
             if _same_content(prev.results, run.results):

@@ -3,7 +3,8 @@
 ``add_run(store, run_dir)`` copies only ``results.json`` and ``samples.jsonl`` (never images or other
 files) after checking them: regular files (no symlinks, FIFOs or devices), size limits, UTF-8 JSON,
 ``validate_results``, a run id that cannot be used for path tricks, every samples line well formed
-and one per scored image, and no run with the same id already stored. The copy is written into a
+and one per scored image, every value that the per-sample scores determine recomputed and equal to
+what results.json claims (``leaderboard.runs.verify_run``), and no run with the same id already stored. The copy is written into a
 hidden temporary directory of the store and renamed into place, so a rejected or interrupted ingest
 leaves the store exactly as it was. ``longbench leaderboard build STORE`` reads the store back.
 """
@@ -19,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from leaderboard.runs import MAX_SAMPLES_BYTES, RESULTS_NAME, SAMPLES_NAME, check_samples
+from leaderboard.runs import MAX_SAMPLES_BYTES, RESULTS_NAME, SAMPLES_NAME, check_samples, verify_run
 from leaderboard.table import slug
 from longbench import jsonio
 from longbench.errors import LongbenchError
@@ -181,6 +182,7 @@ def ingest_run(store_dir: str | os.PathLike, run_dir: str | os.PathLike, *,
     run_id = results["run_id"]
     check_run_id(run_id, where)
     samples = _parse_samples(samples_bytes, str(src / SAMPLES_NAME), results)
+    verify_run(results, samples, where)  # a value edited in results.json disagrees with samples.jsonl
 
     store = Path(store_dir)
     if store.exists() and not store.is_dir():

@@ -3,6 +3,7 @@
     longbench train --stage align|lcm|reward|reward-lcm|denscore --config cfg.yaml \\
         [--set key=value ...] [--output DIR] [--resume]
     longbench train make-tiny-base DIR      # a tiny random base pipeline for a miniature run
+    longbench train import-release SRC DIR  # the authors' released checkpoint as a longSD checkpoint
 
 Under ``accelerate launch`` every process runs this command; accelerate provides the process group.
 """
@@ -27,7 +28,6 @@ def run_training(stage: str, config: str | None, overrides: tuple[str, ...] | li
     from longalign.config import load_config
     from longalign.trainer import Trainer
     from longbench.registry import import_string
-
     from longbench.results import check_writable
 
     cfg = load_config(stage, config, list(overrides))
@@ -57,7 +57,8 @@ def train(ctx: click.Context, stage: str | None, config: str | None, overrides: 
     """Train a longSD checkpoint (align, lcm, reward, reward-lcm) or a Denscore model (denscore).
 
     `longbench train make-tiny-base DIR` writes a tiny random base pipeline for the offline miniature run
-    of docs/training.md.
+    of docs/training.md; `longbench train import-release SRC DIR` converts the LongAlign authors' released
+    checkpoint into a longSD checkpoint.
     """
     if ctx.invoked_subcommand is not None:
         given = [f"--{name.replace('_', '-')}" for name in ("stage", "config", "output") if ctx.params[name]]
@@ -98,6 +99,28 @@ def make_tiny_base(directory: str, seed: int, sample_size: int) -> None:
     with atomic_dir(target) as tmp:
         pipe.save_pretrained(str(tmp), safe_serialization=True)
     click.echo(f"tiny base pipeline: {target}")
+
+
+@train.command("import-release")
+@click.argument("source", type=click.Path(file_okay=False))
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--base", default=None, help="Base pipeline (default: stable-diffusion-v1-5/stable-diffusion-v1-5).")
+@click.option("--t5", default=None, help="T5 encoder recorded in the manifest (default: google-t5/t5-large).")
+@click.option("--align", default=None, metavar="FILE", help="The s<N>_lora_vis.pt to use when there are several.")
+@click.option("--merge", default=None, metavar="FILE|none",
+              help="The LoRA merged on top (default: the only other .pt file; none: the align model alone).")
+def import_release(source: str, directory: str, base: str | None, t5: str | None, align: str | None,
+                   merge: str | None) -> None:
+    """Convert the LongAlign authors' released checkpoint in SOURCE into a longSD checkpoint DIRECTORY.
+
+    SOURCE holds s<N>_lora_vis.pt (+ s<N>_adapter/) and e.g. sd15-reward-3750.pt, as the authors'
+    sample.py uses them. `longbench eval --model longsd:SOURCE` reads it directly; the converted checkpoint
+    can also be trained on (model.init_from=DIRECTORY). See docs/training.md.
+    """
+    from longbench.longsd.release import convert_release
+
+    out = convert_release(source, directory, base=base, t5=t5, align=align, merge=merge)
+    click.echo(f"checkpoint: {out}")
 
 
 if __name__ == "__main__":  # `python -m longalign.commands` (used by accelerate launch in tests)

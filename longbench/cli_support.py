@@ -11,6 +11,7 @@ and the same ``error: ...`` line wherever it is raised:
       (missing, read-only, permission denied); one line naming the flag, file, line or path
 3     an internal error (a bug): ``error: internal error (...)``; the traceback with ``--debug``
 130   interrupted (Ctrl-C)
+141   the reader of the output went away (``| head``: a broken pipe, as 128 + SIGPIPE); nothing printed
 ====  ==========================================================================================
 """
 
@@ -31,6 +32,7 @@ EXIT_GATE = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 def one_line(text: str) -> str:
@@ -86,6 +88,18 @@ def show_click_error(e: click.ClickException) -> None:
     click.echo(f"error: {one_line(e.format_message())}", err=True)
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail on the closed pipe again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no real stdout (e.g. captured in tests)
+        pass
+
+
 class ErrorMapping:
     """Mixin for click commands and groups: exceptions → exit code and one ``error:`` line (module docstring)."""
 
@@ -94,8 +108,15 @@ class ErrorMapping:
             return super().invoke(ctx)  # type: ignore[misc]
         except (click.exceptions.Exit, click.Abort, click.ClickException):
             raise  # click's own control flow and usage errors (shown by ``main``)
-        except BrokenPipeError:
-            raise  # the reader went away (`| head`): click silences it
+        except BrokenPipeError:  # the reader went away (`| head`): not an error of ours, and not a gate
+            _silence_stdout()
+            ctx.exit(EXIT_BROKEN_PIPE)
+        except SystemExit as e:
+            # rich answers a broken pipe with SystemExit(1), which would read as a failed gate
+            if isinstance(e.__context__, BrokenPipeError):
+                _silence_stdout()
+                ctx.exit(EXIT_BROKEN_PIPE)
+            raise
         except Exception as e:  # noqa: BLE001 - this is the one place that maps every error
             ctx.exit(report(e, ctx))
 
@@ -117,12 +138,8 @@ class ErrorMapping:
 
 
 class ErrorExitGroup(ErrorMapping, click.Group):
-    """A click group with the shared error mapping (module docstring)."""
-
-
-class ErrorExitCommand(ErrorMapping, click.Command):
-    """A click command with the shared error mapping, for a command also run on its own
-    (``python -m longalign.commands`` under ``accelerate launch``)."""
+    """A click group with the shared error mapping (module docstring); also right for a group run on its
+    own (``python -m longalign.commands`` under ``accelerate launch``)."""
 
 
 def describe(registry: Registry, name: str) -> tuple[Entry | None, Any]:

@@ -49,12 +49,13 @@ def tiny_sd_pipeline(seed: int = 0, sample_size: int = 8) -> Any:
 # ---------------------------------------------------------------------- question-answering judges
 #: Words of the generated questions (longbench.judges.questions) and of the synthetic world: the tiny
 #: judges' vocabulary (other words become [UNK] / byte pieces; the weights are random anyway).
-JUDGE_WORDS = (
-    "yes no is are there a an the exactly one two three four five of in on at top bottom left right center "
-    "middle image text written show style red orange yellow green blue purple pink brown white gray black "
-    "circle circles square squares triangle triangles diamond diamonds star stars cross crosses small large "
-    "cat cats dog dogs answer or"
-).split()
+JUDGE_WORDS = [
+    "yes", "no", "is", "are", "there", "a", "an", "the", "exactly", "one", "two", "three", "four", "five",
+    "of", "in", "on", "at", "top", "bottom", "left", "right", "center", "middle", "image", "text", "written",
+    "show", "style", "red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "white", "gray",
+    "black", "circle", "circles", "square", "squares", "triangle", "triangles", "diamond", "diamonds", "star",
+    "stars", "cross", "crosses", "small", "large", "cat", "cats", "dog", "dogs", "answer", "or",
+]
 
 
 def save_tiny_blip_vqa(out_dir: Any, seed: int = 0) -> Any:
@@ -63,7 +64,13 @@ def save_tiny_blip_vqa(out_dir: Any, seed: int = 0) -> Any:
     from pathlib import Path
 
     import torch
-    from transformers import BertTokenizerFast, BlipConfig, BlipForQuestionAnswering, BlipImageProcessor, BlipProcessor
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForQuestionAnswering,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
 
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *JUDGE_WORDS]
     tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, bos_token="[DEC]")
@@ -116,7 +123,7 @@ def save_tiny_qwen2_vl(out_dir: Any, seed: int = 0) -> Any:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=1000, special_tokens=special,
+    bpe.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=1000, special_tokens=special, show_progress=False,
                                                          initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tokenizer = Qwen2TokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    unk_token=None, bos_token=None)

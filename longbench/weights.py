@@ -161,6 +161,62 @@ def from_pretrained_strict(cls: Any, path: str | os.PathLike, *, what: str, **kw
     return model
 
 
+def pipeline_strict(path: str | os.PathLike, *, what: str, dtype: Any = None, **kwargs: Any) -> Any:
+    """``DiffusionPipeline.from_pretrained(path)`` with every model component (UNet, VAE, text encoders...)
+    loaded by :func:`from_pretrained_strict` first, so a partial component checkpoint is a one-line error
+    naming the component instead of random weights; tokenizers, schedulers and components of other
+    libraries are loaded by diffusers as usual.
+
+    Args:
+        path: local pipeline directory (with ``model_index.json``).
+        what: the pipeline's role in messages.
+        dtype: torch dtype of the weights (None: as saved).
+        kwargs: passed to ``DiffusionPipeline.from_pretrained`` (e.g. ``local_files_only``).
+    """
+    import importlib
+    import json
+
+    import transformers
+    from diffusers import DiffusionPipeline, ModelMixin
+    from transformers import PreTrainedModel
+
+    root = Path(path)
+    try:
+        index = json.loads((root / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}  # diffusers reports the missing or bad index itself
+    # transformers renamed torch_dtype to dtype in 4.56; diffusers in 0.35
+    tf_dtype = {} if dtype is None else (
+        {"dtype": dtype} if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (4, 56)
+        else {"torch_dtype": dtype})
+    components: dict[str, Any] = {}
+    for name, spec in (index.items() if isinstance(index, dict) else ()):
+        if name.startswith("_") or not (isinstance(spec, list) and len(spec) == 2 and all(spec)):
+            continue
+        try:
+            cls = getattr(importlib.import_module(spec[0]), spec[1])
+        except (ImportError, AttributeError, TypeError):
+            continue  # a pipeline-specific class (e.g. the safety checker): diffusers resolves it
+        if not (root / name).is_dir() or not isinstance(cls, type):
+            continue
+        if issubclass(cls, PreTrainedModel):
+            components[name] = from_pretrained_strict(cls, root / name, what=f"{what} {name}",
+                                                      local_files_only=True, **tf_dtype)
+        elif issubclass(cls, ModelMixin):
+            components[name] = from_pretrained_strict(cls, root / name, what=f"{what} {name}",
+                                                      local_files_only=True,
+                                                      **({} if dtype is None else diffusers_dtype_kwarg(dtype)))
+    dtype_kw = {} if dtype is None else diffusers_dtype_kwarg(dtype)
+    return DiffusionPipeline.from_pretrained(str(root), **components, **dtype_kw, **kwargs)
+
+
+def diffusers_dtype_kwarg(dtype: Any) -> dict[str, Any]:
+    """diffusers' ``from_pretrained`` dtype keyword: ``dtype`` since it was renamed, else ``torch_dtype``."""
+    from diffusers.utils import deprecation_utils
+
+    return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
+
+
 def checked_load(load: Any, *, what: str, weights: str | os.PathLike) -> Any:
     """Run ``load()``, a non-strict ``load_state_dict``-style call whose result has ``missing_keys`` and
     ``unexpected_keys`` (torch, open_clip's ``load_checkpoint``), and refuse any key it reports, and any

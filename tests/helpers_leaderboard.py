@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 SUITE_SHA = hashlib.sha256(b"suite-a").hexdigest()
 OTHER_SHA = hashlib.sha256(b"suite-a-edited").hexdigest()
 BUCKET_OF = ("<=77", "78-154", "155-240", ">240")
@@ -21,18 +23,17 @@ COUNT_PROTOCOL = {"name": "counting", "version": "1", "detector": "synth-exact"}
 FID_PROTOCOL = {"name": "fid", "version": "1", "features": "inception-2048", "resize": "bicubic-299"}
 
 
-def _mean(xs: list[float]) -> float | None:
-    xs = [x for x in xs if x is not None and not math.isnan(x)]
-    return sum(xs) / len(xs) if xs else None
+#: the bootstrap settings written into every run (the leaderboard re-draws the intervals with them)
+BOOTSTRAP = {"n_resamples": 1000, "confidence": 0.95, "seed": 0, "method": "percentile"}
 
 
-def _ci(xs: list[float]) -> list[float] | None:
-    xs = [x for x in xs if x is not None and not math.isnan(x)]
-    if len(xs) < 2:
-        return None
-    m = sum(xs) / len(xs)
-    se = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1) / len(xs))
-    return [m - 1.96 * se, m + 1.96 * se]
+def _stats(xs: list[float | None]) -> dict[str, Any]:
+    """value, ci and n as the runner computes them (the leaderboard recomputes and compares them)."""
+    from longbench.stats import bootstrap_mean_ci
+
+    mean, ci, n = bootstrap_mean_ci([math.nan if x is None else x for x in xs], n_resamples=BOOTSTRAP["n_resamples"],
+                                    confidence=BOOTSTRAP["confidence"], seed=BOOTSTRAP["seed"])
+    return {"value": None if math.isnan(mean) else mean, "ci": ci, "n": n}
 
 
 def make_run(
@@ -54,7 +55,8 @@ def make_run(
 
     Args:
         scores: column -> per-item scores (same length for every column; None = no score).
-        extra_metrics: columns without per-sample scores (e.g. fid), given as their full metrics entry.
+        extra_metrics: columns without per-sample scores (e.g. fid), given as their full metrics entry (no
+            ``ci``, ``n`` = the number of samples: the leaderboard checks both).
     """
     from longbench.results import write_results
 
@@ -69,10 +71,9 @@ def make_run(
         by_bucket = {}
         for b in BUCKET_OF:
             bv = [v for v, bb in zip(vals, buckets) if bb == b]
-            if bv:
-                by_bucket[b] = {"value": _mean(bv), "ci": _ci(bv), "n": len(bv)}
-        metrics[col] = {"value": _mean(vals), "ci": _ci(vals), "n": sum(v is not None for v in vals),
-                        "higher_is_better": hib[col], "metric": metric_of[col], "by_bucket": by_bucket}
+            if any(v is not None for v in bv):
+                by_bucket[b] = _stats(bv)
+        metrics[col] = {**_stats(vals), "higher_is_better": hib[col], "metric": metric_of[col], "by_bucket": by_bucket}
     metrics.update(extra_metrics or {})
     if protocols is None:
         protocols = {"denscore": DENSCORE_PROTOCOL, "counting": COUNT_PROTOCOL, "fid": FID_PROTOCOL}
@@ -89,8 +90,8 @@ def make_run(
         "n": n,
         "metrics": metrics,
         "protocols": protocols,
-        "bootstrap": {"n_resamples": 1000, "confidence": 0.95, "seed": 0},
-        "environment": {"python": "3.11"},
+        "bootstrap": dict(BOOTSTRAP),
+        "environment": {"python": "3.11", "numpy": np.__version__},
         "timings": {"generate_s": 0.0, "score_s": 0.0, "total_s": 0.0, "images_generated": n, "images_cached": 0},
     }
     samples = [

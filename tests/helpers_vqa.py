@@ -126,8 +126,8 @@ def reference_dpg(csv_path: Path, images: dict[str, Any], answer: Any, pic_num: 
             question_dict[current_id]["qid2dependency"][qid] = dependency_list_int
             question_dict[current_id]["qid2question"][qid] = line["question_natural_language"]
         else:
-            question_dict[current_id] = dict(qid2tuple={qid: line["tuple"]}, qid2dependency={qid: dependency_list_int},
-                                             qid2question={qid: line["question_natural_language"]})
+            question_dict[current_id] = {"qid2tuple": {qid: line["tuple"]}, "qid2dependency": {qid: dependency_list_int},
+                                         "qid2question": {qid: line["question_natural_language"]}}
         previous_id = current_id
 
     crops = [(0, 0, resolution, resolution), (resolution, 0, resolution * 2, resolution),
@@ -160,12 +160,15 @@ def reference_dpg(csv_path: Path, images: dict[str, Any], answer: Any, pic_num: 
             per_image[key] = sum(scores) / len(scores)
             for qid in qid2tuple:
                 category2scores[qid2tuple[qid].split("(")[0].strip()].append(qid2scores_orig[qid])
-        except Exception:  # the script prints "Failed filename" and continues
+        except Exception:  # noqa: BLE001 - the script catches everything, prints "Failed filename", continues
             failed.append(key)
     l1: dict[str, list[float]] = defaultdict(list)
     for category, s in category2scores.items():
         l1[category.split("-")[0].strip()].extend(s)
-    mean = lambda xs: sum(xs) / len(xs)  # noqa: E731 - np.mean of a list
+
+    def mean(xs: list[float]) -> float:  # np.mean of a list
+        return sum(xs) / len(xs)
+
     return {"per_image": {k: 100 * v for k, v in per_image.items()}, "score": 100 * mean(list(per_image.values())),
             "l1": {k: 100 * mean(v) for k, v in l1.items()}, "l2": {k: 100 * mean(v) for k, v in category2scores.items()},
             "failed": failed}

@@ -125,6 +125,16 @@ def test_usage_and_input_errors_use_one_lowercase_style(tmp_path):
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == "error: Missing argument 'SPEC'."
 
 
+def test_a_closed_output_pipe_is_not_a_failed_gate(tmp_path):
+    suite = write_suite(tmp_path / "s.jsonl", TINY_ITEMS)
+    for argv in (["suites", "show", str(suite)], ["suites", "validate", str(suite)]):
+        p = subprocess.Popen([sys.executable, "-m", "cli", *argv], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        p.stdout.close()  # like `| head -0`: the reader is gone before anything is written
+        _, err = p.communicate(timeout=120)
+        assert (p.returncode, err.decode()) == (141, ""), argv
+
+
 def test_os_errors_are_exit_2_naming_the_path():
     from longbench.cli_support import EXIT_BAD_INPUT, classify
 

@@ -26,7 +26,8 @@ def test_listing_imports_nothing_heavy(args: list[str]) -> None:
     code = ("import sys, cli; from click.testing import CliRunner; "
             f"r = CliRunner().invoke(cli.main, {args!r}); assert r.exit_code == 0, r.output; "
             f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
 
@@ -39,8 +40,8 @@ def _invoke(*args: str) -> str:
 
 def test_metrics_list_shows_declared_columns_and_options() -> None:
     out = _invoke("metrics", "list")
-    assert re.search(r"^fid\s+fid↓$", out, re.M)
-    assert re.search(r"^denscore\s+denscore↑, denscore-o↑$", out, re.M)
+    assert re.search(r"^fid\s+fid↓$", out, re.MULTILINE)
+    assert re.search(r"^denscore\s+denscore↑, denscore-o↑$", out, re.MULTILINE)
     assert "count-acc↑, count-mae↓, presence-recall↑" in out
     assert "--metric-arg segment-align.KEY: device, dtype, model, others," in out
     assert "fact_recall@>77↑" in out
@@ -48,7 +49,7 @@ def test_metrics_list_shows_declared_columns_and_options() -> None:
 
 def test_models_list_shows_summary_and_model_args() -> None:
     out = _invoke("models", "list")
-    assert re.search(r"^diffusers\s+diffusers:ID\|DIR - ", out, re.M)
+    assert re.search(r"^diffusers\s+diffusers:ID\|DIR - ", out, re.MULTILINE)
     assert "--model-arg: timeout" in out and "--model-arg: size" in out
 
 
@@ -108,8 +109,8 @@ def test_undeclared_and_broken_plugins_are_listed(fake_modules: Path) -> None:
         out = _invoke("metrics", "list")
     finally:
         METRICS._entries.pop("broken", None)
-    assert re.search(r"^brightness\s+brightness↑, darkness↓$", out, re.M)
-    assert re.search(r"^broken\s+\(unavailable: cannot import module 'no_such_module_xyz'", out, re.M)
+    assert re.search(r"^brightness\s+brightness↑, darkness↓$", out, re.MULTILINE)
+    assert re.search(r"^broken\s+\(unavailable: cannot import module 'no_such_module_xyz'", out, re.MULTILINE)
 
 
 def test_registry_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -99,7 +99,7 @@ def test_markdown_summary_of_a_regression():
     assert "| denscore ↑ | 21.5 | 21 | -0.5 | 0.4 | ❌ regression (metric protocol differs from the baseline) |" in md
     assert "| fid ↓ | 30 | 31 | +1 | 2 | ✅ ok |" in md
     assert "| count\\_acc ↑ | 0.8 | 0.85 | +0.05 | — | not gated |" in md
-    assert "images:./out\\|&lt;b&gt;x&lt;/b&gt;" in md  # no table break, no raw HTML
+    assert "images:./out\\|\\<b\\>x\\</b\\>" in md  # no table break, no raw HTML
     assert "denscore: metric protocol differs from the baseline" in res.warnings[0]
     assert compare(CUR, BASE, {"denscore": 1}).markdown.startswith("### ✅ longbench: no regression")
 

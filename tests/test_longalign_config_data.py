@@ -71,8 +71,8 @@ def test_config_roundtrip():
 @pytest.mark.parametrize("stage, override, message", [
     ("reward", "lora.dropout=1", "lora.dropout=1.0 must lie in [0, 1)"),
     ("reward", "lora.dropout=-0.1", "lora.dropout=-0.1 must lie in [0, 1)"),
-    ("reward", "reward.omega=1.5", "reward.omega=1.5 must lie in [0, 1] (1: the plain score; set "
-     "reward.allow_any_omega=true"),
+    ("reward", "reward.omega=1.5", ("reward.omega=1.5 must lie in [0, 1] (1: the plain score; set "
+                                    "reward.allow_any_omega=true")),
     ("reward", "reward.omega=-0.1", "reward.omega=-0.1 must lie in [0, 1]"),
     ("reward", "reward.guidance_scale=-1", "reward.guidance_scale=-1.0 must lie in [0, inf)"),
     ("reward", "reward.rollout_steps=0", "reward.rollout_steps=0 must lie in [1, inf)"),
@@ -121,7 +121,8 @@ def test_omega_outside_unit_needs_the_allow_flag():
 
 
 def test_schedule_dependent_checks():
-    from longalign.config import check_schedule, load_config
+    from longalign.config import load_config
+    from longalign.config_checks import check_schedule
 
     cfg = load_config("lcm", None, ["model.base=x", "data.path=y", "lcm.num_ddim_timesteps=2000"])
     check_schedule("lcm", load_config("lcm", None, ["model.base=x", "data.path=y"]), 1000)
@@ -145,7 +146,7 @@ def test_warmup_warnings(caplog):
     from longalign.config import load_config
 
     base = ["model.base=x", "data.path=y"]
-    with caplog.at_level(logging.WARNING, logger="longalign.config"):
+    with caplog.at_level(logging.WARNING, logger="longalign.config_checks"):
         load_config("align", None, base)  # the defaults are consistent
         assert not caplog.records
         load_config("align", None, [*base, "train.max_steps=10"])

@@ -153,8 +153,8 @@ def test_bad_configuration(tok, enc_model):
 def test_t5_branch_concatenated_after_clip(tok, enc_model):
     from transformers import T5Config, T5EncoderModel
 
-    from longbench.longsd.t5_adapter import T5Adapter
     from longbench.longsd.encoding import SegmentEncoder
+    from longbench.longsd.t5_adapter import T5Adapter
 
     torch.manual_seed(0)
     t5 = T5EncoderModel(T5Config(vocab_size=49408, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2)).eval()

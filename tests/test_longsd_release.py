@@ -151,6 +151,24 @@ def test_longsd_model_loads_a_release_directory(release, tmp_path):
     ident = model.identity()
     assert ident["release"]["merge"] == "sd15-reward-3750.pt" and ident["stage"] == "reward"
 
+    # `longbench train import-release`: the same model as a longSD checkpoint (checked against its base)
+    from click.testing import CliRunner
+
+    from longalign.commands import train
+
+    out = tmp_path / "converted"
+    r = CliRunner().invoke(train, ["import-release", str(d), str(out), "--base", str(release["sd"]), "--t5", str(t5)])
+    assert r.exit_code == 0, (r.output, r.exception)
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["format"] == "longsd" and m["stage"] == "reward" and m["encoder"]["t5"] == str(t5)
+    assert m["release"]["align"] == "s28750_lora_vis.pt" and m["lora"]["ranks"] == [8]
+    native = build_model(f"longsd:{out}", {"steps": "2", "height": "16", "width": "16"})
+    got = dict(native.pipe.unet.named_parameters())
+    for name, p in release["expected"].named_parameters():
+        key = name if name in got else name.replace(".weight", ".base_layer.weight").replace(".bias", ".base_layer.bias")
+        assert torch.allclose(got[key], p, atol=1e-5, rtol=0), name
+    assert native.generate([Request(Item(id="a", prompt="A cat."), 1)])[0].size == (16, 16)
+
 
 def test_bad_release_files_are_one_line_errors(release, tmp_path):
     from longbench.longsd.checkpoint import open_checkpoint

@@ -236,6 +236,13 @@ def test_suite_stats(suite):
         assert it.prompt == " ".join(it.segments)
 
 
+def test_default_splitter_returns_the_sentences(suite, counter):
+    from longbench.text.splitters import split_default
+
+    for it in suite.items:
+        assert split_default(it.prompt, counter) == list(it.segments), it.id
+
+
 def test_suite_validates_with_the_schema(suite):
     from longbench.suites.schema import validate_suite
 

@@ -259,3 +259,23 @@ def test_check_loaded_keys_message() -> None:
         load_state_dict_strict(lin, {"weight": torch.zeros(2, 2), "bias": torch.zeros(3)}, what="m", weights="w")
     load_state_dict_strict(lin, {"weight": torch.ones(3, 2), "bias": torch.zeros(3)}, what="m", weights="w")
     assert float(lin.weight.sum()) == 6.0
+
+
+# ---------------------------------------------------------------------- generators (diffusers pipelines)
+@pytest.mark.parametrize("component, weights", [("unet", "diffusion_pytorch_model.safetensors"),
+                                                ("text_encoder", "model.safetensors"),
+                                                ("vae", "diffusion_pytorch_model.safetensors")])
+def test_pipeline_with_a_partial_component_is_refused(tiny_sd_dir: Path, tmp_path: Path, component: str,
+                                                      weights: str) -> None:
+    from longbench.models.base import Request, build_model
+    from longbench.suites.base import Item
+
+    pipe = _copy(tiny_sd_dir, tmp_path / "pipe")
+    sd = load_file(str(pipe / component / weights))
+    dropped = sorted(sd)[:4]
+    _edit_safetensors(pipe / component / weights, lambda d: {k: v for k, v in d.items() if k not in dropped})
+    model = build_model(f"diffusers:{pipe}", {"steps": "1", "height": "32", "width": "32"})
+    with pytest.raises(LongbenchError) as err:
+        model.generate([Request(Item(id="a", prompt="a red cube"), 0)])
+    _assert_names(err, pipe / component, "missing", dropped[0], len(dropped))
+    assert f" {component} " in str(err.value)

@@ -143,7 +143,7 @@ def test_hand_item_token_counts():
     from longbench.text.tokenizer import load_clip_tokenizer
 
     tok = load_clip_tokenizer()
-    n = lambda text: len(tok(text, add_special_tokens=False, verbose=False)["input_ids"])  # noqa: E731
+    n = lambda text: len(tok(text, add_special_tokens=False, verbose=False)["input_ids"])
     assert [n(s) for s in HAND_SEGMENTS] == [11, 59, 14, 12, 9]
     assert n(HAND_PROMPT[:_span("blue squares", 2)[1]]) == 75  # "squares" is content token 74
     assert n(HAND_PROMPT[:_span("in the very centre", 2)[1]]) == 83  # "centre" is content token 82

@@ -31,31 +31,32 @@ def test_default_run_is_quiet_and_verbose_is_not(tiny_sd_dir: Path, tmp_path: Pa
 
 
 def test_settings_reach_libraries_imported_later() -> None:
-    """configure() before the libraries are imported (the CLI's order) and after (in-process callers)."""
+    """configure() before the libraries are imported (the CLI's order) and after (in-process callers).
+    transformers and the hub only (diffusers, which imports torch, is covered by the run above)."""
     code = """
 import logging, sys, warnings
 from longbench import verbosity
 verbosity.configure(0)
-assert "transformers" not in sys.modules and "diffusers" not in sys.modules
+assert "transformers" not in sys.modules and "huggingface_hub" not in sys.modules
 import huggingface_hub.utils as hub
 import transformers.utils.logging as tl
-import diffusers.utils.logging as dl
-state = lambda: (tl.get_verbosity(), tl.is_progress_bar_enabled(), dl.get_verbosity(), dl.is_progress_bar_enabled(),
-                 hub.are_progress_bars_disabled(), logging.getLogger("peft").level)
+state = lambda: (tl.get_verbosity(), tl.is_progress_bar_enabled(), hub.are_progress_bars_disabled(),
+                 logging.getLogger("peft").level)
 def peft_warning_shown():
     with warnings.catch_warnings(record=True) as caught:
         warnings.warn_explicit("LoRA chatter", UserWarning, "layer.py", 1, module="peft.tuners.lora.layer")
     return bool(caught)
-assert state() == (logging.ERROR, False, logging.ERROR, False, True, logging.ERROR), state()
+assert state() == (logging.ERROR, False, True, logging.ERROR), state()
 assert not peft_warning_shown()
 verbosity.configure(1)
-assert state() == (logging.WARNING, True, logging.WARNING, True, False, logging.NOTSET), state()
+assert state() == (logging.WARNING, True, False, logging.NOTSET), state()
 assert peft_warning_shown()
 verbosity.configure(0)
-assert state()[:4] == (logging.ERROR, False, logging.ERROR, False) and not peft_warning_shown()
+assert state() == (logging.ERROR, False, True, logging.ERROR) and not peft_warning_shown()
+assert "torch" not in sys.modules  # nothing heavy was imported to configure them
 print("ok")
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_HUB_DISABLE", "TRANSFORMERS_", "DIFFUSERS_"))}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=ROOT,
                          env={**env, "PYTHONPATH": str(ROOT)}, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]

@@ -1,6 +1,6 @@
-"""The viewer's index.html in a real headless Chromium (the DevTools-pipe client of the leaderboard browser
-test): images render, sorting and filters change what is shown (compared with orders computed here from
-the fabricated scores), the lightbox opens, a URL fragment selects an item, hostile prompts, segments,
+"""The viewer's index.html in a real headless Chromium (the DevTools-pipe client of ``tests.helpers_browser``):
+images render, sorting and filters change what is shown (compared with orders computed here from the
+fabricated scores), the lightbox opens, a URL fragment selects an item, hostile prompts, segments,
 model specs and suite names show as text and run nothing, and the default synthetic runs are tinted as
 their samples.jsonl says. Skips (saying why) when Chromium is not installed, as the leaderboard test does.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from longbench.viewer import build_viewer
+from tests.helpers_browser import Browser, Page, chromium
 from tests.helpers_viewer import fabricate_runs, quality
-from tests.test_leaderboard_browser import Browser, Page, _chromium
 
 EVIL_PROMPT = "<script>window.__pwned=1</script> the cat sits."
 EVIL_SEGMENT = '<img src=x onerror="window.__pwned=2"> & the dog \u2028waits.'
@@ -26,7 +26,7 @@ ZEBRA = (5, 60, 111)  # items whose prompt mentions a zebra
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    exe = _chromium()
+    exe = chromium()
     b = Browser(exe, tmp_path_factory.mktemp("chromium") / "profile")
     try:
         yield b

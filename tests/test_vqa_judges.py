@@ -188,9 +188,9 @@ def judge_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
                                          ("bad_type", "expected a string, (text, p_yes)"),
                                          ("missing", "has no attribute 'missing'")])
 def test_python_judge_bad_output(judge_module, fn, message):
-    from longbench.judges.base import build_judge
-
     import re
+
+    from longbench.judges.base import build_judge
 
     with pytest.raises(LongbenchError, match=re.escape(message)):
         build_judge(f"python:{judge_module}:{fn}").answer(_requests(1))

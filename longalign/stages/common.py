@@ -105,7 +105,7 @@ class DiffusionStage(Stage):
             raise LongbenchError(f"base {self.base_spec!r}: prediction_type {self.prediction_type!r} is not supported")
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float().to(self.accelerator.device)
         self.num_train_timesteps = int(self.noise_scheduler.config.num_train_timesteps)
-        from longalign.config import check_schedule
+        from longalign.config_checks import check_schedule
 
         check_schedule(self.name, self.cfg, self.num_train_timesteps)
         device = self.accelerator.device

@@ -8,7 +8,8 @@ Two families, chosen from the checkpoint's config:
 * **Chat VLMs** through ``AutoModelForImageTextToText`` (Qwen2-VL / Qwen2.5-VL, LLaVA(-NeXT), PaliGemma,
   Idefics, BLIP-2 ...): one user turn holding the image and the question (``prompt`` template, default
   ``"{question} Answer yes or no."``) rendered with the processor's chat template and a generation prompt;
-  a processor without a chat template gets the template text as is. The answer is decoded greedily.
+  a processor without a chat template gets the template text as is (default ``"Question: {question}
+  Answer:"``, BLIP-2's format). The answer is decoded greedily.
 
 Soft score (VQAScore-style, on the first answer token): ``P(yes) / (P(yes) + P(no))`` where ``P(yes)`` is
 the softmax probability, at the first generated position, summed over the tokenizer's single tokens for
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 BLIP_PROMPT = "{question}"
 CHAT_PROMPT = "{question} Answer yes or no."
+PLAIN_PROMPT = "Question: {question} Answer:"  # image-text-to-text models without a chat template (BLIP-2)
 _SURFACES = {"yes": ("yes", "Yes", "YES", " yes", " Yes", " YES"), "no": ("no", "No", "NO", " no", " No", " NO")}
 
 
@@ -247,6 +249,8 @@ class ChatVLMJudge(TransformersJudge):
             raise LongbenchError(f"vqa judge {self.identity.get('model')!r}: the processor has no image processor")
         self.tokenizer.padding_side = "left"  # batched generation of a decoder: prompts end where answers start
         self.chat_template = getattr(processor, "chat_template", None) or getattr(self.tokenizer, "chat_template", None)
+        if options.prompt is None and not self.chat_template:
+            self.prompt = PLAIN_PROMPT
         self.reuse_features = bool(getattr(model, "_supports_mm_encoder_outputs", lambda: False)())
         self.features_reused = False  # set once the fast path has handed image features to generate
 

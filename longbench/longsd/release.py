@@ -19,6 +19,8 @@ here any mismatch of kind, shape or count is an error naming the layer instead.
 The files are read with ``torch.load(weights_only=True)`` and become the project's peft LoRA
 (``lora_A`` = down, ``lora_B`` = up). The reward LoRA is stacked on the align LoRA along the rank axis
 (:func:`~longbench.longsd.lora.stack_loras`), which equals merging one after the other as ``sample.py`` does.
+``longsd:DIR`` converts in memory; :func:`convert_release` (``longbench train import-release``) writes a
+longSD checkpoint, which training stages can start from (``model.init_from``).
 """
 
 from __future__ import annotations
@@ -196,3 +198,41 @@ def release_lora(unet: nn.Module, manifest: dict[str, Any]) -> dict[str, torch.T
     if rel.get("merge"):
         lora = stack_loras(lora, release_to_peft(unet, read_release_tensors(d / rel["merge"]), str(d / rel["merge"])))
     return lora
+
+
+def convert_release(src: str | os.PathLike, target: str | os.PathLike, *, base: str | None = None,
+                    t5: str | None = None, align: str | None = None, merge: str | None = None) -> Path:
+    """Write a release directory as a longSD checkpoint (safetensors LoRA, manifest with the base's probe,
+    T5 adapter), e.g. to train on top of it with ``model.init_from``. ``base``/``t5`` default to what the
+    release was trained with; ``align``/``merge`` as in :func:`release_manifest`."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    from longbench.longsd.checkpoint import base_probe, build_manifest, write_checkpoint
+    from longbench.longsd.lora import lora_rank_summary
+    from longbench.longsd.t5_adapter import T5Adapter
+    from longbench.weights import from_pretrained_strict, resolve
+
+    rel = release_manifest(src, align, merge)
+    base_spec = base or rel["base"]["spec"]
+    base_path = resolve(base_spec, what="base pipeline of the release")
+    try:
+        # strict: the probe recorded in the manifest must come from the base's real weights
+        unet = from_pretrained_strict(UNet2DConditionModel, base_path / "unet", what=f"base {base_spec!r} unet",
+                                      local_files_only=True)
+        text_encoder = from_pretrained_strict(CLIPTextModel, base_path / "text_encoder",
+                                              what=f"base {base_spec!r} text_encoder", local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise LongbenchError(f"cannot load the UNet and text encoder of {base_spec!r} from {base_path} "
+                             f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    lora = release_lora(unet, rel)
+    adapter = (from_pretrained_strict(T5Adapter, rel["_adapter_dir"], what="release T5 adapter")
+               if rel["_adapter_dir"] else None)
+    encoder = dict(rel["encoder"])
+    if adapter is not None and t5:
+        encoder["t5"] = t5
+    manifest = build_manifest(stage=rel["stage"], step=None, base_spec=base_spec, base_path=str(base_path),
+                              probe=base_probe(unet, text_encoder), encoder=encoder, inference=rel["inference"],
+                              config={}, parent=None, lora=lora_rank_summary(lora))
+    manifest["release"] = {**rel["release"], "source": str(Path(src).expanduser().resolve())}
+    return write_checkpoint(target, manifest, lora, adapter)

@@ -75,6 +75,7 @@ BASE_COLUMNS: dict[str, bool] = {
     "vqa-soft@<=77": True, "vqa-soft@>77": True, "vqa-neither": False,
 }
 REPORT_EXAMPLES = 10
+REPORT_COUNTS = ("yes", "no", "other", "images_without_questions", "dpg_dropped")
 
 
 def category_slug(category: str) -> str:
@@ -91,11 +92,6 @@ def _is_dpg(item: Any) -> bool:
 def _is_synth(item: Any) -> bool:
     meta = getattr(item, "meta", None)
     return isinstance(meta, dict) and meta.get("scene") is not None
-
-
-def _mean_over_tiles(rows: Sequence[float]) -> float:
-    vals = [v for v in rows if not math.isnan(v)]
-    return sum(vals) / len(vals) if vals else math.nan
 
 
 class VQAMetric(LongbenchMetric):
@@ -176,6 +172,10 @@ class VQAMetric(LongbenchMetric):
         self.add_state("dpg_cat", default=[], dist_reduce_fx="cat")  # L2 index per DPG question record
         self.add_state("dpg_cat_score", default=[], dist_reduce_fx="cat")
         self.add_state("dpg_cat_counts", default=[], dist_reduce_fx="cat")  # records per image
+        # yes / no / neither answers, images without questions, images the DPG reference would drop: summed
+        # states, so the report's counts survive a distributed sync (its examples are the local process's)
+        self.add_state("report_counts", default=torch.zeros(len(REPORT_COUNTS), dtype=torch.float64),
+                       dist_reduce_fx="sum")
         self._prepared: dict[str, tuple[list[VQAQuestion], list[list[int]], list[int | None]]] = {}  # by item id
         self._counter: Any = None
         self._details: list[dict[str, Any]] = []  # per image, for samples.jsonl (main process only)
@@ -298,50 +298,40 @@ class VQAMetric(LongbenchMetric):
         n_sent = self._n_sentences(item)
         values = dict.fromkeys(self.sample_columns, math.nan)
         if not qs:
-            self._report["images_without_questions"] += 1
+            self._count("images_without_questions")
             if len(self._report["examples_without_questions"]) < REPORT_EXAMPLES:
                 self._report["examples_without_questions"].append(item_id)
             self._details.append({"questions": []})
             return [values[c] for c in self.sample_columns], [math.nan] * n_sent, []
         inside = [s is not None and visible(s) for s in last_tokens]
         beyond = [s is not None and not visible(s) for s in last_tokens]
-        per_tile: dict[str, list[float]] = {c: [] for c in self.sample_columns if c != "dpg"}
-        seg_tiles: list[list[float]] = []
+        question_info = {"inside": inside, "beyond": beyond, "categories": [q.category for q in qs],
+                         "sentences": [q.fact.sentence if q.fact is not None else None for q in qs],
+                         "category_names": list(self._cat_column), "n_sentences": n_sent}
+        tile_values: list[dict[str, float]] = []
         kinds_t, hard_t, soft_t = [], [], []
         for answers in tile_answers:
             kinds = [F.answer_kind(a.text, self.match) for a in answers]
-            yes = [1.0 if k == "yes" else 0.0 for k in kinds]
             p = [math.nan if a.p_yes is None else float(a.p_yes) for a in answers]
-            hard = F.dsg_hard(yes, parents)
-            soft = F.dsg_soft(p, parents)
+            hard, soft, tile = F.tile_scores(kinds, p, parents, **question_info)
             kinds_t.append(kinds)
             hard_t.append(hard)
             soft_t.append(soft)
-            n = len(qs)
-            per_tile["vqa-hard"].append(sum(hard) / n)
-            per_tile["vqa-soft"].append(sum(soft) / n)
-            per_tile["vqa-neither"].append(sum(k == "other" for k in kinds) / n)
-            for col, sel in (("@<=77", inside), ("@>77", beyond)):
-                per_tile["vqa-hard" + col].append(F.mean([h for h, s in zip(hard, sel) if s]))
-                per_tile["vqa-soft" + col].append(F.mean([v for v, s in zip(soft, sel) if s]))
-            for cat, col in self._cat_column.items():
-                per_tile[col].append(F.mean([h for h, q in zip(hard, qs) if q.category == cat]))
-            seg_tiles.append([F.mean([h for h, q in zip(hard, qs) if q.fact is not None and q.fact.sentence == si])
-                              for si in range(n_sent)])
+            tile_values.append(tile)
             for q, kind, a in zip(qs, kinds, answers):
-                self._report["answers"][kind] += 1
+                self._count(kind)
                 if kind == "other" and len(self._report["neither_examples"]) < REPORT_EXAMPLES:
                     self._report["neither_examples"].append({"item_id": item_id, "question": q.id, "answer": a.text})
-        for col, vals in per_tile.items():
-            values[col] = _mean_over_tiles(vals)
         soft_known = all(not math.isnan(v) for v in soft_t[0])
-        if not soft_known:
-            for col in ("vqa-soft", "vqa-soft@<=77", "vqa-soft@>77"):
-                values[col] = math.nan
+        image = F.mean_over_tiles(tile_values, soft_known=soft_known)
+        for col in BASE_COLUMNS:
+            values[col] = image[col]
+        for cat, col in self._cat_column.items():
+            values[col] = image[f"category:{cat}"]
         cats: list[tuple[int, float]] = []
         if self.dpg:
             values["dpg"], cats = self._dpg(item_id, item, qs, kinds_t)
-        segs = [_mean_over_tiles([t[si] for t in seg_tiles]) for si in range(n_sent)]
+        segs = [image[f"sentence:{si}"] for si in range(n_sent)]
         self._details.append(self._detail(qs, tile_answers, kinds_t, hard_t, soft_t, soft_known))
         return [values[c] for c in self.sample_columns], segs, cats
 
@@ -358,6 +348,9 @@ class VQAMetric(LongbenchMetric):
         try:
             score, last = F.dpg_image(tiles, dependency)
         except F.DPGMissingParent as e:
+            if not self.dpg_compat:  # only the compat switch's skipped question can be missing (suites are validated)
+                raise LongbenchError(f"vqa: item {item_id!r}: {e}") from None
+            self._count("dpg_dropped")
             self._report["dpg_dropped"].append({
                 "item_id": item_id, "reason": f"{e}: the reference skips the first data row of the CSV and then "
                                               f"raises KeyError for this image, dropping it from its scores"})
@@ -467,13 +460,21 @@ class VQAMetric(LongbenchMetric):
         """Per image (update order): each question with the judge's answer(s), p_yes and scores."""
         return list(self._details)
 
+    def _count(self, key: str) -> None:
+        self.report_counts[REPORT_COUNTS.index(key)] += 1
+
     def report(self) -> dict[str, Any]:
-        """Run-level facts a reader must know: answer counts (neither yes nor no counts as no), images
-        without questions, and (``dpg_compat``) the images the reference would have dropped."""
-        r = {k: (dict(v) if isinstance(v, dict) else list(v) if isinstance(v, list) else v)
-             for k, v in self._report.items()}
-        if not self.dpg_compat:
-            r.pop("dpg_dropped")
+        """Run-level facts a reader must know: answer counts (neither yes nor no counts as no, ``other``),
+        images without questions, and (``dpg_compat``) the images the reference would have dropped — counts
+        over every process; the examples (first few) and the dropped images' list from this process."""
+        counts = dict(zip(REPORT_COUNTS, (int(c) for c in self.report_counts.tolist())))
+        r: dict[str, Any] = {"answers": {k: counts[k] for k in ("yes", "no", "other")},
+                             "neither_examples": list(self._report["neither_examples"]),
+                             "images_without_questions": counts["images_without_questions"],
+                             "examples_without_questions": list(self._report["examples_without_questions"])}
+        if self.dpg_compat:
+            r["dpg_dropped_count"] = counts["dpg_dropped"]
+            r["dpg_dropped"] = list(self._report["dpg_dropped"])
         return r
 
     def reset(self) -> None:
@@ -482,9 +483,8 @@ class VQAMetric(LongbenchMetric):
         self._report = self._empty_report()
 
     @staticmethod
-    def _empty_report() -> dict[str, Any]:
-        return {"answers": {"yes": 0, "no": 0, "other": 0}, "neither_examples": [], "images_without_questions": 0,
-                "examples_without_questions": [], "dpg_dropped": []}
+    def _empty_report() -> dict[str, list[Any]]:
+        return {"neither_examples": [], "examples_without_questions": [], "dpg_dropped": []}
 
     def protocol(self) -> dict[str, Any]:
         from longbench.judges.questions import QUESTIONS_VERSION

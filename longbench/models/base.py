@@ -125,7 +125,8 @@ def build_model(spec: str, args: dict[str, Any] | None = None) -> Model:
 #: Float images must lie in [0, 1]; values this far outside are taken as float rounding (and clipped),
 #: anything further is refused rather than clipped (a [0, 255] float image would otherwise turn white).
 FLOAT_RANGE_TOLERANCE = 1e-3
-_OPAQUE_MODES = ("1", "L", "P", "RGB", "RGBX", "YCbCr")  # converted to RGB exactly by PIL
+# converted to RGB by PIL: exactly, except CMYK (PIL's formula R = 255 - min(255, C + K)..., no colour profile)
+_OPAQUE_MODES = ("1", "L", "P", "RGB", "RGBX", "YCbCr", "CMYK")
 _ALPHA_MODES = {"RGBA": "A", "LA": "A", "PA": "A", "RGBa": "a", "La": "a"}
 _CHANNELS = (1, 2, 3, 4)  # gray, gray + alpha, RGB, RGBA
 
@@ -135,11 +136,12 @@ def to_rgb(image: Any, where: str = "image") -> Image.Image:
 
     Every image longbench scores passes here (files through ``open_image``, adapters' outputs, cache reads):
 
-    * PIL images: RGB as is; 1-bit, grayscale, palette, RGBX and YCbCr expanded to RGB; 16-bit grayscale
+    * PIL images: RGB as is; 1-bit, grayscale, palette, RGBX and YCbCr expanded to RGB, CMYK converted with
+      PIL's formula (the inverse of its RGB → CMYK; an embedded colour profile is not applied); 16-bit grayscale
       (``I;16*``, and mode ``I`` read from a PNG, which is how older Pillow opens 16-bit PNGs) scaled
       ``round(v·255/65535)``; an EXIF orientation is applied (the image as viewers show it). Alpha is
-      dropped only when every pixel is opaque; transparent pixels, float (``F``), 32-bit integer,
-      CMYK / Lab / HSV images and animations (several frames) are refused: their RGB would be a guess.
+      dropped only when every pixel is opaque; transparent pixels, float (``F``), 32-bit integer, Lab / HSV
+      images and animations (several frames) are refused: their RGB would be a guess.
     * numpy arrays and torch tensors (HW, HWC or CHW with 1-4 channels: gray, gray + alpha, RGB, RGBA; the
       alpha must be opaque; an array is HWC unless its last axis cannot hold channels, a tensor is CHW
       when its first axis can): ``uint8``
@@ -195,8 +197,8 @@ def _pil_to_rgb(im: Image.Image, where: str) -> Image.Image:
         return im.convert("RGB")
     if mode in _OPAQUE_MODES:
         return im.convert("RGB")
-    hint = {"F": "a float image has no agreed range", "I": "a 32-bit integer image has no agreed range",
-            "CMYK": "converting CMYK needs its colour profile"}.get(mode, "no exact conversion to RGB")
+    hint = {"F": "a float image has no agreed range",
+            "I": "a 32-bit integer image has no agreed range"}.get(mode, "no exact conversion to RGB")
     raise LongbenchError(f"{where}: image mode {mode} is not supported ({hint}); save it as 8-bit RGB")
 
 

@@ -40,9 +40,9 @@ def _bool(v: str) -> bool:
 
 def dtype_kwarg(dtype: Any) -> dict[str, Any]:
     """``from_pretrained`` dtype keyword: ``dtype`` on diffusers that renamed it, else ``torch_dtype``."""
-    from diffusers.utils import deprecation_utils
+    from longbench.weights import diffusers_dtype_kwarg
 
-    return {"dtype": dtype} if hasattr(deprecation_utils, "_resolve_dtype") else {"torch_dtype": dtype}
+    return diffusers_dtype_kwarg(dtype)
 
 
 @contextlib.contextmanager
@@ -95,14 +95,13 @@ class DiffusersModel(Model):
 
     def load_pipeline(self) -> Any:
         import torch
-        from diffusers import DiffusionPipeline
 
-        from longbench.weights import resolve
+        from longbench.weights import pipeline_strict, resolve
 
         path = resolve(self.arg, what="diffusers pipeline")
-        try:
-            pipe = DiffusionPipeline.from_pretrained(
-                str(path), **dtype_kwarg(getattr(torch, self.args.get("dtype", "float32"))), local_files_only=True)
+        try:  # strict: a component checkpoint with missing or extra tensors is an error, not random weights
+            pipe = pipeline_strict(path, what=f"diffusers:{self.arg}",
+                                   dtype=getattr(torch, self.args.get("dtype", "float32")), local_files_only=True)
         except (OSError, ValueError) as e:
             raise LongbenchError(f"diffusers:{self.arg}: cannot load the pipeline from {path}: {e}") from None
         self.configure(pipe)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import LongbenchError
-from longbench.models.diffusers_model import DiffusersModel, dtype_kwarg
+from longbench.models.diffusers_model import DiffusersModel
 
 logger = logging.getLogger(__name__)
 
@@ -65,16 +65,15 @@ class LongSDModel(DiffusersModel):
     def load_pipeline(self) -> Any:
         import diffusers
         import torch
-        from diffusers import DiffusionPipeline
 
         from longbench.longsd import release
         from longbench.longsd.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base
-        from longbench.weights import resolve
+        from longbench.weights import pipeline_strict, resolve
 
         path = resolve(self.base_spec, what="longsd base pipeline")
-        try:
-            pipe = DiffusionPipeline.from_pretrained(
-                str(path), **dtype_kwarg(getattr(torch, self.args.get("dtype", "float32"))), local_files_only=True)
+        try:  # strict: a partial component checkpoint is an error, not random weights
+            pipe = pipeline_strict(path, what=f"longsd:{self.arg} base",
+                                   dtype=getattr(torch, self.args.get("dtype", "float32")), local_files_only=True)
         except (OSError, ValueError) as e:
             raise LongbenchError(f"longsd:{self.arg}: cannot load the base pipeline from {path}: {e}") from None
         if getattr(pipe, "text_encoder", None) is None or getattr(pipe, "unet", None) is None:
@@ -111,14 +110,16 @@ class LongSDModel(DiffusersModel):
         from transformers import AutoTokenizer, T5EncoderModel
 
         from longbench.longsd.t5_adapter import T5Adapter
-        from longbench.weights import resolve
+        from longbench.weights import from_pretrained_strict, resolve
 
         spec = self.args.get("t5") or self.manifest["encoder"]["t5"]
         path = resolve(spec, what="longsd T5 encoder")
-        try:
+        try:  # strict, like every learned component (T5EncoderModel ignores a full T5's decoder by design)
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            encoder = T5EncoderModel.from_pretrained(str(path), local_files_only=True, dtype=pipe.text_encoder.dtype)
-            adapter = T5Adapter.from_pretrained(str(self.manifest["_adapter_dir"]))
+            encoder = from_pretrained_strict(T5EncoderModel, path, what=f"longsd:{self.arg} T5 encoder",
+                                             local_files_only=True, dtype=pipe.text_encoder.dtype)
+            adapter = from_pretrained_strict(T5Adapter, self.manifest["_adapter_dir"],
+                                             what=f"longsd:{self.arg} T5 adapter")
         except (OSError, ValueError) as e:
             raise LongbenchError(f"longsd:{self.arg}: cannot load the T5 branch ({e})") from None
         device = pipe.text_encoder.device

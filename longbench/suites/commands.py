@@ -113,6 +113,14 @@ def show_cmd(spec: str, item_id: str | None, limit: int) -> None:
                 t.add_row(f.type, str(f.sentence), escape(f.entity or ""), escape("" if f.value is None else str(f.value)),
                           f.target or "")
             console.print(t)
+        if it.questions:
+            t = Table(title="questions")
+            for col in ("id", "question", "depends on", "category", "fact"):
+                t.add_column(col)
+            for q in it.questions:
+                t.add_row(escape(q.id), escape(q.text), escape(", ".join(q.depends_on)), escape(q.category or ""),
+                          "" if q.fact is None else str(q.fact))
+            console.print(t)
         extra = {k: v for k, v in (("tags", list(it.tags)), ("reference_image", it.reference_image),
                                    ("meta", it.meta)) if v}
         if extra:

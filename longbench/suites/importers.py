@@ -377,9 +377,7 @@ def _csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
     prompt_field = opts.field or "prompt"
     cols, records = _csv_records(path, (prompt_field, opts.id_field, opts.image_field))
     stem = _id_stem(path)
-    n = 0
-    for lineno, rec in records:
-        n += 1
+    for n, (lineno, rec) in enumerate(records, 1):
         where = f"{path}:{lineno}"
         sid = rec[cols[opts.id_field]] if opts.id_field else None
         if opts.id_field and not sid.strip():
@@ -408,7 +406,7 @@ def _dpg_bench_csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
     for lineno, rec in records:
         where = f"{path}:{lineno}"
 
-        def col(name: str) -> str:
+        def col(name: str, rec: list[str] = rec) -> str:
             return rec[cols[name]] if name in cols else ""
 
         item_id = col("item_id").strip()

@@ -350,6 +350,14 @@ def _partition(rng: random.Random, verbosity: float) -> list[list[str]]:
     return [kinds[:k], kinds[k:cut], kinds[cut:]]
 
 
+def _where(marks: dict[tuple[str, str], list[tuple[int, int]]], offset: int, kind: str,
+           name: str) -> tuple[int, int]:
+    """The prompt span of the one ``kind`` mark of group ``name`` in a sentence starting at ``offset``
+    (each group is named once per sentence, each of its values stated once)."""
+    (start, end), = marks[(kind, name)]
+    return offset + start, offset + end
+
+
 def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
     """Write a prompt for ``scene``: 4-12 sentences, facts attached to the sentences stating them."""
     n = len(scene.groups)
@@ -412,21 +420,17 @@ def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
             text = text[:-1] + flourishes.pop() + "."  # decoration only: no fact
         text, marks = _unmark(text)
         sentences.append(text)
-
-        def where(kind: str, name: str) -> tuple[int, int]:
-            (start, end), = marks[(kind, name)]  # each group is named once per sentence, each value once
-            return offset + start, offset + end
-
         if s.kind == "background":
-            background_span = where("background", "")
+            background_span = _where(marks, offset, "background", "")
         for gi, kinds in zip(s.groups, s.facts):
             g = scene.groups[gi]
+            name = _where(marks, offset, "entity", g.name)
             if s.kind in ("intro", "pair"):
-                stated.append((Fact("presence", si, g.name), [where("entity", g.name)]))
+                stated.append((Fact("presence", si, g.name), [name]))
             for k in kinds:
                 value = {"count": g.count, "size": g.size, "region": g.region}[k]
                 fact = Fact(_FACT_TYPE[k], si, g.name, value)
-                stated.append((fact, [where("entity", g.name), where(_VALUE_MARK[fact.type], g.name)]))
+                stated.append((fact, [name, _where(marks, offset, _VALUE_MARK[fact.type], g.name)]))
         offset += len(text) + 1
     stated.sort(key=lambda fs: (fs[0].sentence, _TYPE_ORDER[fs[0].type]))
     return Prompt(tuple(sentences), tuple(f for f, _ in stated), bg_at,

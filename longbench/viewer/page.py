@@ -11,15 +11,11 @@ own folder, so even an escaping mistake could not run injected script.
 from __future__ import annotations
 
 import json
-from importlib import resources
 from typing import Any
 
+PACKAGE = "longbench.viewer"
+TEMPLATE = "templates/index.html.j2"
 STATIC = ("static/viewer.css", "static/viewer.js")
-
-
-def asset(name: str) -> str:
-    """A file shipped with the package (``templates/…``, ``static/…``)."""
-    return resources.files("longbench.viewer").joinpath(name).read_text(encoding="utf-8")
 
 
 def script_json(obj: Any) -> str:
@@ -35,19 +31,14 @@ def _text(x: Any) -> str:
 
 def render_page(data: dict[str, Any]) -> str:
     """The complete ``index.html`` for the page data of ``longbench.viewer.data.build_data``."""
-    import jinja2
     from markupsafe import Markup
 
-    from leaderboard.page import _csp_hash
+    from longbench.webpage import package_text, page_csp, render_template
 
-    css, js = (asset(name) for name in STATIC)
-    csp = (f"default-src 'none'; img-src 'self'; style-src {_csp_hash(css)}; script-src {_csp_hash(js)}; "
-           "base-uri 'none'; form-action 'none'")
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    template = env.from_string(asset("templates/index.html.j2"))
+    css, js = (package_text(PACKAGE, name) for name in STATIC)
     suite = data["suite"]
-    return template.render(
-        csp=csp, css=Markup(css), js=Markup(js), data_json=Markup(script_json(data)),
-        title=_text(data["title"]), suite_name=_text(suite["name"]), suite_version=_text(suite["version"]),
+    return render_template(
+        PACKAGE, TEMPLATE, csp=page_csp(css, js), css=Markup(css), js=Markup(js),
+        data_json=Markup(script_json(data)), title=_text(data["title"]), suite_name=_text(suite["name"]), suite_version=_text(suite["version"]),
         suite_sha=_text(suite["sha256"]), n_items=suite["n_items"], seed=data["seed"], n_runs=len(data["runs"]),
         generated=data["generated"], version=data["longbench_version"], window=data["window"])

@@ -95,6 +95,57 @@ def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
+def tile_scores(kinds: Sequence[str], p_yes: Sequence[float], parents: Sequence[Sequence[int]], *,
+                inside: Sequence[bool], beyond: Sequence[bool], categories: Sequence[str],
+                sentences: Sequence[int | None], category_names: Sequence[str], n_sentences: int
+                ) -> tuple[list[float], list[float], dict[str, float]]:
+    """The ``vqa`` values of one image (or one tile of it) from the judge's answers to its questions.
+
+    Args:
+        kinds: per question, :func:`answer_kind` of the answer (``"other"`` counts as no).
+        p_yes: per question, ``P(yes)/(P(yes)+P(no))`` (NaN when the judge gives none).
+        parents: per question, the indices of its parent questions.
+        inside, beyond: per question, whether its fact is read / not read through 77 positions (a question
+            without a fact is in neither).
+        categories: per question, its category.
+        sentences: per question, the sentence of its fact (None without a fact).
+        category_names: the categories that get a value (NaN when no question has it).
+        n_sentences: number of sentences of the prompt.
+
+    Returns:
+        ``(hard, soft, values)``: per-question hard and soft scores (:func:`dsg_hard`, :func:`dsg_soft`) and
+        the values ``vqa-hard``, ``vqa-soft``, ``vqa-neither``, ``vqa-hard@<=77``, ``vqa-hard@>77``,
+        ``vqa-soft@<=77``, ``vqa-soft@>77``, ``category:<name>`` for each of ``category_names`` and
+        ``sentence:<i>`` (mean hard score of the questions of sentence ``i``) — means NaN when empty.
+    """
+    yes = [1.0 if k == "yes" else 0.0 for k in kinds]
+    hard = dsg_hard(yes, parents)
+    soft = dsg_soft(p_yes, parents)
+    n = len(kinds)
+    values = {"vqa-hard": sum(hard) / n, "vqa-soft": sum(soft) / n, "vqa-neither": sum(k == "other" for k in kinds) / n}
+    for suffix, sel in (("@<=77", inside), ("@>77", beyond)):
+        values["vqa-hard" + suffix] = mean([h for h, s in zip(hard, sel) if s])
+        values["vqa-soft" + suffix] = mean([v for v, s in zip(soft, sel) if s])
+    for cat in category_names:
+        values[f"category:{cat}"] = mean([h for h, c in zip(hard, categories) if c == cat])
+    for si in range(n_sentences):
+        values[f"sentence:{si}"] = mean([h for h, s in zip(hard, sentences) if s == si])
+    return hard, soft, values
+
+
+def mean_over_tiles(tiles: Sequence[Mapping[str, float]], *, soft_known: bool = True) -> dict[str, float]:
+    """Per key of :func:`tile_scores` values, the mean over tiles of the non-NaN values (NaN when all are);
+    the soft values are NaN when not ``soft_known`` (a judge that gives no probabilities)."""
+    out: dict[str, float] = {}
+    for key in tiles[0]:
+        vals = [t[key] for t in tiles if not math.isnan(t[key])]
+        out[key] = sum(vals) / len(vals) if vals else math.nan
+    if not soft_known:
+        for key in ("vqa-soft", "vqa-soft@<=77", "vqa-soft@>77"):
+            out[key] = math.nan
+    return out
+
+
 # ---------------------------------------------------------------------------- DPG-Bench
 class DPGMissingParent(LookupError):
     """A question depends on a question the image does not have (the reference raises KeyError here)."""
