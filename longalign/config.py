@@ -433,4 +433,6 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 def config_from_dict(stage: str, data: dict[str, Any]) -> Any:
     """Rebuild a config written into a manifest or the run directory."""
-    return _build(STAGE_CONFIGS[stage], data)
+    cfg = _build(STAGE_CONFIGS[stage], data)
+    resolve_recipe(cfg)
+    return cfg

@@ -9,7 +9,7 @@ def report() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from longbench.registry import METRICS
+    from longbench.registry import METRICS, import_string
 
     console = Console()
     versions = Table(title="environment", title_justify="left")
@@ -40,12 +40,15 @@ def report() -> None:
     for col in ("metric", "weights", "status"):
         weights.add_column(col, overflow="fold")
     for name in METRICS.names():
+        declared = METRICS.declared(name)
         try:
-            cls = METRICS.get(name)
+            if declared is not None and declared.weights is not None:  # no metric import (torchmetrics: seconds)
+                status = import_string(declared.weights) if declared.weights else None
+            else:
+                status = getattr(METRICS.get(name), "weights_status", None)
         except Exception as e:
             weights.add_row(name, "-", f"[red]cannot import: {e}[/red]")
             continue
-        status = getattr(cls, "weights_status", None)
         if status is None:
             weights.add_row(name, "none needed", "[green]ok[/green]")
             continue

@@ -43,10 +43,12 @@ def import_string(target: str) -> Any:
 class Entry:
     """A lazy registry entry that declares what listing shows, so listing needs no import of ``target``.
 
-    Which fields apply depends on the registry: a metric declares ``columns`` and ``options`` (its
-    ``--metric-arg`` keys), a model kind ``options`` (its ``--model-arg`` keys), a suite ``version``,
-    ``size`` and ``sha256``. The implementation stays the authority: tests check every built-in
-    declaration against it.
+    Which fields apply depends on the registry: a metric declares ``columns``, ``options`` (its
+    ``--metric-arg`` keys) and ``weights`` (for ``longbench doctor``: a ``"module:function"`` returning the
+    status of its default weights without importing the metric, ``""`` when it needs none; left ``None``,
+    the doctor imports the metric and asks it), a model kind ``options`` (its ``--model-arg`` keys), a
+    suite ``version``, ``size`` and ``sha256``. The implementation stays the authority: tests check every
+    built-in declaration against it.
     """
 
     target: str  # "module:attr"
@@ -56,6 +58,7 @@ class Entry:
     version: str = ""
     size: int | None = None
     sha256: str = ""
+    weights: str | None = None
 
 
 class Registry:

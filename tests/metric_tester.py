@@ -97,10 +97,8 @@ class MetricCase:
 
 
 class TinyWeights:
-    """Tiny random-weight models saved under ``root`` on first use and loaded through the real loading paths.
-
-    Only the path is pickled, so child processes find the files their parent built.
-    """
+    """Tiny random-weight models saved under ``root`` on first use; metrics load them through their real
+    loading paths."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from cli import main
 from longbench.errors import LongbenchError
-from longbench.registry import METRICS, MODELS, SUITES, Entry, Registry
+from longbench.registry import METRICS, MODELS, SUITES, Entry, Registry, import_string
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torchmetrics", "torchvision", "transformers", "diffusers", "open_clip", "numpy", "PIL",
@@ -81,6 +81,20 @@ def test_metric_declaration_equals_implementation(name: str) -> None:
     assert list(d.columns.items()) == list(cls.columns.items()), "update longbench/metrics/__init__.py"
     assert d.options == _metric_options(name), "update longbench/metrics/__init__.py"
     assert d.summary
+    # what `longbench doctor` checks without importing the metric is what the metric itself reports
+    own = getattr(cls, "weights_status", None)
+    assert d.weights is not None, "declare the metric's weights check (Entry.weights)"
+    assert (import_string(d.weights)() if d.weights else None) == (own() if own else None)
+
+
+def test_doctor_imports_no_metric() -> None:
+    code = ("import sys, cli; from click.testing import CliRunner; r = CliRunner().invoke(cli.main, ['doctor']); "
+            "assert r.exit_code == 0, r.output; assert 'metric weights' in r.output, r.output; "
+            "print(sorted(m for m in ('torchmetrics', 'longbench.metrics.base') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", sorted(MODELS.names()))

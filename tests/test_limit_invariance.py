@@ -47,9 +47,9 @@ def _run(world: dict[str, Path], limit: int | None) -> tuple[dict, list[dict]]:
     clip = str(world["clip"])
     config = EvalConfig(
         models=[f"images:{world['gen']}"], suite=str(world["suite"]),
-        metrics=["denscore", "segment-align", "clipscore", "fid-clip"],
+        metrics=["denscore", "segment-align", "fid-clip"],
         metric_args={"denscore": {"model": clip}, "segment-align": {"model": clip, "others": "3"},
-                     "clipscore": {"model": clip}, "fid-clip": {"model": str(world["open_clip"])}},
+                     "fid-clip": {"model": str(world["open_clip"])}},
         output=str(world["root"] / "runs"), batch_size=1, n_bootstrap=10, limit=limit)
     (out,) = run_eval(config)
     return out.results, load_samples(out.run_dir)

@@ -3,6 +3,7 @@ component: tiny offline models, a handful of images)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ IDS = [c.id for c in CASES]
 
 
 @pytest.fixture(scope="module")
-def tester(tmp_path_factory: pytest.TempPathFactory) -> MetricTester:
+def tester(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MetricTester]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the CPUs are shared by parallel runs; one thread avoids oversubscription
     yield MetricTester(TinyWeights(tmp_path_factory.mktemp("contract-weights")))
@@ -65,25 +66,39 @@ def test_two_processes_equal_one_process(tester: MetricTester, tmp_path: Path) -
     check_distributed(tester, CASES, tmp_path)
 
 
-def test_tester_catches_a_broken_metric(tester: MetricTester) -> None:
-    """The harness can fail: a metric whose headline drops the NaN-skipping, and one whose per-sample scores
-    depend on the batch, are caught."""
+def test_tester_catches_broken_metrics(tester: MetricTester) -> None:
+    """The harness can fail: a headline that is not the mean of the per-sample scores, scores that depend on
+    the batch, and scores that depend on what was seen before are all caught."""
     from dataclasses import replace
 
     from longbench.metrics.base import PerSampleMetric
 
     class BatchDependent(PerSampleMetric):
-        name = "batch-dependent"
-        columns = {"batch-dependent": True}  # noqa: RUF012
+        name = "broken"
+        columns = {"broken": True}  # noqa: RUF012
 
         def score(self, images, items):
-            return {"batch-dependent": [float(len(images))] * len(images)}
+            return {"broken": [float(len(images))] * len(images)}
 
         def compute(self):
-            return {"batch-dependent": float(self._values("batch-dependent").sum())}
+            return {"broken": float(self._values("broken").sum())}
 
-    case = replace(CASES[0], id="broken", metric="batch-dependent", build=lambda w: BatchDependent())
-    with pytest.raises(AssertionError, match="compute"):
-        tester.check_per_sample_agrees(case)
+    class HistoryDependent(PerSampleMetric):
+        name = "broken"
+        columns = {"broken": True}  # noqa: RUF012
+        seen = 0
+
+        def score(self, images, items):
+            self.seen += len(images)
+            return {"broken": [float(self.seen)] * len(images)}
+
+    batch = replace(CASES[0], id="broken-batch", metric="broken", build=lambda w: BatchDependent())
+    with pytest.raises(AssertionError, match="mean of per_sample"):
+        tester.check_per_sample_agrees(batch)
     with pytest.raises(AssertionError, match="batches of 1"):
-        tester.check_batch_size_invariance(case)
+        tester.check_batch_size_invariance(batch)
+    history = replace(CASES[0], id="broken-history", metric="broken", build=lambda w: HistoryDependent())
+    with pytest.raises(AssertionError, match="samples in order"):
+        tester.check_order_invariance(history)
+    with pytest.raises(AssertionError, match="merged halves"):
+        tester.check_merge_state(history)

@@ -143,22 +143,9 @@ def test_bad_options():
 # ---------------------------------------------------------------------- tiny OWLv2
 @pytest.fixture(scope="module")
 def tiny_owlv2(tmp_path_factory):
-    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
+    from tests.helpers_count import save_tiny_owlv2
 
-    from longbench.text.tokenizer import load_clip_tokenizer
-
-    common = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
-    cfg = Owlv2Config(text_config={"vocab_size": 49408, "max_position_embeddings": 16, **common},
-                      vision_config={"image_size": 64, "patch_size": 16, **common}, projection_dim=32)
-    torch.manual_seed(0)
-    model = Owlv2ForObjectDetection(cfg).eval()
-    path = tmp_path_factory.mktemp("owl") / "tiny-owlv2"
-    model.save_pretrained(str(path))
-    tok = load_clip_tokenizer()
-    tok.model_max_length = 16
-    Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": 64, "width": 64}),
-                   tokenizer=tok).save_pretrained(str(path))
-    return path
+    return save_tiny_owlv2(tmp_path_factory.mktemp("owl") / "tiny-owlv2")
 
 
 def test_owlv2_counts_equal_direct_computation(tiny_owlv2):

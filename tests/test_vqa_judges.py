@@ -201,3 +201,12 @@ def test_python_judge_answers(judge_module):
 
     out = build_judge(f"python:{judge_module}:good").answer(_requests(1))
     assert [(a.text, a.p_yes) for a in out[0]] == [("no", None), ("Yes.", 0.75)]
+
+
+def test_judge_dtype_is_loaded_and_recorded(tiny_blip_dir):  # noqa: F811
+    judge = _judge(tiny_blip_dir, dtype="bfloat16", max_new_tokens=2)
+    assert next(judge.model.parameters()).dtype.is_floating_point and judge.protocol()["dtype"] == "bfloat16"
+    [answers] = judge.answer_batched(_requests(1))
+    assert all(0.0 <= a.p_yes <= 1.0 for a in answers)
+    with pytest.raises(LongbenchError, match="unknown dtype 'fp8'"):
+        _judge(tiny_blip_dir, dtype="fp8")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -107,10 +107,6 @@ def check_answers(judge: str, requests: Sequence[JudgeRequest], answers: Any) ->
         if len(a) != len(r.questions):
             raise LongbenchError(f"judge {judge}: {len(a)} answers for the {len(r.questions)} questions of image {k}")
     return [list(a) for a in answers]
-
-
-def options_dict(options: JudgeOptions) -> dict[str, Any]:
-    return asdict(options)
 
 
 def build_judge(spec: str, options: JudgeOptions | None = None) -> Judge:

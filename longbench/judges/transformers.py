@@ -76,6 +76,14 @@ def soft_from_logits(logits: torch.Tensor, yes_ids: Sequence[int], no_ids: Seque
     return torch.sigmoid(yes - no).tolist()
 
 
+def _dtype_kwarg(dtype: torch.dtype) -> dict[str, Any]:
+    """transformers' ``from_pretrained`` dtype keyword: ``dtype`` since 4.56, ``torch_dtype`` before."""
+    import transformers
+    from packaging.version import Version
+
+    return {"dtype": dtype} if Version(transformers.__version__) >= Version("4.56") else {"torch_dtype": dtype}
+
+
 def _first_line(e: BaseException) -> str:
     return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
 
@@ -365,7 +373,7 @@ def load_transformers_judge(spec: str, options: JudgeOptions) -> TransformersJud
         from transformers import AutoModelForImageTextToText as model_cls
     try:
         model = from_pretrained_strict(model_cls, path, what=f"{what} {spec!r}", local_files_only=True,
-                                       trust_remote_code=trust, dtype=dtype)
+                                       trust_remote_code=trust, **_dtype_kwarg(dtype))
     except (OSError, ValueError) as e:
         raise MissingWeightsError(f"{what} {spec!r}: cannot load {model_cls.__name__} weights from {path} "
                                   f"({_first_line(e)})") from None

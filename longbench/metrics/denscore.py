@@ -252,14 +252,6 @@ def split_flat(flat_state: Any, counts_state: Any) -> list[list[float]]:
 
 
 def _weights_status(specs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    from longbench.errors import MissingWeightsError
-    from longbench.weights import resolve
+    from longbench.metrics.weights_status import hf_weights_status
 
-    out = []
-    for role, spec in specs:
-        try:
-            where = str(resolve(spec, what=role))
-            out.append({"spec": f"{role}: {spec}", "available": True, "where": where})
-        except MissingWeightsError:
-            out.append({"spec": f"{role}: {spec}", "available": False, "where": "not in the HF cache"})
-    return out
+    return hf_weights_status(specs)
