@@ -146,11 +146,8 @@ def describe(registry: Registry, name: str) -> tuple[Entry | None, Any]:
     """What a ``list`` command shows for ``name``: ``(declaration, None)`` without importing anything, or, for
     an entry that declares nothing (an undeclared plugin, an object registered in-process), ``(None, object)``
     with the object imported. Raises LongbenchError when that import fails."""
-    declared = registry.declared(name)
-    if declared is not None:
-        return declared, None
-    obj = registry.get(name)
-    return registry.declared(name), obj  # a plugin's entry point may name an Entry: known after the import
+    declared = registry.declaration(name)  # a plugin's entry point may name an Entry
+    return (declared, None) if declared is not None else (None, registry.get(name))
 
 
 def first_line(doc: str | None) -> str:

@@ -40,8 +40,8 @@ def report() -> None:
     for col in ("metric", "weights", "status"):
         weights.add_column(col, overflow="fold")
     for name in METRICS.names():
-        declared = METRICS.declared(name)
         try:
+            declared = METRICS.declaration(name)
             if declared is not None and declared.weights is not None:  # no metric import (torchmetrics: seconds)
                 status = import_string(declared.weights) if declared.weights else None
             else:

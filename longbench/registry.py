@@ -119,6 +119,18 @@ class Registry:
         entry = self._raw(name)
         return entry if isinstance(entry, Entry) else None
 
+    def declaration(self, name: str) -> Entry | None:
+        """Like :meth:`declared`, but a lazy string entry (a plugin's entry point) is imported to see whether
+        it names an :class:`Entry`; the implementation behind an Entry is never imported."""
+        entry = self._raw(name)
+        if isinstance(entry, str) and name not in self._resolved:
+            obj = import_string(entry)
+            if isinstance(obj, Entry):
+                self._entries[name] = entry = obj
+            else:
+                self._resolved[name] = obj
+        return entry if isinstance(entry, Entry) else None
+
     def get(self, name: str) -> Any:
         """Resolve ``name``, importing a lazy entry on first use."""
         entry = self._raw(name)

@@ -149,3 +149,48 @@ def save_tiny_qwen2_vl(out_dir: Any, seed: int = 0) -> Any:
     model.save_pretrained(str(out))
     processor.save_pretrained(str(out))
     return out
+
+
+# ---------------------------------------------------------------------- image captioners (caption-match)
+#: Words the tiny captioner knows besides :data:`JUDGE_WORDS` (the caption prefix, punctuation and some scene
+#: words); others become [UNK] (the weights are random anyway).
+CAPTION_WORDS = [
+    "photography", ".", ",", ";", ":", "?", "!", "with", "and", "sits", "stands", "snow", "sky", "light", "boat",
+    "lake", "water", "very", "calm", "city", "night", "rain", "road", "bowl", "fruit", "table", "window",
+]
+
+
+def save_tiny_blip_captioner(out_dir: Any, seed: int = 0, max_length: int = 40, image_size: int = 32) -> Any:
+    """A random-weight ``BlipForConditionalGeneration`` (hidden 32, 2-layer vision and text towers,
+    ``image_size`` px images, ``max_length`` text positions) with a BERT word vocabulary of
+    :data:`JUDGE_WORDS` + :data:`CAPTION_WORDS`, saved with its processor (CLIP mean/std, as BLIP's) to
+    ``out_dir`` (returned as a Path)."""
+    from pathlib import Path
+
+    import torch
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", *dict.fromkeys(JUDGE_WORDS + CAPTION_WORDS)]
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, bos_token="[DEC]",
+                                  model_max_length=max_length)
+    torch.manual_seed(seed)
+    config = BlipConfig(
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
+                     "intermediate_size": 64, "max_position_embeddings": max_length,
+                     "bos_token_id": vocab.index("[DEC]"), "sep_token_id": vocab.index("[SEP]"), "pad_token_id": 0,
+                     "eos_token_id": vocab.index("[SEP]"), "encoder_hidden_size": 32},
+        vision_config={"image_size": image_size, "patch_size": 8, "hidden_size": 32, "num_hidden_layers": 2,
+                       "num_attention_heads": 4, "intermediate_size": 64})
+    model = BlipForConditionalGeneration(config).eval()
+    processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": image_size, "width": image_size}),
+                              tokenizer=tokenizer)
+    out = Path(out_dir)
+    model.save_pretrained(str(out))
+    processor.save_pretrained(str(out))
+    return out

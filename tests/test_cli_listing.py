@@ -136,13 +136,15 @@ def test_registry_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     reg = Registry("thing", "longbench.no_such_group")
     reg.register("a", Entry("lb_plugin_impl:Thing", "declared"))
     reg.register("b", "lb_plugin_decl:ENTRY")  # an entry point naming a declaration
+    reg.register("c", "lb_plugin_impl:Thing")  # a plain plugin: its class is imported to list it
     assert reg.target("a") == "lb_plugin_impl:Thing" and reg.declared("a").summary == "declared"
-    assert "lb_plugin_impl" not in sys.modules
+    assert reg.declared("b") is None  # not known without importing the entry point's module
+    assert reg.declaration("b").options == ("k",) and reg.declared("b").summary == "a declared plugin"
+    assert "lb_plugin_impl" not in sys.modules  # the implementation behind the declarations is not imported
     assert reg.get("a").__name__ == "Thing" and reg.declared("a") is not None  # declaration kept
-    assert reg.declared("b") is None
     assert reg.get("b") is reg.get("a")  # followed through the declaration to the class
-    assert reg.declared("b").options == ("k",)
+    assert reg.declaration("c") is None and reg.get("c") is reg.get("a")
     reg.register("a", "lb_plugin_decl:ENTRY")  # re-registering forgets the resolved object
     assert reg.declared("a") is None
-    with pytest.raises(LongbenchError, match="unknown thing 'c'"):
-        reg.get("c")
+    with pytest.raises(LongbenchError, match="unknown thing 'd'"):
+        reg.get("d")

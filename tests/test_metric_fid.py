@@ -29,7 +29,7 @@ LONG = " ".join(["A small green bird sits on the branch of an old oak tree near 
 # Tolerance for FID values whose float32 network features were computed in differently composed batches
 # (another chunk size, other images in the chunk) or with another thread count. The GEMM/conv kernels choose
 # their blocking and reduction order from the batch shape and the threads, so a feature moves by a few float32
-# ulps (eps 1.2e-7) and FID by about as much relative (measured up to 3e-7 here). float64 statistics cannot
+# ulps (eps 1.2e-7) and FID by about as much relative (up to 3e-7 observed). float64 statistics cannot
 # undo that, so 1e-5 is what float32 can promise, with margin; a wrong bucket or a missing image moves these
 # FIDs by more than 1e-2. Where both sides run the network on identical chunks, the tests keep 1e-9 (only the
 # float64 summation order differs) or exact equality.

@@ -10,9 +10,15 @@ Every metric is a ``torchmetrics.Metric`` (state syncs across processes for free
   order (NaN where a sample has no value); the runner bootstraps CIs and length-bucket values from these,
   and for such columns ``compute()`` equals the NaN-ignoring mean of ``per_sample()``;
 * ``compute_groups(groups) -> {group: {column: value}}`` — for columns without per-sample scores (FID),
-  values over subsets; ``groups`` gives a label per sample in update order;
-* ``per_segment() -> list[list[float]] | None`` — per-segment scores for ``samples.jsonl``;
-* ``protocol() -> dict`` — everything that defines the number (weights id/hash, resize, crop, dtype).
+  values over subsets; ``groups`` gives a label per sample in update order (the runner passes the
+  prompt-length buckets of ``MetricContext.lengths``, the same ones a metric may use during ``update``);
+* ``per_segment() -> list[list[float]] | None`` — per-segment scores for ``samples.jsonl``; a
+  :class:`PerSampleMetric` declares them with ``has_segments`` and returns them from ``score()`` in
+  :class:`Scores`;
+* ``protocol() -> dict`` — everything that defines the number (weights id/hash, resize, crop, dtype);
+* ``reset()`` — torchmetrics' reset: the runner builds each metric once per run (weights, suite constants)
+  and resets it between models, so anything a metric accumulates per model must be a state or be cleared
+  in ``reset()``.
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torchmetrics import Metric
 
 from longbench.errors import LongbenchError
+
+if TYPE_CHECKING:
+    from longbench.text.tokenizer import PromptLengths
 
 
 class LongbenchMetric(Metric):
@@ -57,29 +66,60 @@ class LongbenchMetric(Metric):
         return {"name": self.name, "version": self.version}
 
 
+@dataclass
+class Scores:
+    """What :meth:`PerSampleMetric.score` returns for a batch: per image, the value of every column and,
+    for a metric that declares ``has_segments``, the list of its per-segment scores (one per sentence)."""
+
+    columns: dict[str, list[float]]
+    segments: list[list[float]] | None = None
+
+
 class PerSampleMetric(LongbenchMetric):
     """A metric whose columns are all means of per-sample scores.
 
-    Subclasses implement ``score(images, items) -> dict[column, list[float]]``; this class keeps the
-    scores as concatenable tensor states (synced across processes) and averages them.
+    Subclasses implement ``score(images, items)``, returning ``{column: [one float per image]}`` or, with
+    per-segment scores, :class:`Scores`; this class keeps the scores as concatenable tensor states (synced
+    across processes) and averages them. A subclass with per-segment scores sets ``has_segments = True``
+    and returns them in ``Scores.segments``; they are kept flat (values, count per image) and come back
+    from ``per_segment()``.
     """
+
+    #: whether ``score()`` returns per-segment scores (``Scores.segments``)
+    has_segments: ClassVar[bool] = False
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
         for col in self.columns:
             self.add_state(_state_name(col), default=[], dist_reduce_fx="cat")
+        if self.has_segments:
+            self.add_state("segment_scores", default=[], dist_reduce_fx="cat")
+            self.add_state("segment_counts", default=[], dist_reduce_fx="cat")
 
     @abstractmethod
-    def score(self, images: Sequence[Any], items: Sequence[Any]) -> dict[str, list[float]]:
-        """Per-image scores of every column for one batch."""
+    def score(self, images: Sequence[Any], items: Sequence[Any]) -> dict[str, list[float]] | Scores:
+        """Per-image scores of every column for one batch (and per-segment scores: see ``has_segments``)."""
 
     def update(self, images: Sequence[Any], items: Sequence[Any]) -> None:
-        scores = self.score(images, items)
+        out = self.score(images, items)
+        scores = out if isinstance(out, Scores) else Scores(out)
         for col in self.columns:
-            vals = scores[col]
+            vals = scores.columns[col]
             if len(vals) != len(images):
                 raise RuntimeError(f"{self.name}: {len(vals)} scores for {len(images)} images in {col!r}")
             getattr(self, _state_name(col)).append(torch.tensor(vals, dtype=torch.float64))
+        if not self.has_segments:
+            if scores.segments is not None:
+                raise RuntimeError(f"{self.name}: score() returned per-segment scores; declare has_segments = True")
+            return
+        segs = scores.segments
+        if segs is None or len(segs) != len(images):
+            raise RuntimeError(f"{self.name}: has_segments needs one list of segment scores per image from score()")
+        self.segment_scores.append(torch.tensor([v for s in segs for v in s], dtype=torch.float64))
+        self.segment_counts.append(torch.tensor([len(s) for s in segs], dtype=torch.int64))
+
+    def per_segment(self) -> list[list[float]] | None:
+        return split_flat(self.segment_scores, self.segment_counts) if self.has_segments else None
 
     def _values(self, col: str) -> torch.Tensor:
         state = getattr(self, _state_name(col))
@@ -103,28 +143,51 @@ def _state_name(col: str) -> str:
     return "scores_" + "".join(c if c.isalnum() else "_" for c in col)
 
 
+def split_flat(flat_state: Any, counts_state: Any) -> list[list[float]]:
+    """Undo the flat storage of per-segment scores: a ``cat`` state of values and one of the number of
+    values per sample (lists of tensors, or tensors after a distributed sync) → one list per sample."""
+    flat = flat_state if isinstance(flat_state, torch.Tensor) else (
+        torch.cat(flat_state) if flat_state else torch.zeros(0, dtype=torch.float64))
+    counts = counts_state if isinstance(counts_state, torch.Tensor) else (
+        torch.cat(counts_state) if counts_state else torch.zeros(0, dtype=torch.long))
+    return [chunk.tolist() for chunk in torch.split(flat, counts.tolist())]
+
+
 @dataclass
 class MetricContext:
     """What a metric may need beyond its own options: the suite (for suite-level constants such as
     Denscore's direction V or FID reference statistics), the device, and the on-disk cache.
 
     ``suite`` is always the whole suite, also when the run scores only its first ``--limit`` items
-    (those arrive through ``update``): a suite-level constant must not depend on ``--limit``."""
+    (those arrive through ``update``): a suite-level constant must not depend on ``--limit``.
+    ``lengths``: the CLIP length and length bucket of every scored prompt, computed once by the runner
+    (None outside a run: a metric then counts tokens itself). ``metric_kwargs``: ``torchmetrics.Metric``
+    keyword arguments every metric built from this context passes to its constructor (the runner gives
+    ``sync_on_compute=False``: its main process holds every sample, there is nothing to gather)."""
 
     suite: Any
     device: str = "cpu"
     cache_dir: Path = field(default_factory=lambda: Path("runs/cache"))
     seed: int = 0
+    lengths: PromptLengths | None = None
+    metric_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def build_metric(name: str, ctx: MetricContext, options: dict[str, Any] | None = None) -> LongbenchMetric:
-    """Instantiate a registered metric: ``cls.from_context(ctx, **options)`` when defined, else ``cls(**options)``."""
+    """Instantiate a registered metric: ``cls.from_context(ctx, **options)`` when defined, else
+    ``cls(**options, **ctx.metric_kwargs)``. A ``from_context`` passes ``ctx.metric_kwargs`` on to the
+    constructor (checked here for ``sync_on_compute``)."""
     from longbench.registry import METRICS
 
     cls = METRICS.get(name)
     options = options or {}
     try:
-        metric = cls.from_context(ctx, **options) if hasattr(cls, "from_context") else cls(**options)
+        metric = (cls.from_context(ctx, **options) if hasattr(cls, "from_context")
+                  else cls(**options, **ctx.metric_kwargs))
     except (TypeError, ValueError) as e:  # unknown or badly typed --metric-arg
         raise LongbenchError(f"--metric-arg for {name!r}: {str(e).splitlines()[0]}") from None
+    want = ctx.metric_kwargs.get("sync_on_compute", True)
+    if metric.sync_on_compute != want:  # a from_context that dropped metric_kwargs: a bug in that metric
+        raise RuntimeError(f"metric {name!r}: from_context did not pass ctx.metric_kwargs to the constructor "
+                           f"(sync_on_compute is {metric.sync_on_compute}, expected {want})")
     return metric.to(ctx.device)

@@ -70,7 +70,7 @@ class ClipScore(PerSampleMetric):
             "model": str, "processor": str, "device": str, "dtype": str,
             "tokenizer_fallback": parse_bool, "trust_remote_code": parse_bool})
         options.setdefault("device", ctx.device)
-        return cls(**options)
+        return cls(**options, **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:

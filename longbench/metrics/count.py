@@ -5,8 +5,9 @@ without annotations is parsed with the count parser (:func:`longbench.suites.cou
 zero-shot detector is queried once per entity name; the entity's predicted count is the number of boxes
 whose score for that query is above ``score_threshold`` after non-maximum suppression (IoU ``nms_iou``,
 ``torchvision.ops.nms``). Detectors: OWLv2 (default, ``google/owlv2-base-patch16-ensemble``) or Grounding DINO
-(``IDEA-Research/grounding-dino-tiny``), both through transformers. Items of synthetic suites (with
-``meta["scene"]``) are read with the exact synthetic detector instead, so a synth run needs no weights.
+(``IDEA-Research/grounding-dino-tiny``), both through transformers, or ``synth``, the synthetic world's exact
+reader (:mod:`longbench.synth.count_detector`), which synthetic suites declare as their default so a synth
+run needs no weights.
 
 Per image (NaN when the image has no entity of the kind):
 
@@ -43,6 +44,9 @@ DETECTORS = {
     "owlv2": {"model": "google/owlv2-base-patch16-ensemble", "score_threshold": 0.3},
     "grounding-dino": {"model": "IDEA-Research/grounding-dino-tiny", "score_threshold": 0.35},
 }
+#: the synthetic world's exact detector (no weights; thresholds do not apply)
+SYNTH_DETECTOR = "synth"
+DETECTOR_CHOICES = (*DETECTORS, SYNTH_DETECTOR)
 DEFAULT_NMS_IOU = 0.5
 
 
@@ -75,6 +79,13 @@ class Detector(ABC):
     def detect(self, images: Sequence[Image.Image], queries: Sequence[Sequence[str]]
                ) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
         """Per image, per query: ``(boxes (N,4) xyxy in pixels, scores (N,))`` of every candidate box."""
+
+    def count(self, images: Sequence[Image.Image], queries: Sequence[Sequence[str]], *, score_threshold: float,
+              nms_iou: float) -> list[list[int]]:
+        """Per image, per query: the predicted count, i.e. the boxes scoring above ``score_threshold`` after
+        non-maximum suppression at ``nms_iou``. An exact detector overrides this."""
+        return [[count_boxes(b, s, score_threshold, nms_iou) for b, s in per_query]
+                for per_query in self.detect(images, queries)]
 
     def protocol(self) -> dict[str, Any]:
         return {"detector": self.name}
@@ -149,7 +160,7 @@ def load_detector(kind: str, model: str | None = None, processor: str | None = N
     from longbench.weights import dir_fingerprint, from_pretrained_strict, resolve
 
     if kind not in DETECTORS:
-        raise LongbenchError(f"count: unknown detector {kind!r} (choose from {', '.join(DETECTORS)})")
+        raise LongbenchError(f"count: unknown detector {kind!r} (choose from {', '.join(DETECTOR_CHOICES)})")
     model_spec = model or DETECTORS[kind]["model"]
     proc_spec = processor or model_spec
     path = resolve(model_spec, what=f"{kind} detector")
@@ -180,13 +191,13 @@ class CountMetric(PerSampleMetric):
     """``count-acc``, ``count-mae`` and ``presence-recall`` (see module docstring).
 
     Args:
-        detector: ``"owlv2"`` / ``"grounding-dino"``, or a :class:`Detector` instance.
-        model: detector weights (HF id or directory); defaults per detector.
+        detector: ``"owlv2"`` / ``"grounding-dino"`` / ``"synth"``, or a :class:`Detector` instance.
+        model: detector weights (HF id or directory); defaults per detector (unused by ``synth``).
         processor: detector processor (defaults to ``model``).
         score_threshold: box score threshold (default 0.3 for OWLv2, 0.35 for Grounding DINO).
         nms_iou: NMS IoU threshold.
         query_template: format string turning an entity name into the query (``"{}"`` = the bare name).
-        synth_image_size: working size of the exact synthetic detector.
+        synth_image_size: working size of the ``synth`` detector.
         device: torch device.
         trust_remote_code: passed to transformers.
     """
@@ -200,8 +211,8 @@ class CountMetric(PerSampleMetric):
                  query_template: str = "{}", synth_image_size: int | None = None, device: str = "cpu",
                  trust_remote_code: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        if isinstance(detector, str) and detector not in DETECTORS:
-            raise LongbenchError(f"count: unknown detector {detector!r} (choose from {', '.join(DETECTORS)})")
+        if isinstance(detector, str) and detector not in DETECTOR_CHOICES:
+            raise LongbenchError(f"count: unknown detector {detector!r} (choose from {', '.join(DETECTOR_CHOICES)})")
         if "{}" not in query_template:
             raise LongbenchError(f"count: query_template {query_template!r} must contain '{{}}' for the entity name")
         kind = detector if isinstance(detector, str) else detector.name
@@ -213,10 +224,10 @@ class CountMetric(PerSampleMetric):
         self._detector = detector if isinstance(detector, Detector) else None
         self._load_args = {"kind": kind, "model": model, "processor": processor, "device": device,
                            "query_template": query_template, "trust_remote_code": trust_remote_code}
+        if kind == SYNTH_DETECTOR and (model or processor):
+            logger.warning("count: the synth detector reads images exactly; model/processor are not used")
         self._synth_image_size = synth_image_size
-        self._synth_detector: Any = None
-        self.n_synth = 0
-        self.n_detector = 0
+        self.add_state("n_detector", default=torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     @classmethod
     def from_context(cls, ctx: MetricContext, **options: Any) -> CountMetric:
@@ -226,7 +237,7 @@ class CountMetric(PerSampleMetric):
             "detector": str, "model": str, "processor": str, "score_threshold": float, "nms_iou": float,
             "query_template": str, "synth_image_size": int, "device": str, "trust_remote_code": parse_bool})
         options.setdefault("device", ctx.device)
-        return cls(**options)
+        return cls(**options, **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
@@ -236,61 +247,36 @@ class CountMetric(PerSampleMetric):
 
     @property
     def detector(self) -> Detector:
-        """The learned detector, loaded on first use (synthetic suites never load it)."""
+        """The detector, built (weights loaded) on first use."""
         if self._detector is None:
-            self._detector = load_detector(**self._load_args)
+            if self._load_args["kind"] == SYNTH_DETECTOR:
+                from longbench.synth.count_detector import SynthCountDetector
+
+                self._detector = SynthCountDetector(self._synth_image_size)
+            else:
+                self._detector = load_detector(**self._load_args)
         return self._detector
 
-    def _synth(self) -> Any:
-        if self._synth_detector is None:
-            from longbench.synth.detect import Detector as SynthDetector
-            from longbench.synth.world import BASE_SIZE
-
-            self._synth_detector = SynthDetector(self._synth_image_size or BASE_SIZE)
-        return self._synth_detector
-
-    def predicted_counts(self, images: Sequence[Any], entity_lists: Sequence[Sequence[Entity]],
-                         items: Sequence[Any]) -> list[list[int]]:
-        """Predicted count of every entity of every image."""
+    def predicted_counts(self, images: Sequence[Any], entity_lists: Sequence[Sequence[Entity]]) -> list[list[int]]:
+        """Predicted count of every entity of every image (images without entities are not looked at)."""
         from longbench.models.base import to_rgb
 
-        out: list[list[int] | None] = [None] * len(images)
-        learned = []
-        for i, (img, ents, item) in enumerate(zip(images, entity_lists, items)):
-            if not ents:
-                out[i] = []
-            elif _is_synth(item):
-                out[i] = self._synth_counts(img, ents, item)
-                self.n_synth += 1
-            else:
-                learned.append(i)
-        if learned:
-            pil = [to_rgb(images[i], where=f"count image {i}") for i in learned]
-            queries = [[e.name for e in entity_lists[i]] for i in learned]
-            detections = self.detector.detect(pil, queries)
-            for i, per_query in zip(learned, detections):
-                out[i] = [count_boxes(b, s, self.score_threshold, self.nms_iou) for b, s in per_query]
-            self.n_detector += len(learned)
-        return out  # type: ignore[return-value]
-
-    def _synth_counts(self, image: Any, entities: Sequence[Entity], item: Any) -> list[int]:
-        from longbench.synth.views import item_scene
-
-        scene = item_scene(item)
-        detection = self._synth().detect(image)
-        counts = []
-        for e in entities:
-            group = scene.group(e.name)
-            if group is None:
-                raise LongbenchError(f"count: item {item.id!r}: entity {e.name!r} is not a group of its scene")
-            counts.append(len(detection.entity(group.colour, group.shape)))
-        return counts
+        out: list[list[int]] = [[] for _ in images]
+        todo = [i for i, ents in enumerate(entity_lists) if ents]
+        if todo:
+            pil = [to_rgb(images[i], where=f"count image {i}") for i in todo]
+            queries = [[e.name for e in entity_lists[i]] for i in todo]
+            counts = self.detector.count(pil, queries, score_threshold=self.score_threshold, nms_iou=self.nms_iou)
+            for i, c in zip(todo, counts):
+                out[i] = list(c)
+            self.n_detector += len(todo)
+        return out
 
     def score(self, images: Sequence[Any], items: Sequence[Any]) -> dict[str, list[float]]:
         if len(images) != len(items):
             raise LongbenchError(f"count: {len(images)} images but {len(items)} items")
         entity_lists = [entities_of(it) for it in items]
-        predicted = self.predicted_counts(images, entity_lists, items)
+        predicted = self.predicted_counts(images, entity_lists)
         out: dict[str, list[float]] = {col: [] for col in self.columns}
         for ents, pred in zip(entity_lists, predicted):
             for col, v in image_scores(ents, pred).items():
@@ -301,16 +287,6 @@ class CountMetric(PerSampleMetric):
         det = self._detector.protocol() if self._detector is not None else {
             "detector": self._load_args["kind"], "model": self._load_args["model"]
             or DETECTORS.get(self._load_args["kind"], {}).get("model"), "loaded": False}
-        out = {"name": self.name, "version": self.version, **det, "score_threshold": self.score_threshold,
-               "nms_iou": self.nms_iou, "entities": "suite annotations, else longbench.suites.counts.parse_counts",
-               "images_by_detector": self.n_detector, "images_by_synth_detector": self.n_synth}
-        if self.n_synth:
-            from longbench.synth.detect import DETECTOR_VERSION
-
-            out["synth_detector_version"] = DETECTOR_VERSION
-        return out
-
-
-def _is_synth(item: Any) -> bool:
-    meta = getattr(item, "meta", None)
-    return isinstance(meta, dict) and meta.get("scene") is not None
+        return {"name": self.name, "version": self.version, **det, "score_threshold": self.score_threshold,
+                "nms_iou": self.nms_iou, "entities": "suite annotations, else longbench.suites.counts.parse_counts",
+                "images_by_detector": int(self.n_detector)}

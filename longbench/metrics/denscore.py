@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import torch
 
 from longbench.errors import LongbenchError
-from longbench.metrics.base import MetricContext, PerSampleMetric
+from longbench.metrics.base import MetricContext, PerSampleMetric, Scores
 from longbench.metrics.clip_models import ClipScorer, load_clip_scorer, to_float_batches
 from longbench.metrics.functional import denscore as F
 
@@ -148,6 +148,7 @@ class Denscore(PerSampleMetric):
     name: ClassVar[str] = "denscore"
     version: ClassVar[str] = "1"
     columns: ClassVar[dict[str, bool]] = {"denscore": True, "denscore-o": True}
+    has_segments: ClassVar[bool] = True
     higher_is_better = True
 
     def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, direction: torch.Tensor | None = None,
@@ -181,9 +182,6 @@ class Denscore(PerSampleMetric):
         self.register_buffer("direction", v, persistent=False)
         self.direction_hash = F.direction_hash(v)
         self.direction_source = direction_source
-        self.add_state("segment_scores", default=[], dist_reduce_fx="cat")
-        self.add_state("segment_counts", default=[], dist_reduce_fx="cat")
-        self._last_segments: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
     def from_context(cls, ctx: MetricContext, **options: Any) -> Denscore:
@@ -198,7 +196,8 @@ class Denscore(PerSampleMetric):
             raise LongbenchError("denscore needs a suite to fix the direction V")
         options.setdefault("device", ctx.device)
         source = f"suite:{suite.name}@{suite.version}:{suite.sha256[:12]}"
-        return cls(direction_prompts=[it.prompt for it in suite.items], direction_source=source, **options)
+        return cls(direction_prompts=[it.prompt for it in suite.items], direction_source=source, **options,
+                   **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
@@ -207,7 +206,7 @@ class Denscore(PerSampleMetric):
 
     # ------------------------------------------------------------------ scoring
     @torch.no_grad()
-    def score(self, images: Sequence[Any], items: Sequence[Any]) -> dict[str, list[float]]:
+    def score(self, images: Sequence[Any], items: Sequence[Any]) -> Scores:
         if len(images) != len(items):
             raise LongbenchError(f"denscore: {len(images)} images but {len(items)} items")
         segments, owners = split_prompts([_prompt_of(it) for it in items], self.scorer, self.splitter,
@@ -217,19 +216,9 @@ class Denscore(PerSampleMetric):
         for idx, batch in to_float_batches(images, where="denscore image"):
             x[idx] = _image_vectors(batch, self.scorer).to(x)
         dense, dense_o, per_segment = F.denscore_scores(x, seg, owners, self.direction)
-        counts = torch.bincount(torch.as_tensor(owners), minlength=len(images))
-        self._last_segments = (per_segment.double().cpu(), counts.cpu())
-        return {"denscore": dense.tolist(), "denscore-o": dense_o.tolist()}
-
-    def update(self, images: Sequence[Any], items: Sequence[Any]) -> None:
-        super().update(images, items)
-        flat, counts = self._last_segments
-        self.segment_scores.append(flat)
-        self.segment_counts.append(counts)
-        self._last_segments = None
-
-    def per_segment(self) -> list[list[float]] | None:
-        return split_flat(self.segment_scores, self.segment_counts)
+        counts = torch.bincount(torch.as_tensor(owners), minlength=len(images)).tolist()
+        segments = [chunk.tolist() for chunk in torch.split(per_segment.double().cpu(), counts)]
+        return Scores({"denscore": dense.tolist(), "denscore-o": dense_o.tolist()}, segments)
 
     def protocol(self) -> dict[str, Any]:
         return {
@@ -240,15 +229,6 @@ class Denscore(PerSampleMetric):
             "direction_prompts": self.n_direction_prompts,
             "columns": {"denscore": "100 * x . (c - (c.V) V)", "denscore-o": "100 * x . c"},
         }
-
-
-def split_flat(flat_state: Any, counts_state: Any) -> list[list[float]]:
-    """Undo the flat (values, counts-per-sample) storage of per-segment scores."""
-    flat = flat_state if isinstance(flat_state, torch.Tensor) else (
-        torch.cat(flat_state) if flat_state else torch.zeros(0, dtype=torch.float64))
-    counts = counts_state if isinstance(counts_state, torch.Tensor) else (
-        torch.cat(counts_state) if counts_state else torch.zeros(0, dtype=torch.long))
-    return [chunk.tolist() for chunk in torch.split(flat, counts.tolist())]
 
 
 def _weights_status(specs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:

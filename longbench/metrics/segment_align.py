@@ -38,9 +38,8 @@ from typing import Any, ClassVar
 import torch
 
 from longbench.errors import LongbenchError
-from longbench.metrics.base import LongbenchMetric, MetricContext
+from longbench.metrics.base import LongbenchMetric, MetricContext, split_flat
 from longbench.metrics.clip_models import ClipScorer, load_clip_scorer, to_uint8_tensors
-from longbench.metrics.denscore import split_flat
 from longbench.metrics.functional import segment_align as F
 from longbench.metrics.functional.denscore import l2_normalize
 from longbench.metrics.functional.segment_align import segment_coverage  # noqa: F401 (re-export)
@@ -139,7 +138,7 @@ class SegmentAlign(LongbenchMetric):
         if suite is not None:  # the whole suite, also under --limit: the other items are a suite constant
             options["item_order"] = [it.id for it in suite.items]
             options["order_source"] = f"suite:{suite.name}@{suite.version}:{suite.sha256[:12]}"
-        return cls(**options)
+        return cls(**options, **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
@@ -149,19 +148,13 @@ class SegmentAlign(LongbenchMetric):
 
     def segments_of(self, item: Any) -> list[str]:
         """The item's segments, each fitted to the model's context (never truncated)."""
-        from longbench.text.splitters import split_default
+        from longbench.text.splitters import fit_segments
 
         budget = self.scorer.context_length - 2
         if isinstance(item, str):
-            return split_default(item, self.scorer.count_tokens, budget)
+            return fit_segments(item, None, self.scorer.count_tokens, budget)
         given = item.segments if self.use_suite_segments else None
-        if given:
-            count = self.scorer.count_tokens
-            segs = [piece for s in given if s.strip()
-                    for piece in ([s.strip()] if count(s) <= budget else split_default(s, count, budget))]
-            if segs:
-                return segs
-        return split_default(item.prompt, self.scorer.count_tokens, budget)
+        return fit_segments(item.prompt, given, self.scorer.count_tokens, budget)
 
     def _segments_cached(self, item: Any) -> list[str]:
         key = (item, None) if isinstance(item, str) else (item.prompt, item.segments)

@@ -218,7 +218,7 @@ class VQAMetric(LongbenchMetric):
                 setattr(jo, key, options.pop(key))
         judge = options.pop("judge", None) or (SYNTH_JUDGE if items and _is_synth(items[0]) else DEFAULT_JUDGE)
         return cls(judge, categories=categories, dpg=dpg, dpg_categories=categories if dpg else None,
-                   judge_options=jo, **options)
+                   judge_options=jo, **options, **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
@@ -452,7 +452,7 @@ class VQAMetric(LongbenchMetric):
                 for g in sorted(set(labels))}
 
     def per_segment(self) -> list[list[float]] | None:
-        from longbench.metrics.denscore import split_flat
+        from longbench.metrics.base import split_flat
 
         return split_flat(self.segment_scores, self.segment_counts)
 

@@ -56,3 +56,7 @@ def fid_clip() -> list[dict[str, Any]]:
     from longbench.metrics.fid_features import open_clip_weights_status
 
     return open_clip_weights_status("ViT-B-32", None)
+
+
+def caption_match() -> list[dict[str, Any]]:
+    return hf_weights_status([("captioner", "Salesforce/blip-image-captioning-large")])

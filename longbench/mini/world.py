@@ -14,9 +14,11 @@ each with a 7-pixel glyph and a 1-pixel gap, so up to four objects per quadrant 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from longbench.errors import LongbenchError
+from longbench.worlds.scene import GroupBase, SceneBase
+from longbench.worlds.tokens import CLIP_WINDOW, visible  # noqa: F401  (re-exported: the world's window rule)
+from longbench.worlds.world import World
 
 IMAGE_SIZE = 32
 #: Side of a quadrant and of an object slot inside it, in pixels.
@@ -57,8 +59,6 @@ SHAPE_PLURALS: dict[str, str] = {"square": "squares", "circle": "circles", "tria
 REGIONS: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
 MIN_GROUPS, MAX_GROUPS = 2, 3
 MIN_COUNT, MAX_COUNT = 1, 4
-#: CLIP's context: 77 positions = start token + 75 content tokens + end token.
-CLIP_WINDOW = 77
 
 
 def glyph_rows(shape: str) -> tuple[str, ...]:
@@ -86,14 +86,8 @@ def region_cell(region: str) -> tuple[int, int]:
     return divmod(REGIONS.index(region), 2)
 
 
-def visible(last_token: int, window: int = CLIP_WINDOW) -> bool:
-    """Whether a fact whose last token is content token ``last_token`` (0-based, start token not counted)
-    is read by a ``window``-position CLIP context: every token stating it must fit, ``last < window - 2``."""
-    return last_token < window - 2
-
-
 @dataclass(frozen=True)
-class Group:
+class Group(GroupBase):
     """``count`` objects of one shape and colour inside one quadrant."""
 
     shape: str
@@ -105,63 +99,22 @@ class Group:
     def name(self) -> str:
         return entity_name(self.shape)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"shape": self.shape, "colour": self.colour, "region": self.region, "count": self.count}
-
 
 @dataclass(frozen=True)
-class Scene:
-    """A background colour and groups, ordered by quadrant (reading order)."""
+class Scene(SceneBase):
+    """A neutral background and 2-3 groups of distinct shapes in distinct quadrants, ordered by quadrant
+    (reading order). ``key()`` (the sorted groups) is what train and test splits never share."""
 
-    background: str
-    groups: tuple[Group, ...]
+    GROUP = Group
+    BACKGROUNDS = tuple(BACKGROUND_COLOURS)  # neutral, so an object never has the background's colour
+    VOCABULARY = {"shape": SHAPES, "colour": tuple(OBJECT_COLOURS), "region": REGIONS}
+    COUNTS = tuple(range(MIN_COUNT, MAX_COUNT + 1))
+    GROUPS = (MIN_GROUPS, MAX_GROUPS)
+    DISTINCT = (("region", "region", False), ("shape", "shape", False))
+    LOOKUP = "shape"  # scene.group("circle")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"background": self.background, "groups": [g.to_dict() for g in self.groups]}
 
-    @classmethod
-    def from_dict(cls, d: Any, where: str = "scene") -> Scene:
-        """Parse and validate the JSON form; errors are LongbenchErrors naming ``where``."""
-        if not isinstance(d, dict) or not isinstance(d.get("groups"), list):
-            raise LongbenchError(f"{where}: expected an object with 'background' and a 'groups' list")
-        try:
-            groups = tuple(Group(shape=g["shape"], colour=g["colour"], region=g["region"], count=g["count"])
-                           for g in d["groups"])
-        except (KeyError, TypeError) as e:
-            raise LongbenchError(f"{where}: malformed group ({e})") from e
-        scene = cls(background=d.get("background"), groups=groups)
-        scene.validate(where)
-        return scene
-
-    def validate(self, where: str = "scene", strict: bool = True) -> None:
-        """Check vocabulary, one group per quadrant and per shape; with ``strict`` also 2-3 groups."""
-        if self.background not in BACKGROUND_COLOURS:
-            raise LongbenchError(f"{where}: background must be one of {', '.join(BACKGROUND_COLOURS)}, "
-                                 f"got {self.background!r}")
-        for g in self.groups:
-            for value, allowed, what in ((g.shape, SHAPES, "shape"), (g.colour, OBJECT_COLOURS, "colour"),
-                                         (g.region, REGIONS, "region")):
-                if value not in allowed:
-                    raise LongbenchError(f"{where}: unknown {what} {value!r} (known: {', '.join(allowed)})")
-            if not isinstance(g.count, int) or isinstance(g.count, bool) or not MIN_COUNT <= g.count <= MAX_COUNT:
-                raise LongbenchError(f"{where}: group {g.name!r} count must be an int in {MIN_COUNT}..{MAX_COUNT}")
-        for what, values in (("region", [g.region for g in self.groups]), ("shape", [g.shape for g in self.groups])):
-            if len(set(values)) != len(values):
-                raise LongbenchError(f"{where}: two groups share a {what}")
-        if strict and not MIN_GROUPS <= len(self.groups) <= MAX_GROUPS:
-            raise LongbenchError(f"{where}: {len(self.groups)} groups, expected {MIN_GROUPS}..{MAX_GROUPS}")
-
-    def sorted(self) -> Scene:
-        """The same scene with groups in reading order of their quadrants (the canonical order)."""
-        return Scene(self.background, tuple(sorted(self.groups, key=lambda g: REGIONS.index(g.region))))
-
-    def group(self, shape: str) -> Group | None:
-        for g in self.groups:
-            if g.shape == shape:
-                return g
-        return None
-
-    def key(self) -> tuple[tuple[str, str, str, int], ...]:
-        """What the picture shows besides the background: the sorted groups. Train and test splits
-        never share a key."""
-        return tuple(sorted((g.shape, g.colour, g.region, g.count) for g in self.groups))
+#: The miniature world as the generic layer (``longbench.worlds``) sees it.
+MINI = World(name="mini", adjective="miniature", suite="mini-v0", scene_key="mini_scene", scene_type=Scene,
+             fact_fields={"attribute": "colour", "count": "count", "spatial": "region"},
+             default_background=DEFAULT_BACKGROUND, rng_prefix="mini-")

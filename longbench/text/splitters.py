@@ -116,6 +116,18 @@ def split_default(text: str, count: TokenCounter | None = None, budget: int = MA
     return segments if segments else ([text.strip()] if text.strip() else [""])
 
 
+def fit_segments(prompt: str, given: Sequence[str] | None, count: TokenCounter, budget: int) -> list[str]:
+    """The segments a segment-level metric scores: the suite's ``given`` segments when there are any (each
+    one over ``budget`` tokens cut by :func:`split_default`), else the ``default`` split of ``prompt``; either
+    way no segment exceeds ``budget`` and none is truncated."""
+    if given:
+        segs = [piece for s in given if s.strip()
+                for piece in ([s.strip()] if count(s) <= budget else split_default(s, count, budget))]
+        if segs:
+            return segs
+    return split_default(prompt, count, budget)
+
+
 SPLITTERS: dict[str, Callable[..., list[str]]] = {"default": split_default, "longalign": split_longalign}
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from longbench.errors import LongbenchError
 from longbench.results import atomic_write_text
 
 if TYPE_CHECKING:
@@ -115,6 +118,40 @@ def length_bucket(n_tokens: int) -> str:
         if lo <= n_tokens <= hi:
             return label
     raise ValueError(n_tokens)
+
+
+def prompt_buckets(prompts: Sequence[str], counter: TokenCounter | None = None) -> list[tuple[int, str]]:
+    """``(CLIP length with start/end tokens, length bucket)`` of each prompt, tokenized in one batch."""
+    counts = (counter or TokenCounter()).many(list(prompts))
+    return [(n + 2, length_bucket(n + 2)) for n in counts]
+
+
+@dataclass(frozen=True)
+class PromptLengths:
+    """The CLIP length (start/end tokens included) and length bucket of every prompt of a run, by item id.
+
+    The runner computes it once per run and hands it to the metrics (``MetricContext.lengths``) and to
+    the results, so every per-bucket number of a run uses the same buckets."""
+
+    tokens: Mapping[str, int]
+    buckets: Mapping[str, str]
+
+    @classmethod
+    def of(cls, items: Sequence[Any], counter: TokenCounter | None = None) -> PromptLengths:
+        """Lengths of suite items (anything with ``id`` and ``prompt``)."""
+        pairs = prompt_buckets([it.prompt for it in items], counter)
+        return cls({it.id: n for it, (n, _) in zip(items, pairs)}, {it.id: b for it, (_, b) in zip(items, pairs)})
+
+    def bucket(self, item_id: str) -> str:
+        """The length bucket of an item of the run.
+
+        Raises:
+            LongbenchError: ``item_id`` is not an item of the run.
+        """
+        try:
+            return self.buckets[item_id]
+        except KeyError:
+            raise LongbenchError(f"item {item_id!r} is not among the prompts of this run") from None
 
 
 def load_clip_tokenizer_fast() -> PreTrainedTokenizerBase:
