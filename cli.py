@@ -15,8 +15,10 @@ from typing import Any
 import click
 
 from longbench import __version__
-from longbench.cli_support import EXIT_GATE, ErrorExitGroup
+from longbench.cli_support import EXIT_GATE, ErrorExitGroup, RichProgress
 from longbench.errors import LongbenchError
+from longbench.options import parse_key_values
+from longbench.text.splitters import SPLITTERS
 
 # Sub-command groups owned by other packages, imported only when used.
 LAZY_COMMANDS = {
@@ -60,22 +62,13 @@ def main(verbose: int, debug: bool) -> None:
     verbosity.configure(verbose)  # third-party libraries: quiet unless -v, in every sub-command
 
 
-def parse_pairs(values: tuple[str, ...], flag: str, convert: Any = str) -> dict[str, Any]:
-    """``("a=1", "b=2")`` → ``{"a": 1, "b": 2}`` with a one-line error naming the flag.
-
-    Numeric values split at the last ``=`` (column names such as ``fact_recall@<=77`` contain one);
-    text values at the first (a value may contain ``=``).
-    """
-    out: dict[str, Any] = {}
-    for v in values:
-        key, sep, val = v.rpartition("=") if convert is not str else v.partition("=")
-        if not sep or not key.strip():
-            raise LongbenchError(f"{flag} {v!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = convert(val.strip())
-        except ValueError:
-            raise LongbenchError(f"{flag} {v!r}: {val.strip()!r} is not a number") from None
-    return out
+def parse_pairs(values: tuple[str, ...], flag: str, convert: type = str) -> dict[str, Any]:
+    """``("a=1", "b=2")`` → ``{"a": "1", "b": "2"}`` (``convert=float``: numbers, keys split at the last ``=``
+    as column names such as ``fact_recall@<=77`` contain one), one-line errors naming the flag. Option values
+    stay strings: the model's and metrics' declared options convert them (``longbench.options``)."""
+    if convert is float:
+        return parse_key_values(values, flag, "denscore=21.5", numbers=True)
+    return parse_key_values(values, flag, "steps=30")
 
 
 def parse_metric_args(values: tuple[str, ...]) -> dict[str, dict[str, str]]:
@@ -83,37 +76,9 @@ def parse_metric_args(values: tuple[str, ...]) -> dict[str, dict[str, str]]:
     for key, val in parse_pairs(values, "--metric-arg").items():
         metric, dot, opt = key.partition(".")
         if not dot or not opt:
-            raise LongbenchError(f"--metric-arg {key}={val}: expected METRIC.KEY=VALUE, e.g. denscore.omega=0.3")
+            raise LongbenchError(f"--metric-arg {key}={val}: expected METRIC.KEY=VALUE, e.g. denscore.splitter=default")
         out.setdefault(metric, {})[opt] = val
     return out
-
-
-class RichProgress:
-    """Runner progress hooks drawn with rich (generation and scoring bars with ETA)."""
-
-    def __init__(self, enabled: bool):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), console=Console(stderr=True), disable=not enabled,
-                                 transient=False)
-
-    def __enter__(self) -> RichProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def start(self, description: str, total: int) -> Any:
-        return self.progress.add_task(description, total=total)
-
-    def advance(self, task: Any, n: int = 1) -> None:
-        self.progress.advance(task, n)
-
-    def finish(self, task: Any) -> None:
-        self.progress.update(task, completed=self.progress.tasks[task].total)
 
 
 def format_value(m: dict[str, Any]) -> str:
@@ -182,90 +147,50 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
 
     With no options: synth:oracle vs synth:clip77 on the built-in synthetic suite, fully offline.
     """
-    from longbench.runner import EvalConfig, check_thresholds, run_eval
-
-    import math
-
-    from longbench.results import check_writable
-
-    thresholds = parse_pairs(fail_under, "--fail-under", float)
-    for col, value in thresholds.items():
-        if not math.isfinite(value):
-            raise LongbenchError(f"--fail-under {col}={value}: the threshold must be a finite number")
     from leaderboard.gate import parse_max_regression
+    from longbench.evaluate import evaluate
+    from longbench.gates import Gates
+    from longbench.runner import EvalConfig
 
-    regressions = parse_max_regression(max_regression)
-    if regressions and not compare_to:
-        raise LongbenchError("--max-regression needs --compare-to BASELINE/results.json")
-    baseline = None
-    if compare_to:
-        from longbench.results import load_results
-
-        baseline = load_results(compare_to)
-        from leaderboard.gate import compare
-
-        compare(baseline, baseline, regressions)  # unknown --max-regression columns fail before any work
     config = EvalConfig(
         models=list(models) or ["synth:oracle", "synth:clip77"], suite=suite, metrics=list(metrics) or None,
         model_args=parse_pairs(model_arg, "--model-arg"), metric_args=parse_metric_args(metric_arg), limit=limit,
         seed=seed, batch_size=batch_size, output=output, device=device)
-    # Every flag is checked before anything is generated: output folders, and the columns that the
-    # gates name (run_eval checks them against the columns the metrics will report).
-    check_writable(output, "--output", directory=True)
-    for flag, folder in (("--leaderboard", leaderboard_dir), ("--view", view_dir)):
-        if folder:
-            check_writable(folder, flag, directory=True)
-    required = {"--fail-under": list(thresholds), "--max-regression": list(regressions)}
+    gates = Gates(fail_under=parse_pairs(fail_under, "--fail-under", float), compare_to=compare_to,
+                  max_regression=parse_max_regression(max_regression))
     with RichProgress(enabled=not no_progress and not as_json) as progress:
-        outputs = run_eval(config, progress, required_columns=required)
-    if not outputs:
+        ev = evaluate(config, gates, leaderboard=leaderboard_dir, view=view_dir, progress=progress)
+    if not ev.runs:
         return  # a non-main process of a multi-process run: the main process reports
     if as_json:
         from longbench.results import dumps
 
-        click.echo(dumps([o.results for o in outputs]))
+        click.echo(dumps([o.results for o in ev.runs]))
     else:
-        print_comparison(outputs)
-        for o in outputs:
+        print_comparison(ev.runs)
+        for o in ev.runs:
             t = o.results["timings"]
             click.echo(f"{o.results['model']['spec']}: {o.run_dir}  (generated {t['images_generated']}, "
                        f"cached {t['images_cached']}, {t['total_s']:.1f}s)", err=True)
-    if leaderboard_dir:
-        from leaderboard.store import ingest_run
-
-        for o in outputs:
-            dest, added = ingest_run(leaderboard_dir, o.run_dir)
-            click.echo(f"added to leaderboard: {dest}" if added else
-                       f"already in leaderboard (identical run, nothing added): {dest}", err=True)
-    if view_dir:
-        from longbench.viewer import build_viewer
-
-        view = build_viewer([o.run_dir for o in outputs], view_dir)
-        click.echo(f"viewer: {view.index} ({view.n_runs} runs x {view.n_items} items, {view.seconds:.1f}s)", err=True)
-    failed = False
-    if thresholds:
-        for o in outputs:
-            for f in check_thresholds(o.results, thresholds):
-                click.echo(f"FAIL {f}", err=True)
-                failed = True
-    if baseline is not None:
-        from leaderboard.gate import compare
-        from longbench.results import atomic_write_text
-
-        for o in outputs:
-            gate = compare(o.results, baseline, regressions)
-            atomic_write_text(o.run_dir / "summary.md", gate.markdown)
-            click.echo(f"regression summary: {o.run_dir / 'summary.md'}", err=True)
-            if not gate.ok:
-                click.echo(f"FAIL {o.results['model']['spec']}: regression against {compare_to}", err=True)
-                failed = True
-    if failed:
+    for dest, added in ev.leaderboard:
+        click.echo(f"added to leaderboard: {dest}" if added else
+                   f"already in leaderboard (identical run, nothing added): {dest}", err=True)
+    if ev.viewer is not None:
+        v = ev.viewer
+        click.echo(f"viewer: {v.index} ({v.n_runs} runs x {v.n_items} items, {v.seconds:.1f}s)", err=True)
+    for f in ev.threshold_failures:
+        click.echo(f"FAIL {f}", err=True)
+    for check in ev.regressions:
+        click.echo(f"regression summary: {check.summary}", err=True)
+        if not check.gate.ok:
+            click.echo(f"FAIL {check.run.results['model']['spec']}: regression against {compare_to}", err=True)
+    if not ev.ok:
         sys.exit(EXIT_GATE)
 
 
 @main.command("encode")
 @click.argument("prompt")
-@click.option("--splitter", type=click.Choice(["default", "longalign"]), default="default", show_default=True)
+@click.option("--splitter", type=click.Choice(list(SPLITTERS)), default="default", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def encode_cmd(prompt: str, splitter: str, as_json: bool) -> None:
     """Show how PROMPT splits into segments, with CLIP token counts ('-' reads stdin; put `--` before a
@@ -320,21 +245,22 @@ def models_group() -> None:
 
 @models_group.command("list")
 def models_list() -> None:
-    """List model spec kinds (built-in and plugins) with their --model-arg keys."""
-    from longbench.cli_support import describe, first_line
+    """List model spec kinds (built-in and plugins) with their --model-arg options (type, default, help)."""
+    from longbench.cli_support import describe, first_line, option_lines
     from longbench.registry import MODELS
 
     for name in MODELS.names():
         try:
             declared, cls = describe(MODELS, name)
+            options = option_lines(MODELS.options(name))
         except LongbenchError as e:
             click.echo(f"{name:10s} (unavailable: {e})")
             continue
-        summary = declared.summary if declared else first_line(cls.__doc__)
-        options = declared.options if declared else tuple(sorted(getattr(cls, "arg_types", {})))
-        click.echo(f"{name:10s} {summary}")
+        click.echo(f"{name:10s} {declared.summary if declared else first_line(cls.__doc__)}")
         if options:
-            click.echo(f"{'':10s} --model-arg: {', '.join(options)}")
+            click.echo(f"{'':10s} --model-arg KEY=VALUE:")
+            for line in options:
+                click.echo(f"{'':12s} {line}")
 
 
 @main.group("metrics")
@@ -344,13 +270,15 @@ def metrics_group() -> None:
 
 @metrics_group.command("list")
 def metrics_list() -> None:
-    """List metrics with their columns (↑ higher is better, ↓ lower) and --metric-arg keys."""
-    from longbench.cli_support import describe, first_line
+    """List metrics with their columns (↑ higher is better, ↓ lower) and --metric-arg options (type, default,
+    help)."""
+    from longbench.cli_support import describe, first_line, option_lines
     from longbench.registry import METRICS
 
     for name in METRICS.names():
         try:
             declared, cls = describe(METRICS, name)
+            options = option_lines(METRICS.options(name))
         except LongbenchError as e:
             click.echo(f"{name:14s} (unavailable: {e})")
             continue
@@ -358,8 +286,10 @@ def metrics_list() -> None:
         cols = ", ".join(f"{c}{'↑' if up else '↓'}" for c, up in columns.items())
         click.echo(f"{name:14s} {cols}")
         click.echo(f"{'':14s} {declared.summary if declared else first_line(cls.__doc__)}")
-        if declared and declared.options:
-            click.echo(f"{'':14s} --metric-arg {name}.KEY: {', '.join(declared.options)}")
+        if options:
+            click.echo(f"{'':14s} --metric-arg {name}.KEY=VALUE:")
+            for line in options:
+                click.echo(f"{'':16s} {line}")
 
 
 @main.command("doctor")

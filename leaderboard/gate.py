@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from longbench.errors import LongbenchError
+from longbench.options import parse_key_values
 
 # Status values of a row.
 OK = "ok"
@@ -74,21 +75,10 @@ def parse_max_regression(specs: Iterable[str], flag: str = "--max-regression") -
     Raises:
         LongbenchError: malformed item, non-finite or negative delta, or a column given twice.
     """
-    out: dict[str, float] = {}
-    for spec in specs:
-        name, sep, raw = spec.rpartition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise LongbenchError(f"{flag} {spec!r}: expected METRIC=DELTA, e.g. denscore=0.5")
-        try:
-            delta = float(raw)
-        except ValueError:
-            raise LongbenchError(f"{flag} {spec!r}: {raw!r} is not a number") from None
+    out = parse_key_values(specs, flag, "denscore=0.5", form="METRIC=DELTA", numbers=True, unique=True)
+    for name, delta in out.items():
         if not math.isfinite(delta) or delta < 0:
-            raise LongbenchError(f"{flag} {spec!r}: the allowed regression must be a finite number >= 0")
-        if name in out:
-            raise LongbenchError(f"{flag}: {name!r} given twice")
-        out[name] = delta
+            raise LongbenchError(f"{flag} {name}={delta}: the allowed regression must be a finite number >= 0")
     return out
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import LongbenchError
-from longbench.results import load_results, load_samples
+from longbench.results import load_results, load_samples, validate_sample
 
 logger = logging.getLogger(__name__)
 
@@ -193,8 +193,8 @@ def read_samples(path: Path, results: dict[str, Any], max_bytes: int = MAX_SAMPL
 
 
 def check_samples(samples: list[Any], where: str, columns: set[str]) -> None:
-    """Check samples.jsonl records: ``item_id`` (str), ``seed`` (int), ``scores`` (column -> number
-    or null, columns known to results.json), and each ``(item_id, seed)`` at most once.
+    """Check samples.jsonl records: each against the schema (``longbench.results.SampleRecord``), its
+    ``scores`` columns known to results.json, and each ``(item_id, seed)`` at most once.
 
     Raises:
         LongbenchError: naming the file and line of the first bad record.
@@ -202,6 +202,7 @@ def check_samples(samples: list[Any], where: str, columns: set[str]) -> None:
     seen: set[tuple[str, int]] = set()
     for i, s in enumerate(samples, 1):
         w = f"{where}:{i}"
+        validate_sample(s, w)  # the record's shape: the schema of longbench.results
         key = sample_key(s, w)
         if key in seen:
             raise LongbenchError(f"{w}: duplicate sample {key[0]!r} seed {key[1]}")

@@ -16,7 +16,7 @@ import os
 import click
 
 from longalign.stages import STAGES
-from longbench.cli_support import ErrorExitGroup
+from longbench.cli_support import ErrorExitGroup, RegistryChoice
 
 logger = logging.getLogger(__name__)
 
@@ -25,23 +25,23 @@ def run_training(stage: str, config: str | None, overrides: tuple[str, ...] | li
                  output: str | None = None, resume: bool = False, progress: bool = True,
                  echo: bool = False) -> str:
     """Python API of ``longbench train``: returns the directory of the final checkpoint."""
-    from longalign.config import load_config
+    from longalign.config import load_config, stage_class
     from longalign.trainer import Trainer
-    from longbench.registry import import_string
     from longbench.results import check_writable
 
     cfg = load_config(stage, config, list(overrides))
     out = output or f"runs/train/{stage}"
     check_writable(out, "--output", directory=True)  # before any model is loaded
-    stage_cls = import_string(STAGES[stage])
+    stage_cls = stage_class(stage)
     trainer = Trainer(stage, stage_cls, cfg, out, resume=resume, progress=progress,
                       echo=(lambda line: click.echo(line)) if echo else None)
     return str(trainer.run())
 
 
 @click.group("train", cls=ErrorExitGroup, invoke_without_command=True, subcommand_metavar="[COMMAND [ARGS]...]")
-@click.option("--stage", type=click.Choice(list(STAGES)), default=None,
-              help="Training stage to run (required unless a COMMAND is given).")
+@click.option("--stage", type=RegistryChoice(STAGES), default=None,
+              help="Training stage to run (required unless a COMMAND is given); plugins add stages through the "
+                   "entry point group longbench.stages.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), default=None,
               help="YAML config (sections: model, lora, data, optim, train, and the stage's own).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",

@@ -68,11 +68,15 @@ class BackgroundWriter:
         self._futures.append(self._pool.submit(save_png_atomic, image, path))
         self._futures = [f for f in self._futures if not f.done() or f.exception() is not None]
 
+    def flush(self) -> None:
+        """Wait until every image submitted so far is written; re-raise the first failure."""
+        for f in self._futures:
+            if f.exception() is not None:  # waits for the write to finish
+                raise LongbenchError(f"could not write a cached image: {f.exception()}")
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
-        for f in self._futures:
-            if f.exception() is not None:
-                raise LongbenchError(f"could not write a cached image: {f.exception()}")
+        self.flush()
 
     def __enter__(self) -> BackgroundWriter:
         return self

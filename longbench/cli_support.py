@@ -150,5 +150,62 @@ def describe(registry: Registry, name: str) -> tuple[Entry | None, Any]:
     return (declared, None) if declared is not None else (None, registry.get(name))
 
 
+class RegistryChoice(click.Choice):
+    """A ``click.Choice`` among the names of a registry (built-ins and plugins), read when click first needs
+    them, so defining a command neither resolves the registry nor scans entry points."""
+
+    def __init__(self, registry: Registry, case_sensitive: bool = True):
+        self.registry = registry
+        super().__init__((), case_sensitive)
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.registry.names())
+
+    @choices.setter
+    def choices(self, value: Any) -> None:
+        """``click.Choice.__init__`` assigns the choices; they come from the registry instead."""
+
+
+def option_lines(options: type | None) -> list[str]:
+    """What the ``list`` commands show of an options dataclass: ``name (type, default X): help`` per option."""
+    from longbench.options import describe_options
+
+    return [] if options is None else [o.line() for o in describe_options(options)]
+
+
 def first_line(doc: str | None) -> str:
     return (doc or "").strip().split("\n", 1)[0]
+
+
+class RichProgress:
+    """The command line's progress bars, drawn with rich on stderr (nothing when disabled): the runner's
+    hooks (``start`` / ``advance`` / ``finish``, see ``longbench.runner.Progress``) and the trainer's step
+    bar (``start`` at the resumed step, ``update`` with the latest logged values)."""
+
+    def __init__(self, enabled: bool):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                 console=Console(stderr=True), disable=not enabled, transient=False)
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def start(self, description: str, total: int, completed: int = 0) -> Any:
+        return self.progress.add_task(description, total=total, completed=completed, info="")
+
+    def advance(self, task: Any, n: int = 1) -> None:
+        self.progress.advance(task, n)
+
+    def update(self, task: Any, completed: int, info: str = "") -> None:
+        self.progress.update(task, completed=completed, info=info)
+
+    def finish(self, task: Any) -> None:
+        self.progress.update(task, completed=self.progress.tasks[task].total)

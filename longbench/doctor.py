@@ -43,16 +43,16 @@ def report() -> None:
         try:
             declared = METRICS.declaration(name)
             if declared is not None and declared.weights is not None:  # no metric import (torchmetrics: seconds)
-                status = import_string(declared.weights) if declared.weights else None
+                entries = import_string(declared.weights)() if declared.weights else []
             else:
-                status = getattr(METRICS.get(name), "weights_status", None)
+                entries = METRICS.get(name).weights_status()
         except Exception as e:
-            weights.add_row(name, "-", f"[red]cannot import: {e}[/red]")
+            weights.add_row(name, "-", f"[red]cannot check: {e}[/red]")
             continue
-        if status is None:
+        if not entries:
             weights.add_row(name, "none needed", "[green]ok[/green]")
             continue
-        for entry in status():
+        for entry in entries:
             ok = entry["available"]
             weights.add_row(name, entry["spec"], "[green]found[/green]: " + entry.get("where", "") if ok
                             else "[red]missing[/red]: " + entry.get("where", ""))

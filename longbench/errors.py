@@ -14,3 +14,8 @@ class UnknownNameError(LongbenchError, KeyError):
 
 class MissingWeightsError(LongbenchError):
     """Model weights that cannot be found offline."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty), for one-line errors that wrap it."""
+    return str(e).splitlines()[0] if str(e).strip() else type(e).__name__

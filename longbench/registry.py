@@ -1,10 +1,12 @@
-"""One generic registry for models, metrics and suites.
+"""One generic registry for every pluggable family: models, metrics, suites, judges, count detectors, suite
+importers and long-prompt strategies (the trainer's stages use it too).
 
 Entries are objects, lazy ``"module:attr"`` strings, or :class:`Entry` declarations (a lazy target plus
 what the ``list`` commands show), resolved on first use: listing the built-ins never imports their
-implementations (torch, transformers, diffusers). Plugins register through Python entry points in the
-groups ``longbench.models``, ``longbench.metrics`` and ``longbench.suites``; a plugin's entry point may
-name an :class:`Entry` to be listed without importing its implementation either.
+implementations (torch, transformers, diffusers). Plugins register through Python entry points, one group
+per family (``Registry.entry_point_group``): ``longbench.models``, ``longbench.metrics``, ``longbench.suites``,
+``longbench.judges``, ``longbench.detectors``, ``longbench.importers`` and ``longbench.long_prompt_strategies``;
+a plugin's entry point may name an :class:`Entry` to be listed without importing its implementation either.
 """
 
 from __future__ import annotations
@@ -44,17 +46,18 @@ class Entry:
     """A lazy registry entry that declares what listing shows, so listing needs no import of ``target``.
 
     Which fields apply depends on the registry: a metric declares ``columns``, ``options`` (its
-    ``--metric-arg`` keys) and ``weights`` (for ``longbench doctor``: a ``"module:function"`` returning the
+    ``--metric-arg`` options) and ``weights`` (for ``longbench doctor``: a ``"module:function"`` returning the
     status of its default weights without importing the metric, ``""`` when it needs none; left ``None``,
-    the doctor imports the metric and asks it), a model kind ``options`` (its ``--model-arg`` keys), a
-    suite ``version``, ``size`` and ``sha256``. The implementation stays the authority: tests check every
-    built-in declaration against it.
+    the doctor imports the metric and asks it), a model kind ``options`` (its ``--model-arg`` options), a
+    suite ``version``, ``size`` and ``sha256``. ``options`` is the implementation's own options dataclass
+    (its ``Options``; see :mod:`longbench.options`), given as the class or as a lazy ``"module:attr"``, kept
+    in a module that imports no torch. Tests check every built-in declaration against its implementation.
     """
 
     target: str  # "module:attr"
     summary: str = ""
     columns: Mapping[str, bool] = field(default_factory=dict)  # column → higher is better
-    options: tuple[str, ...] = ()
+    options: str | type | None = None
     version: str = ""
     size: int | None = None
     sha256: str = ""
@@ -131,6 +134,15 @@ class Registry:
                 self._resolved[name] = obj
         return entry if isinstance(entry, Entry) else None
 
+    def options(self, name: str) -> type | None:
+        """The options dataclass of ``name``: its declaration's (the implementation is not imported; None when
+        it declares none), else the implementation's ``Options`` (None when it has none)."""
+        declared = self.declaration(name)
+        if declared is not None:
+            opts = declared.options
+            return import_string(opts) if isinstance(opts, str) else opts
+        return getattr(self.get(name), "Options", None)
+
     def get(self, name: str) -> Any:
         """Resolve ``name``, importing a lazy entry on first use."""
         entry = self._raw(name)
@@ -163,3 +175,8 @@ class Registry:
 MODELS = Registry("model kind", "longbench.models", "longbench.models:BUILTIN")
 METRICS = Registry("metric", "longbench.metrics", "longbench.metrics:BUILTIN")
 SUITES = Registry("suite", "longbench.suites", "longbench.suites:BUILTIN")
+JUDGES = Registry("judge kind", "longbench.judges", "longbench.judges:BUILTIN")
+DETECTORS = Registry("detector", "longbench.detectors", "longbench.metrics:BUILTIN_DETECTORS")
+IMPORTERS = Registry("import format", "longbench.importers", "longbench.suites.importers:BUILTIN")
+LONG_PROMPT_STRATEGIES = Registry("long-prompt strategy", "longbench.long_prompt_strategies",
+                                  "longbench.models:BUILTIN_LONG_PROMPT_STRATEGIES")

@@ -1,31 +1,9 @@
 """Results files: ``results.json`` (one run) and ``samples.jsonl`` (one line per image).
 
-Schema (``schema_version`` 1)::
-
-    results.json
-      schema_version: 1
-      longbench_version: str
-      run_id: str                     # "<suite>@<suite sha[:8]>/<model hash>/s<seed>"
-      date: str                       # ISO 8601, UTC
-      suite: {name, version, sha256, n_items}
-      model: {spec, args, identity_hash}
-      seed: int
-      limit: int | null
-      n: int                          # images scored
-      metrics: {column: {value, ci: [lo, hi] | null, n, higher_is_better, metric,
-                         by_bucket: {bucket: {value, ci, n}}}}
-      protocols: {metric name: {...}}
-      reports: {metric name: {...}}   # optional: what a metric must tell about the run (e.g. vqa's answer
-                                      # counts and images the DPG-Bench reference would have dropped)
-      bootstrap: {n_resamples, confidence, seed}
-      environment: {python, platform, torch, ...}
-      timings: {generate_s, score_s, total_s, images_generated, images_cached}
-
-    samples.jsonl — one object per image:
-      {item_id, seed, image, prompt_tokens, bucket, scores: {column: float | null},
-       segments: {metric: [float, ...]}, details?: {metric: {...}}}   # details: e.g. vqa's questions/answers
-
-The leaderboard reads only these files; ``validate_results`` is its gate.
+The schema (``schema_version`` 1) is one definition, the dataclasses :class:`Results` and :class:`SampleRecord`
+below: the runner builds the files from them, ``validate_results`` / ``validate_sample`` check files
+against them (the leaderboard's gate), and ``schema_text()`` documents them (docs/results.md). This module
+also holds the atomic file writes every writer of the project uses.
 """
 
 from __future__ import annotations
@@ -43,14 +21,15 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, Optional, get_args
 
-from longbench import jsonio
+from longbench import jsonio, typed_json
 from longbench.errors import LongbenchError
+from longbench.typed_json import Check, doc
 
 SCHEMA_VERSION = 1
-BUCKETS = ("<=77", "78-154", "155-240", ">240")
 MAX_RESULTS_BYTES = 20 * 1024 * 1024
 
 
@@ -256,53 +235,167 @@ def dumps(obj: Any) -> str:
     return json.dumps(_json_safe(obj), indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def write_results(out_dir: str | os.PathLike, results: dict[str, Any], samples: Iterable[dict[str, Any]]) -> None:
-    """Write samples.jsonl then results.json, each atomically (results.json last marks a complete run)."""
-    validate_results(results)
+def write_results(out_dir: str | os.PathLike, results: Results | dict[str, Any],
+                  samples: Iterable[SampleRecord | dict[str, Any]]) -> None:
+    """Validate, then write samples.jsonl and results.json, each atomically (results.json last marks a
+    complete run)."""
+    results = validate_results(to_json(results))
     out_dir = Path(out_dir)
-    lines = "".join(json.dumps(_json_safe(s), ensure_ascii=False, allow_nan=False) + "\n" for s in samples)
+    lines = "".join(json.dumps(_json_safe(to_json(s)), ensure_ascii=False, allow_nan=False) + "\n" for s in samples)
     atomic_write_text(out_dir / "samples.jsonl", lines)
     atomic_write_text(out_dir / "results.json", dumps(results))
 
 
-def _require(cond: bool, where: str, msg: str) -> None:
-    if not cond:
-        raise LongbenchError(f"{where}: {msg}")
+# ---------------------------------------------------------------------- the schema
+# One definition: the runner fills these dataclasses to write the files, ``validate_results`` /
+# ``validate_sample`` check files against them, ``schema_text`` documents them (docs/results.md, kept in
+# step by a test). Readers accept keys they do not know; an optional field may be absent from a file
+# (older writers, hand-made runs) and reads as null. Mechanics: ``longbench.typed_json``.
+
+Bucket = Literal["<=77", "78-154", "155-240", ">240"]
+BUCKETS: tuple[str, ...] = get_args(Bucket)
+#: a 95% interval ``[lo, hi]`` (an end is null when no resample had a value)
+CI = Annotated[tuple[Optional[float], Optional[float]], Check(lambda v: True, "[lo, hi]")]
+Sha256 = Annotated[str, Check(lambda s: len(s) == 64 and all(c in "0123456789abcdef" for c in s),
+                              "a sha256 hex digest")]
 
 
-def _is_num(x: Any) -> bool:
-    return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+@dataclass(kw_only=True)
+class BucketValue:
+    """A column over the images of one prompt-length bucket."""
+
+    value: Optional[float] = doc("mean of the bucket's per-sample scores, or the metric's value on the bucket; "
+                                 "null when undefined", optional=True)
+    ci: Optional[CI] = doc("95% bootstrap interval; null for columns without per-sample scores", optional=True)
+    n: int = doc("images of the bucket with a value", optional=True)
+
+
+@dataclass(kw_only=True)
+class MetricEntry:
+    """One reported column."""
+
+    metric: str = doc("the metric reporting the column (its key in protocols)", optional=True)
+    higher_is_better: bool = doc("direction of the column")
+    value: Optional[float] = doc("mean of the per-sample scores (NaN ignored), or the metric's run-level value "
+                                 "(FID); null when undefined", optional=True)
+    ci: Optional[CI] = doc("95% percentile-bootstrap interval of the mean; null without per-sample scores",
+                           optional=True)
+    n: int = doc("images with a value")
+    by_bucket: dict[Bucket, BucketValue] = doc("per prompt-length bucket (CLIP tokens of the prompt, start and "
+                                               "end tokens included)", optional=True)
+
+
+@dataclass(kw_only=True)
+class SuiteInfo:
+    name: str = doc("suite name")
+    version: str = doc("suite version")
+    sha256: Sha256 = doc("sha256 of the suite's canonical item JSON")
+    n_items: int = doc("items of the whole suite (also under --limit)", optional=True)
+
+
+@dataclass(kw_only=True)
+class ModelInfo:
+    spec: str = doc("model spec, e.g. diffusers:ORG/NAME")
+    args: dict[str, Any] = doc("resolved --model-arg values", optional=True)
+    identity: dict[str, Any] = doc("further keys of the adapter's identity", optional=True, flatten=True)
+    identity_hash: str = doc("hash of the identity (the image cache key)", optional=True)
+
+
+@dataclass(kw_only=True)
+class Bootstrap:
+    n_resamples: int = doc("resamples")
+    confidence: float = doc("interval confidence (0.95)")
+    seed: int = doc("seed of the resampling (the run's --seed)")
+    method: str = doc("interval method (percentile)")
+
+
+@dataclass(kw_only=True)
+class Timings:
+    generate_s: float = doc("seconds generating")
+    score_s: float = doc("seconds scoring (metrics and results)")
+    total_s: float = doc("seconds for the model, end to end")
+    images_generated: int = doc("images generated by this run")
+    images_cached: int = doc("images taken from the cache")
+
+
+@dataclass(kw_only=True)
+class Results:
+    """``results.json``: one model on one suite."""
+
+    schema_version: int = doc(f"{SCHEMA_VERSION}")
+    longbench_version: str = doc("longbench version that wrote the run")
+    run_id: str = doc("<suite>@<suite sha256[:8]>/<model hash[:8]>/s<seed>[/limit<N>]")
+    date: str = doc("ISO 8601, UTC")
+    suite: SuiteInfo = doc("the suite")
+    model: ModelInfo = doc("the model")
+    seed: int = doc("global seed")
+    limit: Optional[int] = doc("--limit; null for the whole suite", optional=True)
+    n: int = doc("images scored")
+    metrics: dict[str, MetricEntry] = doc("column -> its values")
+    protocols: dict[str, dict[str, Any]] = doc("metric -> what defines its number (weights id/hash, "
+                                               "preprocessing, dtype, thresholds)")
+    reports: Optional[dict[str, dict[str, Any]]] = doc("metric -> what it must tell about the run (e.g. vqa's "
+                                                       "answer counts); absent when none", optional=True)
+    bootstrap: Bootstrap = doc("how the intervals were drawn", optional=True)
+    config: dict[str, Any] = doc("the run configuration (EvalConfig)", optional=True)
+    environment: dict[str, Any] = doc("python, platform, device and library versions", optional=True)
+    timings: Timings = doc("where the time went", optional=True)
+
+
+@dataclass(kw_only=True)
+class SampleRecord:
+    """One line of ``samples.jsonl``: one image."""
+
+    item_id: str = doc("suite item id")
+    seed: int = doc("the image's seed (from the global seed, the suite name and the item id)")
+    image: str = doc("absolute path of the image", optional=True)
+    prompt_tokens: int = doc("CLIP tokens of the prompt, start and end tokens included", optional=True)
+    bucket: Bucket = doc("prompt-length bucket", optional=True)
+    scores: dict[str, Optional[float]] = doc("column -> the image's score (null: none)")
+    segments: dict[str, list[Optional[float]]] = doc("metric -> per-segment scores, one per sentence",
+                                                     optional=True)
+    details: Optional[dict[str, Any]] = doc("metric -> per-image details (e.g. vqa's questions and answers); "
+                                            "absent when none", optional=True)
+
+
+#: optional keys a writer leaves out rather than writing null
+_OMIT_WHEN_NONE = frozenset({"reports", "details"})
+
+
+def to_json(obj: Any) -> Any:
+    """A :class:`Results` / :class:`SampleRecord` (or a dict already in JSON form) as written to the files."""
+    return typed_json.to_json(obj, _OMIT_WHEN_NONE)
 
 
 def validate_results(r: Any, where: str = "results.json") -> dict[str, Any]:
-    """Check a parsed results.json against the schema; raise LongbenchError naming the first problem."""
-    _require(isinstance(r, dict), where, "not a JSON object")
-    _require("schema_version" in r, where, "missing schema_version")
-    _require(r["schema_version"] == SCHEMA_VERSION, where,
-             f"schema_version {r['schema_version']!r} is not supported (expected {SCHEMA_VERSION})")
-    for key, typ in (("longbench_version", str), ("run_id", str), ("date", str), ("suite", dict),
-                     ("model", dict), ("seed", int), ("n", int), ("metrics", dict), ("protocols", dict)):
-        _require(key in r, where, f"missing {key}")
-        _require(isinstance(r[key], typ) and not isinstance(r[key], bool), where,
-                 f"{key} must be {typ.__name__}, got {type(r[key]).__name__}")
-    for key in ("name", "version", "sha256"):
-        _require(isinstance(r["suite"].get(key), str), where, f"suite.{key} missing or not a string")
-    _require(len(r["suite"]["sha256"]) == 64 and all(c in "0123456789abcdef" for c in r["suite"]["sha256"]),
-             where, "suite.sha256 is not a sha256 hex digest")
-    _require(isinstance(r["model"].get("spec"), str), where, "model.spec missing or not a string")
-    for col, m in r["metrics"].items():
-        w = f"{where}: metrics.{col}"
-        _require(isinstance(m, dict), w, "not an object")
-        _require(_is_num(m.get("value")), w, "value must be a number or null")
-        _require(isinstance(m.get("higher_is_better"), bool), w, "higher_is_better must be a boolean")
-        ci = m.get("ci")
-        _require(ci is None or (isinstance(ci, list) and len(ci) == 2 and all(_is_num(v) for v in ci)), w,
-                 "ci must be [lo, hi] or null")
-        _require(isinstance(m.get("n"), int), w, "n must be an integer")
-        for b, bv in (m.get("by_bucket") or {}).items():
-            _require(b in BUCKETS, w, f"unknown bucket {b!r}")
-            _require(isinstance(bv, dict) and _is_num(bv.get("value")), w, f"by_bucket.{b}.value must be a number")
+    """Check a parsed results.json against :class:`Results`; raise LongbenchError naming the first problem."""
+    if not isinstance(r, dict):
+        raise LongbenchError(f"{where}: not a JSON object")
+    if "schema_version" not in r:
+        raise LongbenchError(f"{where}: missing schema_version")
+    if r["schema_version"] != SCHEMA_VERSION:
+        raise LongbenchError(f"{where}: schema_version {r['schema_version']!r} is not supported "
+                             f"(expected {SCHEMA_VERSION})")
+    found = typed_json.problem(r, Results)
+    if found:
+        raise LongbenchError(f"{where}: {found}")
     return r
+
+
+def validate_sample(s: Any, where: str = "samples.jsonl") -> dict[str, Any]:
+    """Check one parsed samples.jsonl record against :class:`SampleRecord`."""
+    if not isinstance(s, dict):
+        raise LongbenchError(f"{where}: sample is not a JSON object")
+    found = typed_json.problem(s, SampleRecord)
+    if found:
+        raise LongbenchError(f"{where}: {found}")
+    return s
+
+
+def schema_text() -> str:
+    """The schema, one line per field (docs/results.md shows it)."""
+    return "\n".join(["results.json", *typed_json.doc_lines(Results, "    "), "",
+                      "samples.jsonl (one object per line)", *typed_json.doc_lines(SampleRecord, "    ")]) + "\n"
 
 
 def load_results(path: str | os.PathLike) -> dict[str, Any]:

@@ -1,33 +1,45 @@
-"""The runner: suite × model × metrics → results.json + samples.jsonl.
+"""The runner: suite × models × metrics → ``results.json`` + ``samples.jsonl`` per model.
 
-Per model: build one request per item (seed from global seed, suite and item id), take images from the
-on-disk cache or generate the missing ones in batches (PNG writes on a background thread), stream every
-batch through the metrics, then compute values, bootstrap CIs and prompt-length buckets and write the
-results atomically. Under ``accelerate launch`` each process generates a shard of the missing images;
-the main process then scores everything, so the numbers do not depend on the number of processes.
+Once per run: load the suite, choose the metrics (``--metric``, else the suite's declared defaults) and
+check every column a gate names against the columns they declare, build every model (a bad spec or
+argument fails before anything is generated), compute every prompt's CLIP length and length bucket, and
+build each metric once (weights, suite constants such as Denscore's V or FID reference statistics).
+Per model: reset the metrics, take the images from the model behind the image cache
+(``longbench.generation``; under ``accelerate launch`` each process first fills its share of the cache and
+the main process scores everything, so the numbers do not depend on the number of processes), stream each
+batch through the metrics, then score (``longbench.scoring``) and write the results atomically
+(``longbench.results``). Gates, leaderboard and viewer come after: ``longbench.evaluate``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 import platform
 import re
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from longbench import __version__
 from longbench.errors import LongbenchError
 
+if TYPE_CHECKING:
+    from longbench.generation import CachedModel
+    from longbench.metrics.base import LongbenchMetric
+    from longbench.models.base import Model, Request
+    from longbench.results import Results, SampleRecord, Timings
+    from longbench.scoring import Scored
+    from longbench.suites.base import Suite
+    from longbench.text.tokenizer import PromptLengths
+
 logger = logging.getLogger(__name__)
 
+#: the metrics of a suite that declares none (``Suite.default_metrics``)
 DEFAULT_METRICS = ("clipscore", "denscore", "segment-align", "count")
-SYNTH_METRICS = ("synth",)
 
 
 @dataclass
@@ -80,12 +92,6 @@ class RunOutput:
     images_cached: int
 
 
-def default_metrics(suite: Any) -> list[str]:
-    if any("scene" in it.meta for it in suite.items[:1]):
-        return list(SYNTH_METRICS)
-    return list(DEFAULT_METRICS)
-
-
 def slug(text: str, max_len: int = 48) -> str:
     s = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
     return (s or "model")[:max_len]
@@ -103,27 +109,8 @@ def environment(device: str) -> dict[str, Any]:
     return env
 
 
-def _batches(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(seq), size):
-        yield seq[i:i + size]
-
-
-def _distributed_state() -> Any:
-    """accelerate's PartialState when launched with more than one process, else None."""
-    import os
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return None
-    import torch
-    from accelerate import PartialState
-
-    # Without CUDA, accelerate joins the processes only when asked for CPU (gloo) explicitly.
-    state = PartialState(cpu=not torch.cuda.is_available())
-    return state if state.num_processes > 1 else None
-
-
 class Runner:
-    """Runs one EvalConfig. Use ``run()``; the CLI is a thin layer over it."""
+    """Runs one EvalConfig. Use ``run()``; ``longbench.evaluate`` and the CLI are layers over it."""
 
     def __init__(self, config: EvalConfig, progress: Progress | None = None,
                  required_columns: dict[str, Sequence[str]] | None = None):
@@ -134,32 +121,23 @@ class Runner:
         self.required_columns = required_columns or {}
         self.output = Path(config.output)
         self.cache_root = self.output / "cache"
-        self._lengths: dict[str, int] = {}  # item id → CLIP length, shared by all models of the run
-
-    def prompt_lengths(self, suite: Any) -> dict[str, int]:
-        """CLIP length (with start/end tokens) of every prompt, tokenized once per run."""
-        if not self._lengths:
-            from longbench.text.tokenizer import TokenCounter
-
-            counts = TokenCounter().many([it.prompt for it in suite.items])
-            self._lengths = {it.id: n + 2 for it, n in zip(suite.items, counts)}
-        return self._lengths
 
     # -- setup -------------------------------------------------------------------------------
-    def load_suite(self) -> Any:
+    def load_suite(self) -> Suite:
         """The whole suite: metrics fix their suite-level constants on it, whatever ``--limit`` says."""
         from longbench.suites.loaders import load_suite
 
         return load_suite(self.config.suite)
 
-    def scored_suite(self, suite: Any) -> Any:
+    def scored_suite(self, suite: Suite) -> Suite:
         """The items generated and scored: the first ``--limit`` items of ``suite``, or all of them."""
         return suite.head(self.config.limit) if self.config.limit is not None else suite
 
-    def metric_names(self, suite: Any) -> list[str]:
+    def metric_names(self, suite: Suite) -> list[str]:
+        """``--metric``, else the suite's declared defaults, else :data:`DEFAULT_METRICS`."""
         from longbench.registry import METRICS
 
-        names = list(self.config.metrics) if self.config.metrics else default_metrics(suite)
+        names = list(self.config.metrics or suite.default_metrics or DEFAULT_METRICS)
         for n in names:
             if n not in METRICS:
                 raise METRICS.unknown(n)
@@ -168,251 +146,148 @@ class Runner:
                 raise LongbenchError(f"--metric-arg for {n!r}, which is not among the metrics run ({', '.join(names)})")
         return names
 
-    def planned_columns(self, metric_names: list[str]) -> dict[str, bool]:
+    def metric_options(self, suite: Suite, name: str) -> dict[str, Any]:
+        """The suite's option defaults for metric ``name`` overridden by ``--metric-arg``."""
+        return {**suite.metric_args.get(name, {}), **self.config.metric_args.get(name, {})}
+
+    def planned_columns(self, suite: Suite, metric_names: list[str]) -> dict[str, bool]:
         """Column → higher_is_better of every column the run will report, known before it runs."""
         from longbench.registry import METRICS
 
         cols: dict[str, bool] = {}
         for n in metric_names:
-            cols.update(METRICS.get(n).output_columns(self.config.metric_args.get(n) or {}))
+            cols.update(METRICS.get(n).output_columns(self.metric_options(suite, n)))
         return cols
+
+    def build_metrics(self, names: list[str], suite: Suite, lengths: PromptLengths) -> dict[str, LongbenchMetric]:
+        """Each metric once per run, prepared on the whole ``suite`` (direction V, reference statistics...),
+        never on the ``--limit`` subset, so a limited run scores each image exactly as the full run does.
+        Built with ``sync_on_compute=False``: the process that scores holds every sample."""
+        from longbench.metrics.base import MetricContext, build_metric
+
+        ctx = MetricContext(suite=suite, device=self.config.device, cache_dir=self.cache_root / "metrics",
+                            seed=self.config.seed, lengths=lengths, metric_kwargs={"sync_on_compute": False})
+        return {n: build_metric(n, ctx, self.metric_options(suite, n)) for n in names}
 
     def run(self) -> list[RunOutput]:
         from longbench.devices import check_device
+        from longbench.generation import distributed_state
+        from longbench.gates import check_columns
         from longbench.models.base import Request, build_model, request_seed
+        from longbench.text.tokenizer import PromptLengths
 
         check_device(self.config.device)
-
         full_suite = self.load_suite()
         suite = self.scored_suite(full_suite)
-        metric_names = self.metric_names(suite)
+        metric_names = self.metric_names(full_suite)
         if any(self.required_columns.values()):  # flags naming columns: checked before any model loads
-            check_columns(self.planned_columns(metric_names), self.required_columns)
+            check_columns(self.planned_columns(full_suite, metric_names), self.required_columns)
         # Build every model first: a bad spec or argument fails before anything is generated.
         models = [build_model(spec, self.config.model_args) for spec in self.config.models]
         requests = [Request(item, request_seed(self.config.seed, suite.name, item.id)) for item in suite.items]
         for model in models:  # every model checks its inputs before any model runs
             model.prepare(requests)
-        outputs = [self._run_model(suite, model, requests, metric_names, full_suite) for model in models]
-        return [o for o in outputs if o is not None]  # other ranks of a multi-process run return nothing
+        state = distributed_state()
+        lengths = PromptLengths.of(suite.items)
+        scoring = state is None or state.is_main_process  # other processes only generate
+        metrics = self.build_metrics(metric_names, full_suite, lengths) if scoring else {}
+        outputs = [self._run_model(suite, model, requests, metrics, lengths, state) for model in models]
+        return [o for o in outputs if o is not None]
 
     # -- one model ---------------------------------------------------------------------------
-    def _run_model(self, suite: Any, model: Any, requests: list[Any], metric_names: list[str],
-                   full_suite: Any = None) -> RunOutput | None:
-        """Generate and score ``requests`` (the items of ``suite``, the scored part of ``full_suite``)."""
+    def _run_model(self, suite: Suite, model: Model, requests: list[Request], metrics: dict[str, LongbenchMetric],
+                   lengths: PromptLengths, state: Any) -> RunOutput | None:
+        """Generate and score ``requests`` (the items of ``suite``) with the run's metrics."""
         from longbench.cache import BackgroundWriter, ImageCache
+        from longbench.generation import CachedModel, generate_shard
+        from longbench.results import Timings, to_json, write_results
+        from longbench.scoring import score_metrics
 
         t_start = time.perf_counter()
         cache = ImageCache(self.cache_root, model.identity_hash()) if model.cache_images else None
-        state = _distributed_state()
-        generated = 0
-        gen_time = 0.0
-        if cache is not None:
-            if state is None or state.is_main_process:
-                cache.sweep_temp_files()
+        if cache is not None and (state is None or state.is_main_process):
+            cache.sweep_temp_files()
+        with BackgroundWriter() as writer:
+            source = CachedModel(model, cache, writer)
             if state is not None:
-                # Shard the full request list (not the missing ones: ranks check the cache at different
-                # moments), then each rank makes what its shard still lacks.
-                shard = requests[state.process_index::state.num_processes]
-                missing = [r for r in shard if not cache.path(r).is_file()]
-                if missing:
-                    generated, gen_time = self._generate_into_cache(model, missing, cache)
-            if state is not None:
-                state.wait_for_everyone()
+                generate_shard(source, requests, self.config.batch_size, state)
                 if not state.is_main_process:
                     return None
-        elif state is not None and not state.is_main_process:
-            return None  # an uncached adapter (images:) is scored by the main process alone
+            for m in metrics.values():  # built once per run; each model starts from empty states
+                m.reset()
+            rows, score_time = self._stream(source, requests, metrics, lengths)
+        t0 = time.perf_counter()
+        scored = score_metrics(metrics, rows, n_bootstrap=self.config.n_bootstrap, seed=self.config.seed)
+        score_time += time.perf_counter() - t0
+        timings = Timings(generate_s=round(source.generate_s, 3), score_s=round(score_time, 3),
+                          total_s=round(time.perf_counter() - t_start, 3), images_generated=source.generated,
+                          images_cached=source.cached)
+        results = to_json(self._results(suite, model, scored, rows, timings))
+        run_dir = self.run_dir(suite, model)
+        write_results(run_dir, results, rows)
+        return RunOutput(results, run_dir, source.generated, source.cached)
 
-        metrics = self._build_metrics(metric_names, suite if full_suite is None else full_suite)
-        if state is not None:
-            for m in metrics.values():
-                # The main process holds every sample: nothing to gather (torchmetrics reads _to_sync).
-                m.sync_on_compute = m._to_sync = False
+    def _stream(self, source: CachedModel, requests: list[Request], metrics: dict[str, LongbenchMetric],
+                lengths: PromptLengths) -> tuple[list[SampleRecord], float]:
+        """Every batch of images through every metric; the samples' records and the seconds spent scoring."""
+        from longbench.generation import batches
+        from longbench.results import SampleRecord
+
         score_time = 0.0
-        cached = 0
-        sample_rows: list[dict[str, Any]] = []
-        task_gen = self.progress.start(f"generate {model.spec}", len(requests))
-        task_score = self.progress.start(f"score {model.spec}", len(requests))
-        with BackgroundWriter() as writer:
-            for batch in _batches(requests, self.config.batch_size):
-                images: list[Any] = [None] * len(batch)
-                if cache is not None:
-                    for i, r in enumerate(batch):
-                        images[i] = cache.load(r)
-                todo = [i for i, im in enumerate(images) if im is None]
-                cached += len(batch) - len(todo)
-                if todo:
-                    t0 = time.perf_counter()
-                    new = model.generate([batch[i] for i in todo])
-                    gen_time += time.perf_counter() - t0
-                    if len(new) != len(todo):
-                        raise LongbenchError(f"model {model.spec} returned {len(new)} images for {len(todo)} prompts")
-                    for i, im in zip(todo, new):
-                        images[i] = im
-                        if cache is not None:
-                            writer.submit(im, cache.path(batch[i]))
-                    generated += len(todo)
-                self.progress.advance(task_gen, len(batch))
-                t0 = time.perf_counter()
-                items = [r.item for r in batch]
-                for m in metrics.values():
-                    m.update(images, items)
-                score_time += time.perf_counter() - t0
-                self.progress.advance(task_score, len(batch))
-                for r in batch:
-                    path = cache.path(r) if cache is not None else model.image_path(r)
-                    sample_rows.append({"item_id": r.item_id, "seed": r.seed, "image": str(Path(path).resolve())})
+        rows: list[SampleRecord] = []
+        spec = source.model.spec
+        task_gen = self.progress.start(f"generate {spec}", len(requests))
+        task_score = self.progress.start(f"score {spec}", len(requests))
+        for batch in batches(requests, self.config.batch_size):
+            images = source.images(batch)
+            self.progress.advance(task_gen, len(batch))
+            t0 = time.perf_counter()
+            items = [r.item for r in batch]
+            for m in metrics.values():
+                m.update(images, items)
+            score_time += time.perf_counter() - t0
+            self.progress.advance(task_score, len(batch))
+            for r in batch:
+                rows.append(SampleRecord(
+                    item_id=r.item_id, seed=r.seed, image=str(Path(source.image_path(r)).resolve()),
+                    prompt_tokens=lengths.tokens[r.item_id], bucket=lengths.bucket(r.item_id), scores={},
+                    segments={}, details=None))
         self.progress.finish(task_gen)
         self.progress.finish(task_score)
+        return rows, score_time
 
-        t0 = time.perf_counter()
-        results = self._assemble(suite, model, metrics, sample_rows)
-        score_time += time.perf_counter() - t0
-        results["timings"] = {
-            "generate_s": round(gen_time, 3), "score_s": round(score_time, 3),
-            "total_s": round(time.perf_counter() - t_start, 3),
-            "images_generated": generated, "images_cached": cached,
-        }
-        run_dir = self.run_dir(suite, model)
-        from longbench.results import write_results
-
-        write_results(run_dir, results, sample_rows)
-        return RunOutput(results, run_dir, generated, cached)
-
-    def _generate_into_cache(self, model: Any, requests: list[Any], cache: Any) -> tuple[int, float]:
-        from longbench.cache import BackgroundWriter
-
-        t0 = time.perf_counter()
-        with BackgroundWriter() as writer:
-            for batch in _batches(requests, self.config.batch_size):
-                for r, im in zip(batch, model.generate(batch)):
-                    writer.submit(im, cache.path(r))
-        return len(requests), time.perf_counter() - t0
-
-    def _build_metrics(self, names: list[str], suite: Any) -> dict[str, Any]:
-        """Metrics prepared on the whole ``suite`` (direction V, reference statistics...), never on the
-        ``--limit`` subset, so a limited run scores each image exactly as the full run does."""
-        from longbench.metrics.base import MetricContext, build_metric
-
-        ctx = MetricContext(suite=suite, device=self.config.device, cache_dir=self.cache_root / "metrics",
-                            seed=self.config.seed)
-        return {n: build_metric(n, ctx, self.config.metric_args.get(n)) for n in names}
-
-    def run_dir(self, suite: Any, model: Any) -> Path:
+    def run_dir(self, suite: Suite, model: Model) -> Path:
         name = f"{slug(model.spec)}__{model.identity_hash()[:8]}__s{self.config.seed}"
         if self.config.limit is not None:
             name += f"__limit{self.config.limit}"
         return self.output / slug(suite.name) / name
 
-    # -- results -----------------------------------------------------------------------------
-    def _assemble(self, suite: Any, model: Any, metrics: dict[str, Any],
-                  sample_rows: list[dict[str, Any]]) -> dict[str, Any]:
-        from longbench.stats import bootstrap_mean_ci
-        from longbench.text.tokenizer import length_bucket
+    def _results(self, suite: Suite, model: Model, scored: Scored, rows: list[SampleRecord],
+                 timings: Timings) -> Results:
+        from longbench.results import SCHEMA_VERSION, Bootstrap, ModelInfo, Results, SuiteInfo
 
-        by_id = {item_id: (n, length_bucket(n)) for item_id, n in self.prompt_lengths(suite).items()}
-        buckets = [by_id[row["item_id"]][1] for row in sample_rows]
-        for row in sample_rows:
-            row["prompt_tokens"], row["bucket"] = by_id[row["item_id"]]
-            row["scores"] = {}
-            row["segments"] = {}
-        seed = self.config.seed
-        out_metrics: dict[str, Any] = {}
-        protocols: dict[str, Any] = {}
-        reports: dict[str, Any] = {}
-        for name, metric in metrics.items():
-            values = metric.compute()
-            per_sample = metric.per_sample()
-            groups = metric.compute_groups(buckets) if set(values) - set(per_sample) else {}
-            protocols[name] = metric.protocol()
-            segs = metric.per_segment()
-            if segs is not None:
-                for row, s in zip(sample_rows, segs):
-                    row["segments"][name] = s
-            # Optional hooks: per-image details for samples.jsonl (e.g. a judge's answers) and a run report.
-            details = getattr(metric, "per_sample_details", None)
-            if details is not None:
-                for row, d in zip(sample_rows, details()):
-                    row.setdefault("details", {})[name] = d
-            report = getattr(metric, "report", None)
-            if report is not None:
-                reports[name] = report()
-            for col, value in values.items():
-                entry: dict[str, Any] = {"metric": name, "higher_is_better": bool(metric.columns.get(col, True))}
-                if col in per_sample:
-                    scores = per_sample[col]
-                    mean, ci, n = bootstrap_mean_ci(scores, n_resamples=self.config.n_bootstrap, seed=seed)
-                    entry.update(value=mean, ci=ci, n=n, by_bucket={})
-                    for b in sorted(set(buckets)):
-                        sub = [s for s, g in zip(scores, buckets) if g == b]
-                        bm, bci, bn = bootstrap_mean_ci(sub, n_resamples=self.config.n_bootstrap, seed=seed)
-                        if bn:
-                            entry["by_bucket"][b] = {"value": bm, "ci": bci, "n": bn}
-                    for row, s in zip(sample_rows, scores):
-                        row["scores"][col] = None if s is None or (isinstance(s, float) and math.isnan(s)) else s
-                else:
-                    entry.update(value=float(value), ci=None, n=len(sample_rows), by_bucket={
-                        b: {"value": float(g[col]), "ci": None, "n": buckets.count(b)}
-                        for b, g in groups.items() if col in g})
-                out_metrics[col] = entry
-        return {
-            "schema_version": 1,
-            "longbench_version": __version__,
-            "run_id": f"{suite.name}@{suite.sha256[:8]}/{model.identity_hash()[:8]}/s{seed}"
-                      + (f"/limit{self.config.limit}" if self.config.limit is not None else ""),
-            "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "suite": suite.info(),
-            "model": {**model.identity(), "identity_hash": model.identity_hash()},
-            "seed": seed,
-            "limit": self.config.limit,
-            "n": len(sample_rows),
-            "metrics": out_metrics,
-            "protocols": protocols,
-            **({"reports": reports} if reports else {}),
-            "bootstrap": {"n_resamples": self.config.n_bootstrap, "confidence": 0.95, "seed": seed,
-                          "method": "percentile"},
-            "config": asdict(self.config),
-            "environment": environment(self.config.device),
-        }
+        seed, limit = self.config.seed, self.config.limit
+        identity = dict(model.identity())
+        spec, args = identity.pop("spec"), identity.pop("args", {})
+        return Results(
+            schema_version=SCHEMA_VERSION, longbench_version=__version__,
+            run_id=f"{suite.name}@{suite.sha256[:8]}/{model.identity_hash()[:8]}/s{seed}"
+                   + (f"/limit{limit}" if limit is not None else ""),
+            date=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+            suite=SuiteInfo(**suite.info()),
+            model=ModelInfo(spec=spec, args=args, identity=identity, identity_hash=model.identity_hash()),
+            seed=seed, limit=limit, n=len(rows), metrics=scored.metrics, protocols=scored.protocols,
+            reports=scored.reports or None,
+            bootstrap=Bootstrap(n_resamples=self.config.n_bootstrap, confidence=0.95, seed=seed, method="percentile"),
+            config=asdict(self.config), environment=environment(self.config.device), timings=timings)
 
 
 def run_eval(config: EvalConfig, progress: Progress | None = None,
              required_columns: dict[str, Sequence[str]] | None = None) -> list[RunOutput]:
-    """Evaluate every model of ``config`` on its suite; returns one RunOutput per model.
+    """Evaluate every model of ``config`` on its suite; returns one RunOutput per model (none on the other
+    processes of a multi-process launch). Gates, leaderboard and viewer: ``longbench.evaluate.evaluate``.
 
     ``required_columns``: flag → the metric columns it names (e.g. ``{"--fail-under": ["denscore"]}``);
     a column the run's metrics do not produce is a LongbenchError before anything is generated.
     """
     return Runner(config, progress, required_columns).run()
-
-
-def check_columns(planned: dict[str, bool], required: dict[str, Sequence[str]]) -> None:
-    """Raise a LongbenchError naming the flag when it names a column that ``planned`` lacks."""
-    import difflib
-
-    for flag, cols in required.items():
-        for col in cols:
-            if col not in planned:
-                close = difflib.get_close_matches(col, list(planned), n=1, cutoff=0.6)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise LongbenchError(f"{flag} {col}: no such metric column{hint} (the metrics of this run report: "
-                                     f"{', '.join(planned) or 'none'})")
-
-
-def check_thresholds(results: dict[str, Any], thresholds: dict[str, float]) -> list[str]:
-    """Failures of ``--fail-under`` thresholds: a higher-is-better column below its value, or a
-    lower-is-better column (FID, MAE) above it. Unknown columns are a LongbenchError."""
-    failures = []
-    metrics = results["metrics"]
-    for col, limit in thresholds.items():
-        if col not in metrics:
-            raise LongbenchError(f"--fail-under {col}: no such metric column (available: {', '.join(sorted(metrics))})")
-        m = metrics[col]
-        value = m["value"]
-        bad = value is None or (isinstance(value, float) and math.isnan(value)) or (
-            value < limit if m["higher_is_better"] else value > limit)
-        if bad:
-            op = "<" if m["higher_is_better"] else ">"
-            failures.append(f"{results['model']['spec']}: {col} = {value} {op} {limit}")
-    return failures

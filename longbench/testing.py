@@ -184,9 +184,10 @@ def save_tiny_blip_captioner(out_dir: Any, seed: int = 0, max_length: int = 40, 
         text_config={"vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4,
                      "intermediate_size": 64, "max_position_embeddings": max_length,
                      "bos_token_id": vocab.index("[DEC]"), "sep_token_id": vocab.index("[SEP]"), "pad_token_id": 0,
-                     "eos_token_id": vocab.index("[SEP]"), "encoder_hidden_size": 32},
+                     "eos_token_id": vocab.index("[SEP]"), "encoder_hidden_size": 32, "initializer_range": 0.1},
         vision_config={"image_size": image_size, "patch_size": 8, "hidden_size": 32, "num_hidden_layers": 2,
-                       "num_attention_heads": 4, "intermediate_size": 64})
+                       "num_attention_heads": 4, "intermediate_size": 64, "initializer_range": 0.1},
+        initializer_range=0.1)  # wider than BERT's 0.02, so the scores of different texts and images differ more
     model = BlipForConditionalGeneration(config).eval()
     processor = BlipProcessor(image_processor=BlipImageProcessor(size={"height": image_size, "width": image_size}),
                               tokenizer=tokenizer)

@@ -58,14 +58,6 @@ def resolve(spec: str, what: str = "weights", filename: str | None = None, revis
         ) from None
 
 
-def is_available(spec: str, filename: str | None = None) -> bool:
-    try:
-        resolve(spec, filename=filename)
-        return True
-    except MissingWeightsError:
-        return False
-
-
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -128,6 +128,14 @@ class TinyWeights:
             make_tiny_open_clip(path)
         return path
 
+    def blip_captioner(self) -> Path:
+        from longbench.testing import save_tiny_blip_captioner
+
+        path = self.root / "blip_captioner"
+        if not (path / "config.json").is_file():
+            save_tiny_blip_captioner(path, seed=0)  # 40 text positions: CLIP_ITEMS' "c" only fits by segments
+        return path
+
     def owlv2(self) -> Path:
         from tests.helpers_count import save_tiny_owlv2
 
@@ -458,6 +466,39 @@ def _functional_segment_align(metric: Any, images: list[Any], items: list[Any]) 
                    per_segment=[c.tolist() for c in torch.split(own, counts.tolist())])
 
 
+# caption-match
+def _build_caption_match(weights: TinyWeights) -> Any:
+    from longbench.metrics.caption_match import CaptionMatch
+
+    return CaptionMatch(str(weights.blip_captioner()))
+
+
+def _functional_caption_match(metric: Any, images: list[Any], items: list[Any]) -> Outcome:
+    """Every whole prompt that fits and every segment of all samples in one decoder forward."""
+    from longbench.metrics.clip_models import to_float_batches
+    from longbench.metrics.functional import caption_match as F
+
+    cap = metric.captioner
+    with torch.no_grad():
+        pixels = torch.zeros(len(images), 3, cap.image_size, cap.image_size)
+        for idx, batch in to_float_batches(images):
+            pixels[idx] = F.caption_pixels(batch, cap.image_size, cap.image_mean, cap.image_std)
+        embeds = cap.model.vision_model(pixel_values=pixels).last_hidden_state
+        whole = [i for i, it in enumerate(items) if cap.fits(it.prompt)]
+        segments = [metric.segments_of(it) for it in items]
+        texts = [items[i].prompt for i in whole] + [s for ss in segments for s in ss]
+        owners = whole + [i for i, ss in enumerate(segments) for _ in ss]
+        ids, mask = cap.encode(texts)
+        logits = cap.model.text_decoder(input_ids=ids, attention_mask=mask, encoder_hidden_states=embeds[owners]).logits
+        scores = F.caption_log_likelihood(logits, ids, F.label_mask(mask, cap.prefix_length), metric.label_smoothing)
+    whole_scores = torch.full((len(items),), math.nan, dtype=torch.float64)
+    whole_scores[whole] = scores[:len(whole)]
+    counts = torch.tensor([len(ss) for ss in segments])
+    cols = F.caption_match(whole_scores, scores[len(whole):], counts)
+    return Outcome(per_sample={k: v.tolist() for k, v in cols.items()},
+                   per_segment=[c.tolist() for c in torch.split(scores[len(whole):], counts.tolist())])
+
+
 # synth and count on the synthetic world
 def _synth_data(weights: TinyWeights) -> tuple[list[Any], list[Any]]:
     """Synthetic items; images drawn with 0-3 of each item's facts broken, so scores vary."""
@@ -499,7 +540,7 @@ def _functional_synth(metric: Any, images: list[Any], items: list[Any]) -> Outco
 def _build_count_synth(weights: TinyWeights) -> Any:
     from longbench.metrics.count import CountMetric
 
-    return CountMetric(model="no-such-org/never-loaded")  # synthetic items never load the learned detector
+    return CountMetric(detector="synth")  # the synthetic world's exact detector (what synth suites declare)
 
 
 def _functional_count_synth(metric: Any, images: list[Any], items: list[Any]) -> Outcome:
@@ -696,6 +737,10 @@ def _functional_fid(metric: Any, images: list[Any], items: list[Any]) -> Outcome
 #: relative (fid-clip's functional twin sees all images in one batch), the bound leaves room for other BLAS
 FID_TOLERANCE = Tolerance(rtol=1e-5)
 
+#: mean log-likelihoods (|score| ~ 5) from float32 logits of a decoder whose padded width and batch change with
+#: the batch composition; measured at most 2e-7 absolute (1 or 2 threads)
+CAPTION_TOLERANCE = Tolerance(rtol=1e-5, atol=1e-5)
+
 CASES: list[MetricCase] = [
     MetricCase("synth", "synth", _build_synth, _synth_data, _functional_synth, EXACT),
     MetricCase("mini", "mini", _build_mini, _mini_data, _functional_mini, EXACT),
@@ -706,6 +751,8 @@ CASES: list[MetricCase] = [
     MetricCase("denscore", "denscore", _build_denscore, _clip_data, _functional_denscore, FLOAT32_X100),
     MetricCase("segment-align", "segment-align", _build_segment_align, _clip_data, _functional_segment_align,
                FLOAT32_X100),
+    MetricCase("caption-match", "caption-match", _build_caption_match, _clip_data, _functional_caption_match,
+               CAPTION_TOLERANCE),
     MetricCase("fid", "fid", _build_fid, _fid_data(4), _functional_fid, FID_TOLERANCE),
     MetricCase("fid-clip", "fid-clip", _build_fid_clip, _fid_data(6), _functional_fid, FID_TOLERANCE,
                groups=_fid_groups),

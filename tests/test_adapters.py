@@ -99,7 +99,7 @@ def test_python_adapter_and_conversions(fake_modules, tiny_suite):
 def test_unknown_model_kind_suggests(tmp_path):
     with pytest.raises(LongbenchError, match="did you mean 'images'"):
         build_model("image:./x")
-    with pytest.raises(LongbenchError, match="does not accept --model-arg 'stepz'"):
+    with pytest.raises(LongbenchError, match="model 'diffusers' has no option 'stepz'; did you mean 'steps'"):
         build_model("diffusers:./x", {"stepz": "3"})
 
 

@@ -254,7 +254,7 @@ def test_decompression_bombs_are_refused_wherever_images_are_opened(tmp_path, si
 
     with pytest.raises(LongbenchError, match="image too large"):
         _read_image(bomb, "a", "fid")
-    from longalign.data import load_image
+    from longalign.data.captions import load_image
 
     with pytest.raises(LongbenchError, match=r"^data.jsonl:3: image .*bomb.png: image too large"):
         load_image(str(bomb), 16, "data.jsonl:3")
@@ -314,7 +314,7 @@ def test_deep_json_is_one_line_in_every_reader(fake_modules, tmp_path):
     assert one_error_line(run(["leaderboard", "add", tmp_path / "store", rundir])) == \
         f"error: {rundir / 'samples.jsonl'}:1: {NESTED}"
     assert one_error_line(run(["leaderboard", "build", rundir, "--out", tmp_path / "lb"])).endswith(f":1: {NESTED}")
-    from longalign.data import read_table
+    from longalign.data.tables import read_table
 
     for f, line in ((deep_jsonl, 3), (deep_json, 2)):
         with pytest.raises(LongbenchError, match=rf"^{f}:{line}: nested too deeply"):

@@ -4,6 +4,8 @@ implementation; undeclared plugins are still listed."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import re
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from click.testing import CliRunner
 
 from cli import main
 from longbench.errors import LongbenchError
+from longbench.options import NoOptions
 from longbench.registry import METRICS, MODELS, SUITES, Entry, Registry, import_string
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,14 +46,20 @@ def test_metrics_list_shows_declared_columns_and_options() -> None:
     assert re.search(r"^fid\s+fid↓$", out, re.MULTILINE)
     assert re.search(r"^denscore\s+denscore↑, denscore-o↑$", out, re.MULTILINE)
     assert "count-acc↑, count-mae↓, presence-recall↑" in out
-    assert "--metric-arg segment-align.KEY: device, dtype, model, others," in out
+    assert "--metric-arg segment-align.KEY=VALUE:" in out
+    # every option with its type, default and help, from the one declaration
+    assert "others (int, default 16): other items each image is compared with" in out
+    assert "device (str | None): torch device (the run's --device when not set)" in out
+    assert "dtype (float32|float16|bfloat16, default 'float32'): model dtype" in out
     assert "fact_recall@>77↑" in out
 
 
 def test_models_list_shows_summary_and_model_args() -> None:
     out = _invoke("models", "list")
     assert re.search(r"^diffusers\s+diffusers:ID\|DIR - ", out, re.MULTILINE)
-    assert "--model-arg: timeout" in out and "--model-arg: size" in out
+    assert "timeout (float, default 600.0): seconds one command may run" in out
+    assert "size (int, default 256): image side in pixels" in out
+    assert "long_prompt (str, default 'truncate'): long-prompt strategy" in out
 
 
 def test_suites_list_shows_declared_version_size_sha() -> None:
@@ -61,16 +70,16 @@ def test_suites_list_shows_declared_version_size_sha() -> None:
         assert d.sha256 in line and f" {d.size} " in line and f" {d.version} " in line
 
 
-def _metric_options(name: str) -> tuple[str, ...]:
-    """The --metric-arg keys the metric accepts, from its own error on an unknown key."""
-    from longbench.metrics.base import MetricContext, build_metric
-
-    try:
-        build_metric(name, MetricContext(suite=None), {"no_such_option": "1"})
-    except LongbenchError as e:
-        m = re.search(r"\(options: ([^)]*)\)", str(e))
-        return tuple(m.group(1).split(", ")) if m else ()
-    raise AssertionError(f"{name} accepted an unknown option")
+def _same_defaults(options: type, constructor: object) -> None:
+    """Every option the constructor also takes has the declared default there (Python callers get the same
+    behaviour as the command line); options that ``from_context`` maps (another type, or None: decided at run
+    time) are skipped."""
+    params = inspect.signature(constructor).parameters
+    for f in dataclasses.fields(options):
+        p = params.get(f.name)
+        if p is not None and f.default is not None and type(p.default) is type(f.default):
+            assert p.default == f.default, f"{constructor.__qualname__}: {f.name} defaults to {p.default!r}, " \
+                                           f"the declaration to {f.default!r}"
 
 
 @pytest.mark.parametrize("name", sorted(METRICS.names()))
@@ -79,12 +88,14 @@ def test_metric_declaration_equals_implementation(name: str) -> None:
     assert d is not None, f"declare {name!r} in longbench/metrics/__init__.py"
     cls = METRICS.get(name)
     assert list(d.columns.items()) == list(cls.columns.items()), "update longbench/metrics/__init__.py"
-    assert d.options == _metric_options(name), "update longbench/metrics/__init__.py"
+    # one declaration of the options, named by the entry (for listing) and the class (for building)
+    assert (d.options or NoOptions) is cls.Options, "name the metric's Options in longbench/metrics/__init__.py"
+    assert all(f.metadata.get("help") for f in dataclasses.fields(cls.Options)), "give every option a help text"
+    _same_defaults(cls.Options, cls.__init__)
     assert d.summary
     # what `longbench doctor` checks without importing the metric is what the metric itself reports
-    own = getattr(cls, "weights_status", None)
     assert d.weights is not None, "declare the metric's weights check (Entry.weights)"
-    assert (import_string(d.weights)() if d.weights else None) == (own() if own else None)
+    assert (import_string(d.weights)() if d.weights else []) == cls.weights_status()
 
 
 def test_doctor_imports_no_metric() -> None:
@@ -101,7 +112,12 @@ def test_doctor_imports_no_metric() -> None:
 def test_model_declaration_equals_implementation(name: str) -> None:
     d = MODELS.declared(name)
     assert d is not None, f"declare {name!r} in longbench/models/__init__.py"
-    assert d.options == tuple(sorted(MODELS.get(name).arg_types)), "update longbench/models/__init__.py"
+    cls = MODELS.get(name)
+    if cls.Options in (None, NoOptions):  # none, or free-form (python:)
+        assert d.options is None
+    else:
+        assert d.options is cls.Options, "name the adapter's Options in longbench/models/__init__.py"
+        assert all(f.metadata.get("help") for f in dataclasses.fields(cls.Options)), "give every option a help text"
     assert d.summary.startswith(f"{name}:")
 
 
@@ -130,7 +146,9 @@ def test_undeclared_and_broken_plugins_are_listed(fake_modules: Path) -> None:
 def test_registry_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "lb_plugin_decl.py").write_text(
         "from longbench.registry import Entry\n"
-        "ENTRY = Entry('lb_plugin_impl:Thing', 'a declared plugin', options=('k',))\n")
+        "ENTRY = Entry('lb_plugin_impl:Thing', 'a declared plugin', options='lb_plugin_decl:Opts')\n"
+        "from dataclasses import dataclass\n"
+        "@dataclass\nclass Opts:\n    k: int = 1\n")
     (tmp_path / "lb_plugin_impl.py").write_text("class Thing:\n    pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     reg = Registry("thing", "longbench.no_such_group")
@@ -139,7 +157,8 @@ def test_registry_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     reg.register("c", "lb_plugin_impl:Thing")  # a plain plugin: its class is imported to list it
     assert reg.target("a") == "lb_plugin_impl:Thing" and reg.declared("a").summary == "declared"
     assert reg.declared("b") is None  # not known without importing the entry point's module
-    assert reg.declaration("b").options == ("k",) and reg.declared("b").summary == "a declared plugin"
+    assert reg.declaration("b").options == "lb_plugin_decl:Opts" and reg.declared("b").summary == "a declared plugin"
+    assert reg.options("b").__name__ == "Opts"
     assert "lb_plugin_impl" not in sys.modules  # the implementation behind the declarations is not imported
     assert reg.get("a").__name__ == "Thing" and reg.declared("a") is not None  # declaration kept
     assert reg.get("b") is reg.get("a")  # followed through the declaration to the class

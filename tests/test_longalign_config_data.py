@@ -122,22 +122,21 @@ def test_omega_outside_unit_needs_the_allow_flag():
 
 def test_schedule_dependent_checks():
     from longalign.config import load_config
-    from longalign.config_checks import check_schedule
 
     cfg = load_config("lcm", None, ["model.base=x", "data.path=y", "lcm.num_ddim_timesteps=2000"])
-    check_schedule("lcm", load_config("lcm", None, ["model.base=x", "data.path=y"]), 1000)
+    load_config("lcm", None, ["model.base=x", "data.path=y"]).check_schedule(1000)
     with pytest.raises(LongbenchError, match=r"lcm\.num_ddim_timesteps=2000 must lie in \[1, 1000\] \(the base "
                                              r"scheduler has 1000 training timesteps"):
-        check_schedule("lcm", cfg, 1000)
+        cfg.check_schedule(1000)
     cfg = load_config("lcm", None, ["model.base=x", "data.path=y", "lcm.min_timestep=100"])
     with pytest.raises(LongbenchError, match=r"lcm\.min_timestep=100 must lie in \[0, 100\)"):
-        check_schedule("lcm", cfg, 100)
+        cfg.check_schedule(100)
     cfg = load_config("reward", None, ["model.base=x", "data.path=y", "reward.rollout_steps=1001"])
     with pytest.raises(LongbenchError, match=r"reward\.rollout_steps=1001 must lie in \[1, 1000\]"):
-        check_schedule("reward", cfg, 1000)
+        cfg.check_schedule(1000)
     cfg = load_config("reward-lcm", None, ["model.base=x", "data.path=y", "reward_lcm.timesteps=[1200,10]"])
     with pytest.raises(LongbenchError, match=r"reward_lcm\.timesteps=\[1200, 10\]: every timestep must be < 1000"):
-        check_schedule("reward-lcm", cfg, 1000)
+        cfg.check_schedule(1000)
 
 
 def test_warmup_warnings(caplog):
@@ -146,7 +145,7 @@ def test_warmup_warnings(caplog):
     from longalign.config import load_config
 
     base = ["model.base=x", "data.path=y"]
-    with caplog.at_level(logging.WARNING, logger="longalign.config_checks"):
+    with caplog.at_level(logging.WARNING, logger="longalign.sections"):
         load_config("align", None, base)  # the defaults are consistent
         assert not caplog.records
         load_config("align", None, [*base, "train.max_steps=10"])
@@ -175,16 +174,25 @@ def test_lora_recipe_fills_its_settings():
 
 
 def test_same_setting_compares_paths(tmp_path, monkeypatch):
-    from longalign.config import same_setting
+    from longalign.config import path_keys, same_setting
+    from longalign.stages.align import AlignConfig
+    from longalign.stages.denscore import DenscoreConfig
+    from longalign.stages.reward import RewardConfig
 
+    # the path keys are declared by the sections (metadata=PATH), the same set as the former hand-written list
+    assert path_keys(AlignConfig) == {"model.base", "model.init_from", "model.t5", "model.t5_adapter", "data.path",
+                                      "data.image_root"}
+    assert path_keys(RewardConfig) - path_keys(AlignConfig) == {"reward.model", "reward.processor"}
+    assert path_keys(DenscoreConfig) == {"scorer.init", "scorer.processor", "pairs.path", "pairs.image_root"}
+    paths = path_keys(AlignConfig)
     (tmp_path / "sd").mkdir()
     (tmp_path / "other").mkdir()
     monkeypatch.chdir(tmp_path)
-    assert same_setting("model.base", "sd", str(tmp_path / "sd"))
-    assert same_setting("model.base", "./sd/", "sd")
-    assert not same_setting("model.base", "sd", "other")
-    assert not same_setting("model.base", "org/model-a", "org/model-b")
-    assert not same_setting("model.splitter", "sd", str(tmp_path / "sd"))  # not a path key
+    assert same_setting("model.base", "sd", str(tmp_path / "sd"), paths)
+    assert same_setting("model.base", "./sd/", "sd", paths)
+    assert not same_setting("model.base", "sd", "other", paths)
+    assert not same_setting("model.base", "org/model-a", "org/model-b", paths)
+    assert not same_setting("model.splitter", "sd", str(tmp_path / "sd"), paths)  # not a path key
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -196,7 +204,7 @@ def _img(path, color=(200, 10, 10), size=(20, 12)):
 
 
 def _data_cfg(**kw):
-    from longalign.config import DataSection
+    from longalign.sections import DataSection
 
     return DataSection(**{"resolution": 8, **kw})
 
@@ -206,7 +214,7 @@ def test_table_formats_agree(tmp_path):
     import pyarrow.parquet as pq
     import torch
 
-    from longalign.data import build_dataset
+    from longalign.data.captions import build_dataset
 
     rows = [{"image": f"im/{i}.png", "caption": f"Caption {i}. Second sentence."} for i in range(3)]
     for i in range(3):
@@ -226,7 +234,7 @@ def test_table_formats_agree(tmp_path):
 
 
 def test_folder_formats(tmp_path):
-    from longalign.data import build_dataset
+    from longalign.data.captions import build_dataset
 
     _img(tmp_path / "f" / "a.png")
     (tmp_path / "f" / "a.txt").write_text("A red thing.\n")
@@ -246,7 +254,7 @@ def test_longalign_layout(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from longalign.data import build_dataset
+    from longalign.data.captions import build_dataset
 
     _img(tmp_path / "images" / "0001.jpg")
     _img(tmp_path / "images" / "0002.jpg")
@@ -259,7 +267,7 @@ def test_longalign_layout(tmp_path):
 
 
 def test_missing_image_and_empty_caption_name_the_row(tmp_path):
-    from longalign.data import build_dataset
+    from longalign.data.captions import build_dataset
 
     _img(tmp_path / "ok.png")
     f = tmp_path / "d.jsonl"
@@ -284,7 +292,7 @@ def test_missing_image_and_empty_caption_name_the_row(tmp_path):
 def test_synth_dataset_matches_the_synth_world():
     import random
 
-    from longalign.data import build_dataset
+    from longalign.data.captions import build_dataset
     from longbench.synth.grammar import make_prompt
     from longbench.synth.sampler import sample_scene
 
@@ -297,7 +305,7 @@ def test_synth_dataset_matches_the_synth_world():
 
 
 def test_stream_sampler_is_resumable_and_wraps():
-    from longalign.data import StreamBatchSampler
+    from longalign.data.order import StreamBatchSampler
 
     full = list(StreamBatchSampler(5, 3, seed=1, num_batches=7))
     assert all(len(b) == 3 for b in full)
@@ -308,8 +316,8 @@ def test_stream_sampler_is_resumable_and_wraps():
 
 
 def test_preference_pairs(tmp_path):
-    from longalign.config import PairsSection
-    from longalign.data import PreferenceDataset, load_preference_pairs
+    from longalign.data.preferences import PreferenceDataset, load_preference_pairs
+    from longalign.stages.denscore import PairsSection
 
     _img(tmp_path / "a.png")
     _img(tmp_path / "b.png", (0, 0, 255))

@@ -203,7 +203,7 @@ def test_segment_prompt_embeds_on_a_pipeline(tok):
     assert neg["negative_prompt_embeds"].shape == (2, 240, 32)
     assert not torch.allclose(neg["negative_prompt_embeds"], segment_prompt_embeds(pipe, prompts, {})[
         "negative_prompt_embeds"])
-    with pytest.raises(LongbenchError, match="unknown option 'tokens'"):
+    with pytest.raises(LongbenchError, match="long_prompt=segment has no option 'tokens'"):
         segment_prompt_embeds(pipe, prompts, {"tokens": 3})
     # the pipeline accepts the embeddings as they are
     out = pipe(**kw, num_inference_steps=2, guidance_scale=7.5, output_type="pt",

@@ -217,11 +217,11 @@ def test_resume_accepts_the_same_paths_written_differently(world, monkeypatch):
 
 
 def test_log_lines_past_the_saved_state_are_dropped(tmp_path):
-    from longalign.trainer import _truncate_log
+    from longalign.resume import truncate_log
 
     f = tmp_path / "log.jsonl"
     f.write_text("".join(json.dumps({"step": i, "loss": i / 10}) + "\n" for i in range(1, 6)) + '{"step": 6, "lo')
-    _truncate_log(f, 3)
+    truncate_log(f, 3)
     assert [json.loads(x)["step"] for x in f.read_text().splitlines()] == [1, 2, 3]
 
 
@@ -306,7 +306,7 @@ def test_longsd_model_generates_and_rejects_another_base(world, align_ckpt, othe
     bad = build_model(f"longsd:{align_ckpt}", {"base": str(other_sd)})
     with pytest.raises(LongbenchError, match="was trained on base .* but the weights of .* differ"):
         bad.generate(reqs[:1])
-    with pytest.raises(LongbenchError, match="does not accept --model-arg 'long_prompt'"):
+    with pytest.raises(LongbenchError, match="model 'longsd' has no option 'long_prompt'"):
         build_model(f"longsd:{align_ckpt}", {"long_prompt": "segment"})
     with pytest.raises(LongbenchError, match="not a longSD checkpoint"):
         build_model(f"longsd:{world['root']}")

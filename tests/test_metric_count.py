@@ -123,9 +123,9 @@ def test_cli_string_options_are_typed():
     assert metric.score_threshold == 0.2 and metric.nms_iou == 0.4
     with pytest.raises(LongbenchError, match="has no option 'omega'"):
         build_metric("count", ctx, {"omega": "0.3"})
-    with pytest.raises(LongbenchError, match="nms_iou='x'"):
+    with pytest.raises(LongbenchError, match="metric 'count' option 'nms_iou': expected a number, got 'x'"):
         build_metric("count", ctx, {"nms_iou": "x"})
-    with pytest.raises(LongbenchError, match="trust_remote_code='maybe'"):
+    with pytest.raises(LongbenchError, match="option 'trust_remote_code': expected true/false, got 'maybe'"):
         build_metric("count", ctx, {"trust_remote_code": "maybe"})
 
 
@@ -201,26 +201,40 @@ def test_missing_detector_weights_is_clear_error():
 
 
 # ---------------------------------------------------------------------- synth
-def test_synth_items_use_exact_detector():
-    synth_suite = pytest.importorskip("longbench.synth.suite")
-    render = pytest.importorskip("longbench.synth.render")
+def test_synth_detector_counts_exactly():
+    """The synthetic world's Detector: exact counts on renders (no weights), zero on a blank image, and the
+    default of count on synthetic suites (declared by the suite, not sniffed from items)."""
     from longbench.metrics.count import CountMetric
+    from longbench.suites.loaders import load_suite
+    from longbench.synth import render
+    from longbench.synth import suite as synth_suite
+    from longbench.synth.count_detector import SynthCountDetector
     from longbench.synth.views import item_scene
 
     items = synth_suite.make_items(3, seed=1)
     renderer = render.Renderer()
     images = [renderer.render(item_scene(it), seed=0) for it in items]
-    metric = CountMetric(model="no-such-org/never-loaded")  # synth items never load the learned detector
+    metric = CountMetric(detector="synth")
     metric.update(images, items)
     out = metric.compute()
     assert out["count-acc"] == 1.0 and out["count-mae"] == 0.0 and out["presence-recall"] == 1.0
+    assert isinstance(metric.detector, SynthCountDetector) and metric.protocol()["detector"] == "synth"
+    # the counts, checked against the scenes the images were drawn from
+    counts = SynthCountDetector().count(images, [[e.name for e in it.entities] for it in items],
+                                        score_threshold=0.3, nms_iou=0.5)
+    assert counts == [[item_scene(it).group(e.name).count for e in it.entities] for it in items]
     # a blank image: everything missing
-    metric2 = CountMetric(model="no-such-org/never-loaded")
+    metric2 = CountMetric(detector="synth")
     from PIL import Image
 
     metric2.update([Image.new("RGB", images[0].size, (250, 250, 250))], items[:1])
     assert metric2.compute()["presence-recall"] == 0.0
-    assert metric2.protocol()["images_by_synth_detector"] == 1
+    assert metric2.protocol()["images_by_detector"] == 1
+    metric2.reset()  # the runner reuses a metric across models: the count starts again
+    assert metric2.protocol()["images_by_detector"] == 0
+    with pytest.raises(LongbenchError, match="'a cat' is not a group of the synthetic world"):
+        SynthCountDetector().count(images[:1], [["a cat"]], score_threshold=0.3, nms_iou=0.5)
+    assert load_suite("synth-v0").metric_args["count"] == {"detector": "synth"}
 
 
 # ---------------------------------------------------------------------- tiny Grounding DINO

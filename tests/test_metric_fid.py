@@ -432,8 +432,11 @@ def test_clip_fid_per_bucket_groups(clip_dir: Path) -> None:
     whole.reference_from_images(ref)
     whole.update(imgs)
     assert m.compute()["fid-clip"] == pytest.approx(whole.compute()["fid-clip"], rel=1e-9)  # same chunks of 4
-    # a grouping that is not the length buckets cannot be computed from the statistics: left out
-    assert m.compute_groups(["x"] * 5 + ["y"] * 5) == {}
+    # a grouping that is not the buckets the images were added with cannot come from the statistics
+    with pytest.raises(LongbenchError, match="only for the prompt-length buckets"):
+        m.compute_groups(["x"] * 5 + ["y"] * 5)
+    with pytest.raises(LongbenchError, match="only for the prompt-length buckets"):
+        m.compute_groups(labels[1:] + labels[:1])
     with pytest.raises(LongbenchError, match="3 group labels for 10 images"):
         m.compute_groups(["<=77"] * 3)
     with pytest.raises(LongbenchError, match="need the items"):
@@ -539,7 +542,7 @@ def test_no_reference_is_a_clear_error(clip_dir: Path, tmp_path: Path) -> None:
         m.compute()
     with pytest.raises(LongbenchError, match="has no option 'colour'"):
         build_metric("fid-clip", ctx, {"model": str(clip_dir), "colour": "red"})
-    with pytest.raises(LongbenchError, match="by_bucket='maybe': expected true/false"):
+    with pytest.raises(LongbenchError, match="option 'by_bucket': expected true/false, got 'maybe'"):
         build_metric("fid-clip", ctx, {"model": str(clip_dir), "by_bucket": "maybe"})
 
 

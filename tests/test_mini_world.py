@@ -26,7 +26,6 @@ from longbench.mini.suite import (
     mini_v0_scene_keys,
     train_items,
 )
-from longbench.mini.visibility import token_positions
 from longbench.mini.world import (
     BACKGROUND_COLOURS,
     OBJECT_COLOURS,
@@ -40,6 +39,7 @@ from longbench.mini.world import (
 )
 from longbench.suites.base import Fact, Item
 from longbench.text.tokenizer import TokenCounter, load_clip_tokenizer_fast
+from longbench.worlds.tokens import token_positions
 
 MINI_V0_SHA256 = "bebef3d25bcc73de5569666a566e79832ec9f46f111bc6c3ec878dc2961be503"
 
@@ -198,6 +198,24 @@ def test_suite_positions_match_fast_tokenizer_offsets(suite):
             assert last == max(k for k, (s, _) in enumerate(offsets) if s < b), it.id
         b = it.meta["background_span"][1]
         assert it.meta["background_last_token"] == max(k for k, (s, _) in enumerate(offsets) if s < b)
+
+
+def test_generic_span_rule_reads_mini_items(suite, counter):
+    """The one span → token rule (``longbench.worlds.tokens``, used by synth items and the VQA questions)
+    reads mini's bare ``[start, end]`` spans: without the stored positions it recomputes them exactly
+    (the stored ones come from batched prefix counts at build time, a different route)."""
+    from longbench.worlds.tokens import background_last_token, fact_last_tokens
+
+    for it in suite.items[:40]:
+        meta = {k: v for k, v in it.meta.items() if k not in ("fact_last_tokens", "background_last_token")}
+        bare = Item(id=it.id, prompt=it.prompt, segments=it.segments, facts=it.facts, meta=meta)
+        assert fact_last_tokens(bare, counter) == it.meta["fact_last_tokens"], it.id
+        assert background_last_token(bare, counter) == it.meta["background_last_token"], it.id
+        assert fact_last_tokens(it) == it.meta["fact_last_tokens"]  # stored positions need no tokenizer
+    bad = Item(id="mini-bad", prompt="two red circles.", segments=("two red circles.",),
+               facts=(Fact("presence", 0, "circles"),), meta={"fact_spans": [[3, 99]]})
+    with pytest.raises(LongbenchError, match=r"'mini-bad'.*inside the prompt \(16 characters\)"):
+        fact_last_tokens(bad, counter)
 
 
 def test_fact_spans_state_the_fact(suite):

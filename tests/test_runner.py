@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 
 from longbench.errors import LongbenchError
+from longbench.gates import check_thresholds
 from longbench.models.base import request_seed
 from longbench.results import load_results, load_samples, validate_results
-from longbench.runner import EvalConfig, check_thresholds, run_eval
+from longbench.runner import EvalConfig, run_eval
 from longbench.stats import bootstrap_mean_ci
 
 

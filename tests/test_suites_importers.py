@@ -9,7 +9,8 @@ import pytest
 
 from longbench.errors import LongbenchError
 from longbench.suites.base import MAX_PROMPT_CHARS
-from longbench.suites.importers import FORMATS, ImportOptions, import_suite, import_to_file
+from longbench.registry import IMPORTERS
+from longbench.suites.importers import ImportOptions, import_suite, import_to_file
 from longbench.suites.loaders import load_jsonl_suite
 from longbench.suites.schema import validate_file
 
@@ -200,7 +201,7 @@ def expect_error(match: str, fmt: str, path: Path, opts: ImportOptions | None = 
 def test_wrong_format_name(tmp_path: Path) -> None:
     f = tmp_path / "p.txt"
     f.write_text("A cat.\n")
-    known = ", ".join(FORMATS)
+    known = ", ".join(IMPORTERS.names())
     expect_error(f"unknown import format 'dpg'; did you mean 'dpg-bench'? (known: {known})", "dpg", f)
     expect_error(f"unknown import format 'zzz' (known: {known})", "zzz", f)
 

@@ -252,6 +252,17 @@ def test_bad_spans_are_clear_errors(bad, match):
         build_model("synth:clip77").scene_for(Request(broken, 0))
 
 
+def test_clip_models_check_spans_before_generating():
+    """``prepare`` sees every request before any image is drawn, so a bad span stops a clip<N> run up
+    front; a model that does not read spans does not look at them."""
+    item = _hand_item()
+    broken = Item(id="hand-bad", prompt=item.prompt, segments=item.segments, facts=item.facts,
+                  meta={**item.meta, "fact_spans": [[[5, 2]]] * 11})
+    with pytest.raises(LongbenchError, match=r"'hand-bad'.*inside the prompt"):
+        build_model("synth:clip77").prepare([Request(item, 0), Request(broken, 1)])
+    build_model("synth:oracle").prepare([Request(broken, 0)])
+
+
 # --- the whole suite against an independent count ----------------------------------------------------
 def _inside_by_prefix(item: Item, tokenizer, window: int = 77) -> list[bool]:
     """Per fact: tokenize the prompt up to the end of the fact's last span; the fact is read when those
@@ -392,7 +403,7 @@ def test_corrupt_k_degrades_monotonically(suite):
     ("synth:corrupt--1", None, "unknown synth model"),
     ("synth:oracle", {"size": "64"}, "size"),
     ("synth:oracle", {"size": "big"}, "size"),
-    ("synth:oracle", {"steps": "4"}, "does not accept"),
+    ("synth:oracle", {"steps": "4"}, "model 'synth' has no option 'steps'"),
 ])
 def test_model_spec_errors(spec, args, match):
     with pytest.raises(LongbenchError, match=match):

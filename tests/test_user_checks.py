@@ -397,7 +397,7 @@ def test_limit_larger_than_suite_and_batch_size_do_not_change_results(synth_file
     (["--model", ""], "has no kind"),
     (["--model", "synth:oracle", "--batch-size", "0"], "--batch-size must be >= 1"),
     (["--model", "synth:oracle", "--model-arg", "size=big"], "size"),
-    (["--model", "synth:oracle", "--model-arg", "nosuch=1"], "does not accept --model-arg 'nosuch'"),
+    (["--model", "synth:oracle", "--model-arg", "nosuch=1"], "model 'synth' has no option 'nosuch'"),
 ])
 def test_more_bad_usage_is_one_line_exit_2(synth_file, tmp_path, extra, needle):
     r = synth_eval(synth_file, tmp_path / "runs", *extra)

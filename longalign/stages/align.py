@@ -7,16 +7,41 @@ classifier-free guidance; the T5 adapter is trained too when the T5 branch is on
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longalign.stages.common import DiffusionStage
+from longalign.checks import check_range, require
+from longalign.stages.common import DiffusionStage, DiffusionStageConfig
 
 if TYPE_CHECKING:
     import torch
 
 
+@dataclass
+class AlignSection:
+    caption_dropout: float = 0.1
+    loss: str = "l2"
+    huber_c: float = 0.001
+    train_adapter: bool = True
+
+    def check(self) -> None:
+        check_range(self.caption_dropout, "align.caption_dropout", 0, 1)
+        require(self.loss in ("l2", "huber"), f"align.loss={self.loss!r}: expected l2 or huber")
+        check_range(self.huber_c, "align.huber_c", 0, lo_open=True)
+
+
+@dataclass
+class AlignConfig(DiffusionStageConfig):
+    align: AlignSection = field(default_factory=AlignSection)
+
+    def check(self) -> None:
+        super().check()
+        self.align.check()
+
+
 class AlignStage(DiffusionStage):
     name: ClassVar[str] = "align"
+    config_class: ClassVar[type] = AlignConfig
     trains_adapter: ClassVar[bool] = True
 
     def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,

@@ -1,13 +1,18 @@
-"""What the diffusion stages share: loading the base pipeline and a parent checkpoint, the fresh LoRA,
-the segment encoder, the dataset, and writing longSD checkpoints."""
+"""What the diffusion stages share: their config sections (``model``, ``lora``, ``data``, ``optim``,
+``train``), loading the base pipeline and a parent checkpoint, the fresh LoRA, the segment encoder, the
+dataset, and writing longSD checkpoints."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longalign.trainer import Stage
+from longalign.config import StageConfig
+from longalign.sections import DataSection, LoraSection, ModelSection, OptimSection, TrainSection
+from longalign.stages.base import Stage
 from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
@@ -17,11 +22,31 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 LORA_ADAPTER = "longalign"
-INFERENCE_DEFAULTS = {
-    "standard": {"scheduler": "UniPCMultistepScheduler", "steps": 25, "guidance": 7.5},
-    "lcm": {"scheduler": "LCMScheduler", "steps": 4, "guidance": 1.0},
-}
-_DTYPES = {"no": "float32", "fp16": "float16", "bf16": "bfloat16"}
+#: sampler settings written into a checkpoint's manifest (what ``longsd:`` uses unless told otherwise)
+STANDARD_SAMPLING: Mapping[str, Any] = {"scheduler": "UniPCMultistepScheduler", "steps": 25, "guidance": 7.5}
+LCM_SAMPLING: Mapping[str, Any] = {"scheduler": "LCMScheduler", "steps": 4, "guidance": 1.0}
+
+
+@dataclass
+class DiffusionStageConfig(StageConfig):
+    """The sections every diffusion stage has; a stage adds its own section in a subclass."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    lora: LoraSection = field(default_factory=LoraSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    resumable_changes: ClassVar[tuple[str, ...]] = (*StageConfig.resumable_changes, "data.num_workers")
+
+    def resolve(self) -> None:
+        self.lora.resolve()
+
+    def check(self) -> None:
+        super().check()
+        self.model.check()
+        self.lora.check()
+        self.data.check()
 
 
 def _load(cls: Any, path: Path, subfolder: str | None, what: str, **kw: Any) -> Any:
@@ -37,8 +62,8 @@ def _load(cls: Any, path: Path, subfolder: str | None, what: str, **kw: Any) -> 
 class DiffusionStage(Stage):
     """Base of align / lcm / reward / reward-lcm."""
 
-    #: inference defaults written into the manifest ("standard" or "lcm")
-    sampler: ClassVar[str] = "standard"
+    #: sampler settings written into the manifest
+    inference_defaults: ClassVar[Mapping[str, Any]] = STANDARD_SAMPLING
     #: whether this stage trains the T5 adapter (align, when configured)
     trains_adapter: ClassVar[bool] = False
     #: whether images are needed (reward stages only read captions)
@@ -46,8 +71,7 @@ class DiffusionStage(Stage):
 
     # -------------------------------------------------------------------------------------- setup
     def setup(self) -> None:
-        import torch
-
+        from longbench.devices import MIXED_PRECISION_DTYPES, torch_dtype
         from longbench.longsd.checkpoint import base_probe, check_base, read_manifest
         from longbench.longsd.lora import fuse_checkpoint_lora
         from longbench.weights import resolve
@@ -59,7 +83,8 @@ class DiffusionStage(Stage):
             self._check_parent_encoding(self.parent)
         self.base_spec = m.base or (self.parent["base"]["spec"] if self.parent else "")
         self.base_path = resolve(self.base_spec, what="base pipeline")
-        self.weight_dtype = getattr(torch, _DTYPES[self.cfg.train.mixed_precision])
+        self.weight_dtype = torch_dtype(MIXED_PRECISION_DTYPES[self.cfg.train.mixed_precision],
+                                        "train.mixed_precision")
         self.load_components()
         self.probe = base_probe(self.unet, self.text_encoder)
         if self.parent is not None:
@@ -105,9 +130,7 @@ class DiffusionStage(Stage):
             raise LongbenchError(f"base {self.base_spec!r}: prediction_type {self.prediction_type!r} is not supported")
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float().to(self.accelerator.device)
         self.num_train_timesteps = int(self.noise_scheduler.config.num_train_timesteps)
-        from longalign.config_checks import check_schedule
-
-        check_schedule(self.name, self.cfg, self.num_train_timesteps)
+        self.cfg.check_schedule(self.num_train_timesteps)
         device = self.accelerator.device
         for module in (self.text_encoder, self.vae, self.unet):
             module.requires_grad_(False)
@@ -151,14 +174,12 @@ class DiffusionStage(Stage):
             self.adapter.to(dtype=self.weight_dtype)
 
     def add_lora(self) -> None:
-        import torch
+        from diffusers.training_utils import cast_training_params
 
         from longalign.lora_recipes import add_lora
 
         add_lora(self.unet, self.cfg.lora, LORA_ADAPTER)
-        for p in self.unet.parameters():
-            if p.requires_grad:
-                p.data = p.data.to(torch.float32)  # trained weights stay in float32 under mixed precision
+        cast_training_params(self.unet)  # trained weights stay in float32 under mixed precision
         if self.cfg.train.gradient_checkpointing:
             self.unet.enable_gradient_checkpointing()
         self.unet.train()
@@ -168,7 +189,7 @@ class DiffusionStage(Stage):
 
     # -------------------------------------------------------------------------------------- data
     def build_dataset(self) -> Any:
-        from longalign.data import build_dataset
+        from longalign.data.captions import build_dataset
 
         return build_dataset(self.cfg.data, load_images=self.needs_images)
 
@@ -176,9 +197,12 @@ class DiffusionStage(Stage):
         return self._data
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        from longalign.data import collate_pairs
+        from longalign.data.captions import collate_pairs
 
         return collate_pairs(examples)
+
+    def num_workers(self) -> int:
+        return self.cfg.data.num_workers
 
     def describe_data(self) -> dict[str, Any]:
         return self._data.describe()
@@ -248,7 +272,7 @@ class DiffusionStage(Stage):
         adapter = self.accelerator.unwrap_model(self.encoder.adapter) if self.encoder.adapter is not None else None
         manifest = build_manifest(
             stage=self.name, step=step, base_spec=self.base_spec, base_path=str(self.base_path), probe=self.probe,
-            encoder=self.encoder_description(), inference=dict(INFERENCE_DEFAULTS[self.sampler]),
+            encoder=self.encoder_description(), inference=dict(self.inference_defaults),
             config=config_to_dict(self.cfg), parent=self.parent, lora=lora_rank_summary(lora))
         manifest["data"] = self.describe_data()
         write_checkpoint(target, manifest, lora, adapter)

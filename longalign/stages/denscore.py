@@ -1,6 +1,6 @@
 """``denscore``: fine-tune a CLIP-style model into a segment-level preference model.
 
-Data: preference pairs (``longalign.data``: JSONL of ``{caption, image_0, image_1, label}``, label = index
+Data: preference pairs (``longalign.data.preferences``: JSONL of ``{caption, image_0, image_1, label}``, label = index
 of the preferred image, 0.5 for a tie). Scores follow the metric (``longbench.metrics.denscore``): image
 and segment features are L2-normalised, the prompt vector is the mean of its segment vectors, and images
 go through the metric's and the reward's preprocessing (``reward_preprocess``: crop
@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longalign.trainer import Stage
+from longalign.checks import check_range, require
+from longalign.config import StageConfig
+from longalign.sections import OptimSection, TrainSection, check_splitter, path_field
+from longalign.stages.base import Stage
 from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
@@ -37,6 +41,70 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "longalign-denscore"
+
+
+@dataclass
+class ScorerSection:
+    #: CLIP-style model to start from (id, directory) and its processor (default: the model's own)
+    init: str = path_field()
+    processor: str = path_field()
+
+    def check(self) -> None:
+        require(bool(self.init), "scorer.init is required: the CLIP-style model to fine-tune (id or directory)")
+
+
+@dataclass
+class PairsSection:
+    #: JSONL of {caption, image_0, image_1, label: 0 | 1 | 0.5} (longalign.data.preferences)
+    path: str = path_field()
+    image_root: str = path_field()
+    limit: int = 0
+    num_workers: int = 0
+
+    def check(self) -> None:
+        require(bool(self.path), "pairs.path is required: a JSONL of {caption, image_0, image_1, label}")
+        check_range(self.limit, "pairs.limit", 0, why="0: all pairs")
+        check_range(self.num_workers, "pairs.num_workers", 0)
+
+
+@dataclass
+class DenscoreSection:
+    splitter: str = "longalign"
+    #: loss = w · segment-level loss + (1 − w) · prompt-level loss
+    segment_weight: float = 0.5
+    #: image preprocessing of the Denscore metric and the reward: crop this fraction of each side, resize
+    #: to the model's image size (bilinear, antialiased), CLIP normalisation
+    crop_fraction: float = 504 / 512
+    #: place the crop at random (augmentation, as the reward does in training) instead of centred (the metric)
+    random_crop: bool = False
+    train_text: bool = True
+    train_vision: bool = True
+    train_logit_scale: bool = False
+
+    def check(self) -> None:
+        check_splitter(self.splitter, "denscore.splitter")
+        check_range(self.segment_weight, "denscore.segment_weight", 0, 1)
+        check_range(self.crop_fraction, "denscore.crop_fraction", 0, 1, lo_open=True)
+        require(self.train_text or self.train_vision or self.train_logit_scale,
+                "denscore: nothing to train (train_text, train_vision and train_logit_scale are all false)")
+
+
+@dataclass
+class DenscoreConfig(StageConfig):
+    scorer: ScorerSection = field(default_factory=ScorerSection)
+    pairs: PairsSection = field(default_factory=PairsSection)
+    denscore: DenscoreSection = field(default_factory=DenscoreSection)
+    optim: OptimSection = field(default_factory=lambda: OptimSection(learning_rate=3e-6, max_grad_norm=1.0,
+                                                                     warmup_steps=500))
+    train: TrainSection = field(default_factory=lambda: TrainSection(batch_size=8))
+
+    resumable_changes: ClassVar[tuple[str, ...]] = (*StageConfig.resumable_changes, "pairs.num_workers")
+
+    def check(self) -> None:
+        super().check()
+        self.scorer.check()
+        self.pairs.check()
+        self.denscore.check()
 
 
 def pair_cross_entropy(s0: torch.Tensor, s1: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -50,9 +118,10 @@ def pair_cross_entropy(s0: torch.Tensor, s1: torch.Tensor, label: torch.Tensor) 
 
 class DenscoreStage(Stage):
     name: ClassVar[str] = "denscore"
+    config_class: ClassVar[type] = DenscoreConfig
 
     def setup(self) -> None:
-        from longalign.data import PreferenceDataset, load_preference_pairs
+        from longalign.data.preferences import PreferenceDataset, load_preference_pairs
         from longbench.metrics.clip_models import load_clip_scorer
 
         cfg = self.cfg
@@ -81,9 +150,12 @@ class DenscoreStage(Stage):
         return self._data
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        from longalign.data import collate_preferences
+        from longalign.data.preferences import collate_preferences
 
         return collate_preferences(examples)
+
+    def num_workers(self) -> int:
+        return self.cfg.pairs.num_workers
 
     def trainable_modules(self) -> list[nn.Module]:
         return [self.model]

@@ -10,17 +10,55 @@ LCM-LoRA and the reference.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longalign.stages.common import DiffusionStage
+from longalign.checks import check_range, require
+from longalign.stages.common import LCM_SAMPLING, DiffusionStage, DiffusionStageConfig
 
 if TYPE_CHECKING:
     import torch
 
 
+@dataclass
+class LcmSection:
+    num_ddim_timesteps: int = 50
+    guidance_scale: float = 7.5
+    #: smallest start timestep sampled (the reference uses 10)
+    min_timestep: int = 10
+    timestep_scaling: float = 10.0
+    loss: str = "huber"
+    huber_c: float = 0.001
+
+    def check(self) -> None:
+        require(self.loss in ("l2", "huber"), f"lcm.loss={self.loss!r}: expected l2 or huber")
+        check_range(self.num_ddim_timesteps, "lcm.num_ddim_timesteps", 1)
+        check_range(self.guidance_scale, "lcm.guidance_scale", 0, why="classifier-free guidance weight w")
+        check_range(self.min_timestep, "lcm.min_timestep", 0)
+        check_range(self.timestep_scaling, "lcm.timestep_scaling", 0, lo_open=True)
+        check_range(self.huber_c, "lcm.huber_c", 0, lo_open=True)
+
+
+@dataclass
+class LcmConfig(DiffusionStageConfig):
+    lcm: LcmSection = field(default_factory=LcmSection)
+
+    def check(self) -> None:
+        super().check()
+        self.lcm.check()
+
+    def check_schedule(self, num_train_timesteps: int) -> None:
+        T = num_train_timesteps
+        where = f"the base scheduler has {T} training timesteps"
+        check_range(self.lcm.num_ddim_timesteps, "lcm.num_ddim_timesteps", 1, T, why=f"{where}; each teacher step "
+                    "spans num_train_timesteps // num_ddim_timesteps of them")
+        check_range(self.lcm.min_timestep, "lcm.min_timestep", 0, T, hi_open=True, why=where)
+
+
 class LcmStage(DiffusionStage):
     name: ClassVar[str] = "lcm"
-    sampler: ClassVar[str] = "lcm"
+    config_class: ClassVar[type] = LcmConfig
+    inference_defaults = LCM_SAMPLING
 
     def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:

@@ -12,16 +12,79 @@ preference reward (``longalign.reward``) with V from the batch gathered across p
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longalign.stages.common import DiffusionStage
+from longalign.checks import check_range, require, require_choice
+from longalign.sections import TrainSection, check_splitter, path_field
+from longalign.stages.common import DiffusionStage, DiffusionStageConfig
 
 if TYPE_CHECKING:
     import torch
 
 
+@dataclass
+class RewardSection:
+    """The preference reward (also the ``reward`` section of ``reward-lcm``) and the DDIM rollout."""
+
+    #: preference model (id, directory or open_clip:ARCH:PATH)
+    model: str = path_field("luping-liu/Denscore")
+    #: its processor; empty: the model's own (the LAION CLIP-H processor for the released Denscore)
+    processor: str = path_field()
+    #: score prompt segments (Denscore) or whole prompts truncated to the context (PickScore/CLIP style)
+    segments: bool = True
+    #: splitter of the reward's prompt segments
+    splitter: str = "longalign"
+    #: weight of the text-irrelevant component (1: plain score); must lie in [0, 1] unless allow_any_omega
+    omega: float = 0.3
+    #: accept omega outside [0, 1] (> 1 rewards the text-irrelevant part more than the plain score does,
+    #: < 0 penalises it)
+    allow_any_omega: bool = False
+    #: crop this fraction of each side (randomly placed) before resizing, as the reference reward does
+    crop_fraction: float = 504 / 512
+    random_crop: bool = True
+    dtype: str = "float32"
+    #: DDIM rollout (reward stage)
+    rollout_steps: int = 50
+    guidance_scale: float = 7.5
+    #: one gradient-carrying step per this many rollout steps, at one random offset
+    grad_every: int = 10
+    #: activation checkpointing of the gradient-carrying UNet calls
+    checkpointing: bool = True
+
+    def check(self) -> None:
+        from longbench.devices import DTYPES
+
+        require(bool(self.model), "reward.model is required (the preference model)")
+        check_splitter(self.splitter, "reward.splitter")
+        if not self.allow_any_omega:
+            check_range(self.omega, "reward.omega", 0, 1, why="1: the plain score; set reward.allow_any_omega=true "
+                        "to go beyond")
+        check_range(self.crop_fraction, "reward.crop_fraction", 0, 1, lo_open=True)
+        check_range(self.rollout_steps, "reward.rollout_steps", 1)
+        check_range(self.grad_every, "reward.grad_every", 1)
+        check_range(self.guidance_scale, "reward.guidance_scale", 0, why="classifier-free guidance weight")
+        require_choice(self.dtype, "reward.dtype", DTYPES)
+
+
+@dataclass
+class RewardConfig(DiffusionStageConfig):
+    reward: RewardSection = field(default_factory=RewardSection)
+    train: TrainSection = field(default_factory=lambda: TrainSection(batch_size=1))
+
+    def check(self) -> None:
+        super().check()
+        self.reward.check()
+
+    def check_schedule(self, num_train_timesteps: int) -> None:
+        T = num_train_timesteps
+        check_range(self.reward.rollout_steps, "reward.rollout_steps", 1, T, why=f"the base scheduler has {T} "
+                    "training timesteps; the DDIM rollout steps by num_train_timesteps // rollout_steps")
+
+
 class RewardStage(DiffusionStage):
     name: ClassVar[str] = "reward"
+    config_class: ClassVar[type] = RewardConfig
     # The rollout calls the UNet many times per backward; the stage uses the unwrapped module and the
     # trainer averages gradients across processes itself.
     manual_grad_sync: ClassVar[bool] = True

@@ -7,17 +7,48 @@ decoded and scored as in ``reward``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from longalign.stages.reward import RewardStage
+from longalign.checks import require
+from longalign.stages.common import LCM_SAMPLING, DiffusionStageConfig
+from longalign.stages.reward import RewardSection, RewardStage
 
 if TYPE_CHECKING:
     import torch
 
 
+@dataclass
+class RewardLcmSection:
+    timesteps: list[int] = field(default_factory=lambda: [999, 749, 499, 249])
+
+    def check(self) -> None:
+        ts = self.timesteps
+        require(bool(ts) and all(x >= 0 for x in ts) and ts == sorted(ts, reverse=True) and len(set(ts)) == len(ts),
+                f"reward_lcm.timesteps={ts}: expected distinct decreasing timesteps ≥ 0")
+
+
+@dataclass
+class RewardLcmConfig(DiffusionStageConfig):
+    reward: RewardSection = field(default_factory=RewardSection)
+    reward_lcm: RewardLcmSection = field(default_factory=RewardLcmSection)
+
+    def check(self) -> None:
+        super().check()
+        self.reward.check()
+        self.reward_lcm.check()
+
+    def check_schedule(self, num_train_timesteps: int) -> None:
+        T = num_train_timesteps
+        ts = self.reward_lcm.timesteps
+        require(all(x < T for x in ts), f"reward_lcm.timesteps={ts}: every timestep must be < {T} (the base "
+                f"scheduler has {T} training timesteps)")
+
+
 class RewardLcmStage(RewardStage):
     name: ClassVar[str] = "reward-lcm"
-    sampler: ClassVar[str] = "lcm"
+    config_class: ClassVar[type] = RewardLcmConfig
+    inference_defaults = LCM_SAMPLING
 
     def rollout(self, prompts: list[str], generator: torch.Generator) -> tuple[torch.Tensor, int]:
         import torch

@@ -1,6 +1,7 @@
 """Question-answering judges: something that answers yes/no questions about an image.
 
-``JUDGES`` maps a spec kind to a judge class with ``from_spec(arg, options)``:
+``BUILTIN`` maps a spec kind to a judge class with ``from_spec(arg, options)`` (registry
+``longbench.registry.JUDGES``); every kind takes the same options, :class:`~longbench.judges.base.JudgeOptions`:
 
 * ``synth`` — the exact judge of the synthetic world (answers from the exact scene reader);
 * ``python:MODULE:FN`` — a Python callable;
@@ -10,12 +11,8 @@
 Plugins register more kinds through the ``longbench.judges`` entry-point group. See ``longbench.judges.base``.
 """
 
-from longbench.registry import Registry
-
 BUILTIN = {
     "synth": "longbench.judges.synth:SynthJudge",
     "python": "longbench.judges.python:PythonJudge",
     "transformers": "longbench.judges.transformers:TransformersJudge",
 }
-
-JUDGES = Registry("judge kind", "longbench.judges", "longbench.judges:BUILTIN")

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from longbench.devices import Dtype
 from longbench.errors import LongbenchError
+from longbench.options import option
 
 if TYPE_CHECKING:
     from longbench.judges.questions import VQAQuestion
@@ -45,30 +47,19 @@ class JudgeRequest:
 
 @dataclass
 class JudgeOptions:
-    """Options of every judge kind (each kind uses the ones that apply to it).
+    """Options of every judge kind (each kind uses the ones that apply to it); declared once, listed by
+    ``longbench metrics list`` (as ``vqa`` options) and coerced by :func:`longbench.options.build_options`."""
 
-    Attributes:
-        device: torch device of a model judge.
-        dtype: model dtype (float32, bfloat16, float16).
-        batch_size: questions per forward pass of a model judge.
-        max_new_tokens: decoding budget of a generated answer.
-        prompt: question template with ``{question}`` (default per judge kind).
-        revision: Hugging Face revision of hub weights (a commit or tag in the local cache).
-        processor: processor spec when it differs from the model's.
-        trust_remote_code: passed to transformers (only when the user asks).
-        one_at_a_time: ask every (image, question) pair with its own call of the model's own ``generate``
-            (the reference loop; slow; for checks and benchmarks).
-    """
-
-    device: str = "cpu"
-    dtype: str = "float32"
-    batch_size: int = 32
-    max_new_tokens: int = 8
-    prompt: str | None = None
-    revision: str | None = None
-    processor: str | None = None
-    trust_remote_code: bool = False
-    one_at_a_time: bool = False
+    device: str = option("cpu", "torch device of a model judge")
+    dtype: Dtype = option("float32", "model dtype")
+    batch_size: int = option(32, "questions per forward pass of a model judge")
+    max_new_tokens: int = option(8, "decoding budget of a generated answer")
+    prompt: str | None = option(None, "question template with {question} (not set: the judge kind's)")
+    revision: str | None = option(None, "Hugging Face revision of hub weights (a commit or tag in the local cache)")
+    processor: str | None = option(None, "processor spec when it differs from the model's")
+    trust_remote_code: bool = option(False, "passed to transformers (only when the user asks)")
+    one_at_a_time: bool = option(False, "ask every (image, question) pair with its own generate call (the "
+                                         "reference loop; slow)")
 
     def validate(self) -> None:
         if self.batch_size < 1:
@@ -116,7 +107,7 @@ def build_judge(spec: str, options: JudgeOptions | None = None) -> Judge:
     Raises:
         LongbenchError: an unknown kind or a bad argument; MissingWeightsError for weights not found offline.
     """
-    from longbench.judges import JUDGES
+    from longbench.registry import JUDGES
 
     options = options or JudgeOptions()
     options.validate()

@@ -259,9 +259,9 @@ def question_last_tokens(item: Any, questions: Sequence[VQAQuestion], counter: T
     """Per question, the CLIP content-token index (0-based, start token not counted) of the last token that
     states its fact; None for a question without a fact.
 
-    The rule is the project's one (``longbench.synth.views.fact_last_tokens``): the end of the fact's
-    character spans when the item records them (``meta.fact_spans``, synthetic items), else the last token
-    of the fact's sentence (``segments``, or the default splitter's sentences). A generated presence
+    The rule is the project's one (``longbench.worlds.tokens.fact_last_tokens``): the end of the fact's
+    character spans when the item records them (``meta.fact_spans``, synth and mini items), else the last
+    token of the fact's sentence (``segments``, or the default splitter's sentences). A generated presence
     question without a fact of its own uses its entity's first sentence.
     """
     if not any(q.fact is not None for q in questions):
@@ -273,7 +273,7 @@ def question_last_tokens(item: Any, questions: Sequence[VQAQuestion], counter: T
     sentence_ends = _sentence_last_tokens(item, counter)
     fact_ends: list[int] | None = None
     if item.segments is not None and any(q.fact_index is not None for q in questions):
-        from longbench.synth.views import fact_last_tokens
+        from longbench.worlds.tokens import fact_last_tokens
 
         fact_ends = fact_last_tokens(item, counter)
     out: list[int | None] = []

@@ -351,7 +351,7 @@ def load_transformers_judge(spec: str, options: JudgeOptions) -> TransformersJud
     """
     from transformers import AutoConfig, AutoProcessor
 
-    from longbench.metrics.clip_models import parse_dtype
+    from longbench.devices import torch_dtype
     from longbench.weights import from_pretrained_strict, resolve, weights_identity
 
     spec = spec.strip()
@@ -359,7 +359,7 @@ def load_transformers_judge(spec: str, options: JudgeOptions) -> TransformersJud
         raise LongbenchError("vqa: transformers judge needs a Hugging Face id or a directory (transformers:ID|DIR)")
     what = "vqa judge"
     path = resolve(spec, what=what, revision=options.revision)
-    dtype = parse_dtype(options.dtype)
+    dtype = torch_dtype(options.dtype)
     trust = options.trust_remote_code
     try:
         config = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from longbench.errors import LongbenchError
-from longbench.text.splitters import MAX_SEGMENT_TOKENS, SPLITTERS, split_default, split_longalign
+from longbench.text.splitters import MAX_SEGMENT_TOKENS, check_splitter, split_default, split_longalign
 
 if TYPE_CHECKING:
     from torch import nn
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 #: positions of the padded empty prompt averaged into the padding embedding
 PAD_EMBED_POSITIONS = 60
-SPLITTER_NAMES = tuple(sorted(SPLITTERS, key=lambda name: name != "longalign"))  # the reference first
 
 
 def check_token_length(token_length: int, segment_length: int = 77, where: str = "token_length") -> None:
@@ -47,11 +46,6 @@ def check_token_length(token_length: int, segment_length: int = 77, where: str =
         raise LongbenchError(
             f"{where}={token_length} is below one segment ({segment_length} tokens of the CLIP tokenizer); "
             f"use at least {segment_length} (the paper uses 240)")
-
-
-def check_splitter(splitter: str, where: str = "splitter") -> None:
-    if splitter not in SPLITTER_NAMES:
-        raise LongbenchError(f"{where}={splitter!r} is not a segment splitter (known: {', '.join(SPLITTER_NAMES)})")
 
 
 class SegmentEncoder:
@@ -230,7 +224,6 @@ class SegmentEncoder:
 
 
 _PIPE_ATTR = "_longsd_segment_encoders"
-_OPTION_TYPES = {"token_length": int, "splitter": str, "negative_prompt": str}
 
 
 def segment_prompt_embeds(pipe: Any, prompts: list[str], options: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -240,30 +233,26 @@ def segment_prompt_embeds(pipe: Any, prompts: list[str], options: dict[str, Any]
         pipe: a pipeline with ``tokenizer`` and ``text_encoder`` (Stable Diffusion 1.x/2.x style).
         prompts: the prompts of one batch.
         options: ``token_length`` (default 240), ``splitter`` (default ``"longalign"``) and
-            ``negative_prompt`` (default: the unconditional embedding); other keys are errors.
+            ``negative_prompt`` (default: the unconditional embedding), as declared by
+            :class:`~longbench.models.options.SegmentPromptOptions`; other keys are errors.
 
     Returns:
         ``{"prompt_embeds": (B, T, D), "negative_prompt_embeds": (B, T, D)}`` to pass to the pipeline.
 
     One encoder is kept per pipeline instance and option set, so the padding embedding is computed once.
     """
-    opts: dict[str, Any] = {"token_length": 240, "splitter": "longalign", "negative_prompt": None}
-    for key, value in options.items():
-        if key not in _OPTION_TYPES:
-            raise LongbenchError(f"long_prompt=segment: unknown option {key!r} "
-                                 f"(accepted: {', '.join(_OPTION_TYPES)})")
-        try:
-            opts[key] = _OPTION_TYPES[key](value)
-        except (TypeError, ValueError) as e:
-            raise LongbenchError(f"long_prompt=segment: option {key}={value!r}: {e}") from e
+    from longbench.models.options import SegmentPromptOptions
+    from longbench.options import build_options
+
+    opts = build_options(SegmentPromptOptions, options, "long_prompt=segment")
     encoders: dict[tuple, SegmentEncoder] = pipe.__dict__.setdefault(_PIPE_ATTR, {})
-    key = (opts["token_length"], opts["splitter"], id(pipe.tokenizer), id(pipe.text_encoder))
+    key = (opts.token_length, opts.splitter, id(pipe.tokenizer), id(pipe.text_encoder))
     if key not in encoders:
-        encoders[key] = SegmentEncoder.from_pipeline(pipe, opts["token_length"], opts["splitter"])
+        encoders[key] = SegmentEncoder.from_pipeline(pipe, opts.token_length, opts.splitter)
     encoder = encoders[key]
     cond = encoder(list(prompts))
-    if opts["negative_prompt"] is None:
+    if opts.negative_prompt is None:
         negative = encoder.unconditional(len(prompts))
     else:
-        negative = encoder([opts["negative_prompt"]] * len(prompts))
+        negative = encoder([opts.negative_prompt] * len(prompts))
     return {"prompt_embeds": cond, "negative_prompt_embeds": negative}

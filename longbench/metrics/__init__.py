@@ -1,11 +1,15 @@
 """Metrics. ``BUILTIN`` maps metric names to lazy metric classes (see ``longbench.metrics.base``).
 
-Each entry declares what ``longbench metrics list`` shows (columns with their direction, ``--metric-arg``
-keys, a one-line summary) and where ``longbench doctor`` checks its default weights
-(``longbench.metrics.weights_status``), so neither imports a metric; ``tests/test_cli_listing.py`` checks
-every declaration against its class.
+Each entry declares what ``longbench metrics list`` shows (columns with their direction, the
+``--metric-arg`` options dataclass of :mod:`longbench.metrics.options`, a one-line summary) and where
+``longbench doctor`` checks its default weights (``longbench.metrics.weights_status``), so neither imports a
+metric; ``tests/test_cli_listing.py`` checks every declaration against its class.
+
+``BUILTIN_DETECTORS``: the built-in detectors of the ``count`` metric (registry ``DETECTORS``, entry-point
+group ``longbench.detectors``; see :class:`longbench.metrics.count.Detector`).
 """
 
+from longbench.metrics import options as O
 from longbench.registry import Entry
 
 _SYNTH_COLUMNS = {f"{m}{b}": True for m in ("fact_recall", "count_acc", "binding_acc", "position_acc")
@@ -14,12 +18,12 @@ _SYNTH_COLUMNS = {f"{m}{b}": True for m in ("fact_recall", "count_acc", "binding
 BUILTIN = {
     "fid": Entry(
         "longbench.metrics.fid:FID", "FID on the torch-fidelity Inception-v3 pool features, against the suite's "
-        "reference images", columns={"fid": False}, options=("batch_size", "by_bucket", "ref", "resize", "weights"),
+        "reference images", columns={"fid": False}, options=O.FIDOptions,
         weights="longbench.metrics.weights_status:fid"),
     "fid-clip": Entry(
         "longbench.metrics.fid:CLIPFID", "FID on an open_clip image tower's embeddings (default ViT-B-32/openai)",
         columns={"fid-clip": False},
-        options=("batch_size", "by_bucket", "model", "normalize", "pretrained", "ref"), weights="longbench.metrics.weights_status:fid_clip"),
+        options=O.CLIPFIDOptions, weights="longbench.metrics.weights_status:fid_clip"),
     "synth": Entry(
         "longbench.synth.metric:SynthFactsMetric", "exact fact recall, counts, binding and positions of synth "
         "images, split by whether a fact is stated within 77 tokens", columns=_SYNTH_COLUMNS, weights=""),
@@ -30,31 +34,38 @@ BUILTIN = {
     "denscore": Entry(
         "longbench.metrics.denscore:Denscore", "segment-level preference score: text-relevant part (denscore) "
         "and original score (denscore-o), x100", columns={"denscore": True, "denscore-o": True},
-        options=("device", "dtype", "model", "processor", "splitter", "tokenizer_fallback", "trust_remote_code"),
+        options=O.DenscoreOptions,
         weights="longbench.metrics.weights_status:denscore"),
     "clipscore": Entry(
         "longbench.metrics.clipscore:ClipScore", "CLIPScore max(100 cos, 0) with the prompt truncated at 77 tokens",
         columns={"clipscore": True},
-        options=("device", "dtype", "model", "processor", "tokenizer_fallback", "trust_remote_code"),
+        options=O.ClipScoreOptions,
         weights="longbench.metrics.weights_status:clipscore"),
     "segment-align": Entry(
         "longbench.metrics.segment_align:SegmentAlign", "every sentence of the prompt scored against the image: "
         "mean, worst, and coverage against other items' images",
         columns={"segment-align-mean": True, "segment-align-min": True, "segment-coverage": True},
-        options=("device", "dtype", "model", "others", "processor", "tokenizer_fallback", "trust_remote_code",
-                 "use_suite_segments"), weights="longbench.metrics.weights_status:segment_align"),
+        options=O.SegmentAlignOptions, weights="longbench.metrics.weights_status:segment_align"),
     "count": Entry(
         "longbench.metrics.count:CountMetric", "entity counts and presence from a zero-shot detector (OWLv2 or "
         "Grounding DINO; the exact detector on synth items)",
         columns={"count-acc": True, "count-mae": False, "presence-recall": True},
-        options=("detector", "device", "model", "nms_iou", "processor", "query_template", "score_threshold",
-                 "synth_image_size", "trust_remote_code"), weights="longbench.metrics.weights_status:count"),
+        options=O.CountOptions, weights="longbench.metrics.weights_status:count"),
     "vqa": Entry(
         "longbench.metrics.vqa:VQAMetric", "a judge (exact synth, python:, or a local VLM) answers yes/no questions "
         "from the facts or the suite (DSG, DPG-Bench): hard and soft scores, per category, beyond 77 tokens",
         columns={"vqa-hard": True, "vqa-soft": True, "vqa-hard@<=77": True, "vqa-hard@>77": True,
                  "vqa-soft@<=77": True, "vqa-soft@>77": True, "vqa-neither": False},
-        options=("batch_size", "device", "dpg", "dpg_compat", "dtype", "judge", "match", "max_new_tokens",
-                 "one_at_a_time", "pic_num", "processor", "prompt", "questions", "resolution", "revision",
-                 "trust_remote_code"), weights="longbench.metrics.weights_status:vqa"),
+        options=O.VQAOptions, weights="longbench.metrics.weights_status:vqa"),
+    "caption-match": Entry(
+        "longbench.metrics.caption_match:CaptionMatch", "CoMat's concept matching: a BLIP captioner's mean "
+        "log-likelihood per token of the prompt given the image, whole prompt and per sentence",
+        columns={"caption-match": True, "caption-match-seg": True},
+        options=O.CaptionMatchOptions, weights="longbench.metrics.weights_status:caption_match"),
+}
+
+BUILTIN_DETECTORS = {
+    "owlv2": "longbench.metrics.count:Owlv2Detector",
+    "grounding-dino": "longbench.metrics.count:GroundingDinoDetector",
+    "synth": "longbench.synth.count_detector:SynthCountDetector",
 }

@@ -16,6 +16,13 @@ Every metric is a ``torchmetrics.Metric`` (state syncs across processes for free
   :class:`PerSampleMetric` declares them with ``has_segments`` and returns them from ``score()`` in
   :class:`Scores`;
 * ``protocol() -> dict`` — everything that defines the number (weights id/hash, resize, crop, dtype);
+* ``Options`` — the dataclass of its ``--metric-arg`` options, declared once in a module without torch
+  (:mod:`longbench.metrics.options` for the built-ins) and named by the registry entry too;
+  ``from_context(ctx, options)`` — the metric built for a run from those options and the
+  :class:`MetricContext` (suite-level constants such as Denscore's V come from here);
+  ``weights_status()`` — for ``longbench doctor``, whether its default weights resolve offline;
+* ``per_sample_details()`` / ``report()`` — optional per-image details for ``samples.jsonl`` and facts
+  about the run for ``results.json`` (None when a metric has none);
 * ``reset()`` — torchmetrics' reset: the runner builds each metric once per run (weights, suite constants)
   and resets it between models, so anything a metric accumulates per model must be a state or be cleared
   in ``reset()``.
@@ -34,6 +41,7 @@ import torch
 from torchmetrics import Metric
 
 from longbench.errors import LongbenchError
+from longbench.options import NoOptions, build_options, option_values
 
 if TYPE_CHECKING:
     from longbench.text.tokenizer import PromptLengths
@@ -43,7 +51,24 @@ class LongbenchMetric(Metric):
     name: ClassVar[str] = ""
     version: ClassVar[str] = "1"
     columns: ClassVar[dict[str, bool]] = {}
+    #: the dataclass of the metric's ``--metric-arg`` options (module docstring)
+    Options: ClassVar[type] = NoOptions
     full_state_update = False
+
+    @classmethod
+    def from_context(cls, ctx: MetricContext, options: Any) -> LongbenchMetric:
+        """The metric of a run: ``cls(**options, **ctx.metric_kwargs)``, an unset ``device`` option taken from
+        the run (``ctx.device``). Override to add what the context supplies (suite constants); an override
+        passes ``ctx.metric_kwargs`` on to the constructor."""
+        kwargs = option_values(options)
+        if kwargs.get("device", ...) is None:
+            kwargs["device"] = ctx.device
+        return cls(**kwargs, **ctx.metric_kwargs)
+
+    @classmethod
+    def weights_status(cls) -> list[dict[str, Any]]:
+        """For ``longbench doctor``: ``[{spec, available, where}]`` of the default weights (none by default)."""
+        return []
 
     @classmethod
     def output_columns(cls, options: dict[str, Any]) -> dict[str, bool]:
@@ -60,6 +85,14 @@ class LongbenchMetric(Metric):
         return {}
 
     def per_segment(self) -> list[list[float]] | None:
+        return None
+
+    def per_sample_details(self) -> list[dict[str, Any]] | None:
+        """Per image (update order), details for ``samples.jsonl`` (e.g. a judge's answers); None: none."""
+        return None
+
+    def report(self) -> dict[str, Any] | None:
+        """What a reader must know about the run (``results.json`` ``reports``); None: nothing."""
         return None
 
     def protocol(self) -> dict[str, Any]:
@@ -174,18 +207,14 @@ class MetricContext:
 
 
 def build_metric(name: str, ctx: MetricContext, options: dict[str, Any] | None = None) -> LongbenchMetric:
-    """Instantiate a registered metric: ``cls.from_context(ctx, **options)`` when defined, else
-    ``cls(**options, **ctx.metric_kwargs)``. A ``from_context`` passes ``ctx.metric_kwargs`` on to the
-    constructor (checked here for ``sync_on_compute``)."""
+    """Instantiate a registered metric: its ``Options`` from ``options`` (``--metric-arg`` strings or typed
+    values; a one-line LongbenchError naming the metric and the key), then ``cls.from_context(ctx, opts)``,
+    which passes ``ctx.metric_kwargs`` on to the constructor (checked here for ``sync_on_compute``)."""
     from longbench.registry import METRICS
 
     cls = METRICS.get(name)
-    options = options or {}
-    try:
-        metric = (cls.from_context(ctx, **options) if hasattr(cls, "from_context")
-                  else cls(**options, **ctx.metric_kwargs))
-    except (TypeError, ValueError) as e:  # unknown or badly typed --metric-arg
-        raise LongbenchError(f"--metric-arg for {name!r}: {str(e).splitlines()[0]}") from None
+    opts = build_options(cls.Options, options, f"metric {name!r}")
+    metric = cls.from_context(ctx, opts)
     want = ctx.metric_kwargs.get("sync_on_compute", True)
     if metric.sync_on_compute != want:  # a from_context that dropped metric_kwargs: a bug in that metric
         raise RuntimeError(f"metric {name!r}: from_context did not pass ctx.metric_kwargs to the constructor "

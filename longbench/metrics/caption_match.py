@@ -50,16 +50,19 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from longbench.errors import LongbenchError, MissingWeightsError
-from longbench.metrics.base import MetricContext, PerSampleMetric, Scores
-from longbench.metrics.clip_models import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, parse_dtype, to_float_batches
+from longbench.devices import torch_dtype as to_torch_dtype
+from longbench.errors import LongbenchError, MissingWeightsError, first_line
+from longbench.images import ImageBatch, as_image_batch
+from longbench.metrics.base import PerSampleMetric, Scores
+from longbench.metrics.clip_models import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from longbench.metrics.functional import caption_match as F
+from longbench.metrics.options import CaptionMatchOptions
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "Salesforce/blip-image-captioning-large"
-DEFAULT_PREFIX = "a photography of"
-DEFAULT_MAX_TOKENS = 2048  # padded text tokens per decoder forward: bounds the (tokens × vocabulary) logits
+DEFAULT_MODEL = CaptionMatchOptions.model
+DEFAULT_PREFIX = CaptionMatchOptions.prefix
+DEFAULT_MAX_TOKENS = CaptionMatchOptions.max_tokens  # padded text tokens per decoder forward: bounds the logits
 _NO_LIMIT = 1_000_000  # tokenizers without a length limit report a huge model_max_length
 
 
@@ -236,12 +239,12 @@ def load_captioner(model: str, processor: str | None = None, *, prefix: str = DE
 
     from longbench.weights import from_pretrained_strict, resolve, weights_identity
 
-    torch_dtype = parse_dtype(dtype)
+    torch_dtype = to_torch_dtype(dtype)
     path = resolve(model, what=what)
     try:
         config = AutoConfig.from_pretrained(str(path), local_files_only=True)
     except (OSError, ValueError) as e:
-        raise MissingWeightsError(f"{what} {model!r}: no loadable config in {path} ({_first_line(e)})") from None
+        raise MissingWeightsError(f"{what} {model!r}: no loadable config in {path} ({first_line(e)})") from None
     archs = list(getattr(config, "architectures", None) or [])
     if getattr(config, "model_type", None) != "blip" or (archs and "BlipForConditionalGeneration" not in archs):
         raise LongbenchError(f"{what} {model!r}: {path} holds a {getattr(config, 'model_type', '?')!r} model "
@@ -251,22 +254,18 @@ def load_captioner(model: str, processor: str | None = None, *, prefix: str = DE
                                           local_files_only=True)
     except (OSError, ValueError) as e:
         raise MissingWeightsError(f"{what} {model!r}: cannot load BlipForConditionalGeneration weights from {path} "
-                                  f"({_first_line(e)})") from None
+                                  f"({first_line(e)})") from None
     proc_spec = processor or model
     proc_path = path if processor is None else resolve(processor, what=f"{what} processor")
     try:
         proc = AutoProcessor.from_pretrained(str(proc_path), local_files_only=True)
     except (OSError, ValueError, TypeError) as e:
         raise MissingWeightsError(f"{what} processor {proc_spec!r}: cannot load from {proc_path} "
-                                  f"({_first_line(e)})") from None
+                                  f"({first_line(e)})") from None
     hf_model = hf_model.to(device=device, dtype=torch_dtype).eval().requires_grad_(False)
     captioner = Captioner.wrap(hf_model, proc, prefix=prefix)
     captioner.identity.update({"model": model, **weights_identity(path), "processor": proc_spec})
     return captioner
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 class CaptionMatch(PerSampleMetric):
@@ -288,6 +287,7 @@ class CaptionMatch(PerSampleMetric):
     columns: ClassVar[dict[str, bool]] = {"caption-match": True, "caption-match-seg": True}
     has_segments: ClassVar[bool] = True
     higher_is_better = True
+    Options = CaptionMatchOptions
 
     def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, prefix: str = DEFAULT_PREFIX,
                  label_smoothing: float = 0.0, use_suite_segments: bool = True, device: str = "cpu",
@@ -306,16 +306,6 @@ class CaptionMatch(PerSampleMetric):
             self.captioner = Captioner.wrap(model, processor, prefix=prefix)
         # splitting counts tokens: done once per prompt; it depends on the text only, not on the model scored
         self._segment_cache: dict[tuple[str, Any], list[str]] = {}
-
-    @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> CaptionMatch:
-        from longbench.metrics.options import coerce_options, parse_bool
-
-        options = coerce_options(cls.name, options, {
-            "model": str, "processor": str, "prefix": str, "label_smoothing": float,
-            "use_suite_segments": parse_bool, "device": str, "dtype": str, "max_tokens": int})
-        options.setdefault("device", ctx.device)
-        return cls(**options, **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
@@ -344,16 +334,17 @@ class CaptionMatch(PerSampleMetric):
         return self._segment_cache[key]
 
     # ------------------------------------------------------------------ scoring
-    @torch.no_grad()
-    def score(self, images: Sequence[Any], items: Sequence[Any]) -> Scores:
+    @torch.inference_mode()
+    def score(self, images: ImageBatch | Sequence[Any], items: Sequence[Any]) -> Scores:
         if len(images) != len(items):
             raise LongbenchError(f"caption-match: {len(images)} images but {len(items)} items")
         if not len(images):
             return Scores({col: [] for col in self.columns}, [])
         cap = self.captioner
+        batch = as_image_batch(images, device=cap.device, where="caption-match image")
         pixels = torch.empty(len(images), 3, cap.image_size, cap.image_size, device=cap.device)
-        for idx, batch in to_float_batches(images, where="caption-match image"):
-            pixels[idx] = cap.pixels(batch.to(cap.device))
+        for idx, group in batch.floats():  # the protocol is float: [0,1] images resized without re-quantising
+            pixels[idx] = cap.pixels(group)
         embeds = cap.image_embeds(pixels)
         # one text per (image, distinct prompt or segment): a one-sentence prompt is scored once for both columns
         texts: list[str] = []

@@ -21,29 +21,23 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
+from longbench.devices import device_dtype
 from longbench.errors import LongbenchError, MissingWeightsError
+from longbench.images import ImageBatch, as_image_batch, group_by_size, to_float_batches, to_uint8_tensors
 
-if TYPE_CHECKING:
-    from PIL import Image
+# the image helpers live in longbench.images; these names stay importable from here
+__all__ = ["ClipScorer", "group_by_size", "load_clip_scorer", "open_clip_strict", "to_float_batches", "to_uint8_tensors"]
 
 logger = logging.getLogger(__name__)
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 CLIP_VOCAB_SIZE = 49408
-_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
-
-
-def parse_dtype(name: str) -> torch.dtype:
-    """``"float32"`` → ``torch.float32`` (bad names are a LongbenchError)."""
-    if name not in _DTYPES:
-        raise LongbenchError(f"unknown dtype {name!r} (known: {', '.join(_DTYPES)})")
-    return _DTYPES[name]
 
 
 class ClipScorer(nn.Module):
@@ -78,6 +72,8 @@ class ClipScorer(nn.Module):
         self.context_length = int(context_length)
         self.identity = dict(identity or {})
         self._text_cache: dict[str, torch.Tensor] = {}
+        self._count_cache: dict[str, int] = {}
+        self._ids_cache: dict[str, list[int]] = {}  # token ids with start/end, from counting
         self.text_batch_size = 256
         # CLIP pools the end token under a causal mask, so padding after it changes nothing: pad to the
         # longest text of a batch (cheaper). Other architectures (e.g. last-token pooling) get full padding.
@@ -143,6 +139,9 @@ class ClipScorer(nn.Module):
         """Token ids (and attention mask), truncated to ``context_length`` (end token kept) and padded."""
         if self.kind == "open_clip":
             return {"text": self.tokenizer(list(texts))}
+        padded = self._padded(texts)  # texts already encoded when their tokens were counted
+        if padded is not None:
+            return padded
         enc = self.tokenizer(list(texts), padding=self.padding, truncation=True, max_length=self.context_length,
                              return_tensors="pt")
         return {k: enc[k] for k in ("input_ids", "attention_mask") if k in enc}
@@ -170,34 +169,85 @@ class ClipScorer(nn.Module):
 
     def clear_cache(self) -> None:
         self._text_cache.clear()
+        self._count_cache.clear()
+        self._ids_cache.clear()
 
     def count_tokens(self, text: str) -> int:
-        """Content tokens of ``text`` (no start/end token), for fitting segments into the context."""
+        """Content tokens of ``text`` (no start/end token), for fitting segments into the context; counted
+        once per unique text (see :meth:`prime_token_counts`)."""
+        n = self._count_cache.get(text)
+        if n is None:
+            self.prime_token_counts([text])
+            n = self._count_cache[text]
+        return n
+
+    def prime_token_counts(self, texts: Sequence[str]) -> None:
+        """Count the tokens of many texts in one tokenizer call (a transformers tokenizer encodes a list in
+        one batched call, far cheaper than one call per sentence), so that the splitter's ``count_tokens``
+        calls on them are lookups. A transformers tokenizer's ids (with start and end token) are kept too:
+        :meth:`tokenize` pads them instead of encoding the same text a second time."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._count_cache))
+        if not missing:
+            return
         if self.kind == "open_clip":
-            return len(self.tokenizer.encode(text)) if hasattr(self.tokenizer, "encode") else len(
-                self.tokenizer.tokenizer.encode(text))
-        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+            tok = self.tokenizer if hasattr(self.tokenizer, "encode") else self.tokenizer.tokenizer
+            self._count_cache.update((t, len(tok.encode(t))) for t in missing)
+            return
+        ids = self.tokenizer(missing, truncation=False, verbose=False)["input_ids"]
+        special = self.tokenizer.num_special_tokens_to_add(pair=False)
+        for t, i in zip(missing, ids):
+            self._count_cache[t] = len(i) - special
+            self._ids_cache[t] = i
+
+    def _padded(self, texts: Sequence[str]) -> dict[str, torch.Tensor] | None:
+        """What the tokenizer call of :meth:`tokenize` returns, built from ids kept by
+        :meth:`prime_token_counts` (None unless every text has them and fits the context)."""
+        pad = getattr(self.tokenizer, "pad_token_id", None)
+        seqs = [self._ids_cache.get(t) for t in texts]
+        if pad is None or not seqs or any(q is None or len(q) > self.context_length for q in seqs):
+            return None
+        length = max(len(q) for q in seqs) if self.padding == "longest" else self.context_length
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        rows = [([pad] * (length - len(q)) + q) if left else (q + [pad] * (length - len(q))) for q in seqs]
+        ones = [([0] * (length - len(q)) + [1] * len(q)) if left else ([1] * len(q) + [0] * (length - len(q)))
+                for q in seqs]
+        out = {"input_ids": torch.tensor(rows, dtype=torch.long)}
+        if "attention_mask" in getattr(self.tokenizer, "model_input_names", ("input_ids", "attention_mask")):
+            out["attention_mask"] = torch.tensor(ones, dtype=torch.long)
+        return out
 
     # ------------------------------------------------------------------ preprocessing
-    def standard_pixels(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
-        """The model's usual evaluation preprocessing of uint8 (3,H,W) tensors: resize the shortest side,
-        centre crop, rescale, normalise.
+    def standard_pixels(self, images: ImageBatch | Sequence[torch.Tensor]) -> torch.Tensor:
+        """The model's usual evaluation preprocessing of an :class:`~longbench.images.ImageBatch` (or uint8
+        (3,H,W) tensors): resize the shortest side, centre crop, rescale, normalise — on the model's device.
 
         With a transformers image processor of that standard CLIP form the same torchvision operations it
-        runs are applied to whole same-size batches (channels-last, faster; equal to the processor's output
-        to float rounding); any other processor is called as is (as torchmetrics' CLIPScore does). Without a
-        processor (open_clip): bicubic antialiased resize with the model's constants.
+        runs are applied to whole same-size batches (channels-last uint8, the fast path of the antialiased
+        resize; equal to the processor's output to float rounding on the CPU; on a GPU torchvision resizes
+        uint8 through float and rounds, which can move a pixel by one level); any other processor is
+        called as is (as torchmetrics' CLIPScore does). Without a processor (open_clip): bicubic
+        antialiased resize with the model's constants.
         """
+        batch = as_image_batch(images, device=self.device)
         spec = self._standard_spec()
         if spec is None:
-            return self.image_processor(images=list(images), return_tensors="pt")["pixel_values"]
+            return self.image_processor(images=list(batch), return_tensors="pt")["pixel_values"]
         from torchvision.transforms.v2 import functional as tvf
 
         short, crop, interpolation, scale = spec
-        out = torch.empty(len(images), 3, *crop)
-        for idx, batch in group_by_size(images):
-            x = tvf.resize(batch, short, interpolation=interpolation, antialias=True)
-            out[idx] = tvf.center_crop(x, list(crop)).float().mul_(scale)
+        groups = batch.groups()
+
+        def prepare(group: torch.Tensor) -> torch.Tensor:
+            x = tvf.resize(group, short, interpolation=interpolation, antialias=True)
+            # contiguous float: the layout the model has always been given (same convolution path)
+            return tvf.center_crop(x, list(crop)).to(torch.float32, memory_format=torch.contiguous_format).mul_(scale)
+
+        if len(groups) == 1:  # one size: no scatter into a fresh tensor
+            out = prepare(groups[0][1])
+        else:
+            out = torch.empty(len(batch), 3, *crop, device=batch.device)
+            for idx, group in groups:
+                out[idx] = prepare(group)
         return tvf.normalize(out, list(self.image_mean), list(self.image_std))
 
     def _standard_spec(self) -> tuple[int, tuple[int, int], Any, float] | None:
@@ -259,7 +309,7 @@ def load_clip_scorer(model: str, processor: str | None = None, *, device: str = 
     """
     from longbench.weights import dir_fingerprint, from_pretrained_strict, resolve
 
-    torch_dtype = parse_dtype(dtype)
+    torch_dtype = device_dtype(dtype, device, f"{what} dtype")  # refused where the device cannot run it
     if model.startswith("open_clip:"):
         return _load_open_clip(model, device=device, dtype=torch_dtype, what=what)
 
@@ -383,42 +433,3 @@ def open_clip_strict(name: str, checkpoint: Any, *, what: str, **create_kwargs: 
         raise MissingWeightsError(f"{what} {checkpoint}: cannot read the checkpoint ({type(e).__name__}: "
                                   f"{first})") from None
     return model
-
-
-# ---------------------------------------------------------------------- images
-def to_uint8_tensors(images: Sequence[Any], where: str = "image") -> list[torch.Tensor]:
-    """RGB uint8 (3,H,W) tensors from PIL images, numpy arrays or tensors (float in [0,1] or uint8).
-
-    Raises:
-        LongbenchError: NaN/inf values, or an object that is not an image.
-    """
-    import numpy as np
-
-    from longbench.models.base import to_rgb
-
-    out = []
-    for i, img in enumerate(images):
-        if isinstance(img, torch.Tensor) and img.dtype == torch.uint8 and img.ndim == 3 and img.shape[0] == 3:
-            out.append(img)
-            continue
-        rgb: Image.Image = to_rgb(img, where=f"{where} {i}")
-        out.append(torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1))
-    return out
-
-
-def group_by_size(tensors: Sequence[torch.Tensor]) -> list[tuple[list[int], torch.Tensor]]:
-    """Stack (3,H,W) tensors of equal size into (B,3,H,W) batches: ``[(indices, batch), ...]``.
-
-    Tensors that are HWC-contiguous views (as :func:`to_uint8_tensors` makes) stack into a channels-last
-    batch without reordering memory.
-    """
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, t in enumerate(tensors):
-        groups.setdefault((t.shape[1], t.shape[2]), []).append(i)
-    return [(idx, torch.stack([tensors[i].permute(1, 2, 0) for i in idx]).permute(0, 3, 1, 2))
-            for idx in groups.values()]
-
-
-def to_float_batches(images: Sequence[Any], where: str = "image") -> list[tuple[list[int], torch.Tensor]]:
-    """Group images by size into float (B,3,H,W) tensors in [0,1]: ``[(indices, batch), ...]``."""
-    return [(idx, batch.float().div_(255.0)) for idx, batch in group_by_size(to_uint8_tensors(images, where))]

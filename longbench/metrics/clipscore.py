@@ -17,19 +17,24 @@ from typing import Any, ClassVar
 import torch
 
 from longbench.errors import LongbenchError
-from longbench.metrics.base import MetricContext, PerSampleMetric
-from longbench.metrics.clip_models import ClipScorer, load_clip_scorer, to_uint8_tensors
+from longbench.images import ImageBatch, as_image_batch
+from longbench.metrics.base import PerSampleMetric
+from longbench.metrics.clip_models import ClipScorer, load_clip_scorer
 from longbench.metrics.functional.clipscore import clip_score
 from longbench.metrics.functional.denscore import l2_normalize
+from longbench.metrics.options import ClipScoreOptions
 
-DEFAULT_MODEL = "openai/clip-vit-large-patch14"
+DEFAULT_MODEL = ClipScoreOptions.model
 
 
-def clip_scores(images: Sequence[Any], prompts: Sequence[str], scorer: ClipScorer) -> torch.Tensor:
-    """Per-image CLIPScore (B,): ``max(100·cos, 0)``, prompts truncated to the model's context."""
+def clip_scores(images: ImageBatch | Sequence[Any], prompts: Sequence[str], scorer: ClipScorer) -> torch.Tensor:
+    """Per-image CLIPScore (B,): ``max(100·cos, 0)``, prompts truncated to the model's context.
+
+    ``images``: an :class:`~longbench.images.ImageBatch` (used as is) or images ``to_rgb`` accepts (converted
+    once); preprocessed as one batch on the model's device."""
     if len(images) != len(prompts):
         raise LongbenchError(f"clipscore: {len(images)} images but {len(prompts)} prompts")
-    pixels = scorer.standard_pixels(to_uint8_tensors(images, where="clipscore image"))
+    pixels = scorer.standard_pixels(as_image_batch(images, device=scorer.device, where="clipscore image"))
     x = l2_normalize(scorer.image_features(pixels).float())
     return clip_score(x, scorer.normalized_text_features(list(prompts)))
 
@@ -50,6 +55,7 @@ class ClipScore(PerSampleMetric):
     version: ClassVar[str] = "1"
     columns: ClassVar[dict[str, bool]] = {"clipscore": True}
     higher_is_better = True
+    Options = ClipScoreOptions
 
     def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, device: str = "cpu",
                  dtype: str = "float32", tokenizer_fallback: bool = False, trust_remote_code: bool = False,
@@ -63,23 +69,13 @@ class ClipScore(PerSampleMetric):
             self.scorer = ClipScorer.wrap(model, processor)
 
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> ClipScore:
-        from longbench.metrics.options import coerce_options, parse_bool
-
-        options = coerce_options(cls.name, options, {
-            "model": str, "processor": str, "device": str, "dtype": str,
-            "tokenizer_fallback": parse_bool, "trust_remote_code": parse_bool})
-        options.setdefault("device", ctx.device)
-        return cls(**options, **ctx.metric_kwargs)
-
-    @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
-        from longbench.metrics.denscore import _weights_status
+        from longbench.metrics.weights_status import clipscore
 
-        return _weights_status([("model", DEFAULT_MODEL)])
+        return clipscore()
 
-    @torch.no_grad()
-    def score(self, images: Sequence[Any], items: Sequence[Any]) -> dict[str, list[float]]:
+    @torch.inference_mode()
+    def score(self, images: ImageBatch | Sequence[Any], items: Sequence[Any]) -> dict[str, list[float]]:
         prompts = [it if isinstance(it, str) else it.prompt for it in items]
         return {"clipscore": clip_scores(images, prompts, self.scorer).tolist()}
 

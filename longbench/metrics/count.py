@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from longbench.errors import LongbenchError
-from longbench.metrics.base import MetricContext, PerSampleMetric
+from longbench.metrics.base import PerSampleMetric
 from longbench.metrics.functional.count import count_boxes, count_scores
+from longbench.metrics.options import OWLV2_MODEL, CountOptions
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -40,14 +41,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DETECTORS = {
-    "owlv2": {"model": "google/owlv2-base-patch16-ensemble", "score_threshold": 0.3},
-    "grounding-dino": {"model": "IDEA-Research/grounding-dino-tiny", "score_threshold": 0.35},
-}
-#: the synthetic world's exact detector (no weights; thresholds do not apply)
-SYNTH_DETECTOR = "synth"
-DETECTOR_CHOICES = (*DETECTORS, SYNTH_DETECTOR)
-DEFAULT_NMS_IOU = 0.5
+DEFAULT_NMS_IOU = CountOptions.nms_iou
 
 
 # ---------------------------------------------------------------------- pure logic
@@ -57,23 +51,36 @@ def image_scores(entities: Sequence[Entity], predicted: Sequence[int]) -> dict[s
 
 
 def entities_of(item: Any) -> list[Entity]:
-    """Suite annotations, else the count parser on the prompt (when that module is installed)."""
+    """Suite annotations, else the count parser on the prompt."""
     if getattr(item, "entities", ()):
         return list(item.entities)
     prompt = item if isinstance(item, str) else item.prompt
-    try:
-        from longbench.suites.counts import parse_counts
-    except ImportError:  # the parser is optional; without it unannotated items simply have no entities
-        logger.debug("count parser not available; item without entities is skipped")
-        return []
+    from longbench.suites.counts import parse_counts
+
     return list(parse_counts(prompt))
 
 
 # ---------------------------------------------------------------------- detectors
 class Detector(ABC):
-    """A zero-shot detector queried with entity names."""
+    """A zero-shot detector queried with entity names.
+
+    Detectors are registered by name in ``longbench.registry.DETECTORS`` (entry-point group
+    ``longbench.detectors``); the ``count`` metric builds the one its ``detector`` option names with
+    :meth:`load`.
+    """
 
     name: ClassVar[str] = ""
+    #: weights loaded when the ``model`` option is not set (None: the detector has no weights)
+    default_model: ClassVar[str | None] = None
+    #: box score threshold when the ``score_threshold`` option is not set
+    default_score_threshold: ClassVar[float] = 0.3
+
+    @classmethod
+    def load(cls, model: str | None = None, processor: str | None = None, *, device: str = "cpu",
+             query_template: str = "{}", trust_remote_code: bool = False, image_size: int | None = None) -> Detector:
+        """The detector built from the ``count`` options (its weights loaded offline); a detector ignores the
+        options that do not apply to it. The default builds ``cls()``."""
+        return cls()
 
     @abstractmethod
     def detect(self, images: Sequence[Image.Image], queries: Sequence[Sequence[str]]
@@ -94,11 +101,21 @@ class Detector(ABC):
 class TransformersDetector(Detector):
     """A detector backed by a transformers model and its processor."""
 
+    #: the transformers class of the detection model
+    model_class: ClassVar[str] = ""
+
     def __init__(self, model: Any, processor: Any, *, query_template: str = "{}", identity: dict | None = None):
         self.model = model
         self.processor = processor
         self.query_template = query_template
         self.identity = dict(identity or {})
+
+    @classmethod
+    def load(cls, model: str | None = None, processor: str | None = None, *, device: str = "cpu",
+             query_template: str = "{}", trust_remote_code: bool = False, image_size: int | None = None
+             ) -> TransformersDetector:
+        return _load_transformers_detector(cls, model, processor, device=device, query_template=query_template,
+                                           trust_remote_code=trust_remote_code)
 
     def protocol(self) -> dict[str, Any]:
         return {"detector": self.name, **self.identity, "query_template": self.query_template}
@@ -110,6 +127,8 @@ class Owlv2Detector(TransformersDetector):
     for two entities, as a per-entity query would)."""
 
     name = "owlv2"
+    default_model = OWLV2_MODEL
+    model_class = "Owlv2ForObjectDetection"
 
     @torch.no_grad()
     def detect(self, images, queries):
@@ -134,6 +153,9 @@ class GroundingDinoDetector(TransformersDetector):
     a box's score is its best token probability (the processor's grounded post-processing)."""
 
     name = "grounding-dino"
+    default_model = "IDEA-Research/grounding-dino-tiny"
+    default_score_threshold = 0.35
+    model_class = "GroundingDinoForObjectDetection"
 
     @torch.no_grad()
     def detect(self, images, queries):
@@ -153,37 +175,39 @@ class GroundingDinoDetector(TransformersDetector):
         return [[found[(i, j)] for j in range(len(qs))] for i, qs in enumerate(queries)]
 
 
-def load_detector(kind: str, model: str | None = None, processor: str | None = None, *, device: str = "cpu",
-                  query_template: str = "{}", trust_remote_code: bool = False) -> Detector:
-    """Load an OWLv2 or Grounding DINO detector offline (HF id or local directory)."""
+def load_detector(kind: str, model: str | None = None, processor: str | None = None, **options: Any) -> Detector:
+    """The registered detector ``kind`` (``longbench.registry.DETECTORS``) built with :meth:`Detector.load`."""
+    from longbench.registry import DETECTORS
+
+    return DETECTORS.get(kind).load(model, processor, **options)
+
+
+def _load_transformers_detector(cls: type[TransformersDetector], model: str | None, processor: str | None, *,
+                                device: str = "cpu", query_template: str = "{}",
+                                trust_remote_code: bool = False) -> TransformersDetector:
+    """Load a transformers detector offline (HF id or local directory)."""
+    import transformers
+
     from longbench.errors import MissingWeightsError
     from longbench.weights import dir_fingerprint, from_pretrained_strict, resolve
 
-    if kind not in DETECTORS:
-        raise LongbenchError(f"count: unknown detector {kind!r} (choose from {', '.join(DETECTOR_CHOICES)})")
-    model_spec = model or DETECTORS[kind]["model"]
+    kind = cls.name
+    model_spec = model or cls.default_model
     proc_spec = processor or model_spec
     path = resolve(model_spec, what=f"{kind} detector")
     proc_path = resolve(proc_spec, what=f"{kind} detector processor")
-    from transformers import AutoProcessor
-
     try:
-        if kind == "owlv2":
-            from transformers import Owlv2ForObjectDetection as cls
-        else:
-            from transformers import GroundingDinoForObjectDetection as cls
         # strict: a partial checkpoint is an error naming the keys, never a half-random detector
-        net = from_pretrained_strict(cls, path, what=f"{kind} detector", local_files_only=True,
-                                     trust_remote_code=trust_remote_code)
-        proc = AutoProcessor.from_pretrained(str(proc_path), local_files_only=True,
-                                             trust_remote_code=trust_remote_code)
+        net = from_pretrained_strict(getattr(transformers, cls.model_class), path, what=f"{kind} detector",
+                                     local_files_only=True, trust_remote_code=trust_remote_code)
+        proc = transformers.AutoProcessor.from_pretrained(str(proc_path), local_files_only=True,
+                                                          trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise MissingWeightsError(f"{kind} detector {model_spec!r}: cannot load from {path} ({first})") from None
     net = net.to(device).eval().requires_grad_(False)
     identity = {"model": model_spec, "model_fingerprint": dir_fingerprint(path), "processor": proc_spec}
-    det_cls = Owlv2Detector if kind == "owlv2" else GroundingDinoDetector
-    return det_cls(net, proc, query_template=query_template, identity=identity)
+    return cls(net, proc, query_template=query_template, identity=identity)
 
 
 # ---------------------------------------------------------------------- metric
@@ -191,10 +215,11 @@ class CountMetric(PerSampleMetric):
     """``count-acc``, ``count-mae`` and ``presence-recall`` (see module docstring).
 
     Args:
-        detector: ``"owlv2"`` / ``"grounding-dino"`` / ``"synth"``, or a :class:`Detector` instance.
+        detector: a registered detector (``"owlv2"``, ``"grounding-dino"``, ``"synth"``, plugins of
+            ``longbench.detectors``), or a :class:`Detector` instance.
         model: detector weights (HF id or directory); defaults per detector (unused by ``synth``).
         processor: detector processor (defaults to ``model``).
-        score_threshold: box score threshold (default 0.3 for OWLv2, 0.35 for Grounding DINO).
+        score_threshold: box score threshold (default per detector: 0.3 for OWLv2, 0.35 for Grounding DINO).
         nms_iou: NMS IoU threshold.
         query_template: format string turning an entity name into the query (``"{}"`` = the bare name).
         synth_image_size: working size of the ``synth`` detector.
@@ -205,56 +230,43 @@ class CountMetric(PerSampleMetric):
     name: ClassVar[str] = "count"
     version: ClassVar[str] = "1"
     columns: ClassVar[dict[str, bool]] = {"count-acc": True, "count-mae": False, "presence-recall": True}
+    Options = CountOptions
 
-    def __init__(self, detector: str | Detector = "owlv2", model: str | None = None, processor: str | None = None,
-                 *, score_threshold: float | None = None, nms_iou: float = DEFAULT_NMS_IOU,
-                 query_template: str = "{}", synth_image_size: int | None = None, device: str = "cpu",
-                 trust_remote_code: bool = False, **kwargs: Any):
+    def __init__(self, detector: str | Detector = CountOptions.detector, model: str | None = None,
+                 processor: str | None = None, *, score_threshold: float | None = None,
+                 nms_iou: float = DEFAULT_NMS_IOU, query_template: str = CountOptions.query_template,
+                 synth_image_size: int | None = None, device: str = "cpu", trust_remote_code: bool = False,
+                 **kwargs: Any):
         super().__init__(**kwargs)
-        if isinstance(detector, str) and detector not in DETECTOR_CHOICES:
-            raise LongbenchError(f"count: unknown detector {detector!r} (choose from {', '.join(DETECTOR_CHOICES)})")
+        from longbench.registry import DETECTORS
+
         if "{}" not in query_template:
             raise LongbenchError(f"count: query_template {query_template!r} must contain '{{}}' for the entity name")
-        kind = detector if isinstance(detector, str) else detector.name
+        det_cls = DETECTORS.get(detector) if isinstance(detector, str) else type(detector)
         self.score_threshold = float(score_threshold if score_threshold is not None
-                                     else DETECTORS.get(kind, {}).get("score_threshold", 0.3))
+                                     else det_cls.default_score_threshold)
         self.nms_iou = float(nms_iou)
         if not (0.0 <= self.score_threshold < 1.0 and 0.0 < self.nms_iou <= 1.0):
             raise LongbenchError("count: score_threshold must be in [0,1) and nms_iou in (0,1]")
+        if det_cls.default_model is None and (model or processor):
+            logger.warning("count: the %s detector loads no weights; model/processor are not used", det_cls.name)
         self._detector = detector if isinstance(detector, Detector) else None
-        self._load_args = {"kind": kind, "model": model, "processor": processor, "device": device,
-                           "query_template": query_template, "trust_remote_code": trust_remote_code}
-        if kind == SYNTH_DETECTOR and (model or processor):
-            logger.warning("count: the synth detector reads images exactly; model/processor are not used")
-        self._synth_image_size = synth_image_size
+        self._detector_class = det_cls
+        self._load_args = {"model": model, "processor": processor, "device": device, "query_template": query_template,
+                           "trust_remote_code": trust_remote_code, "image_size": synth_image_size}
         self.add_state("n_detector", default=torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> CountMetric:
-        from longbench.metrics.options import coerce_options, parse_bool
-
-        options = coerce_options(cls.name, options, {
-            "detector": str, "model": str, "processor": str, "score_threshold": float, "nms_iou": float,
-            "query_template": str, "synth_image_size": int, "device": str, "trust_remote_code": parse_bool})
-        options.setdefault("device", ctx.device)
-        return cls(**options, **ctx.metric_kwargs)
-
-    @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
-        from longbench.metrics.denscore import _weights_status
+        from longbench.metrics.weights_status import count
 
-        return _weights_status([("owlv2 detector", DETECTORS["owlv2"]["model"])])
+        return count()
 
     @property
     def detector(self) -> Detector:
         """The detector, built (weights loaded) on first use."""
         if self._detector is None:
-            if self._load_args["kind"] == SYNTH_DETECTOR:
-                from longbench.synth.count_detector import SynthCountDetector
-
-                self._detector = SynthCountDetector(self._synth_image_size)
-            else:
-                self._detector = load_detector(**self._load_args)
+            self._detector = self._detector_class.load(**self._load_args)
         return self._detector
 
     def predicted_counts(self, images: Sequence[Any], entity_lists: Sequence[Sequence[Entity]]) -> list[list[int]]:
@@ -285,8 +297,8 @@ class CountMetric(PerSampleMetric):
 
     def protocol(self) -> dict[str, Any]:
         det = self._detector.protocol() if self._detector is not None else {
-            "detector": self._load_args["kind"], "model": self._load_args["model"]
-            or DETECTORS.get(self._load_args["kind"], {}).get("model"), "loaded": False}
+            "detector": self._detector_class.name,
+            "model": self._load_args["model"] or self._detector_class.default_model, "loaded": False}
         return {"name": self.name, "version": self.version, **det, "score_threshold": self.score_threshold,
                 "nms_iou": self.nms_iou, "entities": "suite annotations, else longbench.suites.counts.parse_counts",
                 "images_by_detector": int(self.n_detector)}

@@ -29,15 +29,18 @@ from typing import Any, ClassVar
 import torch
 
 from longbench.errors import LongbenchError
+from longbench.images import ImageBatch, as_image_batch
 from longbench.metrics.base import MetricContext, PerSampleMetric, Scores
-from longbench.metrics.clip_models import ClipScorer, load_clip_scorer, to_float_batches
+from longbench.metrics.clip_models import ClipScorer, load_clip_scorer
 from longbench.metrics.functional import denscore as F
+from longbench.metrics.options import DENSCORE_PROCESSOR, DenscoreOptions
+from longbench.options import option_values
+from longbench.text.splitters import check_splitter
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "luping-liu/Denscore"
-DEFAULT_PROCESSOR = "laion/CLIP-ViT-H-14-laion2B-s32B-b79K"
-SPLITTER_CHOICES = ("longalign", "default")
+DEFAULT_MODEL = DenscoreOptions.model
+DEFAULT_PROCESSOR = DENSCORE_PROCESSOR
 
 
 def split_prompts(prompts: Sequence[str], scorer: ClipScorer, splitter: str,
@@ -48,9 +51,10 @@ def split_prompts(prompts: Sequence[str], scorer: ClipScorer, splitter: str,
     """
     from longbench.text.splitters import split_default, split_longalign
 
-    if splitter not in SPLITTER_CHOICES:
-        raise LongbenchError(f"unknown splitter {splitter!r} (choose from {', '.join(SPLITTER_CHOICES)})")
+    check_splitter(splitter)
     budget = scorer.context_length - 2
+    if splitter == "default":  # one batched token count for the sentences the splitter will measure
+        scorer.prime_token_counts([s for p in prompts if cache is None or p not in cache for s in split_default(p)])
     segments, owners = [], []
     for i, p in enumerate(prompts):
         segs = cache.get(p) if cache is not None else None
@@ -71,7 +75,10 @@ def _prompt_vectors(prompts: Sequence[str], scorer: ClipScorer, splitter: str,
 
 
 def _image_vectors(images: torch.Tensor, scorer: ClipScorer) -> torch.Tensor:
-    pixels = F.reward_preprocess(images, image_size=scorer.image_size, mean=scorer.image_mean, std=scorer.image_std)
+    """Normalised image vectors of a float (B,3,H,W) batch in [0,1] (differentiable) or, for evaluation, of a
+    uint8 batch (:func:`~longbench.metrics.functional.denscore.eval_preprocess`: the same pixels)."""
+    kw = {"image_size": scorer.image_size, "mean": scorer.image_mean, "std": scorer.image_std}
+    pixels = F.eval_preprocess(images, **kw) if images.dtype == torch.uint8 else F.reward_preprocess(images, **kw)
     return F.l2_normalize(scorer.image_features(pixels).float())
 
 
@@ -150,14 +157,14 @@ class Denscore(PerSampleMetric):
     columns: ClassVar[dict[str, bool]] = {"denscore": True, "denscore-o": True}
     has_segments: ClassVar[bool] = True
     higher_is_better = True
+    Options = DenscoreOptions
 
     def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, direction: torch.Tensor | None = None,
                  direction_prompts: Sequence[str] | None = None, direction_source: str = "given",
-                 splitter: str = "longalign", device: str = "cpu", dtype: str = "float32",
+                 splitter: str = DenscoreOptions.splitter, device: str = "cpu", dtype: str = "float32",
                  tokenizer_fallback: bool = False, trust_remote_code: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
-        if splitter not in SPLITTER_CHOICES:
-            raise LongbenchError(f"denscore: unknown splitter {splitter!r} (choose from {', '.join(SPLITTER_CHOICES)})")
+        check_splitter(splitter, "denscore")
         if isinstance(model, str):
             if processor is None and model == DEFAULT_MODEL:
                 processor = DEFAULT_PROCESSOR
@@ -184,37 +191,39 @@ class Denscore(PerSampleMetric):
         self.direction_source = direction_source
 
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> Denscore:
+    def from_context(cls, ctx: MetricContext, options: DenscoreOptions) -> Denscore:
         """V over every prompt of ``ctx.suite`` (not only the ``--limit`` subset that is scored)."""
-        from longbench.metrics.options import coerce_options, parse_bool
-
-        options = coerce_options(cls.name, options, {
-            "model": str, "processor": str, "splitter": str, "device": str, "dtype": str,
-            "tokenizer_fallback": parse_bool, "trust_remote_code": parse_bool})
         suite = ctx.suite
         if suite is None:
             raise LongbenchError("denscore needs a suite to fix the direction V")
-        options.setdefault("device", ctx.device)
         source = f"suite:{suite.name}@{suite.version}:{suite.sha256[:12]}"
-        return cls(direction_prompts=[it.prompt for it in suite.items], direction_source=source, **options,
-                   **ctx.metric_kwargs)
+        return cls(direction_prompts=[it.prompt for it in suite.items], direction_source=source,
+                   **{**option_values(options), "device": options.device or ctx.device}, **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
         """For ``longbench doctor``: whether the default weights resolve offline."""
-        return _weights_status([("model", DEFAULT_MODEL), ("processor", DEFAULT_PROCESSOR)])
+        from longbench.metrics.weights_status import denscore
+
+        return denscore()
 
     # ------------------------------------------------------------------ scoring
-    @torch.no_grad()
-    def score(self, images: Sequence[Any], items: Sequence[Any]) -> Scores:
+    @torch.inference_mode()
+    def score(self, images: ImageBatch | Sequence[Any], items: Sequence[Any]) -> Scores:
         if len(images) != len(items):
             raise LongbenchError(f"denscore: {len(images)} images but {len(items)} items")
+        batch = as_image_batch(images, device=self.scorer.device, where="denscore image")
+        # images first: on a GPU their forwards run while the CPU splits and tokenizes the prompts
+        parts = [(idx, _image_vectors(group, self.scorer)) for idx, group in batch.groups()]
         segments, owners = split_prompts([_prompt_of(it) for it in items], self.scorer, self.splitter,
                                          self._split_cache)
         seg = self.scorer.normalized_text_features(segments)
-        x = torch.zeros(len(images), seg.shape[-1], device=seg.device)
-        for idx, batch in to_float_batches(images, where="denscore image"):
-            x[idx] = _image_vectors(batch, self.scorer).to(x)
+        if len(parts) == 1:
+            x = parts[0][1].to(seg)
+        else:
+            x = torch.zeros(len(images), seg.shape[-1], device=seg.device)
+            for idx, feats in parts:
+                x[idx] = feats.to(x)
         dense, dense_o, per_segment = F.denscore_scores(x, seg, owners, self.direction)
         counts = torch.bincount(torch.as_tensor(owners), minlength=len(images)).tolist()
         segments = [chunk.tolist() for chunk in torch.split(per_segment.double().cpu(), counts)]
@@ -229,9 +238,3 @@ class Denscore(PerSampleMetric):
             "direction_prompts": self.n_direction_prompts,
             "columns": {"denscore": "100 * x . (c - (c.V) V)", "denscore-o": "100 * x . c"},
         }
-
-
-def _weights_status(specs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
-    from longbench.metrics.weights_status import hf_weights_status
-
-    return hf_weights_status(specs)

@@ -15,12 +15,12 @@ Design:
   network always sees the same ``batch_size`` chunks in arrival order (float32 networks are not exactly
   batch-invariant, e.g. matmul blocking changes with the batch), so features and sums are bit-identical.
 * **Per prompt-length bucket.** FID has no per-sample score, so the statistics are kept per length bucket
-  (``<=77``, ``78-154``, ``155-240``, ``>240`` CLIP tokens of the item prompt, counted with
-  :class:`~longbench.text.tokenizer.TokenCounter` at update time); the overall statistics are their sum. One
-  byte per image records its bucket so that :meth:`compute_groups` can check that the groups it is asked
-  for are exactly these buckets (a group that is not one of them cannot be computed from the statistics and
-  is left out with a warning). Every bucket is compared with the whole reference set. ``by_bucket=False``
-  keeps one set of statistics and needs no prompts.
+  (``<=77``, ``78-154``, ``155-240``, ``>240`` CLIP tokens of the item prompt); the overall statistics are
+  their sum. In a run the buckets are the runner's (``MetricContext.lengths``, computed once per run, by
+  item id); a metric built without them counts the prompts' tokens itself
+  (:func:`~longbench.text.tokenizer.prompt_buckets`). One byte per image records its bucket, and
+  :meth:`compute_groups` must be given exactly those labels. Every bucket is compared with the whole
+  reference set. ``by_bucket=False`` keeps one set of statistics and needs no prompts.
 * **Reference statistics** come from ``ref=PATH.npz`` (``mu``/``sigma``, the pytorch-fid / clean-fid format)
   or from the suite's reference images (``item.reference_image``, relative to the suite file). The latter are
   computed once and cached as ``.npz`` under ``<cache_dir>/fid-reference/`` keyed by (suite sha256, feature
@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,8 +46,9 @@ import torch
 from longbench.errors import LongbenchError
 from longbench.metrics.base import LongbenchMetric, MetricContext
 from longbench.metrics.functional import fid as F
-from longbench.metrics.options import coerce_options, parse_bool
-from longbench.text.tokenizer import LENGTH_BUCKETS, length_bucket
+from longbench.metrics.options import CLIPFIDOptions, FIDOptions, FrechetOptions
+from longbench.options import option_values
+from longbench.text.tokenizer import LENGTH_BUCKETS, PromptLengths, prompt_buckets
 
 logger = logging.getLogger(__name__)
 
@@ -68,17 +69,18 @@ class FrechetMetric(LongbenchMetric):
             :meth:`set_reference` or :meth:`reference_from_images`).
         by_bucket: keep statistics per prompt-length bucket (``update`` then needs the items or prompts).
         batch_size: images per network forward.
+        lengths: the run's prompt lengths and buckets by item id (the runner's); None: ``update`` counts
+            the tokens of the prompts itself.
         kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``...).
     """
 
     is_differentiable = False
     higher_is_better = False
     full_state_update = False
-    #: option name → converter of command-line strings
-    OPTIONS: ClassVar[dict[str, Callable[[Any], Any]]] = {"ref": str, "by_bucket": parse_bool, "batch_size": int}
+    Options: ClassVar[type] = FrechetOptions
 
-    def __init__(self, extractor: torch.nn.Module, *, ref: str | Path | None = None, by_bucket: bool = True,
-                 batch_size: int = 32, **kwargs: Any):
+    def __init__(self, extractor: torch.nn.Module, *, ref: str | Path | None = None,
+                 by_bucket: bool = FrechetOptions.by_bucket, batch_size: int = FrechetOptions.batch_size, lengths: PromptLengths | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if int(batch_size) < 1:
             raise LongbenchError(f"{self.name}: batch_size must be >= 1, got {batch_size}")
@@ -93,7 +95,8 @@ class FrechetMetric(LongbenchMetric):
             self.add_state(state, torch.zeros((), dtype=torch.float64).expand(*shape), dist_reduce_fx="sum")
             setattr(self, state, torch.zeros(shape, dtype=torch.float64))
         self.add_state("sample_bucket", default=[], dist_reduce_fx="cat")
-        self._counter: Any = None  # TokenCounter, built on first bucketed update
+        self.lengths = lengths
+        self._counter: Any = None  # TokenCounter, built on first bucketed update without ``lengths``
         self._pending: list[tuple[torch.Tensor, int]] = []  # queued uint8 images and bucket codes
         self._ref: dict[str, Any] | None = None  # {"mu", "sigma", "info"}
         self._ref_factor: torch.Tensor | None = None
@@ -104,12 +107,12 @@ class FrechetMetric(LongbenchMetric):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> FrechetMetric:
-        """Build from runner options (strings are parsed); without ``ref`` the suite's reference images are used."""
-        opts = coerce_options(cls.name, options, cls.OPTIONS)
+    def from_context(cls, ctx: MetricContext, options: FrechetOptions) -> FrechetMetric:
+        """Build for a run; without ``ref`` the suite's reference images are used."""
+        opts = option_values(options)
         if not opts.get("ref") and ctx.suite is None:
             raise LongbenchError(f"{cls.name}: no reference: pass ref=PATH.npz or a suite with reference images")
-        metric = cls(**opts)
+        metric = cls(**opts, lengths=ctx.lengths, **ctx.metric_kwargs)
         if not opts.get("ref"):
             metric.use_suite_reference(ctx.suite, ctx.cache_dir)
         return metric
@@ -201,12 +204,14 @@ class FrechetMetric(LongbenchMetric):
         if items is None:
             raise LongbenchError(f"{self.name}: per-length-bucket statistics need the items (or prompts) with the "
                                  "images; pass them to update() or build the metric with by_bucket=False")
+        if self.lengths is not None:  # the run's buckets, by item id
+            return [BUCKET_LABELS.index(self.lengths.bucket(_id_of(it, self.name))) for it in items]
         if self._counter is None:
             from longbench.text.tokenizer import TokenCounter
 
             self._counter = TokenCounter()
-        lengths = self._counter.many([_prompt_of(it, self.name) for it in items])
-        return [BUCKET_LABELS.index(length_bucket(m + 2)) for m in lengths]
+        pairs = prompt_buckets([_prompt_of(it, self.name) for it in items], self._counter)
+        return [BUCKET_LABELS.index(bucket) for _, bucket in pairs]
 
     # ------------------------------------------------------------------ compute
     def compute(self) -> dict[str, float]:
@@ -216,10 +221,12 @@ class FrechetMetric(LongbenchMetric):
         return {self.name: self._distance(mu, sigma, int(self.feature_count.sum()))}
 
     def compute_groups(self, groups: Sequence[str]) -> dict[str, dict[str, float]]:
-        """FID per group, for groups that are exactly the prompt-length buckets tracked at update time.
+        """FID per prompt-length bucket. ``groups`` gives a label per image in update order and must be the
+        buckets the images were added with (in a run: the runner's, which it also gave to ``update``).
+        Buckets with fewer than 2 images are left out.
 
-        ``groups`` gives a label per image in update order. Groups that are not one of the tracked buckets,
-        and buckets with fewer than 2 images, are left out.
+        Raises:
+            LongbenchError: ``groups`` are not the buckets of the images.
         """
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync,
                                should_unsync=self._should_unsync):
@@ -228,17 +235,15 @@ class FrechetMetric(LongbenchMetric):
             if len(groups) != codes.numel():
                 raise LongbenchError(f"{self.name}: {len(groups)} group labels for {codes.numel()} images")
             out: dict[str, dict[str, float]] = {}
-            if not self.by_bucket and len(set(groups)) > 1:
-                logger.info("%s: built with by_bucket=False; no per-group values", self.name)
-                return out
+            if not self.by_bucket:  # one set of statistics: a value only when every image is in one group
+                if len(set(groups)) > 1:
+                    logger.info("%s: built with by_bucket=False; no per-group values", self.name)
+                    return out
+            elif list(groups) != [BUCKET_LABELS[k] for k in codes.tolist()]:
+                raise LongbenchError(f"{self.name}: per-group values exist only for the prompt-length buckets "
+                                     f"the images were added with ({', '.join(BUCKET_LABELS)})")
             for label in dict.fromkeys(groups):
-                mask = torch.tensor([g == label for g in groups])
-                inside = codes[mask].unique()
-                k = int(inside[0]) if inside.numel() == 1 else -1
-                if k < 0 or counts[k] != int(mask.sum()) or (self.by_bucket and BUCKET_LABELS[k] != label):
-                    logger.warning("%s: group %r is not one of the prompt-length buckets the statistics are kept "
-                                   "for; no value", self.name, label)
-                    continue
+                k = BUCKET_LABELS.index(label) if self.by_bucket else 0
                 if counts[k] < 2:
                     logger.info("%s: group %r has %d image(s); FID needs 2", self.name, label, int(counts[k]))
                     continue
@@ -432,9 +437,9 @@ class FID(FrechetMetric):
     name = "fid"
     version = "1"
     columns: ClassVar[dict[str, bool]] = {"fid": False}
-    OPTIONS: ClassVar[dict[str, Callable[[Any], Any]]] = {**FrechetMetric.OPTIONS, "weights": str, "resize": str}
+    Options = FIDOptions
 
-    def __init__(self, weights: str | Path | None = None, *, resize: str = "tf1-bilinear", **kwargs: Any):
+    def __init__(self, weights: str | Path | None = None, *, resize: str = FIDOptions.resize, **kwargs: Any):
         from longbench.metrics.fid_features import InceptionFeatures
 
         super().__init__(InceptionFeatures(weights, resize=resize), **kwargs)
@@ -442,9 +447,9 @@ class FID(FrechetMetric):
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
         """For ``longbench doctor``: whether the Inception weights are in the torch hub cache."""
-        from longbench.metrics.fid_features import inception_weights_status
+        from longbench.metrics.weights_status import fid
 
-        return inception_weights_status()
+        return fid()
 
 
 class CLIPFID(FrechetMetric):
@@ -461,9 +466,8 @@ class CLIPFID(FrechetMetric):
     name = "fid-clip"
     version = "1"
     columns: ClassVar[dict[str, bool]] = {"fid-clip": False}
-    DEFAULT_MODEL = "ViT-B-32"
-    OPTIONS: ClassVar[dict[str, Callable[[Any], Any]]] = {**FrechetMetric.OPTIONS, "model": str, "pretrained": str,
-                                                          "normalize": parse_bool}
+    DEFAULT_MODEL = CLIPFIDOptions.model
+    Options = CLIPFIDOptions
 
     def __init__(self, model: str = DEFAULT_MODEL, pretrained: str | None = None, *, normalize: bool = False,
                  **kwargs: Any):
@@ -474,9 +478,9 @@ class CLIPFID(FrechetMetric):
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
         """For ``longbench doctor``: whether the default open_clip weights resolve offline."""
-        from longbench.metrics.fid_features import open_clip_weights_status
+        from longbench.metrics.weights_status import fid_clip
 
-        return open_clip_weights_status(cls.DEFAULT_MODEL, None)
+        return fid_clip()
 
 
 # ---------------------------------------------------------------------- helpers
@@ -521,6 +525,13 @@ def _prompt_of(item: Any, name: str) -> str:
     if not isinstance(prompt, str):
         raise LongbenchError(f"{name}: item {_item_id(item)} has no prompt (needed for its length bucket)")
     return prompt
+
+
+def _id_of(item: Any, name: str) -> str:
+    ident = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
+    if not isinstance(ident, str):
+        raise LongbenchError(f"{name}: item {_item_id(item)} has no id (the run's length buckets are by item id)")
+    return ident
 
 
 def _item_id(item: Any) -> str:

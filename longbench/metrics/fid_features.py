@@ -139,9 +139,10 @@ class InceptionFeatures(nn.Module):
         self.weights_path = path
         self.weights_sha256 = file_sha256(path)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Features (B, 2048) float64 of uint8 (3, H, W) images (batched by size internally)."""
+        """Features (B, 2048) float64 of uint8 (3, H, W) images (an ``ImageBatch`` or a list), batched by size
+        and moved to the network's device as uint8; the network resizes them there (torch, batched)."""
         device = next(self.net.parameters()).device
         out = torch.empty(len(images), self.feature_dim, dtype=torch.float64, device=device)
         for idx, batch in _same_size_batches(images):
@@ -286,7 +287,7 @@ class OpenClipFeatures(nn.Module):
         with torch.no_grad():
             self.feature_dim = int(self.net.encode_image(torch.zeros(1, 3, *size)).shape[-1])
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
         from PIL import Image
 
@@ -354,8 +355,8 @@ def _dir_sha256(directory: Path) -> str:
 
 
 def _same_size_batches(images: Sequence[torch.Tensor]) -> list[tuple[list[int], torch.Tensor]]:
-    """Group uint8 (3, H, W) images by size into (B, 3, H, W) stacks: ``[(indices, batch), ...]``."""
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, t in enumerate(images):
-        groups.setdefault((int(t.shape[-2]), int(t.shape[-1])), []).append(i)
-    return [(idx, torch.stack([images[i] for i in idx])) for idx in groups.values()]
+    """Group uint8 (3, H, W) images by size into contiguous (B, 3, H, W) stacks: ``[(indices, batch), ...]``
+    (contiguous: the layout the network's features were fixed with; channels-last takes other kernels)."""
+    from longbench.images import group_by_size
+
+    return [(idx, batch.contiguous()) for idx, batch in group_by_size(images)]

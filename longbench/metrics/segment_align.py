@@ -38,14 +38,17 @@ from typing import Any, ClassVar
 import torch
 
 from longbench.errors import LongbenchError
+from longbench.images import ImageBatch, as_image_batch
 from longbench.metrics.base import LongbenchMetric, MetricContext, split_flat
-from longbench.metrics.clip_models import ClipScorer, load_clip_scorer, to_uint8_tensors
+from longbench.metrics.clip_models import ClipScorer, load_clip_scorer
 from longbench.metrics.functional import segment_align as F
 from longbench.metrics.functional.denscore import l2_normalize
 from longbench.metrics.functional.segment_align import segment_coverage  # noqa: F401 (re-export)
+from longbench.metrics.options import SegmentAlignOptions
+from longbench.options import option_values
 
-DEFAULT_MODEL = "openai/clip-vit-large-patch14"
-DEFAULT_OTHERS = 16
+DEFAULT_MODEL = SegmentAlignOptions.model
+DEFAULT_OTHERS = SegmentAlignOptions.others
 
 
 def item_key(item_id: str) -> int:
@@ -104,6 +107,7 @@ class SegmentAlign(LongbenchMetric):
     columns: ClassVar[dict[str, bool]] = {"segment-align-mean": True, "segment-align-min": True,
                                          "segment-coverage": True}
     higher_is_better = True
+    Options = SegmentAlignOptions
 
     def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, others: int = DEFAULT_OTHERS,
                  use_suite_segments: bool = True, device: str = "cpu", dtype: str = "float32",
@@ -127,24 +131,19 @@ class SegmentAlign(LongbenchMetric):
             self.add_state(state, default=[], dist_reduce_fx="cat")
 
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> SegmentAlign:
-        from longbench.metrics.options import coerce_options, parse_bool
-
-        options = coerce_options(cls.name, options, {
-            "model": str, "processor": str, "others": int, "use_suite_segments": parse_bool, "device": str,
-            "dtype": str, "tokenizer_fallback": parse_bool, "trust_remote_code": parse_bool})
-        options.setdefault("device", ctx.device)
+    def from_context(cls, ctx: MetricContext, options: SegmentAlignOptions) -> SegmentAlign:
+        kwargs = {**option_values(options), "device": options.device or ctx.device}
         suite = ctx.suite
         if suite is not None:  # the whole suite, also under --limit: the other items are a suite constant
-            options["item_order"] = [it.id for it in suite.items]
-            options["order_source"] = f"suite:{suite.name}@{suite.version}:{suite.sha256[:12]}"
-        return cls(**options, **ctx.metric_kwargs)
+            kwargs["item_order"] = [it.id for it in suite.items]
+            kwargs["order_source"] = f"suite:{suite.name}@{suite.version}:{suite.sha256[:12]}"
+        return cls(**kwargs, **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
-        from longbench.metrics.denscore import _weights_status
+        from longbench.metrics.weights_status import segment_align
 
-        return _weights_status([("model", DEFAULT_MODEL)])
+        return segment_align()
 
     def segments_of(self, item: Any) -> list[str]:
         """The item's segments, each fitted to the model's context (never truncated)."""
@@ -156,20 +155,57 @@ class SegmentAlign(LongbenchMetric):
         given = item.segments if self.use_suite_segments else None
         return fit_segments(item.prompt, given, self.scorer.count_tokens, budget)
 
+    @staticmethod
+    def _segment_key(item: Any) -> tuple[str, Any]:
+        if isinstance(item, str):
+            return item, None
+        return item.prompt, None if item.segments is None else tuple(item.segments)
+
     def _segments_cached(self, item: Any) -> list[str]:
-        key = (item, None) if isinstance(item, str) else (item.prompt, item.segments)
+        key = self._segment_key(item)
         if key not in self._segment_cache:
             self._segment_cache[key] = self.segments_of(item)
         return self._segment_cache[key]
 
-    @torch.no_grad()
-    def update(self, images: Sequence[Any], items: Sequence[Any]) -> None:
+    def _fit_new(self, items: Sequence[Any]) -> None:
+        """Fit the segments of the items not seen before with one tokenizer call for all their sentences:
+        a first pass takes every uncounted sentence as short and notes it; the noted sentences are counted
+        in one batch; an item with a sentence over the budget is fitted again with the real counts (the
+        first pass is exact for every other item: a short sentence is kept whole either way)."""
+        from longbench.text.splitters import fit_segments
+
+        budget = self.scorer.context_length - 2
+        drafts = []
+        for it in items:
+            key = self._segment_key(it)
+            if key in self._segment_cache:
+                continue
+            noted: list[str] = []
+
+            def probe(text: str, noted: list[str] = noted) -> int:
+                n = self.scorer._count_cache.get(text)
+                if n is None:
+                    noted.append(text)
+                    return 0
+                return n
+
+            given = None if isinstance(it, str) or not self.use_suite_segments else it.segments
+            self._segment_cache[key] = fit_segments(it if isinstance(it, str) else it.prompt, given, probe, budget)
+            drafts.append((it, key, noted))
+        self.scorer.prime_token_counts([t for _, _, noted in drafts for t in noted])
+        for it, key, noted in drafts:
+            if any(self.scorer.count_tokens(t) > budget for t in noted):
+                self._segment_cache[key] = self.segments_of(it)
+
+    @torch.inference_mode()
+    def update(self, images: ImageBatch | Sequence[Any], items: Sequence[Any]) -> None:
         if len(images) != len(items):
             raise LongbenchError(f"segment-align: {len(images)} images but {len(items)} items")
         if not len(images):
             return
-        pixels = self.scorer.standard_pixels(to_uint8_tensors(images, where="segment-align image"))
-        x = l2_normalize(self.scorer.image_features(pixels).float())
+        batch = as_image_batch(images, device=self.scorer.device, where="segment-align image")
+        x = l2_normalize(self.scorer.image_features(self.scorer.standard_pixels(batch)).float())
+        self._fit_new(items)
         segs = [self._segments_cached(it) for it in items]
         flat = [s for ss in segs for s in ss]
         feats = self.scorer.normalized_text_features(flat).to(x)

@@ -19,7 +19,7 @@ the dependency rules):
   gives no probabilities);
 * ``vqa-hard@<=77`` / ``vqa-hard@>77`` (and ``vqa-soft@...``) — the same over the questions whose fact a
   77-position CLIP context reads / does not read: every token stating the fact is one of the first 75
-  content tokens (the project's rule, ``longbench.synth.views.fact_last_tokens``: the fact's character
+  content tokens (the project's rule, ``longbench.worlds.tokens.fact_last_tokens``: the fact's character
   spans when the item records them, else its whole sentence); questions without a fact are in neither;
 * ``vqa-hard:<category>`` — the same over the questions of one category (generated questions: their fact
   type; suite questions: their ``category``);
@@ -64,12 +64,13 @@ from longbench.judges.questions import (
 )
 from longbench.metrics.base import LongbenchMetric, MetricContext
 from longbench.metrics.functional import vqa as F
+from longbench.metrics.options import VQA_JUDGE, VQAOptions
+from longbench.options import option_values, parse_bool
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_JUDGE = "Salesforce/blip-vqa-base"
+DEFAULT_JUDGE = VQA_JUDGE
 SYNTH_JUDGE = "synth"
-DPG_MODES = ("auto", "true", "false")
 BASE_COLUMNS: dict[str, bool] = {
     "vqa-hard": True, "vqa-soft": True, "vqa-hard@<=77": True, "vqa-hard@>77": True,
     "vqa-soft@<=77": True, "vqa-soft@>77": True, "vqa-neither": False,
@@ -115,6 +116,7 @@ class VQAMetric(LongbenchMetric):
     version: ClassVar[str] = "1"
     columns: ClassVar[dict[str, bool]] = dict(BASE_COLUMNS)
     higher_is_better = True
+    Options = VQAOptions
     full_state_update = False
 
     def __init__(self, judge: str | Judge = SYNTH_JUDGE, *, questions: str = "auto",
@@ -183,49 +185,40 @@ class VQAMetric(LongbenchMetric):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_context(cls, ctx: MetricContext, **options: Any) -> VQAMetric:
+    def from_context(cls, ctx: MetricContext, options: VQAOptions) -> VQAMetric:
         """Categories and the DPG columns are fixed over the whole suite, so ``--limit`` does not change
         which columns a run has."""
-        from longbench.metrics.options import coerce_options, parse_bool
-
-        options = coerce_options(cls.name, options, {
-            "judge": str, "questions": str, "match": str, "pic_num": int, "resolution": int, "dpg": str,
-            "dpg_compat": parse_bool, "device": str, "dtype": str, "batch_size": int, "max_new_tokens": int,
-            "prompt": str, "revision": str, "processor": str, "trust_remote_code": parse_bool,
-            "one_at_a_time": parse_bool})
         suite = ctx.suite
         items = list(suite.items) if suite is not None else []
-        dpg_mode = str(options.pop("dpg", "auto")).lower()
-        if dpg_mode in ("1", "yes", "on"):
-            dpg_mode = "true"
-        if dpg_mode in ("0", "no", "off"):
-            dpg_mode = "false"
-        if dpg_mode not in DPG_MODES:
-            raise LongbenchError(f"vqa: dpg must be one of {', '.join(DPG_MODES)}, got {dpg_mode!r}")
-        dpg = any(_is_dpg(it) for it in items) if dpg_mode == "auto" else dpg_mode == "true"
-        source = options.get("questions", "auto")
-        if source not in QUESTION_SOURCES:
-            raise LongbenchError(f"vqa: questions must be one of {', '.join(QUESTION_SOURCES)}, got {source!r}")
+        if options.dpg.strip().lower() == "auto":
+            dpg = any(_is_dpg(it) for it in items)
+        else:
+            try:
+                dpg = parse_bool(options.dpg)
+            except ValueError:
+                raise LongbenchError(f"vqa: dpg must be auto, true or false, got {options.dpg!r}") from None
+        if options.questions not in QUESTION_SOURCES:
+            raise LongbenchError(f"vqa: questions must be one of {', '.join(QUESTION_SOURCES)}, "
+                                 f"got {options.questions!r}")
         categories: list[str] = []
         for it in items:
-            for q in item_questions(it, source):
+            for q in item_questions(it, options.questions):
                 if q.category not in categories:
                     categories.append(q.category)
-        jo = JudgeOptions(device=options.pop("device", ctx.device))
-        for key in ("dtype", "batch_size", "max_new_tokens", "prompt", "revision", "processor", "trust_remote_code",
-                    "one_at_a_time"):
-            if key in options:
-                setattr(jo, key, options.pop(key))
-        judge = options.pop("judge", None) or (SYNTH_JUDGE if items and _is_synth(items[0]) else DEFAULT_JUDGE)
-        return cls(judge, categories=categories, dpg=dpg, dpg_categories=categories if dpg else None,
-                   judge_options=jo, **options, **ctx.metric_kwargs)
+        values = option_values(options)
+        jo = JudgeOptions(**{k: values[k] for k in option_values(JudgeOptions())})
+        jo.device = options.device or ctx.device
+        judge = options.judge or (SYNTH_JUDGE if items and _is_synth(items[0]) else DEFAULT_JUDGE)
+        return cls(judge, questions=options.questions, match=options.match, pic_num=options.pic_num,
+                   resolution=options.resolution, dpg_compat=options.dpg_compat, categories=categories, dpg=dpg,
+                   dpg_categories=categories if dpg else None, judge_options=jo, **ctx.metric_kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:
         """For ``longbench doctor``: whether the default judge resolves offline (synth suites need none)."""
-        from longbench.metrics.denscore import _weights_status
+        from longbench.metrics.weights_status import vqa
 
-        return _weights_status([("judge", DEFAULT_JUDGE)])
+        return vqa()
 
     # ------------------------------------------------------------------ scoring
     def _prepare(self, item: Any) -> tuple[list[VQAQuestion], list[list[int]], list[int | None]]:
@@ -292,7 +285,7 @@ class VQAMetric(LongbenchMetric):
     def _score_image(self, item: Any, qs: list[VQAQuestion], parents: list[list[int]], last_tokens: list[int | None],
                      tile_answers: list[list[Any]]) -> tuple[list[float], list[float], list[tuple[int, float]]]:
         """One image: its sample-column values, per-sentence scores and DPG category records."""
-        from longbench.synth.world import visible
+        from longbench.worlds.tokens import visible
 
         item_id = item if isinstance(item, str) else item.id
         n_sent = self._n_sentences(item)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-CLIP_L14 = "openai/clip-vit-large-patch14"
+from longbench.metrics import options as O
 
 
 def hf_weights_status(specs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -27,23 +27,23 @@ def hf_weights_status(specs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
 
 
 def clipscore() -> list[dict[str, Any]]:
-    return hf_weights_status([("model", CLIP_L14)])
+    return hf_weights_status([("model", O.ClipScoreOptions.model)])
 
 
 def segment_align() -> list[dict[str, Any]]:
-    return hf_weights_status([("model", CLIP_L14)])
+    return hf_weights_status([("model", O.SegmentAlignOptions.model)])
 
 
 def denscore() -> list[dict[str, Any]]:
-    return hf_weights_status([("model", "luping-liu/Denscore"), ("processor", "laion/CLIP-ViT-H-14-laion2B-s32B-b79K")])
+    return hf_weights_status([("model", O.DenscoreOptions.model), ("processor", O.DENSCORE_PROCESSOR)])
 
 
 def count() -> list[dict[str, Any]]:
-    return hf_weights_status([("owlv2 detector", "google/owlv2-base-patch16-ensemble")])
+    return hf_weights_status([("owlv2 detector", O.OWLV2_MODEL)])
 
 
 def vqa() -> list[dict[str, Any]]:
-    return hf_weights_status([("judge", "Salesforce/blip-vqa-base")])
+    return hf_weights_status([("judge", O.VQA_JUDGE)])
 
 
 def fid() -> list[dict[str, Any]]:
@@ -55,8 +55,8 @@ def fid() -> list[dict[str, Any]]:
 def fid_clip() -> list[dict[str, Any]]:
     from longbench.metrics.fid_features import open_clip_weights_status
 
-    return open_clip_weights_status("ViT-B-32", None)
+    return open_clip_weights_status(O.CLIPFIDOptions.model, None)
 
 
 def caption_match() -> list[dict[str, Any]]:
-    return hf_weights_status([("captioner", "Salesforce/blip-image-captioning-large")])
+    return hf_weights_status([("captioner", O.CaptionMatchOptions.model)])

@@ -9,7 +9,7 @@ sentences about style state nothing; their number and places push many facts pas
 Each fact's span runs from the first to the last character of the words that state it: the shape
 noun for presence; the hull of the shape noun and the count words, colour word or location phrase
 for the others. A fact is visible to a text encoder when every token of its span is inside the
-encoder's window (``longbench.mini.visibility``).
+encoder's window (``longbench.worlds.tokens``).
 
 Shape nouns have no synonyms (a fact's sentence must name its entity); colours, counts and places
 have several wordings. Sentences never contain ``;``, ``!``, ``?``, abbreviations or decimals, so the
@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from longbench.mini.world import Group, Scene
 from longbench.suites.base import Fact
+from longbench.worlds.grammar import RealiserBase, Sentence, partition, plan_groups
 
 FACT_KINDS = ("colour", "count", "region")  # besides presence, which the introduction always states
 _FACT_TYPE = {"colour": "attribute", "count": "count", "region": "spatial"}
@@ -120,15 +121,6 @@ _SINGULAR_VERBS = ("sits", "is placed", "is drawn", "can be seen", "appears", "r
 _FIELD = re.compile(r"<(n|c|s|l|bg|bgw)(\d?)>")
 
 
-@dataclass
-class _Sentence:
-    """A planned sentence: which groups and fact kinds it states (text is realised after ordering)."""
-
-    kind: str  # "background", "filler", "intro", "pair", "detail"
-    groups: list[int] = field(default_factory=list)
-    facts: list[list[str]] = field(default_factory=list)  # per group: fact kinds (besides presence)
-
-
 @dataclass(frozen=True)
 class Prompt:
     """A realised prompt: its sentences, its facts with their character spans inside their sentence,
@@ -195,16 +187,10 @@ def _hull(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
     return min(a[0], b[0]), max(a[1], b[1])
 
 
-class _Realiser:
-    """Turns planned sentences into templates and field values, tracking what the reader already knows."""
+class _Realiser(RealiserBase):
+    """Turns planned sentences into templates and field values (``worlds.grammar.RealiserBase``)."""
 
-    def __init__(self, scene: Scene, rng: random.Random):
-        self.scene = scene
-        self.rng = rng
-        self.count_stated: set[int] = set()
-
-    def pick(self, options: tuple[str, ...] | list[str]) -> str:
-        return self.rng.choice(options)
+    scene: Scene
 
     def noun_phrase(self, slot: int, g: Group, kinds: list[str], values: dict[str, str]) -> tuple[str, bool]:
         """Noun phrase template with the count and colour fields that ``kinds`` asks for; (template, plural)."""
@@ -249,9 +235,7 @@ class _Realiser:
                 values[f"l{slot}"] = self.pick(LOCATIONS[g.region])
                 clauses.append(f"{np_} {self.pick(_PLURAL_VERBS if plural else _SINGULAR_VERBS)} <l{slot}>")
             else:
-                extra = self.pick([e for e in ("also present", "included", "shown too")
-                                   if all(e not in c for c in clauses)])
-                clauses.append(f"{np_} {'are' if plural else 'is'} {extra}")
+                clauses.append(f"{np_} {'are' if plural else 'is'} {self.presence_phrase(clauses)}")
         return clauses[0] + self.pick((", while ", ", and ", " and ")) + clauses[1] + "."
 
     def detail(self, gi: int, kinds: list[str], values: dict[str, str]) -> str:
@@ -289,49 +273,18 @@ class _Realiser:
         return self.pick((sentence + ".", sentence + ".", f"Make sure that {sentence}.", f"Note that {sentence}."))
 
 
-def _partition(rng: random.Random, verbosity: float) -> list[list[str]]:
-    """Split a group's facts into an introduction (first) and 0-2 detail sentences; terse prompts
-    state a group in one sentence more often."""
-    kinds = list(FACT_KINDS)
-    rng.shuffle(kinds)
-    r = rng.random()
-    if r < 0.8 - 0.6 * verbosity:
-        return [kinds]
-    if r < 0.9:
-        k = rng.randint(0, 2)
-        return [kinds[:k], kinds[k:]]
-    k = rng.randint(0, 1)
-    cut = rng.randint(k + 1, 2)
-    return [kinds[:k], kinds[k:cut], kinds[cut:]]
-
-
 def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
     """Write a prompt for ``scene``, recording each fact's sentence and character span."""
     n = len(scene.groups)
     verbosity = rng.random()  # one knob per prompt: more fillers and more detail sentences
-    parts = [_partition(rng, verbosity) for _ in range(n)]
-    order = list(range(n))
-    rng.shuffle(order)
-    plan: list[_Sentence] = []
-    i = 0
-    while i < n:
-        gi = order[i]
-        if i + 1 < n and rng.random() < 0.3:  # two introductions, one sentence
-            gj = order[i + 1]
-            plan.append(_Sentence("pair", [gi, gj], [parts[gi][0], parts[gj][0]]))
-            i += 2
-        else:
-            plan.append(_Sentence("intro", [gi], [parts[gi][0]]))
-            i += 1
-    for gi in order:
-        for kinds in parts[gi][1:]:
-            last = max(j for j, s in enumerate(plan) if gi in s.groups)
-            plan.insert(rng.randint(last + 1, len(plan)), _Sentence("detail", [gi], [kinds]))
+    # terse prompts state a group in one sentence more often
+    parts = [partition(rng, FACT_KINDS, 0.8 - 0.6 * verbosity) for _ in range(n)]
+    plan = plan_groups(rng, parts, p_pair=0.3)
     n_fill = max(MIN_FILLERS, min(MAX_FILLERS, round(verbosity * MAX_FILLERS + rng.uniform(-1.5, 1.5))))
     for filler in rng.sample(range(len(FILLERS)), n_fill):
-        plan.insert(rng.randint(0, len(plan)), _Sentence("filler", [filler]))
+        plan.insert(rng.randint(0, len(plan)), Sentence("filler", [filler]))
     bg_at = 0 if rng.random() < 0.5 else rng.randint(1, len(plan))
-    plan.insert(bg_at, _Sentence("background"))
+    plan.insert(bg_at, Sentence("background"))
 
     flourishes = rng.sample(FLOURISHES, len(FLOURISHES))  # each decoration at most once per prompt
     realiser = _Realiser(scene, rng)

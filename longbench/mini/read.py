@@ -22,6 +22,7 @@ from longbench.mini.world import (
     CELL,
     GLYPH,
     IMAGE_SIZE,
+    MINI,
     OBJECT_COLOURS,
     PALETTE,
     REGIONS,
@@ -155,18 +156,7 @@ class Reader:
 def fact_holds(fact: Fact, reading: Reading) -> bool:
     """Whether ``fact`` holds in ``reading``. With ``objs`` the objects read with the fact's shape,
     anywhere: presence — at least one; count — exactly ``value``; attribute (colour bound to shape) — at
-    least one and all of colour ``value``; spatial — at least one and all in quadrant ``value``."""
+    least one and all of colour ``value``; spatial — at least one and all in quadrant ``value``
+    (``World.objects_hold``)."""
     shape = shape_of(fact.entity or "")
-    if shape is None:
-        return False
-    objs = reading.of_shape(shape)
-    if fact.type == "presence":
-        return bool(objs)
-    if fact.type == "count":
-        return len(objs) == fact.value
-    if fact.type == "attribute":
-        return bool(objs) and all(o.colour == fact.value for o in objs)
-    if fact.type == "spatial":
-        return bool(objs) and all(o.region == fact.value for o in objs)
-    return False
-
+    return shape is not None and MINI.objects_hold(fact, reading.of_shape(shape))

@@ -9,15 +9,15 @@ last first) so that a segment encoder with ``token_length`` 240 reads every fact
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from longbench.mini.grammar import Prompt, make_prompt
 from longbench.mini.sampler import sample_scene
-from longbench.mini.visibility import token_positions
 from longbench.mini.world import Scene
 from longbench.suites.base import Entity, Item, Suite
+from longbench.worlds.suite import draft, item_rng
+from longbench.worlds.tokens import token_positions
 
 if TYPE_CHECKING:
     from longbench.text.tokenizer import TokenCounter
@@ -28,15 +28,17 @@ MINI_V0_SEED = 20250611
 MINI_V0_SIZE = 200
 #: Longest prompt in content tokens: with one start token per sentence it stays under 240 positions.
 MAX_TOKENS = 200
+#: what ``longbench eval`` runs on a miniature suite by default: the exact fact metric (no weights)
+MINI_DEFAULT_METRICS = ("mini",)
 
 
-def _scene_rng(seed: int | str, i: int) -> random.Random:
-    return random.Random(f"mini:{seed}:{i}")  # str seeds hash with SHA-512: stable across platforms
+#: Tag of the miniature world's item generators (``worlds.suite.item_rng``).
+_TAG = "mini:"
 
 
 def mini_v0_scene_keys() -> frozenset[tuple[tuple[str, str, str, int], ...]]:
     """The group keys of every ``mini-v0`` scene (no prompt or tokenizer needed)."""
-    return frozenset(sample_scene(_scene_rng(MINI_V0_SEED, i)).key() for i in range(MINI_V0_SIZE))
+    return frozenset(sample_scene(item_rng(MINI_V0_SEED, i, _TAG)).key() for i in range(MINI_V0_SIZE))
 
 
 def scene_item(item_id: str, scene: Scene, prompt: Prompt, sentence_starts: Sequence[int],
@@ -89,13 +91,8 @@ def make_items(n: int, seed: int, prefix: str, exclude: frozenset = frozenset(),
                tags: tuple[str, ...] = ("mini",), counter: TokenCounter | None = None) -> list[Item]:
     """Items ``{prefix}-{i}`` for ``i`` in ``start..start+n-1``; item ``i`` depends only on ``(seed, i)``.
     A scene whose key is in ``exclude`` is redrawn from the same generator."""
-    drafts = []
-    for i in range(start, start + n):
-        rng = _scene_rng(seed, i)
-        scene = sample_scene(rng)
-        while scene.key() in exclude:
-            scene = sample_scene(rng)
-        drafts.append((f"{prefix}-{i:04d}", scene, make_prompt(scene, rng)))
+    drafts = [(f"{prefix}-{i:04d}", *draft(seed, i, sample_scene, make_prompt, _TAG, exclude))
+              for i in range(start, start + n)]
     return build_items(drafts, tags, counter)
 
 
@@ -106,6 +103,7 @@ def mini_v0() -> Suite:
         items=make_items(MINI_V0_SIZE, MINI_V0_SEED, prefix="mini"),
         description="Miniature 32x32 scenes (2-3 groups of 7-px shapes in quadrants) for training and "
                     "testing tiny models; facts have exact spans, many beyond CLIP's 77-token window.",
+        default_metrics=MINI_DEFAULT_METRICS,
     )
 
 
@@ -120,4 +118,5 @@ def train_items(n: int, seed: int, start: int = 0, counter: TokenCounter | None 
 def train_suite(n: int, seed: int) -> Suite:
     """``train_items`` as a suite named ``mini-v0-train``."""
     return Suite(name="mini-v0-train", version=f"{MINI_V0_VERSION}+seed{seed}", items=train_items(n, seed),
-                 description=f"Training split of mini-v0 ({n} items, seed {seed}); no scene shared with the test split.")
+                 description=f"Training split of mini-v0 ({n} items, seed {seed}); no scene shared with the test split.",
+                 default_metrics=MINI_DEFAULT_METRICS)

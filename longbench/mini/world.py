@@ -14,6 +14,7 @@ each with a 7-pixel glyph and a 1-pixel gap, so up to four objects per quadrant 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from longbench.errors import LongbenchError
 from longbench.worlds.scene import GroupBase, SceneBase
@@ -107,7 +108,8 @@ class Scene(SceneBase):
 
     GROUP = Group
     BACKGROUNDS = tuple(BACKGROUND_COLOURS)  # neutral, so an object never has the background's colour
-    VOCABULARY = {"shape": SHAPES, "colour": tuple(OBJECT_COLOURS), "region": REGIONS}
+    VOCABULARY: ClassVar[dict[str, tuple[str, ...]]] = {
+        "shape": SHAPES, "colour": tuple(OBJECT_COLOURS), "region": REGIONS}
     COUNTS = tuple(range(MIN_COUNT, MAX_COUNT + 1))
     GROUPS = (MIN_GROUPS, MAX_GROUPS)
     DISTINCT = (("region", "region", False), ("shape", "shape", False))

@@ -2,7 +2,8 @@
 
 A spec is ``kind:arg`` (``diffusers:DIR``, ``images:DIR``, ``synth:oracle`` ...). ``kind`` is looked up in
 the model registry; the adapter class receives ``arg`` and the ``--model-arg`` key/values, and declares
-which keys it accepts so a typo is an error rather than a silently ignored option.
+its options once as a dataclass (``Options``, :mod:`longbench.models.options` for the built-ins), so a typo
+or a badly typed value is a one-line error rather than a silently ignored option.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from longbench.errors import LongbenchError
+from longbench.options import NoOptions, build_options
 from longbench.registry import MODELS
 
 if TYPE_CHECKING:
@@ -58,27 +60,22 @@ class Model(ABC):
     """Base class of model adapters."""
 
     kind: ClassVar[str] = ""
-    #: accepted --model-arg keys → converter (e.g. int, float, str)
-    arg_types: ClassVar[dict[str, Any]] = {}
+    #: the dataclass of the adapter's ``--model-arg`` options, named by its registry entry too (module
+    #: docstring); None: free-form, every key is passed on as given (``python:``)
+    Options: ClassVar[type | None] = NoOptions
     #: whether generated images should be cached on disk (False for adapters that read files)
     cache_images: ClassVar[bool] = True
 
     def __init__(self, arg: str, args: dict[str, Any] | None = None):
         self.arg = arg
-        self.args = self.parse_args(args or {})
-
-    @classmethod
-    def parse_args(cls, raw: dict[str, Any]) -> dict[str, Any]:
-        out = {}
-        for k, v in raw.items():
-            if k not in cls.arg_types:
-                known = ", ".join(sorted(cls.arg_types)) or "none"
-                raise LongbenchError(f"model {cls.kind!r} does not accept --model-arg {k!r} (accepted: {known})")
-            try:
-                out[k] = cls.arg_types[k](v) if isinstance(v, str) else v
-            except (TypeError, ValueError) as e:
-                raise LongbenchError(f"--model-arg {k}={v!r}: {e}") from e
-        return out
+        given = dict(args or {})
+        #: every option, the unset ones at their declared defaults (None for a free-form adapter)
+        self.options: Any = None
+        #: the options given, converted: with the spec, what identifies the images (cache key, results)
+        self.args: dict[str, Any] = given
+        if self.Options is not None:
+            self.options = build_options(self.Options, given, f"model {self.kind!r}")
+            self.args = {k: getattr(self.options, k) for k in given}
 
     @property
     def spec(self) -> str:

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 from longbench.models.base import Model, Request, open_image
+from longbench.models.options import CommandOptions
 
 if TYPE_CHECKING:
     from PIL import Image
 
 PLACEHOLDERS = ("{prompt}", "{prompt_file}", "{seed}", "{id}", "{out}")
-DEFAULT_TIMEOUT_S = 600.0
+DEFAULT_TIMEOUT_S = CommandOptions.timeout
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -76,7 +77,7 @@ def run_command(argv: list[str], timeout: float, item_id: str, log_dir: Path) ->
 
 class CommandModel(Model):
     kind = "cmd"
-    arg_types = {"timeout": float}
+    Options = CommandOptions
 
     def __init__(self, arg: str, args: dict[str, Any] | None = None):
         super().__init__(arg, args)
@@ -88,10 +89,9 @@ class CommandModel(Model):
             raise LongbenchError("cmd: empty command template")
         if not any("{out}" in a for a in self.argv):
             raise LongbenchError("cmd: the template must contain {out}, the image path the command writes")
-        timeout = self.args.get("timeout", DEFAULT_TIMEOUT_S)
-        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
-            raise LongbenchError(f"--model-arg timeout={self.args.get('timeout')!r}: must be a positive, finite "
-                                 "number of seconds")
+        timeout = self.options.timeout
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise LongbenchError(f"--model-arg timeout={timeout!r}: must be a positive, finite number of seconds")
         self.timeout = float(timeout)
 
     def generate(self, requests: Sequence[Request]) -> list[Image.Image]:

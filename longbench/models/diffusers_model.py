@@ -3,7 +3,8 @@
 Long prompts: by default the pipeline's own handling (CLIP pipelines truncate at 77 tokens, which is
 exactly the behaviour the benchmark measures). ``--model-arg long_prompt=segment`` switches to the
 LongAlign segment-level encoding (``longbench.longsd.encoding.segment_prompt_embeds``) for CLIP-text-encoder
-pipelines; strategies are looked up in ``LONG_PROMPT_STRATEGIES``.
+pipelines; strategies are looked up in the registry ``LONG_PROMPT_STRATEGIES`` (plugins: entry-point group
+``longbench.long_prompt_strategies``).
 """
 
 from __future__ import annotations
@@ -15,27 +16,24 @@ from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
 from longbench.models.base import Model, Request, to_rgb
-from longbench.registry import import_string
+from longbench.models.options import DiffusersOptions
+from longbench.registry import LONG_PROMPT_STRATEGIES
 
 if TYPE_CHECKING:
     from PIL import Image
 
 logger = logging.getLogger(__name__)
 
-# name → "module:callable" (pipe, prompts, options) -> pipeline kwargs; None: pass the prompt text.
-LONG_PROMPT_STRATEGIES: dict[str, str | None] = {
-    "truncate": None,
-    "segment": "longbench.longsd.encoding:segment_prompt_embeds",
-}
-DTYPES = ("float32", "float16", "bfloat16")
+#: the options a long-prompt strategy receives when they are given
+STRATEGY_OPTIONS = ("token_length", "splitter", "negative_prompt")
 
 
-def _bool(v: str) -> bool:
-    if str(v).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(v).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {v!r}")
+def truncate_prompts(pipe: Any, prompts: list[str], options: dict[str, Any]) -> dict[str, Any]:
+    """The ``truncate`` long-prompt strategy: the prompt text as it is (the pipeline's own encoding)."""
+    kw: dict[str, Any] = {"prompt": prompts}
+    if options.get("negative_prompt") is not None:
+        kw["negative_prompt"] = [options["negative_prompt"]] * len(prompts)
+    return kw
 
 
 def dtype_kwarg(dtype: Any) -> dict[str, Any]:
@@ -60,29 +58,20 @@ def _quiet_truncation_warnings() -> Iterator[None]:
 
 class DiffusersModel(Model):
     kind = "diffusers"
-    arg_types = {
-        "dtype": str, "device": str, "steps": int, "guidance": float, "scheduler": str, "height": int,
-        "width": int, "long_prompt": str, "token_length": int, "splitter": str, "negative_prompt": str,
-        "safety_checker": _bool,
-    }
+    Options = DiffusersOptions
 
     def __init__(self, arg: str, args: dict[str, Any] | None = None, pipeline: Any = None):
         super().__init__(arg, args)
         if not arg:
             raise LongbenchError("diffusers: needs a Hugging Face id or a directory, e.g. diffusers:./my-pipeline")
-        dtype = self.args.get("dtype", "float32")
-        if dtype not in DTYPES:
-            raise LongbenchError(f"--model-arg dtype={dtype!r}: expected one of {', '.join(DTYPES)}")
-        strategy = self.args.get("long_prompt", "truncate")
-        if strategy not in LONG_PROMPT_STRATEGIES:
-            raise LongbenchError(
-                f"--model-arg long_prompt={strategy!r}: expected one of {', '.join(LONG_PROMPT_STRATEGIES)}")
-        if self.args.get("steps", 1) < 1:
-            raise LongbenchError(f"--model-arg steps={self.args['steps']}: must be >= 1")
+        if "long_prompt" in self.args and self.options.long_prompt not in LONG_PROMPT_STRATEGIES:
+            raise LONG_PROMPT_STRATEGIES.unknown(self.options.long_prompt)
+        if self.options.steps is not None and self.options.steps < 1:
+            raise LongbenchError(f"--model-arg steps={self.options.steps}: must be >= 1")
         if "device" in self.args:
             from longbench.devices import check_device
 
-            check_device(self.args["device"], "--model-arg device")
+            check_device(self.options.device, "--model-arg device")
         self._pipe = pipeline
         self._fingerprint: str | None = None
 
@@ -94,14 +83,13 @@ class DiffusersModel(Model):
         return self._pipe
 
     def load_pipeline(self) -> Any:
-        import torch
-
+        from longbench.devices import torch_dtype
         from longbench.weights import pipeline_strict, resolve
 
         path = resolve(self.arg, what="diffusers pipeline")
         try:  # strict: a component checkpoint with missing or extra tensors is an error, not random weights
-            pipe = pipeline_strict(path, what=f"diffusers:{self.arg}",
-                                   dtype=getattr(torch, self.args.get("dtype", "float32")), local_files_only=True)
+            pipe = pipeline_strict(path, what=f"diffusers:{self.arg}", dtype=torch_dtype(self.options.dtype),
+                                   local_files_only=True)
         except (OSError, ValueError) as e:
             raise LongbenchError(f"diffusers:{self.arg}: cannot load the pipeline from {path}: {e}") from None
         self.configure(pipe)
@@ -110,16 +98,16 @@ class DiffusersModel(Model):
     def configure(self, pipe: Any) -> None:
         import diffusers
 
-        if "scheduler" in self.args:
-            cls = getattr(diffusers, self.args["scheduler"], None)
+        if self.options.scheduler is not None:
+            cls = getattr(diffusers, self.options.scheduler, None)
             if cls is None or not hasattr(cls, "from_config"):
-                raise LongbenchError(f"--model-arg scheduler={self.args['scheduler']!r}: not a diffusers scheduler class")
+                raise LongbenchError(f"--model-arg scheduler={self.options.scheduler!r}: not a diffusers scheduler class")
             pipe.scheduler = cls.from_config(pipe.scheduler.config)
         # Benchmarks score what the model draws: the SD safety checker (which blanks images) is off
         # unless asked for.
-        if getattr(pipe, "safety_checker", None) is not None and not self.args.get("safety_checker", False):
+        if getattr(pipe, "safety_checker", None) is not None and not getattr(self.options, "safety_checker", False):
             pipe.safety_checker = None
-        pipe.to(self.args.get("device", "cpu"))
+        pipe.to(self.options.device)
         pipe.set_progress_bar_config(disable=True)
 
     def identity(self) -> dict[str, Any]:
@@ -138,26 +126,20 @@ class DiffusersModel(Model):
         kw: dict[str, Any] = {}
         for arg, name in (("steps", "num_inference_steps"), ("guidance", "guidance_scale"),
                           ("height", "height"), ("width", "width")):
-            if arg in self.args:
-                kw[name] = self.args[arg]
+            if getattr(self.options, arg) is not None:  # not set: the pipeline's (or checkpoint's) default
+                kw[name] = getattr(self.options, arg)
         return kw
 
     def prompt_kwargs(self, prompts: list[str]) -> dict[str, Any]:
         """Pipeline kwargs carrying the prompts, per the long-prompt strategy."""
-        target = LONG_PROMPT_STRATEGIES[self.args.get("long_prompt", "truncate")]
-        if target is None:
-            kw: dict[str, Any] = {"prompt": prompts}
-            if "negative_prompt" in self.args:
-                kw["negative_prompt"] = [self.args["negative_prompt"]] * len(prompts)
-            return kw
-        options = {k: self.args[k] for k in ("token_length", "splitter", "negative_prompt") if k in self.args}
-        return import_string(target)(self.pipe, prompts, options)
+        strategy = LONG_PROMPT_STRATEGIES.get(self.options.long_prompt)
+        return strategy(self.pipe, prompts, {k: self.args[k] for k in STRATEGY_OPTIONS if k in self.args})
 
     def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
         import torch
 
         pipe = self.pipe
-        device = self.args.get("device", "cpu")
+        device = self.options.device
         generators = [torch.Generator(device=device).manual_seed(r.seed) for r in requests]
         with torch.inference_mode(), _quiet_truncation_warnings():
             out = pipe(**self.prompt_kwargs([r.prompt for r in requests]), generator=generators,

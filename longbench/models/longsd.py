@@ -26,24 +26,14 @@ from typing import Any
 
 from longbench.errors import LongbenchError
 from longbench.models.diffusers_model import DiffusersModel
+from longbench.models.options import LongSDOptions
 
 logger = logging.getLogger(__name__)
 
 
-def _flag(v: str) -> bool:
-    if str(v).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(v).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected true/false, got {v!r}")
-
-
 class LongSDModel(DiffusersModel):
     kind = "longsd"
-    arg_types = {
-        "dtype": str, "device": str, "steps": int, "guidance": float, "scheduler": str, "height": int,
-        "width": int, "negative_prompt": str, "base": str, "t5": str, "fuse": _flag, "align": str, "merge": str,
-    }
+    Options = LongSDOptions
 
     def __init__(self, arg: str, args: dict[str, Any] | None = None, pipeline: Any = None):
         from longbench.longsd.checkpoint import open_checkpoint
@@ -60,20 +50,20 @@ class LongSDModel(DiffusersModel):
     # -------------------------------------------------------------------------------------- loading
     @property
     def base_spec(self) -> str:
-        return self.args.get("base") or self.manifest["base"]["spec"]
+        return self.options.base or self.manifest["base"]["spec"]
 
     def load_pipeline(self) -> Any:
         import diffusers
-        import torch
 
+        from longbench.devices import torch_dtype
         from longbench.longsd import release
         from longbench.longsd.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base
         from longbench.weights import pipeline_strict, resolve
 
         path = resolve(self.base_spec, what="longsd base pipeline")
         try:  # strict: a partial component checkpoint is an error, not random weights
-            pipe = pipeline_strict(path, what=f"longsd:{self.arg} base",
-                                   dtype=getattr(torch, self.args.get("dtype", "float32")), local_files_only=True)
+            pipe = pipeline_strict(path, what=f"longsd:{self.arg} base", dtype=torch_dtype(self.options.dtype),
+                                   local_files_only=True)
         except (OSError, ValueError) as e:
             raise LongbenchError(f"longsd:{self.arg}: cannot load the base pipeline from {path}: {e}") from None
         if getattr(pipe, "text_encoder", None) is None or getattr(pipe, "unet", None) is None:
@@ -86,10 +76,10 @@ class LongSDModel(DiffusersModel):
         else:
             pipe.unet.load_lora_adapter(str(self.checkpoint_dir), prefix="unet", adapter_name="longsd",
                                         weight_name=LORA_WEIGHT_NAME, use_safetensors=True, local_files_only=True)
-        if self.args.get("fuse", True):
+        if self.options.fuse:
             pipe.unet.fuse_lora(adapter_names=["longsd"])
         sampler = self.manifest.get("inference") or {}
-        if "scheduler" not in self.args and sampler.get("scheduler"):
+        if self.options.scheduler is None and sampler.get("scheduler"):
             pipe.scheduler = getattr(diffusers, sampler["scheduler"]).from_config(pipe.scheduler.config)
         self.configure(pipe)
         return pipe
@@ -112,7 +102,7 @@ class LongSDModel(DiffusersModel):
         from longbench.longsd.t5_adapter import T5Adapter
         from longbench.weights import from_pretrained_strict, resolve
 
-        spec = self.args.get("t5") or self.manifest["encoder"]["t5"]
+        spec = self.options.t5 or self.manifest["encoder"]["t5"]
         path = resolve(spec, what="longsd T5 encoder")
         try:  # strict, like every learned component (T5EncoderModel ignores a full T5's decoder by design)
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
@@ -155,8 +145,8 @@ class LongSDModel(DiffusersModel):
         encoder = self.encoder()
         dtype = self.pipe.unet.dtype
         cond = encoder(list(prompts))
-        if "negative_prompt" in self.args:
-            negative = encoder([self.args["negative_prompt"]] * len(prompts))
+        if self.options.negative_prompt is not None:
+            negative = encoder([self.options.negative_prompt] * len(prompts))
         else:
             negative = encoder.unconditional(len(prompts))
         return {"prompt_embeds": cond.to(dtype), "negative_prompt_embeds": negative.to(dtype)}

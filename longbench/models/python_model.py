@@ -26,10 +26,7 @@ def _describe(e: BaseException) -> str:
 
 class PythonModel(Model):
     kind = "python"
-
-    @classmethod
-    def parse_args(cls, raw: dict[str, Any]) -> dict[str, Any]:
-        return dict(raw)  # free-form: the user's function decides what it accepts
+    Options = None  # free-form: the user's function decides what it accepts
 
     def __init__(self, arg: str, args: dict[str, Any] | None = None):
         super().__init__(arg, args)

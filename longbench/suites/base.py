@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -160,13 +159,20 @@ def canonical_json(obj: Any) -> str:
 
 @dataclass
 class Suite:
-    """A named, versioned list of items."""
+    """A named, versioned list of items.
+
+    ``default_metrics``: the metrics ``longbench eval`` runs on it when no ``--metric`` is given (empty:
+    the general defaults); ``metric_args``: metric → option defaults for this suite (e.g. the synthetic
+    suites' ``{"count": {"detector": "synth"}}``), overridden by ``--metric-arg``. Neither is part of
+    the content hash. Suite files declare both in their header line."""
 
     name: str
     version: str
     items: list[Item]
     description: str = ""
     root: str | None = None  # directory that relative reference_image paths are resolved against
+    default_metrics: tuple[str, ...] = ()
+    metric_args: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -189,11 +195,8 @@ class Suite:
         return len(self.items)
 
     def head(self, n: int) -> Suite:
-        return Suite(self.name, self.version, self.items[:n], self.description, self.root)
+        return Suite(self.name, self.version, self.items[:n], self.description, self.root, self.default_metrics,
+                     self.metric_args)
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "n_items": len(self.items)}
-
-
-def items_from_dicts(rows: Iterable[dict[str, Any]], source: str) -> list[Item]:
-    return [Item.from_dict(r, f"{source}:{i + 1}") for i, r in enumerate(rows)]

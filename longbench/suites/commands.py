@@ -186,7 +186,8 @@ def import_cmd(fmt: str, path: str, out: str, field: str | None, id_field: str |
     """Import prompts in FORMAT from PATH into a suite file.
 
     FORMAT: dpg-bench (folder of N.txt), dpg-bench-csv (dpg_bench.csv, with its questions), docci, longalign
-    (JSON/JSONL/parquet), geneval (metadata.jsonl), t2i-compbench (.txt), jsonl, csv, txt.
+    (JSON/JSONL/parquet), geneval (metadata.jsonl), t2i-compbench (.txt), jsonl, csv, txt, and the formats
+    of installed plugins (entry-point group longbench.importers).
     """
     from longbench.results import check_writable
     from longbench.suites.importers import ImportOptions, check_format, import_to_file

@@ -1,6 +1,8 @@
 """Importers: public prompt sets → suite JSONL files (``longbench suites import FORMAT PATH --out F``).
 
-Formats (see ``FORMATS``):
+An importer is a function ``(path: Path, opts: ImportOptions) -> Iterator[ImportRow]`` registered under its
+format name (``BUILTIN``; registry ``longbench.registry.IMPORTERS``; plugins through the entry-point group
+``longbench.importers``); this module turns the rows into a checked suite. Built-in formats:
 
 ``dpg-bench``      a folder of ``<stem>.txt`` files, one prompt per file; id = file stem; natural order.
 ``dpg-bench-csv``  the published ``dpg_bench.csv``: one row per question (``item_id, text, keywords,
@@ -32,7 +34,6 @@ and nothing is written.
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import json
 import logging
@@ -45,6 +46,7 @@ from typing import Any
 
 from longbench import jsonio
 from longbench.errors import LongbenchError
+from longbench.registry import IMPORTERS
 from longbench.results import atomic_write_text
 from longbench.suites.base import ITEM_ID_RE, MAX_PROMPT_CHARS, Entity, Fact, Item, Question, Suite
 from longbench.suites.counts import facts_from_mentions, find_counts
@@ -69,7 +71,9 @@ class ImportOptions:
 
 
 @dataclass
-class _Row:
+class ImportRow:
+    """One prompt read by an importer; the suite is assembled (ids checked, counts parsed) from these."""
+
     where: str                       # "file:line" for error messages
     prompt: Any
     fallback_id: str                 # used when the source has no id
@@ -191,7 +195,7 @@ def _natural_key(name: str) -> list[Any]:
     return [(0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in re.split(r"(\d+)", name) if p]
 
 
-def _dpg_bench(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _dpg_bench(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     if not path.is_dir():
         raise LongbenchError(f"{path}: dpg-bench expects a folder of <N>.txt prompt files")
     files = sorted((p for p in path.iterdir() if p.suffix == ".txt" and p.is_file()
@@ -202,7 +206,7 @@ def _dpg_bench(path: Path, opts: ImportOptions) -> Iterator[_Row]:
         raw = _read(f)
         # The whole file is the prompt, byte for byte (DPG-Bench files mostly have no final newline).
         text = _decode(raw, str(f))
-        yield _Row(where=f"{f}:1", prompt=text, fallback_id=f.stem, source_id=f.stem)
+        yield ImportRow(where=f"{f}:1", prompt=text, fallback_id=f.stem, source_id=f.stem)
 
 
 def _records(path: Path, opts: ImportOptions, columns: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -221,7 +225,7 @@ def _records(path: Path, opts: ImportOptions, columns: list[str]) -> Iterator[tu
 
 
 def _record_rows(path: Path, opts: ImportOptions, prompt_field: str, id_field: str | None,
-                 image_field: str | None, id_required: bool = False) -> Iterator[_Row]:
+                 image_field: str | None, id_required: bool = False) -> Iterator[ImportRow]:
     cols = [prompt_field] + [c for c in (id_field, image_field) if c]
     stem = _id_stem(path)
     for n, obj in _records(path, opts, cols):
@@ -234,15 +238,15 @@ def _record_rows(path: Path, opts: ImportOptions, prompt_field: str, id_field: s
             elif id_required:
                 raise LongbenchError(f"{where}: no field {id_field!r} (fields: {', '.join(map(str, obj))})")
         image = _image_path(obj.get(image_field)) if image_field else None
-        yield _Row(where=where, prompt=prompt, fallback_id=f"{stem}-{n}", source_id=sid, reference_image=image)
+        yield ImportRow(where=where, prompt=prompt, fallback_id=f"{stem}-{n}", source_id=sid, reference_image=image)
 
 
-def _docci(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _docci(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     return _record_rows(path, opts, opts.field or "description", opts.id_field or "example_id",
                         opts.image_field or "image_file", id_required=opts.id_field is not None)
 
 
-def _longalign(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _longalign(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     prompt_field = opts.field or "caption"
     image_field = opts.image_field or "path"
     rows = _record_rows(path, opts, prompt_field, opts.id_field, image_field,
@@ -253,7 +257,7 @@ def _longalign(path: Path, opts: ImportOptions) -> Iterator[_Row]:
         yield row
 
 
-def _geneval(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _geneval(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     for index, (lineno, obj) in enumerate(_jsonl_objects(path)):
         where = f"{path}:{lineno}"
         prompt = _string_field(obj, opts.field or "prompt", where)
@@ -270,7 +274,7 @@ def _geneval(path: Path, opts: ImportOptions) -> Iterator[_Row]:
         sid = obj.get(opts.id_field) if opts.id_field else None
         if opts.id_field and sid is None:
             raise LongbenchError(f"{where}: no field {opts.id_field!r} (fields: {', '.join(obj)})")
-        yield _Row(where=where, prompt=prompt, fallback_id=f"{index:05d}", source_id=sid,
+        yield ImportRow(where=where, prompt=prompt, fallback_id=f"{index:05d}", source_id=sid,
                    tags=(tag,) if isinstance(tag, str) and tag else (), entities=entities, facts=facts, meta=meta)
 
 
@@ -312,7 +316,7 @@ def _geneval_annotations(prompt: str, include: list[dict], exclude: list[dict],
     return tuple(entities), tuple(facts)
 
 
-def _line_rows(path: Path, opts: ImportOptions, tag: str | None) -> Iterator[_Row]:
+def _line_rows(path: Path, opts: ImportOptions, tag: str | None) -> Iterator[ImportRow]:
     if path.is_dir():
         raise LongbenchError(f"{path}: is a directory, expected a text file")
     stem = _id_stem(path)
@@ -320,18 +324,18 @@ def _line_rows(path: Path, opts: ImportOptions, tag: str | None) -> Iterator[_Ro
         where = f"{path}:{lineno}"
         _check_line_size(line, where)
         text = _decode(line, str(path), lineno)
-        yield _Row(where=where, prompt=text, fallback_id=f"{stem}-{lineno}", tags=(tag,) if tag else ())
+        yield ImportRow(where=where, prompt=text, fallback_id=f"{stem}-{lineno}", tags=(tag,) if tag else ())
 
 
-def _t2i_compbench(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _t2i_compbench(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     return _line_rows(path, opts, tag=path.stem)
 
 
-def _txt(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _txt(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     return _line_rows(path, opts, tag=None)
 
 
-def _jsonl(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _jsonl(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     return _record_rows(path, opts, opts.field or "prompt", opts.id_field, opts.image_field,
                         id_required=opts.id_field is not None)
 
@@ -373,7 +377,7 @@ def _csv_records(path: Path, required: tuple[str | None, ...]) -> tuple[dict[str
     return cols, records()
 
 
-def _csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _csv(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     prompt_field = opts.field or "prompt"
     cols, records = _csv_records(path, (prompt_field, opts.id_field, opts.image_field))
     stem = _id_stem(path)
@@ -383,14 +387,14 @@ def _csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
         if opts.id_field and not sid.strip():
             raise LongbenchError(f"{where}: empty {opts.id_field!r}")
         image = rec[cols[opts.image_field]] if opts.image_field else None
-        yield _Row(where=where, prompt=rec[cols[prompt_field]], fallback_id=f"{stem}-{n}",
+        yield ImportRow(where=where, prompt=rec[cols[prompt_field]], fallback_id=f"{stem}-{n}",
                    source_id=sid, reference_image=image or None)
 
 
 DPG_CSV_COLUMNS = ("item_id", "text", "proposition_id", "dependency", "tuple", "question_natural_language")
 
 
-def _dpg_bench_csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
+def _dpg_bench_csv(path: Path, opts: ImportOptions) -> Iterator[ImportRow]:
     """DPG-Bench's ``dpg_bench.csv``: consecutive rows of an item → one item with its questions.
 
     ``meta.dpg_bench`` keeps what the CSV says beyond the questions (``keywords``, each question's ``tuple``
@@ -463,11 +467,12 @@ def _dpg_bench_csv(path: Path, opts: ImportOptions) -> Iterator[_Row]:
             raise LongbenchError(f"{path}:{entry['line']}: item {item_id!r}: {problems[0]}")
         questions = tuple(Question(id=q["id"], text=q["text"], depends_on=tuple(q["depends_on"]),
                                    category=q["category"]) for q in entry["questions"])
-        yield _Row(where=f"{path}:{entry['line']}", prompt=entry["prompt"], fallback_id=item_id, source_id=item_id,
+        yield ImportRow(where=f"{path}:{entry['line']}", prompt=entry["prompt"], fallback_id=item_id, source_id=item_id,
                    tags=("dpg-bench",), meta={"dpg_bench": entry["meta"]}, questions=questions)
 
 
-FORMATS: dict[str, Callable[[Path, ImportOptions], Iterator[_Row]]] = {
+#: the built-in importers (registry ``IMPORTERS``)
+BUILTIN: dict[str, Callable[[Path, ImportOptions], Iterator[ImportRow]]] = {
     "dpg-bench": _dpg_bench,
     "dpg-bench-csv": _dpg_bench_csv,
     "docci": _docci,
@@ -493,7 +498,7 @@ def _safe_id(raw: str) -> str:
     return s[:128]
 
 
-def _finish(rows: Iterator[_Row], *, fmt: str, path: Path, opts: ImportOptions) -> Suite:
+def _finish(rows: Iterator[ImportRow], *, fmt: str, path: Path, opts: ImportOptions) -> Suite:
     items: list[Item] = []
     first_seen: dict[str, str] = {}
     parsed = 0
@@ -540,19 +545,17 @@ def _finish(rows: Iterator[_Row], *, fmt: str, path: Path, opts: ImportOptions) 
 
 
 def check_format(fmt: str) -> str:
-    """``fmt`` if it is a known format, else a LongbenchError with a did-you-mean hint."""
-    if fmt in FORMATS:
-        return fmt
-    close = difflib.get_close_matches(fmt, list(FORMATS), n=2, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise LongbenchError(f"unknown import format {fmt!r}{hint} (known: {', '.join(FORMATS)})")
+    """``fmt`` if it is a registered format, else a LongbenchError with a did-you-mean hint."""
+    if fmt not in IMPORTERS:
+        raise IMPORTERS.unknown(fmt)
+    return fmt
 
 
 def import_suite(fmt: str, path: str | os.PathLike, opts: ImportOptions | None = None) -> Suite:
     """Read ``path`` in format ``fmt`` into a Suite (nothing is written).
 
     Args:
-        fmt: one of ``FORMATS``.
+        fmt: a registered format (``IMPORTERS``).
         path: the source file (a folder for ``dpg-bench``).
         opts: field names, suite name/version, image root; defaults per format.
 
@@ -565,7 +568,7 @@ def import_suite(fmt: str, path: str | os.PathLike, opts: ImportOptions | None =
     p = Path(path)
     if not p.exists():
         raise LongbenchError(f"{p}: no such file or folder")
-    return _finish(FORMATS[fmt](p, opts), fmt=fmt, path=p, opts=opts)
+    return _finish(IMPORTERS.get(fmt)(p, opts), fmt=fmt, path=p, opts=opts)
 
 
 def suite_jsonl(suite: Suite, source: dict[str, Any] | None = None, out_dir: str | os.PathLike | None = None) -> str:
@@ -579,6 +582,10 @@ def suite_jsonl(suite: Suite, source: dict[str, Any] | None = None, out_dir: str
         header["description"] = suite.description
     if source:
         header["source"] = source
+    if suite.default_metrics:
+        header["default_metrics"] = list(suite.default_metrics)
+    if suite.metric_args:
+        header["metric_args"] = suite.metric_args
     lines = [json.dumps({"suite": header}, ensure_ascii=False)]
     for it in suite.items:
         d = it.to_dict()

@@ -22,7 +22,8 @@ def read_jsonl(path: Path) -> list[tuple[int, Any]]:
 
 def load_jsonl_suite(path: str | Path, name: str | None = None, version: str | None = None) -> Suite:
     """A suite file: one item per line. An optional first line ``{"suite": {"name", "version",
-    "description"}}`` names it; otherwise the name is the file stem and the version ``"file"``."""
+    "description", "default_metrics", "metric_args"}}`` names it (and declares the metrics ``eval`` runs
+    by default, with option defaults); otherwise the name is the file stem and the version ``"file"``."""
     path = Path(path)
     rows = read_jsonl(path)
     header: dict = {}
@@ -39,8 +40,16 @@ def load_jsonl_suite(path: str | Path, name: str | None = None, version: str | N
         first_line[item.id] = lineno
     if not items:
         raise LongbenchError(f"{path}: no items")
+    if header:
+        from longbench.suites.schema import metric_header_problems  # the header's rules have one home
+
+        problems = metric_header_problems(header)
+        if problems:
+            raise LongbenchError(f"{path}:1: {problems[0]}")
     return Suite(name=name or header.get("name", path.stem), version=version or str(header.get("version", "file")),
-                 items=items, description=header.get("description", ""), root=str(path.parent.resolve()))
+                 items=items, description=header.get("description", ""), root=str(path.parent.resolve()),
+                 default_metrics=tuple(header.get("default_metrics", ())),
+                 metric_args={m: dict(o) for m, o in header.get("metric_args", {}).items()})
 
 
 def load_suite(spec: str) -> Suite:

@@ -5,6 +5,10 @@ A suite file is UTF-8 JSONL. The optional first line is a header, then one item 
     {"suite": {"name": "my-suite", "version": "1", "schema_version": 1, "description": "..."}}
     {"id": "kitchen-03", "prompt": "...", "segments": [...], "entities": [...], "facts": [...], ...}
 
+Optional header fields beyond those: ``default_metrics`` (list of metric names ``longbench eval`` runs when
+no ``--metric`` is given, e.g. ``["synth"]``) and ``metric_args`` (metric → {option: value} defaults for
+this suite, e.g. ``{"count": {"detector": "synth"}}``; ``--metric-arg`` overrides them).
+
 Item fields (only ``id`` and ``prompt`` are required):
 
 ``id`` (str)
@@ -357,13 +361,30 @@ def item_problems(item: Item) -> list[str]:
     return out
 
 
+def metric_header_problems(header: dict[str, Any]) -> list[str]:
+    """Problems of a header's ``default_metrics`` (a list of names) and ``metric_args`` (metric → {option:
+    string value}); metric names are checked against the registry when the suite is run."""
+    out = []
+    dm = header.get("default_metrics", [])
+    if not isinstance(dm, list) or not all(_nonempty_str(m) for m in dm):
+        out.append("suite header default_metrics must be a list of metric names")
+    ma = header.get("metric_args", {})
+    if not isinstance(ma, dict) or not all(
+            _nonempty_str(m) and isinstance(o, dict) and all(_nonempty_str(k) and isinstance(v, str) for k, v in o.items())
+            for m, o in ma.items()):
+        out.append('suite header metric_args must map metric names to {"option": "value"} objects of strings')
+    return out
+
+
 def _header_problems(header: Any) -> list[str]:
     if not isinstance(header, dict):
         return ["suite header must be an object"]
     out = []
-    unknown = sorted(set(header) - {"name", "version", "schema_version", "description", "source"})
+    unknown = sorted(set(header) - {"name", "version", "schema_version", "description", "source", "default_metrics",
+                                    "metric_args"})
     if unknown:
         out.append(f"suite header has unknown field(s) {', '.join(unknown)}")
+    out += metric_header_problems(header)
     for key in ("name", "version"):
         if key in header and not _nonempty_str(header[key]):
             out.append(f"suite header {key} must be a non-empty string")

@@ -34,6 +34,12 @@ class SynthCountDetector(Detector):
         self.reader = Reader(image_size or BASE_SIZE)
         self._groups = {group_name(c, s): (c, s) for c in OBJECT_COLOURS for s in SHAPES}
 
+    @classmethod
+    def load(cls, model: str | None = None, processor: str | None = None, *, image_size: int | None = None,
+             **unused: Any) -> SynthCountDetector:
+        """From the ``count`` options: only ``synth_image_size`` (``image_size``) applies; there are no weights."""
+        return cls(image_size)
+
     def _objects(self, detection: Detection, query: str) -> list[Any]:
         target = self._groups.get(query)
         if target is None:

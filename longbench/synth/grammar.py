@@ -22,10 +22,11 @@ returns exactly these sentences.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from longbench.suites.base import Fact
 from longbench.synth.world import MAX_GROUPS, Group, Scene
+from longbench.worlds.grammar import RealiserBase, Sentence, partition, plan_groups
 
 MIN_SENTENCES, MAX_SENTENCES = 4, 12
 FACT_KINDS = ("count", "size", "region")  # besides presence, which the introduction always carries
@@ -176,15 +177,6 @@ def _unmark(marked: str) -> tuple[str, dict[tuple[str, str], list[tuple[int, int
 _SINGULAR_VERBS = ("sits", "is placed", "is drawn", "can be seen", "appears", "rests")
 
 
-@dataclass
-class _Sentence:
-    """A planned sentence: which groups and fact kinds it states (text is realised after ordering)."""
-
-    kind: str  # "background", "filler", "intro", "pair", "detail"
-    groups: list[int] = field(default_factory=list)
-    facts: list[list[str]] = field(default_factory=list)  # per group: fact kinds (besides presence)
-
-
 @dataclass(frozen=True)
 class Prompt:
     """A realised prompt: its sentences, the facts they carry and where the background is stated.
@@ -213,16 +205,10 @@ def _cap(s: str) -> str:
     return s[:i] + s[i:i + 1].upper() + s[i + 1:]
 
 
-class _Realiser:
-    """Turns planned sentences into text, tracking per group what the reader already knows."""
+class _Realiser(RealiserBase):
+    """Turns planned sentences into marked text (``worlds.grammar.RealiserBase``)."""
 
-    def __init__(self, scene: Scene, rng: random.Random):
-        self.scene = scene
-        self.rng = rng
-        self.count_stated: set[int] = set()
-
-    def pick(self, options: tuple[str, ...] | list[str]) -> str:
-        return self.rng.choice(options)
+    scene: Scene
 
     def words(self, g: Group) -> tuple[str, str, str]:
         """(colour word, singular noun, plural noun)."""
@@ -283,9 +269,7 @@ class _Realiser:
                 verb = self.pick(_PLURAL_VERBS if plural else _SINGULAR_VERBS)
                 clauses.append(f"{np_} {verb} {self.location(g)}")
             else:
-                extra = self.pick([e for e in ("also present", "included", "shown too")
-                                   if all(e not in c for c in clauses)])
-                clauses.append(f"{np_} {'are' if plural else 'is'} {extra}")
+                clauses.append(f"{np_} {'are' if plural else 'is'} {self.presence_phrase(clauses)}")
         joiner = self.pick((", while ", ", and ", " and "))
         return _cap(clauses[0] + joiner + clauses[1]) + "."
 
@@ -334,22 +318,6 @@ def _join(preds: list[str]) -> str:
     return ", ".join(preds[:-1]) + " and " + preds[-1]
 
 
-def _partition(rng: random.Random, verbosity: float) -> list[list[str]]:
-    """Split a group's facts into an introduction (first) and 0-2 detail sentences; terse prompts
-    state a group in one sentence more often."""
-    kinds = list(FACT_KINDS)
-    rng.shuffle(kinds)
-    r = rng.random()
-    if r < 0.95 - 0.75 * verbosity:
-        return [kinds]
-    if r < 0.9:
-        k = rng.randint(0, 2)
-        return [kinds[:k], kinds[k:]]
-    k = rng.randint(0, 1)
-    cut = rng.randint(k + 1, 2)
-    return [kinds[:k], kinds[k:cut], kinds[cut:]]
-
-
 def _where(marks: dict[tuple[str, str], list[tuple[int, int]]], offset: int, kind: str,
            name: str) -> tuple[int, int]:
     """The prompt span of the one ``kind`` mark of group ``name`` in a sentence starting at ``offset``
@@ -364,39 +332,23 @@ def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
     if not 1 <= n <= MAX_GROUPS:
         raise ValueError(f"a prompt needs 1..{MAX_GROUPS} groups, got {n}")
     verbosity = rng.random() ** 2  # one knob per prompt: spreads lengths from terse to padded
-    parts = [_partition(rng, verbosity) for _ in range(n)]
+    # terse prompts state a group in one sentence more often
+    parts = [partition(rng, FACT_KINDS, 0.95 - 0.75 * verbosity) for _ in range(n)]
     # Respect the sentence budget (background + introductions + details): fold details back.
     while 1 + sum(len(p) for p in parts) > MAX_SENTENCES:
         gi = max(range(n), key=lambda i: (len(parts[i]), i))
         p = parts[gi]
         parts[gi] = [p[0] + p[1], *p[2:]]
-    order = list(range(n))
-    rng.shuffle(order)
-    plan: list[_Sentence] = []
-    i = 0
-    while i < len(order):
-        gi = order[i]
-        if i + 1 < len(order) and rng.random() < 0.4 * (1 - verbosity):  # two introductions, one sentence
-            gj = order[i + 1]
-            plan.append(_Sentence("pair", [gi, gj], [parts[gi][0], parts[gj][0]]))
-            i += 2
-        else:
-            plan.append(_Sentence("intro", [gi], [parts[gi][0]]))
-            i += 1
-    for gi in order:
-        for kinds in parts[gi][1:]:
-            first = next(j for j, s in enumerate(plan) if gi in s.groups)
-            last = max(j for j, s in enumerate(plan) if gi in s.groups)
-            plan.insert(rng.randint(max(first, last) + 1, len(plan)), _Sentence("detail", [gi], [kinds]))
+    plan = plan_groups(rng, parts, p_pair=0.4 * (1 - verbosity))
     lo, hi = max(0, MIN_SENTENCES - 1 - len(plan)), MAX_SENTENCES - 1 - len(plan)
     n_fill = max(lo, min(hi, round(max(0.0, verbosity - 0.25) / 0.75 * hi + rng.uniform(-1.0, 1.0))))
     fillers = rng.sample(range(len(FILLERS)), min(len(FILLERS), 2 * n_fill))
     if verbosity > 0.5:  # wordy prompts prefer the longer fillers
         fillers.sort(key=lambda f: -len(FILLERS[f]))
     for filler in fillers[:n_fill]:
-        plan.insert(rng.randint(0, len(plan)), _Sentence("filler", [filler]))
+        plan.insert(rng.randint(0, len(plan)), Sentence("filler", [filler]))
     bg_at = 0 if rng.random() < 0.8 else len(plan)
-    plan.insert(bg_at, _Sentence("background"))
+    plan.insert(bg_at, Sentence("background"))
 
     flourishes = rng.sample(FLOURISHES, len(FLOURISHES))  # each decoration at most once per prompt
     realiser = _Realiser(scene, rng)

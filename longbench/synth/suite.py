@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +10,7 @@ from longbench.suites.base import Entity, Item, Suite
 from longbench.synth.grammar import Prompt, make_prompt
 from longbench.synth.sampler import sample_scene
 from longbench.synth.world import Scene
+from longbench.worlds.suite import draft as draft_item
 
 if TYPE_CHECKING:
     from longbench.text.tokenizer import TokenCounter
@@ -21,6 +21,14 @@ SYNTH_V0_NAME = "synth-v0"
 SYNTH_V0_VERSION = "1"  # 1: facts carry the character spans that state them (meta.fact_spans)
 SYNTH_V0_SEED = 20241015
 SYNTH_V0_SIZE = 240
+#: what ``longbench eval`` runs on a synthetic suite by default: the exact fact metric (no weights)
+SYNTH_DEFAULT_METRICS = ("synth",)
+
+
+def synth_metric_args() -> dict[str, dict[str, str]]:
+    """Option defaults of a synthetic suite: the world's exact readers instead of learned models, so
+    ``count`` and ``vqa`` need no weights (``--metric-arg`` overrides them)."""
+    return {"count": {"detector": "synth"}, "vqa": {"judge": "synth"}}
 
 
 def scene_item(item_id: str, scene: Scene, prompt: Prompt, sentence_tokens: Sequence[int]) -> Item:
@@ -49,16 +57,17 @@ def scene_item(item_id: str, scene: Scene, prompt: Prompt, sentence_tokens: Sequ
     )
 
 
+def draft(seed: int, i: int) -> tuple[Scene, Prompt]:
+    """Scene and prompt of item ``i`` of the split seeded ``seed`` (``longbench.worlds.suite.draft``)."""
+    return draft_item(seed, i, sample_scene, make_prompt)
+
+
 def make_items(n: int, seed: int, prefix: str = "synth", counter: TokenCounter | None = None) -> list[Item]:
     """``n`` items ``{prefix}-0000``...; item ``i`` depends only on (seed, i)."""
     from longbench.text.tokenizer import TokenCounter
 
     counter = counter or TokenCounter()
-    drafts = []
-    for i in range(n):
-        rng = random.Random(f"{seed}:{i}")  # str seeds hash with SHA-512: stable across platforms
-        scene = sample_scene(rng)
-        drafts.append((f"{prefix}-{i:04d}", scene, make_prompt(scene, rng)))
+    drafts = [(f"{prefix}-{i:04d}", *draft(seed, i)) for i in range(n)]
     counts = counter.many([s for _, _, p in drafts for s in p.sentences])  # one batched tokenizer call
     items, k = [], 0
     for item_id, scene, prompt in drafts:
@@ -75,4 +84,5 @@ def synth_v0() -> Suite:
         items=make_items(SYNTH_V0_SIZE, SYNTH_V0_SEED, prefix="synth"),
         description="Synthetic scenes of coloured shapes on a 3×3 grid; every sentence carries known facts "
                     "(presence, count, size, region), many beyond CLIP's 77-token window.",
+        default_metrics=SYNTH_DEFAULT_METRICS, metric_args=synth_metric_args(),
     )

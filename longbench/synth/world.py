@@ -9,6 +9,7 @@ and attribute binding are decidable from pixels. Pure Python, no heavy imports.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from longbench.worlds.scene import GroupBase, SceneBase
 from longbench.worlds.tokens import CLIP_WINDOW, visible  # noqa: F401  (re-exported: the world's window rule)
@@ -88,7 +89,8 @@ class Scene(SceneBase):
 
     GROUP = Group
     BACKGROUNDS = BACKGROUND_COLOURS
-    VOCABULARY = {"shape": SHAPES, "colour": tuple(OBJECT_COLOURS), "size": SIZES, "region": REGIONS}
+    VOCABULARY: ClassVar[dict[str, tuple[str, ...]]] = {
+        "shape": SHAPES, "colour": tuple(OBJECT_COLOURS), "size": SIZES, "region": REGIONS}
     COUNTS = tuple(range(MIN_COUNT, MAX_COUNT + 1))
     GROUPS = (MIN_GROUPS, MAX_GROUPS)
     DISTINCT = (("region", "region", False), ("name", "colour and shape", True))

@@ -128,13 +128,20 @@ def fit_segments(prompt: str, given: Sequence[str] | None, count: TokenCounter, 
     return split_default(prompt, count, budget)
 
 
-SPLITTERS: dict[str, Callable[..., list[str]]] = {"default": split_default, "longalign": split_longalign}
+#: the splitters by name, the reference first: the one list of splitter names (options, configs, the CLI)
+SPLITTERS: dict[str, Callable[..., list[str]]] = {"longalign": split_longalign, "default": split_default}
+
+
+def check_splitter(name: str, where: str = "") -> str:
+    """``name`` if it names a splitter, else a LongbenchError (prefixed with ``where``, e.g. ``denscore``)."""
+    if name not in SPLITTERS:
+        prefix = f"{where}: " if where else ""
+        raise LongbenchError(f"{prefix}unknown splitter {name!r} (known: {', '.join(SPLITTERS)})")
+    return name
 
 
 def get_splitter(name: str) -> Callable[..., list[str]]:
-    if name not in SPLITTERS:
-        raise LongbenchError(f"unknown splitter {name!r} (known: {', '.join(sorted(SPLITTERS))})")
-    return SPLITTERS[name]
+    return SPLITTERS[check_splitter(name)]
 
 
 def split(text: str, splitter: str = "default", count: TokenCounter | None = None) -> list[str]:
@@ -142,14 +149,3 @@ def split(text: str, splitter: str = "default", count: TokenCounter | None = Non
     if splitter == "longalign":
         return split_longalign(text)
     return get_splitter(splitter)(text, count)
-
-
-def split_batch(texts: Sequence[str], splitter: str = "default",
-                count: TokenCounter | None = None) -> tuple[list[str], list[int]]:
-    """Flatten the segments of several prompts: (segments, owner index of each segment)."""
-    segments, owners = [], []
-    for i, t in enumerate(texts):
-        segs = split(t, splitter, count)
-        segments.extend(segs)
-        owners.extend([i] * len(segs))
-    return segments, owners

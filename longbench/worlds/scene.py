@@ -10,16 +10,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from longbench.errors import LongbenchError
 
-S = TypeVar("S", bound="SceneBase")
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
 @dataclass(frozen=True)
 class GroupBase:
-    """``count`` identical objects; subclasses add the other fields (``shape``, ``colour``, ``region``, …)."""
+    """``count`` identical objects; subclasses declare the fields (``shape``, ``colour``, ``region``, …)."""
 
     @property
     def name(self) -> str:
@@ -61,7 +62,7 @@ class SceneBase:
         return {"background": self.background, "groups": [g.to_dict() for g in self.groups]}
 
     @classmethod
-    def from_dict(cls: type[S], d: Any, where: str = "scene") -> S:
+    def from_dict(cls, d: Any, where: str = "scene") -> Self:
         """Parse and validate the JSON form; errors are LongbenchErrors naming ``where``."""
         if not isinstance(d, dict) or not isinstance(d.get("groups"), list):
             raise LongbenchError(f"{where}: expected an object with 'background' and a 'groups' list")
@@ -98,7 +99,7 @@ class SceneBase:
         if strict and not lo <= len(self.groups) <= hi:
             raise LongbenchError(f"{where}: {len(self.groups)} groups, expected {lo}..{hi}")
 
-    def sorted(self: S) -> S:
+    def sorted(self) -> Self:
         """The same scene with groups in reading order of their regions (the canonical order)."""
         regions = self.VOCABULARY["region"]
         return type(self)(self.background, tuple(sorted(self.groups, key=lambda g: regions.index(g.region))))

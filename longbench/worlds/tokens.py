@@ -56,7 +56,8 @@ def last_tokens(text: str, char_ends: list[int], counter: TokenCounter) -> list[
     merges across them)."""
     tok = counter.tokenizer
     if getattr(tok, "is_fast", False):
-        enc = tok(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True, verbose=False)
+        enc = tok(text, add_special_tokens=False, truncation=False, return_offsets_mapping=True,
+                  verbose=False)
         starts = [s for s, _ in enc["offset_mapping"]]
         return [bisect.bisect_left(starts, e) - 1 for e in char_ends]
     return [n - 1 for n in counter.many([text[:e] for e in char_ends])]
@@ -146,8 +147,9 @@ def fact_spans(item: Item) -> list[list[tuple[int, int]]] | None:
                 break
             out.append([(sp[0], sp[1]) for sp in spans])
     if len(out) != len(item.facts) or not isinstance(raw, list):
-        raise LongbenchError(f"item {item.id!r}: meta.fact_spans must list {len(item.facts)} spans, each a "
-                             f"[start, end] span inside the prompt ({n} characters) or a list of them")
+        raise LongbenchError(f"item {item.id!r}: meta.fact_spans must be a list of {len(item.facts)} lists of "
+                             f"[start, end] spans inside the prompt ({n} characters); a fact stated by one span "
+                             f"may give it bare")
     return out
 
 

@@ -74,6 +74,23 @@ def reward_preprocess(images: torch.Tensor, *, image_size: int = 224,
     return tvf.normalize(x, list(mean), list(std))
 
 
+
+def eval_preprocess(images: torch.Tensor, *, image_size: int = 224,
+                    mean: Sequence[float] = (0.48145466, 0.4578275, 0.40821073),
+                    std: Sequence[float] = (0.26862954, 0.26130258, 0.27577711),
+                    fraction: float = CROP_FRACTION) -> torch.Tensor:
+    """Denscore's evaluation preprocessing of a uint8 (B,3,H,W) batch: the same values as
+    ``reward_preprocess(images / 255)`` with the centred crop, computed with less work: the crop is taken
+    before the float conversion, and the float copy is contiguous (torch's antialiased float resize is
+    faster on it than on a channels-last batch, with the same arithmetic per output pixel)."""
+    from torchvision.transforms.v2 import functional as tvf
+
+    if images.dtype != torch.uint8:
+        raise LongbenchError(f"eval_preprocess: expected a uint8 batch, got {images.dtype}")
+    ch, cw = crop_box(*images.shape[-2:], fraction)
+    x = tvf.center_crop(images, [ch, cw]).to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
+    return reward_preprocess(x, image_size=image_size, mean=mean, std=std, fraction=1.0)
+
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
     return x / x.norm(dim=-1, keepdim=True)
 

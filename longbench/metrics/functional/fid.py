@@ -90,11 +90,6 @@ def trace_sqrt_factored(factor1: torch.Tensor, factor2: torch.Tensor, sigma2: to
     return torch.linalg.svdvals(factor1.T @ factor2).sum()
 
 
-def trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
-    """``tr (Σ1 Σ2)^½`` for symmetric PSD ``Σ1, Σ2`` (float64 scalar tensor)."""
-    return trace_sqrt_factored(psd_factor(sigma1), psd_factor(sigma2), sigma2)
-
-
 def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor,
                      *, factor1: torch.Tensor | None = None, factor2: torch.Tensor | None = None) -> float:
     """FID between two Gaussians given by mean and covariance.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from longbench.synth.world import CLIP_WINDOW
+from longbench.worlds.tokens import CLIP_WINDOW
 
 #: column stem → fact type it averages over (None: every fact)
 KINDS: dict[str, str | None] = {

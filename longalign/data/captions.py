@@ -1,4 +1,4 @@
-"""Training data: image-caption pairs and preference pairs.
+"""Image-caption pairs: the training data of the diffusion stages (``data`` section).
 
 Formats of ``data.format`` (``auto`` picks by the path: a directory → ``folder``, else by suffix):
 
@@ -15,37 +15,29 @@ Formats of ``data.format`` (``auto`` picks by the path: a directory → ``folder
 
 Every image path and caption is checked when the dataset is opened, so a missing file or an empty caption
 fails before the first training step with the row that caused it.
-
-Preference pairs (``denscore`` stage): JSONL, one object per line::
-
-    {"caption": "...", "image_0": "a.png", "image_1": "b.png", "label": 0 | 1 | 0.5}
-
-``label`` is the index of the preferred image, 0.5 for a tie.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from longalign.data.tables import TABLE_SUFFIXES, read_table, row_number
 from longbench import jsonio
 from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
     import torch
 
-    from longalign.config import DataSection, PairsSection
+    from longalign.sections import DataSection
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
-TABLE_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -57,42 +49,6 @@ class Pair:
     where: str
 
 
-# ---------------------------------------------------------------------------------------------- tables
-def read_table(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSONL / JSON (list of objects) / CSV / parquet file."""
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":  # the one JSONL reader of longbench (BOM, line limit, line-numbered errors)
-        rows = []
-        for i, row in jsonio.read_jsonl(path):
-            if not isinstance(row, dict):
-                raise LongbenchError(f"{path}:{i}: expected a JSON object per line")
-            rows.append(row)
-        return rows
-    if suffix == ".json":
-        data = jsonio.read_json(path)
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise LongbenchError(f"{path}: expected a JSON list of objects")
-        return data
-    if suffix == ".csv":
-        # a byte-order mark is dropped and bad bytes are a line-numbered error, as for JSON
-        text = jsonio.decode_utf8(jsonio.strip_bom(jsonio.read_bytes(path)), str(path))
-        return list(csv.DictReader(io.StringIO(text, newline="")))
-    if suffix == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path).to_pylist()
-        except (pa.ArrowException, OSError) as e:
-            raise LongbenchError(f"{path}: cannot read parquet ({type(e).__name__}: {e})") from None
-    raise LongbenchError(f"{path}: unsupported table format {suffix!r} (use {', '.join(TABLE_SUFFIXES)})")
-
-
-def _row_number(path: Path, i: int) -> str:
-    # 1-based data rows; a CSV header is line 1 so its rows start at line 2
-    return f"{path}:{i + (2 if path.suffix.lower() == '.csv' else 1)}"
-
-
 def _pairs_from_table(path: Path, image_col: str, caption_col: str, root: Path,
                       clean: bool = False, require_images: bool = True) -> list[Pair]:
     rows = read_table(path)
@@ -102,7 +58,7 @@ def _pairs_from_table(path: Path, image_col: str, caption_col: str, root: Path,
                              f"{', '.join(map(str, rows[0]))})")
     out = []
     for i, row in enumerate(rows):
-        where = _row_number(path, i)
+        where = row_number(path, i)
         image, caption = row.get(image_col) or "", row.get(caption_col)
         if require_images and (not isinstance(image, str) or not image):
             raise LongbenchError(f"{where}: missing {image_col!r}")
@@ -245,9 +201,9 @@ class PairDataset:
 class SynthDataset:
     """Scenes of the synthetic world rendered on the fly, captioned by their long prompts.
 
-    Item ``i`` is scene and prompt ``random.Random(f"{seed}:{i}")`` exactly as the synth suite builds its items
-    (``longbench.synth.suite.make_items``), so a training seed different from the suite's
-    (``synth-v0`` uses 20241015) never trains on evaluation scenes. Images are rendered at
+    Item ``i`` is scene and prompt ``longbench.synth.suite.draft(seed, i)``, exactly as the synth suite builds
+    its items, so a training seed different from the suite's (``synth-v0`` uses 20241015) never trains on
+    evaluation scenes. Images are rendered at
     ``max(resolution, 128)`` pixels (the renderer's minimum) and resized to ``resolution``.
     """
 
@@ -267,14 +223,10 @@ class SynthDataset:
 
     def draw(self, i: int) -> tuple[Any, str]:
         """(scene, prompt text) of item ``i``."""
-        import random
+        from longbench.synth.suite import draft
 
-        from longbench.synth.grammar import make_prompt
-        from longbench.synth.sampler import sample_scene
-
-        rng = random.Random(f"{self.seed}:{i}")
-        scene = sample_scene(rng)
-        return scene, make_prompt(scene, rng).text
+        scene, prompt = draft(self.seed, i)
+        return scene, prompt.text
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         scene, caption = self.draw(i)
@@ -314,117 +266,3 @@ def collate_pairs(examples: list[dict[str, Any]]) -> dict[str, Any]:
     if "pixel_values" in examples[0]:
         out["pixel_values"] = torch.stack([e["pixel_values"] for e in examples]).contiguous()
     return out
-
-
-# ---------------------------------------------------------------------------------------------- order
-class StreamBatchSampler:
-    """Batches of a seeded stream of epoch permutations, starting at batch ``start``.
-
-    The stream is a pure function of (n, seed): batch k is the same whether a run went straight or was
-    resumed at k, which keeps resumed runs on the identical trajectory. Datasets smaller than a batch
-    simply wrap into the next epoch. accelerate shards the batches across processes.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, num_batches: int, start: int = 0):
-        self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.num_batches, self.start = num_batches, start
-
-    def __len__(self) -> int:
-        return max(0, self.num_batches - self.start)
-
-    def _epoch(self, epoch: int) -> list[int]:
-        import torch
-
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.n, generator=g).tolist()
-
-    def __iter__(self) -> Iterator[list[int]]:
-        first = self.start * self.batch_size
-        epoch, offset = divmod(first, self.n)
-        order = self._epoch(epoch)
-        for _ in range(len(self)):
-            batch = []
-            while len(batch) < self.batch_size:
-                if offset == self.n:
-                    epoch, offset = epoch + 1, 0
-                    order = self._epoch(epoch)
-                take = min(self.batch_size - len(batch), self.n - offset)
-                batch.extend(order[offset:offset + take])
-                offset += take
-            yield batch
-
-
-# ---------------------------------------------------------------------------------------------- preferences
-@dataclass(frozen=True)
-class PreferencePair:
-    caption: str
-    image_0: str
-    image_1: str
-    label: float
-    where: str
-
-
-def load_preference_pairs(cfg: PairsSection) -> list[PreferencePair]:
-    """Read and check the preference JSONL (see module docstring)."""
-    path = Path(cfg.path).expanduser()
-    if not path.is_file():
-        raise LongbenchError(f"pairs.path {path} does not exist")
-    if path.suffix.lower() != ".jsonl":
-        raise LongbenchError(f"pairs.path {path}: expected a .jsonl file of {{caption, image_0, image_1, label}}")
-    root = Path(cfg.image_root).expanduser() if cfg.image_root else path.parent
-    out = []
-    for i, row in enumerate(read_table(path)):
-        where = f"{path}:{i + 1}"
-        for key in ("caption", "image_0", "image_1", "label"):
-            if key not in row:
-                raise LongbenchError(f"{where}: missing {key!r}")
-        caption = row["caption"]
-        if not isinstance(caption, str) or not caption.strip():
-            raise LongbenchError(f"{where}: empty caption")
-        label = row["label"]
-        if isinstance(label, bool) or label not in (0, 1, 0.5):
-            raise LongbenchError(f"{where}: label must be 0, 1 or 0.5 (a tie), got {label!r}")
-        images = []
-        for key in ("image_0", "image_1"):
-            value = row[key]
-            if not isinstance(value, str) or not value:
-                raise LongbenchError(f"{where}: {key!r} must be an image path")
-            full = value if os.path.isabs(value) else str(root / value)
-            if not os.path.isfile(full):
-                raise LongbenchError(f"{where}: image file {full} not found ({key})")
-            images.append(full)
-        out.append(PreferencePair(caption, images[0], images[1], float(label), where))
-    if cfg.limit:
-        out = out[:cfg.limit]
-    if not out:
-        raise LongbenchError(f"pairs.path {path}: no preference pairs")
-    return out
-
-
-class PreferenceDataset:
-    """Preference pairs → ``{"caption", "image_0", "image_1" (PIL RGB), "label"}``."""
-
-    def __init__(self, pairs: Sequence[PreferencePair]):
-        self.pairs = list(pairs)
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        from longbench.models.base import open_image
-
-        p = self.pairs[i]
-        images = [open_image(path, f"{p.where}: image {path}") for path in (p.image_0, p.image_1)]
-        return {"caption": p.caption, "image_0": images[0], "image_1": images[1], "label": p.label, "index": i}
-
-
-def collate_preferences(examples: list[dict[str, Any]]) -> dict[str, Any]:
-    import torch
-
-    return {
-        "caption": [e["caption"] for e in examples],
-        "image_0": [e["image_0"] for e in examples],
-        "image_1": [e["image_1"] for e in examples],
-        "label": torch.tensor([e["label"] for e in examples], dtype=torch.float32),
-        "index": torch.tensor([e["index"] for e in examples]),
-    }
