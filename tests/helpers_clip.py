@@ -36,17 +36,3 @@ def save_tiny_clip(path: Path, seed: int = 0, *, with_processor: bool = True, **
 def features(out) -> torch.Tensor:
     """Projected features from ``get_*_features`` whatever the transformers major version returns."""
     return out if isinstance(out, torch.Tensor) else out.pooler_output
-
-
-def fake_gather_from(other):
-    """A ``dist_sync_fn`` emulating two ranks: each state is gathered as [this rank's, ``other``'s]."""
-    queue = []
-    for attr in other._reductions:
-        state = getattr(other, attr)
-        queue.append(torch.cat(state) if isinstance(state, list) else state)
-    it = iter(queue)
-
-    def gather(tensor, group=None):
-        return [tensor, next(it)]
-
-    return gather

@@ -443,53 +443,6 @@ def test_clip_fid_per_bucket_groups(clip_dir: Path) -> None:
         m.update(imgs[:1])
 
 
-@pytest.mark.filterwarnings("ignore:The ``compute`` method of metric CLIPFID was called before")
-def test_sync_by_merging_states(clip_dir: Path) -> None:
-    """Two 'processes' merged (torchmetrics merge_state and a simulated all-gather) equal one process."""
-    imgs = random_images(12, seed=12, size=32)
-    items = [Item(id=f"i{i}", prompt=LONG if i % 2 else SHORT) for i in range(12)]
-    ref = random_images(10, seed=13, size=32)
-
-    def make() -> CLIPFID:
-        m = CLIPFID(model=str(clip_dir), batch_size=3)
-        m.reference_from_images(ref)
-        return m
-
-    single = make()
-    single.update(imgs, items)
-    a, b = make(), make()
-    a.update(imgs[:6], items[:6])
-    b.update(imgs[6:], items[6:])
-    merged = make()
-    merged.merge_state(a)
-    merged.merge_state(b)
-    expected = single.compute()["fid-clip"]
-    assert merged.compute()["fid-clip"] == pytest.approx(expected, rel=1e-9)  # float64 summation order only
-
-    # the distributed path: torchmetrics' sync (in compute and compute_groups) with an all-gather that
-    # returns this rank's state and the other rank's
-    d = make()
-    d.update(imgs[6:], items[6:])
-    d.flush()
-    other = {name: getattr(d, name) for name in d._defaults}
-    other["sample_bucket"] = torch.cat(other["sample_bucket"])
-
-    def gather(tensor: torch.Tensor, group=None) -> list[torch.Tensor]:
-        match = [v for v in other.values() if v.shape == tensor.shape and v.dtype == tensor.dtype]
-        assert len(match) == 1, f"unexpected state {tuple(tensor.shape)}"
-        return [tensor, match[0]]
-
-    c = CLIPFID(model=str(clip_dir), batch_size=3, dist_sync_fn=gather, distributed_available_fn=lambda: True)
-    c.reference_from_images(ref)
-    c.update(imgs[:6], items[:6])  # 6 images, 3 still queued: flushed before the sync
-    assert c.compute()["fid-clip"] == pytest.approx(expected, rel=1e-9)
-    labels = ["78-154" if i % 2 else "<=77" for i in range(12)]
-    ours, theirs = c.compute_groups(labels), single.compute_groups(labels)
-    assert set(ours) == set(theirs) == {"<=77", "78-154"}
-    for label in ours:
-        assert ours[label]["fid-clip"] == pytest.approx(theirs[label]["fid-clip"], rel=1e-9)
-
-
 def test_clip_fid_suite_cache_and_invalidation(clip_dir: Path, tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from PIL import Image

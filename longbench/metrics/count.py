@@ -29,7 +29,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from longbench.devices import device_dtype
 from longbench.errors import LongbenchError
+from longbench.images import ImageBatch, as_image_batch
 from longbench.metrics.base import PerSampleMetric
 from longbench.metrics.functional.count import count_boxes, count_scores
 from longbench.metrics.options import OWLV2_MODEL, CountOptions
@@ -77,10 +79,15 @@ class Detector(ABC):
 
     @classmethod
     def load(cls, model: str | None = None, processor: str | None = None, *, device: str = "cpu",
-             query_template: str = "{}", trust_remote_code: bool = False, image_size: int | None = None) -> Detector:
+             query_template: str = "{}", trust_remote_code: bool = False, image_size: int | None = None,
+             dtype: str = "float32") -> Detector:
         """The detector built from the ``count`` options (its weights loaded offline); a detector ignores the
         options that do not apply to it. The default builds ``cls()``."""
         return cls()
+
+    #: whether ``detect``/``count`` take an :class:`~longbench.images.ImageBatch` (uint8 tensors, preprocessed
+    #: batched on the detector's device) instead of a list of PIL images
+    takes_tensors: ClassVar[bool] = False
 
     @abstractmethod
     def detect(self, images: Sequence[Image.Image], queries: Sequence[Sequence[str]]
@@ -112,10 +119,10 @@ class TransformersDetector(Detector):
 
     @classmethod
     def load(cls, model: str | None = None, processor: str | None = None, *, device: str = "cpu",
-             query_template: str = "{}", trust_remote_code: bool = False, image_size: int | None = None
-             ) -> TransformersDetector:
+             query_template: str = "{}", trust_remote_code: bool = False, image_size: int | None = None,
+             dtype: str = "float32") -> TransformersDetector:
         return _load_transformers_detector(cls, model, processor, device=device, query_template=query_template,
-                                           trust_remote_code=trust_remote_code)
+                                           trust_remote_code=trust_remote_code, dtype=dtype)
 
     def protocol(self) -> dict[str, Any]:
         return {"detector": self.name, **self.identity, "query_template": self.query_template}
@@ -130,20 +137,26 @@ class Owlv2Detector(TransformersDetector):
     default_model = OWLV2_MODEL
     model_class = "Owlv2ForObjectDetection"
 
-    @torch.no_grad()
+    takes_tensors = True
+
+    @torch.inference_mode()
     def detect(self, images, queries):
         from transformers.image_transforms import center_to_corners_format
 
         texts = [[self.query_template.format(q) for q in qs] or [" "] for qs in queries]
-        device = next(self.model.parameters()).device
-        inputs = self.processor(text=texts, images=list(images), return_tensors="pt")
-        inputs = {k: v.to(device) for k, v in inputs.items()}
+        param = next(self.model.parameters())
+        # uint8 tensors on the model's device: the (torchvision) image processor pads, resizes and normalises
+        # the batch there, with the same values as from PIL images
+        batch = as_image_batch(images, device=param.device, where="count image")
+        inputs = self.processor(text=texts, images=list(batch), return_tensors="pt", device=param.device)
+        inputs = {k: v.to(param.device) for k, v in inputs.items()}
+        inputs["pixel_values"] = inputs["pixel_values"].to(param.dtype)
         out = self.model(**inputs)
         logits = out.logits.float()  # (B, boxes, max queries)
         boxes = center_to_corners_format(out.pred_boxes.float())  # relative to the padded square
         results = []
-        for b, (img, qs) in enumerate(zip(images, queries)):
-            side = float(max(img.size))  # OWLv2 pads to a square: the box scale is the longer side
+        for b, ((h, w), qs) in enumerate(zip(batch.sizes, queries)):
+            side = float(max(h, w))  # OWLv2 pads to a square: the box scale is the longer side
             results.append([(boxes[b] * side, torch.sigmoid(logits[b, :, j])) for j in range(len(qs))])
         return results
 
@@ -184,7 +197,7 @@ def load_detector(kind: str, model: str | None = None, processor: str | None = N
 
 def _load_transformers_detector(cls: type[TransformersDetector], model: str | None, processor: str | None, *,
                                 device: str = "cpu", query_template: str = "{}",
-                                trust_remote_code: bool = False) -> TransformersDetector:
+                                trust_remote_code: bool = False, dtype: str = "float32") -> TransformersDetector:
     """Load a transformers detector offline (HF id or local directory)."""
     import transformers
 
@@ -192,6 +205,7 @@ def _load_transformers_detector(cls: type[TransformersDetector], model: str | No
     from longbench.weights import dir_fingerprint, from_pretrained_strict, resolve
 
     kind = cls.name
+    torch_dtype = device_dtype(dtype, device, "count dtype")  # refused before loading where the device cannot run it
     model_spec = model or cls.default_model
     proc_spec = processor or model_spec
     path = resolve(model_spec, what=f"{kind} detector")
@@ -205,8 +219,9 @@ def _load_transformers_detector(cls: type[TransformersDetector], model: str | No
     except (OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise MissingWeightsError(f"{kind} detector {model_spec!r}: cannot load from {path} ({first})") from None
-    net = net.to(device).eval().requires_grad_(False)
-    identity = {"model": model_spec, "model_fingerprint": dir_fingerprint(path), "processor": proc_spec}
+    net = net.to(device=device, dtype=torch_dtype).eval().requires_grad_(False)
+    identity = {"model": model_spec, "model_fingerprint": dir_fingerprint(path), "processor": proc_spec,
+                "dtype": dtype}
     return cls(net, proc, query_template=query_template, identity=identity)
 
 
@@ -224,6 +239,7 @@ class CountMetric(PerSampleMetric):
         query_template: format string turning an entity name into the query (``"{}"`` = the bare name).
         synth_image_size: working size of the ``synth`` detector.
         device: torch device.
+        dtype: detector model dtype (``float32``; ``bfloat16``/``float16`` where the device runs them).
         trust_remote_code: passed to transformers.
     """
 
@@ -235,8 +251,8 @@ class CountMetric(PerSampleMetric):
     def __init__(self, detector: str | Detector = CountOptions.detector, model: str | None = None,
                  processor: str | None = None, *, score_threshold: float | None = None,
                  nms_iou: float = DEFAULT_NMS_IOU, query_template: str = CountOptions.query_template,
-                 synth_image_size: int | None = None, device: str = "cpu", trust_remote_code: bool = False,
-                 **kwargs: Any):
+                 synth_image_size: int | None = None, device: str = "cpu", dtype: str = "float32",
+                 trust_remote_code: bool = False, **kwargs: Any):
         super().__init__(**kwargs)
         from longbench.registry import DETECTORS
 
@@ -253,7 +269,7 @@ class CountMetric(PerSampleMetric):
         self._detector = detector if isinstance(detector, Detector) else None
         self._detector_class = det_cls
         self._load_args = {"model": model, "processor": processor, "device": device, "query_template": query_template,
-                           "trust_remote_code": trust_remote_code, "image_size": synth_image_size}
+                           "trust_remote_code": trust_remote_code, "image_size": synth_image_size, "dtype": dtype}
         self.add_state("n_detector", default=torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     @classmethod
@@ -276,9 +292,14 @@ class CountMetric(PerSampleMetric):
         out: list[list[int]] = [[] for _ in images]
         todo = [i for i, ents in enumerate(entity_lists) if ents]
         if todo:
-            pil = [to_rgb(images[i], where=f"count image {i}") for i in todo]
+            if not self.detector.takes_tensors:
+                picked: Any = [to_rgb(images[i], where=f"count image {i}") for i in todo]
+            elif isinstance(images, ImageBatch):
+                picked = images.select(todo)
+            else:  # converted once, only the images with entities
+                picked = ImageBatch.from_images([images[i] for i in todo], where=lambda k: f"count image {todo[k]}")
             queries = [[e.name for e in entity_lists[i]] for i in todo]
-            counts = self.detector.count(pil, queries, score_threshold=self.score_threshold, nms_iou=self.nms_iou)
+            counts = self.detector.count(picked, queries, score_threshold=self.score_threshold, nms_iou=self.nms_iou)
             for i, c in zip(todo, counts):
                 out[i] = list(c)
             self.n_detector += len(todo)

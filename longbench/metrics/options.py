@@ -107,6 +107,7 @@ class CountOptions:
     query_template: str = option("{}", "format string turning an entity name into the query")
     synth_image_size: int | None = option(None, "working size of the synth detector (not set: the image's)")
     device: str | None = option(None, f"torch device ({RUN_DEVICE})")
+    dtype: Dtype = option("float32", "detector model dtype")
     trust_remote_code: bool = option(False, "passed to transformers")
 
 

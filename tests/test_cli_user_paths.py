@@ -1,7 +1,6 @@
-"""Checks a new user (and the issue checkers) would make through the CLI.
-
-Written from hands-on QA of the command line: each test pins a bug that was found by hand and fixed
-(rich markup in user text, tracebacks instead of one-line errors, cache keys, file modes, ...).
+"""The command line as a user drives it: encode on real long prompts, gates on prompt-length bucket
+columns, bad input (one line, exit 2, nothing written), image inputs of every mode, output files
+(strict JSON, umask, cache invalidation) and results that must not depend on --limit or --batch-size.
 """
 
 from __future__ import annotations
