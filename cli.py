@@ -120,8 +120,10 @@ def print_comparison(outputs: list[Any]) -> None:
 @click.option("--suite", default="synth-v0", show_default=True, metavar="NAME|FILE", help="Suite name or suite JSONL file.")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Metric name, repeatable (default: the suite's defaults).")
 @click.option("--model-arg", multiple=True, metavar="KEY=VALUE",
-              help="Adapter option for every --model (e.g. steps=30, guidance=7.5, dtype=float16).")
-@click.option("--metric-arg", multiple=True, metavar="METRIC.KEY=VALUE", help="Metric option, e.g. denscore.omega=0.3.")
+              help="Adapter option for every --model (e.g. steps=30, guidance=7.5, dtype=float16); "
+                   "`longbench models list` shows each kind's options.")
+@click.option("--metric-arg", multiple=True, metavar="METRIC.KEY=VALUE",
+              help="Metric option, e.g. denscore.splitter=default; `longbench metrics list` shows each metric's options.")
 @click.option("--limit", type=int, help="Evaluate only the first N items (same images as a full run).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Global seed; per-item seeds derive from it.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Images per generation and scoring batch.")
@@ -246,21 +248,18 @@ def models_group() -> None:
 @models_group.command("list")
 def models_list() -> None:
     """List model spec kinds (built-in and plugins) with their --model-arg options (type, default, help)."""
-    from longbench.cli_support import describe, first_line, option_lines
+    from longbench.cli_support import describe, echo_options, first_line
     from longbench.registry import MODELS
 
     for name in MODELS.names():
         try:
             declared, cls = describe(MODELS, name)
-            options = option_lines(MODELS.options(name))
+            options = MODELS.options(name)
         except LongbenchError as e:
             click.echo(f"{name:10s} (unavailable: {e})")
             continue
         click.echo(f"{name:10s} {declared.summary if declared else first_line(cls.__doc__)}")
-        if options:
-            click.echo(f"{'':10s} --model-arg KEY=VALUE:")
-            for line in options:
-                click.echo(f"{'':12s} {line}")
+        echo_options(options, "--model-arg KEY=VALUE:", 10)
 
 
 @main.group("metrics")
@@ -272,13 +271,13 @@ def metrics_group() -> None:
 def metrics_list() -> None:
     """List metrics with their columns (↑ higher is better, ↓ lower) and --metric-arg options (type, default,
     help)."""
-    from longbench.cli_support import describe, first_line, option_lines
+    from longbench.cli_support import describe, echo_options, first_line
     from longbench.registry import METRICS
 
     for name in METRICS.names():
         try:
             declared, cls = describe(METRICS, name)
-            options = option_lines(METRICS.options(name))
+            options = METRICS.options(name)
         except LongbenchError as e:
             click.echo(f"{name:14s} (unavailable: {e})")
             continue
@@ -286,10 +285,7 @@ def metrics_list() -> None:
         cols = ", ".join(f"{c}{'↑' if up else '↓'}" for c, up in columns.items())
         click.echo(f"{name:14s} {cols}")
         click.echo(f"{'':14s} {declared.summary if declared else first_line(cls.__doc__)}")
-        if options:
-            click.echo(f"{'':14s} --metric-arg {name}.KEY=VALUE:")
-            for line in options:
-                click.echo(f"{'':16s} {line}")
+        echo_options(options, f"--metric-arg {name}.KEY=VALUE:", 14)
 
 
 @main.command("doctor")

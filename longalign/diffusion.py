@@ -45,6 +45,26 @@ def ddim_step(x0: torch.Tensor, eps: torch.Tensor, t_prev: torch.Tensor,
     return a.sqrt() * x0 + (1 - a).sqrt() * eps
 
 
+def ddpm_step(x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, t_prev: torch.Tensor,
+              alphas_cumprod: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    """DDPM posterior sample at ``t_prev`` given x̂0 (diffusers' ``DDPMScheduler.step`` with ``fixed_small``
+    variance): (√ᾱ_prev β_t x̂0 + √α_t (1−ᾱ_prev) x_t) / (1−ᾱ_t) + σ_t z, with α_t = ᾱ_t/ᾱ_prev, β_t = 1 − α_t,
+    σ_t² = max((1−ᾱ_prev)/(1−ᾱ_t) β_t, 1e-20), and ᾱ_prev = 1 at a negative ``t_prev`` (DDPM's last step
+    lands on x̂0). No noise is added at ``t = 0`` or when ``noise`` is None."""
+    import torch
+
+    a_t = _gather(alphas_cumprod, t, x_t.ndim).to(x_t.dtype)
+    a_prev = torch.where(t_prev.reshape(a_t.shape) >= 0,
+                         _gather(alphas_cumprod, t_prev, x_t.ndim).to(x_t.dtype), torch.ones_like(a_t))
+    alpha_t = a_t / a_prev
+    beta_t = 1 - alpha_t
+    mean = (a_prev.sqrt() * beta_t * x0 + alpha_t.sqrt() * (1 - a_prev) * x_t) / (1 - a_t)
+    if noise is None:
+        return mean
+    variance = ((1 - a_prev) / (1 - a_t) * beta_t).clamp(min=1e-20)
+    return mean + torch.where(t.reshape(a_t.shape) > 0, variance.sqrt(), torch.zeros_like(variance)) * noise
+
+
 def training_target(noise: torch.Tensor, latents: torch.Tensor, t: torch.Tensor,
                      alphas_cumprod: torch.Tensor, prediction_type: str) -> torch.Tensor:
     """What the UNet is trained to output: ε, or the velocity √ᾱ ε − √(1−ᾱ) x0."""
@@ -72,6 +92,18 @@ def rollout_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> list[i
     if stride < 1:
         raise LongbenchError(f"{num_steps} rollout steps exceed {num_train_timesteps} training timesteps")
     return [num_train_timesteps - 1 - i * stride for i in range(num_steps)]
+
+
+def spaced_step_indices(num_steps: int, k: int, generator: torch.Generator) -> list[int]:
+    """``k`` rollout steps ``num_steps // k`` apart from a random start in ``[0, num_steps − (k−1)·stride − 1]``
+    (CoMat's choice of gradient steps; always exactly ``k`` steps)."""
+    import torch
+
+    stride = num_steps // k
+    if stride < 1:
+        raise LongbenchError(f"{k} gradient steps exceed {num_steps} rollout steps")
+    start = int(torch.randint(0, num_steps - stride * (k - 1), (1,), generator=generator))
+    return list(range(start, num_steps, stride))[:k]
 
 
 def gradient_step_indices(num_steps: int, every: int, generator: torch.Generator) -> list[int]:

@@ -116,7 +116,7 @@ def check_in_sync(stage: Stage, accelerator: Accelerator) -> None:
 
     with torch.no_grad():
         checksum = float(sum(p.double().sum() + (p.double() ** 2).sum()
-                             for p in stage.trainable_named_parameters().values()))
+                             for p in stage.state_parameters().values()))
     sums = gather_object([checksum])
     if max(sums) - min(sums) > 1e-6 * max(1.0, abs(sums[0])):
         raise LongbenchError(f"processes hold different weights (checksums {sums}): gradients were not synchronised")
@@ -129,7 +129,7 @@ def register_state_hooks(accelerator: Accelerator, stage: Stage) -> None:
     def save_hook(models: list, weights: list, output_dir: str) -> None:
         if accelerator.is_main_process:
             tensors = {k: v.detach().float().cpu().contiguous() for k, v in
-                       stage.trainable_named_parameters().items()}
+                       stage.state_parameters().items()}
             save_file(tensors, os.path.join(output_dir, TRAINABLE_FILE))
         weights.clear()
 
@@ -137,7 +137,7 @@ def register_state_hooks(accelerator: Accelerator, stage: Stage) -> None:
         import torch
 
         tensors = load_file(os.path.join(input_dir, TRAINABLE_FILE))
-        params = stage.trainable_named_parameters()
+        params = stage.state_parameters()
         if set(tensors) != set(params):
             raise LongbenchError(f"{input_dir}: the saved trainable weights do not match this run's model")
         with torch.no_grad():

@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 MIXED_PRECISION = ("no", "fp16", "bf16")
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
-DATA_FORMATS = ("auto", "folder", "jsonl", "csv", "parquet", "longalign", "synth")
+DATA_FORMATS = ("auto", "folder", "jsonl", "csv", "parquet", "longalign", "synth", "mini")
 #: lora.recipe → (dropout, where the dropout acts); the target layers are in longalign.lora_recipes
 LORA_RECIPES = {"default": (0.0, "input"), "longalign": (0.1, "output")}
 LORA_DROPOUT_ON = ("input", "output")
@@ -42,6 +42,14 @@ def check_splitter(name: str, key: str) -> None:
     from longbench.text.splitters import SPLITTERS
 
     require_choice(name, key, tuple(SPLITTERS))
+
+
+def check_mini_seed(seed: int, key: str) -> None:
+    """A training seed of the miniature world: ≥ 0 and not the ``mini-v0`` test split's."""
+    from longbench.mini.suite import MINI_V0_SEED
+
+    check_range(seed, key, 0)
+    require(seed != MINI_V0_SEED, f"{key}={seed} is the mini-v0 test split's seed; pick another")
 
 
 @dataclass
@@ -125,17 +133,27 @@ class DataSection:
     #: synth: number of scenes and the seed of the scene sampler
     synth_size: int = 256
     synth_seed: int = 0
+    #: mini: number of training items, their seed (never mini-v0's) and the text of each element
+    #: (prompt | short | sentences | sentences+prompt; longalign.data.mini)
+    mini_size: int = 2048
+    mini_seed: int = 1
+    mini_captions: str = "prompt"
 
     def check(self) -> None:
         require_choice(self.format, "data.format", DATA_FORMATS)
-        require(self.format == "synth" or bool(self.path), "data.path is required (a folder or a table of image "
-                "paths and captions; or data.format=synth)")
+        require(self.format in ("synth", "mini") or bool(self.path), "data.path is required (a folder or a table "
+                "of image paths and captions; or data.format=synth or mini)")
         require(self.resolution >= 8 and self.resolution % 8 == 0, f"data.resolution={self.resolution} must be a "
                 "positive multiple of 8")
         check_range(self.limit, "data.limit", 0, why="0: all rows")
         check_range(self.num_workers, "data.num_workers", 0)
         check_range(self.synth_size, "data.synth_size", 1)
         check_range(self.synth_seed, "data.synth_seed", 0)
+        check_range(self.mini_size, "data.mini_size", 1)
+        check_mini_seed(self.mini_seed, "data.mini_seed")
+        from longalign.data.mini import MINI_CAPTIONS
+
+        require_choice(self.mini_captions, "data.mini_captions", MINI_CAPTIONS)
 
 
 @dataclass

@@ -150,11 +150,12 @@ class Trainer:
                     accelerator.backward(loss)
                     if accelerator.sync_gradients:
                         if stage.manual_grad_sync and world > 1:
-                            _average_gradients(trainable, accelerator)
+                            average_gradients(trainable, accelerator)
                         if o.max_grad_norm > 0:
                             accelerator.clip_grad_norm_(trainable, o.max_grad_norm)
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
+                    extra = {**extra, **stage.after_step()}
                 for k, v in {"loss": float(loss.detach()), **extra}.items():
                     if isinstance(v, str):
                         labels[k] = v  # e.g. a hash that every process should agree on
@@ -225,7 +226,8 @@ class Trainer:
         accelerator.wait_for_everyone()
 
 
-def _average_gradients(params: list[torch.nn.Parameter], accelerator: Accelerator) -> None:
+def average_gradients(params: list[torch.nn.Parameter], accelerator: Accelerator) -> None:
+    """Replace each parameter's gradient by its mean over the processes (zeros where a process has none)."""
     import torch
 
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]

@@ -167,11 +167,48 @@ class RegistryChoice(click.Choice):
         """``click.Choice.__init__`` assigns the choices; they come from the registry instead."""
 
 
-def option_lines(options: type | None) -> list[str]:
-    """What the ``list`` commands show of an options dataclass: ``name (type, default X): help`` per option."""
+def option_flags(options: type) -> Any:
+    """A decorator adding one click option per field of the options dataclass ``options`` (``--id-field`` for
+    ``id_field``, ``--x/--no-x`` for a boolean), with the field's help: the dataclass stays the one declaration.
+    The command receives the fields as keyword arguments (build the dataclass with ``options(**kwargs)``)."""
+    import dataclasses
+    import typing
+
+    from longbench.options import dataclass_fields
+
+    def click_type(typ: Any) -> Any:
+        args = [t for t in typing.get_args(typ) if t is not type(None)]
+        if typing.get_origin(typ) is typing.Literal:
+            return click.Choice([str(a) for a in args])
+        return click_type(args[0]) if len(args) == 1 else typ  # ``X | None`` → X
+
+    types = dataclass_fields(options)
+
+    def decorate(fn: Any) -> Any:
+        for f in reversed(dataclasses.fields(options)):  # click shows options in decoration order, inner first
+            flag, text = "--" + f.name.replace("_", "-"), f.metadata.get("help", "")
+            text = text[:1].upper() + text[1:] + "."
+            if types[f.name] is bool:
+                fn = click.option(f"{flag}/--no-{flag[2:]}", f.name, default=f.default, show_default=True,
+                                  help=text)(fn)
+            else:
+                fn = click.option(flag, f.name, type=click_type(types[f.name]), default=f.default,
+                                  show_default=f.default is not None, help=text)(fn)
+        return fn
+
+    return decorate
+
+
+def echo_options(options: type | None, header: str, indent: int) -> None:
+    """What the ``list`` commands show of an options dataclass: ``header``, then ``name (type, default X): help``
+    per option (nothing when there are none)."""
     from longbench.options import describe_options
 
-    return [] if options is None else [o.line() for o in describe_options(options)]
+    infos = [] if options is None else describe_options(options)
+    if infos:
+        click.echo(f"{'':{indent}s} {header}")
+    for info in infos:
+        click.echo(f"{'':{indent + 2}s} {info.line()}")
 
 
 def first_line(doc: str | None) -> str:

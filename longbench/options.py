@@ -230,7 +230,7 @@ def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 # them without importing the implementation; the implementation is built from the coerced instance.
 
 
-def option(default: Any = None, help: str = "") -> Any:  # noqa: A002 - the word the listings show
+def option(default: Any = None, help: str = "") -> Any:
     """A dataclass field with a one-line help text (shown by ``--help`` and the ``list`` commands)."""
     return dataclasses.field(default=default, metadata={"help": help})
 

@@ -21,12 +21,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from longbench import jsonio, typed_json
 from longbench.errors import LongbenchError
+from longbench.text.tokenizer import BUCKET_LABELS
 from longbench.typed_json import Check, doc
 
 SCHEMA_VERSION = 1
@@ -252,10 +253,10 @@ def write_results(out_dir: str | os.PathLike, results: Results | dict[str, Any],
 # step by a test). Readers accept keys they do not know; an optional field may be absent from a file
 # (older writers, hand-made runs) and reads as null. Mechanics: ``longbench.typed_json``.
 
-Bucket = Literal["<=77", "78-154", "155-240", ">240"]
+Bucket = Literal[BUCKET_LABELS]  # the length buckets of longbench.text.tokenizer
 BUCKETS: tuple[str, ...] = get_args(Bucket)
 #: a 95% interval ``[lo, hi]`` (an end is null when no resample had a value)
-CI = Annotated[tuple[Optional[float], Optional[float]], Check(lambda v: True, "[lo, hi]")]
+CI = Annotated[tuple[float | None, float | None], Check(lambda v: True, "[lo, hi]")]
 Sha256 = Annotated[str, Check(lambda s: len(s) == 64 and all(c in "0123456789abcdef" for c in s),
                               "a sha256 hex digest")]
 
@@ -264,98 +265,103 @@ Sha256 = Annotated[str, Check(lambda s: len(s) == 64 and all(c in "0123456789abc
 class BucketValue:
     """A column over the images of one prompt-length bucket."""
 
-    value: Optional[float] = doc("mean of the bucket's per-sample scores, or the metric's value on the bucket; "
-                                 "null when undefined", optional=True)
-    ci: Optional[CI] = doc("95% bootstrap interval; null for columns without per-sample scores", optional=True)
-    n: int = doc("images of the bucket with a value", optional=True)
+    value: float | None = field(metadata=doc(
+        "mean of the bucket's per-sample scores, or the metric's value on the bucket; null when undefined",
+        optional=True))
+    ci: CI | None = field(metadata=doc("95% bootstrap interval; null for columns without per-sample scores",
+                                       optional=True))
+    n: int = field(metadata=doc("images of the bucket with a value", optional=True))
 
 
 @dataclass(kw_only=True)
 class MetricEntry:
     """One reported column."""
 
-    metric: str = doc("the metric reporting the column (its key in protocols)", optional=True)
-    higher_is_better: bool = doc("direction of the column")
-    value: Optional[float] = doc("mean of the per-sample scores (NaN ignored), or the metric's run-level value "
-                                 "(FID); null when undefined", optional=True)
-    ci: Optional[CI] = doc("95% percentile-bootstrap interval of the mean; null without per-sample scores",
-                           optional=True)
-    n: int = doc("images with a value")
-    by_bucket: dict[Bucket, BucketValue] = doc("per prompt-length bucket (CLIP tokens of the prompt, start and "
-                                               "end tokens included)", optional=True)
+    metric: str = field(metadata=doc("the metric reporting the column (its key in protocols)", optional=True))
+    higher_is_better: bool = field(metadata=doc("direction of the column"))
+    value: float | None = field(metadata=doc(
+        "mean of the per-sample scores (NaN ignored), or the metric's run-level value (FID); null when undefined",
+        optional=True))
+    ci: CI | None = field(metadata=doc(
+        "95% percentile-bootstrap interval of the mean; null without per-sample scores", optional=True))
+    n: int = field(metadata=doc("images with a value"))
+    by_bucket: dict[Bucket, BucketValue] = field(metadata=doc(
+        "per prompt-length bucket (CLIP tokens of the prompt, start and end tokens included)", optional=True))
 
 
 @dataclass(kw_only=True)
 class SuiteInfo:
-    name: str = doc("suite name")
-    version: str = doc("suite version")
-    sha256: Sha256 = doc("sha256 of the suite's canonical item JSON")
-    n_items: int = doc("items of the whole suite (also under --limit)", optional=True)
+    name: str = field(metadata=doc("suite name"))
+    version: str = field(metadata=doc("suite version"))
+    sha256: Sha256 = field(metadata=doc("sha256 of the suite's canonical item JSON"))
+    n_items: int = field(metadata=doc("items of the whole suite (also under --limit)", optional=True))
 
 
 @dataclass(kw_only=True)
 class ModelInfo:
-    spec: str = doc("model spec, e.g. diffusers:ORG/NAME")
-    args: dict[str, Any] = doc("resolved --model-arg values", optional=True)
-    identity: dict[str, Any] = doc("further keys of the adapter's identity", optional=True, flatten=True)
-    identity_hash: str = doc("hash of the identity (the image cache key)", optional=True)
+    spec: str = field(metadata=doc("model spec, e.g. diffusers:ORG/NAME"))
+    args: dict[str, Any] = field(metadata=doc("resolved --model-arg values", optional=True))
+    identity: dict[str, Any] = field(metadata=doc("further keys of the adapter's identity", optional=True,
+                                                  flatten=True))
+    identity_hash: str = field(metadata=doc("hash of the identity (the image cache key)", optional=True))
 
 
 @dataclass(kw_only=True)
 class Bootstrap:
-    n_resamples: int = doc("resamples")
-    confidence: float = doc("interval confidence (0.95)")
-    seed: int = doc("seed of the resampling (the run's --seed)")
-    method: str = doc("interval method (percentile)")
+    n_resamples: int = field(metadata=doc("resamples"))
+    confidence: float = field(metadata=doc("interval confidence (0.95)"))
+    seed: int = field(metadata=doc("seed of the resampling (the run's --seed)"))
+    method: str = field(metadata=doc("interval method (percentile)"))
 
 
 @dataclass(kw_only=True)
 class Timings:
-    generate_s: float = doc("seconds generating")
-    score_s: float = doc("seconds scoring (metrics and results)")
-    total_s: float = doc("seconds for the model, end to end")
-    images_generated: int = doc("images generated by this run")
-    images_cached: int = doc("images taken from the cache")
+    generate_s: float = field(metadata=doc("seconds generating"))
+    score_s: float = field(metadata=doc("seconds scoring (metrics and results)"))
+    total_s: float = field(metadata=doc("seconds for the model, end to end"))
+    images_generated: int = field(metadata=doc("images generated by this run"))
+    images_cached: int = field(metadata=doc("images taken from the cache"))
 
 
 @dataclass(kw_only=True)
 class Results:
     """``results.json``: one model on one suite."""
 
-    schema_version: int = doc(f"{SCHEMA_VERSION}")
-    longbench_version: str = doc("longbench version that wrote the run")
-    run_id: str = doc("<suite>@<suite sha256[:8]>/<model hash[:8]>/s<seed>[/limit<N>]")
-    date: str = doc("ISO 8601, UTC")
-    suite: SuiteInfo = doc("the suite")
-    model: ModelInfo = doc("the model")
-    seed: int = doc("global seed")
-    limit: Optional[int] = doc("--limit; null for the whole suite", optional=True)
-    n: int = doc("images scored")
-    metrics: dict[str, MetricEntry] = doc("column -> its values")
-    protocols: dict[str, dict[str, Any]] = doc("metric -> what defines its number (weights id/hash, "
-                                               "preprocessing, dtype, thresholds)")
-    reports: Optional[dict[str, dict[str, Any]]] = doc("metric -> what it must tell about the run (e.g. vqa's "
-                                                       "answer counts); absent when none", optional=True)
-    bootstrap: Bootstrap = doc("how the intervals were drawn", optional=True)
-    config: dict[str, Any] = doc("the run configuration (EvalConfig)", optional=True)
-    environment: dict[str, Any] = doc("python, platform, device and library versions", optional=True)
-    timings: Timings = doc("where the time went", optional=True)
+    schema_version: int = field(metadata=doc(f"{SCHEMA_VERSION}"))
+    longbench_version: str = field(metadata=doc("longbench version that wrote the run"))
+    run_id: str = field(metadata=doc("<suite>@<suite sha256[:8]>/<model hash[:8]>/s<seed>[/limit<N>]"))
+    date: str = field(metadata=doc("ISO 8601, UTC"))
+    suite: SuiteInfo = field(metadata=doc("the suite"))
+    model: ModelInfo = field(metadata=doc("the model"))
+    seed: int = field(metadata=doc("global seed"))
+    limit: int | None = field(metadata=doc("--limit; null for the whole suite", optional=True))
+    n: int = field(metadata=doc("images scored"))
+    metrics: dict[str, MetricEntry] = field(metadata=doc("column -> its values"))
+    protocols: dict[str, dict[str, Any]] = field(metadata=doc(
+        "metric -> what defines its number (weights id/hash, preprocessing, dtype, thresholds)"))
+    reports: dict[str, dict[str, Any]] | None = field(metadata=doc(
+        "metric -> what it must tell about the run (e.g. vqa's answer counts); absent when none", optional=True))
+    bootstrap: Bootstrap = field(metadata=doc("how the intervals were drawn", optional=True))
+    config: dict[str, Any] = field(metadata=doc("the run configuration (EvalConfig)", optional=True))
+    environment: dict[str, Any] = field(metadata=doc("python, platform, device and library versions", optional=True))
+    timings: Timings = field(metadata=doc("where the time went", optional=True))
 
 
 @dataclass(kw_only=True)
 class SampleRecord:
     """One line of ``samples.jsonl``: one image."""
 
-    item_id: str = doc("suite item id")
-    seed: int = doc("the image's seed (from the global seed, the suite name and the item id)")
-    image: str = doc("absolute path of the image", optional=True)
-    prompt_tokens: int = doc("CLIP tokens of the prompt, start and end tokens included", optional=True)
-    bucket: Bucket = doc("prompt-length bucket", optional=True)
-    scores: dict[str, Optional[float]] = doc("column -> the image's score (null: none)")
-    segments: dict[str, list[Optional[float]]] = doc("metric -> per-segment scores, one per sentence",
-                                                     optional=True)
-    details: Optional[dict[str, Any]] = doc("metric -> per-image details (e.g. vqa's questions and answers); "
-                                            "absent when none", optional=True)
+    item_id: str = field(metadata=doc("suite item id"))
+    seed: int = field(metadata=doc("the image's seed (from the global seed, the suite name and the item id)"))
+    image: str = field(metadata=doc("absolute path of the image", optional=True))
+    prompt_tokens: int = field(metadata=doc("CLIP tokens of the prompt, start and end tokens included",
+                                            optional=True))
+    bucket: Bucket = field(metadata=doc("prompt-length bucket", optional=True))
+    scores: dict[str, float | None] = field(metadata=doc("column -> the image's score (null: none)"))
+    segments: dict[str, list[float | None]] = field(metadata=doc(
+        "metric -> per-segment scores, one per sentence", optional=True))
+    details: dict[str, Any] | None = field(metadata=doc(
+        "metric -> per-image details (e.g. vqa's questions and answers); absent when none", optional=True))
 
 
 #: optional keys a writer leaves out rather than writing null

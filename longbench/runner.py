@@ -171,8 +171,8 @@ class Runner:
 
     def run(self) -> list[RunOutput]:
         from longbench.devices import check_device
-        from longbench.generation import distributed_state
         from longbench.gates import check_columns
+        from longbench.generation import distributed_state
         from longbench.models.base import Request, build_model, request_seed
         from longbench.text.tokenizer import PromptLengths
 

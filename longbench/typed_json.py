@@ -13,7 +13,7 @@ this reads files written by programs, not values typed by people.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
@@ -26,9 +26,10 @@ class Check:
     desc: str
 
 
-def doc(text: str, *, optional: bool = False, flatten: bool = False) -> Any:
-    """A schema field (no default: the writer always sets it) with its documentation."""
-    return field(metadata={"doc": text, "optional": optional, "flatten": flatten})
+def doc(text: str, *, optional: bool = False, flatten: bool = False) -> dict[str, Any]:
+    """The metadata of a schema field: ``x: int = field(metadata=doc("what x is"))`` (no default: the
+    writer always sets it)."""
+    return {"doc": text, "optional": optional, "flatten": flatten}
 
 
 def _is_schema(tp: Any) -> bool:

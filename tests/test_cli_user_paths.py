@@ -55,7 +55,7 @@ def synth_file(tmp_path_factory) -> Path:
     short = next(it for it in suite.items if counter.length(it.prompt) <= 77)
     long = next(it for it in suite.items if counter.length(it.prompt) > 154)
     path = tmp_path_factory.mktemp("synth") / "synth2.jsonl"
-    lines = [json.dumps({"suite": {"name": "synth2", "version": "1"}})]
+    lines = [json.dumps({"suite": {"name": "synth2", "version": "1", "default_metrics": ["synth"]}})]
     lines += [json.dumps(it.to_dict()) for it in (short, long)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -25,7 +25,7 @@ def _free_port() -> int:
 def test_two_process_reward_run(tmp_path):
     from longalign.data.order import StreamBatchSampler
     from longalign.data.tables import read_table
-    from longalign.reward import PreferenceReward
+    from longalign.rewards.denscore import PreferenceReward
     from longbench.metrics.clip_models import load_clip_scorer
     from longbench.metrics.functional.denscore import direction_hash
 

@@ -29,7 +29,7 @@ def _images(seed=0, n=3, size=40):
 
 
 def test_reward_equals_the_metric(scorer):
-    from longalign.reward import PreferenceReward
+    from longalign.rewards.denscore import PreferenceReward
     from longbench.metrics.denscore import score
 
     images = _images()
@@ -47,7 +47,7 @@ def test_reward_equals_the_metric(scorer):
 @pytest.mark.parametrize("omega", [0.0, 0.3, 1.0])
 def test_omega_scales_the_gradient_along_v(scorer, omega):
     """d reward / d x = c − (1−ω)(c·V)V: the V component is ω·η, the orthogonal part is unchanged."""
-    from longalign.reward import PreferenceReward
+    from longalign.rewards.denscore import PreferenceReward
 
     reward = PreferenceReward(scorer, omega=omega, random_crop=False)
     c = reward.prompt_vectors(PROMPTS)
@@ -68,7 +68,7 @@ def test_omega_scales_the_gradient_along_v(scorer, omega):
 
 
 def test_direction_is_gathered_across_processes(scorer):
-    from longalign.reward import PreferenceReward
+    from longalign.rewards.denscore import PreferenceReward
 
     class TwoProcesses:  # what accelerate's gather does for two processes
         num_processes = 2
@@ -90,7 +90,7 @@ def test_direction_is_gathered_across_processes(scorer):
 
 
 def test_whole_prompt_reward_and_random_crop(scorer):
-    from longalign.reward import PreferenceReward
+    from longalign.rewards.denscore import PreferenceReward
     from longbench.metrics.functional import denscore as F
 
     reward = PreferenceReward(scorer, segments=False, random_crop=True)

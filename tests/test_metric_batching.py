@@ -236,3 +236,76 @@ def test_segment_fitting_in_one_pass_equals_sentence_by_sentence(clip_path) -> N
     for it in items:
         assert fast._segments_cached(it) == slow.segments_of(it)
     assert any(len(fast._segments_cached(it)) > 2 for it in items)  # the overlong sentence was cut
+
+
+# ---------------------------------------------------------------------- count (OWLv2)
+@pytest.fixture(scope="module")
+def owl_path(tmp_path_factory):
+    from tests.helpers_count import save_tiny_owlv2
+
+    return save_tiny_owlv2(tmp_path_factory.mktemp("owl") / "tiny-owlv2", seed=2)
+
+
+def test_owlv2_tensor_batch_equals_processor_on_pil(owl_path) -> None:
+    """Independent reference: the transformers processor on PIL images and the model, one forward."""
+    from transformers import Owlv2ForObjectDetection, Owlv2Processor
+
+    from longbench.metrics.count import Owlv2Detector
+
+    proc = Owlv2Processor.from_pretrained(str(owl_path))
+    model = Owlv2ForObjectDetection.from_pretrained(str(owl_path)).eval()
+    detector = Owlv2Detector(model, proc)
+    arrs = _arrays([(48, 64), (64, 40)], seed=7)  # mixed sizes: padded to squares of different sides
+    queries = [["cat", "dog"], ["bird"]]
+    ours = detector.detect(ImageBatch.from_images(arrs), queries)
+    with torch.no_grad():
+        out = model(**proc(text=queries, images=[Image.fromarray(a) for a in arrs], return_tensors="pt"))
+    for b, (arr, qs) in enumerate(zip(arrs, queries)):
+        cx, cy, w, h = out.pred_boxes[b].unbind(-1)
+        boxes = torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1) * max(arr.shape[:2])
+        for j in range(len(qs)):
+            torch.testing.assert_close(ours[b][j][0], boxes, atol=1e-5, rtol=0)
+            torch.testing.assert_close(ours[b][j][1], torch.sigmoid(out.logits[b, :, j]), atol=1e-6, rtol=0)
+
+
+def test_count_tensor_batch_equals_pil_list(owl_path) -> None:
+    from longbench.metrics.count import CountMetric
+    from longbench.suites.base import Entity
+
+    items = [Item(id="a", prompt="two cats", entities=(Entity("cat", 2),)),
+             Item(id="b", prompt="nothing to count here", entities=()),
+             Item(id="c", prompt="a dog and no birds", entities=(Entity("dog", 1), Entity("bird", 0)))]
+    images = [Image.fromarray(a) for a in _arrays([(48, 64), (32, 32), (64, 40)], seed=8)]
+    a = CountMetric(model=str(owl_path), score_threshold=0.45)
+    b = CountMetric(model=str(owl_path), score_threshold=0.45)
+    a.update(images, items)
+    b.update(ImageBatch.from_images(images), items)
+    for col, vals in a.per_sample().items():
+        assert b.per_sample()[col] == pytest.approx(vals, nan_ok=True), col
+    assert int(b.n_detector) == 2  # the image without entities is never shown to the detector
+
+
+def test_count_dtype_recorded_and_refused(owl_path) -> None:
+    from longbench.metrics.count import CountMetric
+    from longbench.suites.base import Entity
+
+    metric = CountMetric(model=str(owl_path), dtype="bfloat16")
+    metric.update(_arrays([(32, 32)]), [Item(id="a", prompt="a cat", entities=(Entity("cat", 1),))])
+    assert metric.protocol()["dtype"] == "bfloat16"
+    with pytest.raises(LongbenchError, match=r"^count dtype float16 on cpu: refused"):
+        CountMetric(model=str(owl_path), dtype="float16").detector  # noqa: B018 (loading is what is tested)
+
+
+# ---------------------------------------------------------------------- FID: layout option
+def test_fid_channels_last_is_recorded_and_close(tmp_path) -> None:
+    from longbench.metrics.fid_features import InceptionFeatures
+    from tests.helpers_fid import make_inception_weights, random_images
+
+    weights = make_inception_weights(tmp_path / "inception.pth")
+    plain, cl = InceptionFeatures(weights), InceptionFeatures(weights, channels_last=True)
+    assert "memory_format" not in plain.describe()  # the default protocol is unchanged
+    assert cl.describe()["memory_format"] == "channels_last"
+    images = ImageBatch(torch.stack(random_images(2, seed=1, size=24)))
+    a, b = plain(images), cl(images)
+    # other convolution kernels: the same features up to float32 rounding of the sums
+    torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4 * float(a.abs().max()))

@@ -256,7 +256,7 @@ def test_bad_segment_scores_are_a_clear_error(tmp_path):
     (runs[0] / "samples.jsonl").write_text("\n".join([lines[0], json.dumps(row), lines[2]]) + "\n")
     res = _view(str(runs[0]), "--out", str(tmp_path / "v"))
     assert res.exit_code == 2 and res.output.count("\n") == 1
-    assert "item 'it00001': segments.fab must be a list of numbers or nulls" in res.output
+    assert "samples.jsonl:2: segments.fab must be a list, each a number or null, got string" in res.output
 
 
 def test_many_items_stay_compact(tmp_path):

@@ -12,6 +12,8 @@ Formats of ``data.format`` (``auto`` picks by the path: a directory → ``folder
   ``caption``; captions are cleaned as the reference does (paragraph breaks removed, stripped).
 * ``synth`` — scenes of the synthetic world rendered on the fly (``longbench.synth``), with their long
   prompts as captions.
+* ``mini`` — scenes of the miniature world rendered on the fly at 32 px (``longalign.data.mini``), with
+  long prompts, short complete captions or single sentences as captions.
 
 Every image path and caption is checked when the dataset is opened, so a missing file or an empty caption
 fails before the first training step with the row that caused it.
@@ -249,10 +251,14 @@ class SynthDataset:
         return {"n": self.size, "format": "synth", "synth_seed": self.seed}
 
 
-def build_dataset(cfg: DataSection, load_images: bool = True) -> PairDataset | SynthDataset:
+def build_dataset(cfg: DataSection, load_images: bool = True) -> Any:
     """Open (and fully check) the configured dataset; ``load_images=False`` reads captions only."""
     if resolve_format(cfg) == "synth":
         return SynthDataset(cfg.synth_size, cfg.synth_seed, cfg.resolution, load_images)
+    if cfg.format == "mini":
+        from longalign.data.mini import MiniDataset
+
+        return MiniDataset(cfg.mini_size, cfg.mini_seed, cfg.resolution, cfg.mini_captions, load_images)
     return PairDataset(load_pairs(cfg, require_images=load_images), cfg.resolution, load_images)
 
 

@@ -14,6 +14,9 @@ BUILTIN = {
     "reward": "longalign.stages.reward:RewardStage",
     "reward-lcm": "longalign.stages.reward_lcm:RewardLcmStage",
     "denscore": "longalign.stages.denscore:DenscoreStage",
+    "clip": "longalign.stages.clip:ClipStage",
+    "vae": "longalign.stages.vae:VaeStage",
+    "base": "longalign.stages.base_unet:BaseUnetStage",
 }
 
 STAGES = Registry("stage", "longbench.stages", "longalign.stages:BUILTIN")

@@ -73,5 +73,15 @@ class Stage(ABC):
                     out[f"{i}.{n}"] = p
         return out
 
+    def state_parameters(self) -> dict[str, torch.nn.Parameter]:
+        """Every trained weight the resumable state holds: the optimizer's (``trainable_named_parameters``), plus
+        those of models the stage trains with an optimizer of its own (comat's discriminator)."""
+        return self.trainable_named_parameters()
+
+    def after_step(self) -> dict[str, float]:
+        """Called on every micro-step after the loss's backward and the optimizer step (skipped by accelerate while
+        gradients accumulate); a stage that trains a second model updates it here. Returns values to log."""
+        return {}
+
     def describe_data(self) -> dict[str, Any]:
         return {}

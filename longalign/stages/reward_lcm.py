@@ -2,7 +2,8 @@
 
 Each step runs the UNet (input detached, activation checkpointing) without guidance, takes x̂0, and
 re-noises it to the next timestep with fresh noise (LCM multistep sampling); the x̂0 of the last step is
-decoded and scored as in ``reward``.
+decoded and scored as in ``reward`` (any ``reward.kind``). Of the rollout settings of the ``reward`` section
+only ``reward.checkpointing`` applies (steps, sampler, guidance and gradient steps are LCM's own).
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ class RewardLcmSection:
 class RewardLcmConfig(DiffusionStageConfig):
     reward: RewardSection = field(default_factory=RewardSection)
     reward_lcm: RewardLcmSection = field(default_factory=RewardLcmSection)
+
+    def resolve(self) -> None:
+        super().resolve()
+        self.reward.resolve()
 
     def check(self) -> None:
         super().check()

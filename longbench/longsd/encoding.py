@@ -99,11 +99,7 @@ class SegmentEncoder:
         if name == "longalign":
             return split_longalign
         budget = self.segment_length - 2  # content tokens that fit next to the start/end tokens
-
-        def count(text: str) -> int:
-            return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
-
-        return lambda text: split_default(text, count, min(budget, MAX_SEGMENT_TOKENS))
+        return lambda text: split_default(text, self.count_tokens, min(budget, MAX_SEGMENT_TOKENS))
 
     # -- properties --------------------------------------------------------------------------------
     @property
@@ -140,6 +136,60 @@ class SegmentEncoder:
             segments.extend(pieces)
             owners.extend([i] * len(pieces))
         return segments, owners
+
+    def count_tokens(self, text: str) -> int:
+        """Content tokens of ``text`` (no start/end token, untruncated)."""
+        return len(self.tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
+
+    def locate_segments(self, prompt: str) -> list[tuple[str, int, int]]:
+        """Each segment of ``prompt`` located in it, as ``(segment, start, length)`` in the prompt with runs of
+        whitespace collapsed to one space (:func:`collapse_whitespace`); ``segment`` is collapsed too, and its
+        first ``length`` characters are that piece of the prompt (the ``longalign`` splitter appends a "."
+        the prompt may not have there).
+
+        Raises:
+            LongbenchError: a segment that is not the next piece of the prompt (a splitter bug).
+        """
+        text, _ = collapse_whitespace(prompt)
+        out, cursor = [], 0
+        for raw in self._split(prompt):
+            seg = collapse_whitespace(raw)[0]
+            candidates = [seg, seg[:-1]] if seg.endswith(".") else [seg]
+            for core in candidates:
+                at = text.find(core, cursor)
+                if at >= 0 and not any(c.isalnum() for c in text[cursor:at]):
+                    out.append((seg, at, len(core)))
+                    cursor = at + len(core)
+                    break
+            else:
+                raise LongbenchError(f"segment {seg[:40]!r} is not the next piece of the prompt {prompt[:40]!r}")
+        return out
+
+    def token_rows(self, prompt: str, spans: Sequence[tuple[int, int]]) -> list[list[int]]:
+        """The rows of the CLIP part of the context that hold the tokens of each character span of ``prompt``.
+
+        Spans should start and end at word boundaries (CLIP's tokenizer never merges across them). Tokens
+        dropped by the encoding — past a segment's 77-token window or past ``token_length`` — have no row.
+        """
+        located = self.locate_segments(prompt)
+        _, position = collapse_whitespace(prompt)
+        window = self.segment_length - 2  # content tokens kept next to the start and end tokens
+        firsts, row = [], 0
+        for seg, _, _ in located:
+            firsts.append(row)
+            row += 1 + min(self.count_tokens(seg), window)
+        out: list[list[int]] = []
+        for a, b in spans:
+            a, b = position[a], position[b]
+            rows: list[int] = []
+            for (seg, start, length), first in zip(located, firsts):
+                lo, hi = max(a, start), min(b, start + length)
+                if lo >= hi:
+                    continue
+                k0, k1 = self.count_tokens(seg[:lo - start]), self.count_tokens(seg[:hi - start])
+                rows.extend(first + 1 + k for k in range(k0, min(k1, window)) if first + 1 + k < self.token_length)
+            out.append(rows)
+        return out
 
     # -- CLIP branch -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -221,6 +271,22 @@ class SegmentEncoder:
             self._uncond_t5 = self.encode_t5_hidden([""])
         t5 = self._t5_part(self._uncond_t5).expand(batch_size, -1, -1)
         return torch.cat([clip, t5.to(clip.dtype)], dim=1)
+
+
+def collapse_whitespace(text: str) -> tuple[str, list[int]]:
+    """``text`` with every run of whitespace replaced by one space, and for each position ``0..len(text)`` of
+    ``text`` its position in the collapsed string (CLIP's tokenizer cleans whitespace the same way)."""
+    out: list[str] = []
+    position: list[int] = []
+    for c in text:
+        position.append(len(out))
+        if c.isspace():
+            if not out or out[-1] != " ":
+                out.append(" ")
+        else:
+            out.append(c)
+    position.append(len(out))
+    return "".join(out), position
 
 
 _PIPE_ATTR = "_longsd_segment_encoders"

@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from torchmetrics import Metric
 
-from longbench.errors import LongbenchError
 from longbench.options import NoOptions, build_options, option_values
 
 if TYPE_CHECKING:

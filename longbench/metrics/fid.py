@@ -48,11 +48,10 @@ from longbench.metrics.base import LongbenchMetric, MetricContext
 from longbench.metrics.functional import fid as F
 from longbench.metrics.options import CLIPFIDOptions, FIDOptions, FrechetOptions
 from longbench.options import option_values
-from longbench.text.tokenizer import LENGTH_BUCKETS, PromptLengths, prompt_buckets
+from longbench.text.tokenizer import BUCKET_LABELS, PromptLengths, prompt_buckets
 
 logger = logging.getLogger(__name__)
 
-BUCKET_LABELS: tuple[str, ...] = tuple(label for _, _, label in LENGTH_BUCKETS)
 STATISTICS = "float64 streaming sums (feature sum, outer-product sum, count); covariance with n-1"
 TRACE_SQRT = ("both covariances full rank: sum sqrt eigvalsh(L^T S_ref L), L L^T = S (Cholesky), eigenvalues "
               "<= d*eps*max set to 0; otherwise nuclear norm of F^T F_ref with pivoted Cholesky factors "
@@ -431,6 +430,8 @@ class FID(FrechetMetric):
             ``torch.hub.get_dir()/checkpoints/``, where torch-fidelity and torchmetrics keep it.
         resize: ``"tf1-bilinear"`` (default; torch-fidelity / pytorch-fid compatible, no antialias) or
             ``"bilinear-antialias"`` (torchmetrics' default).
+        channels_last: run the network in channels-last memory (faster on CPUs; the features move at float
+            rounding, so it is part of the feature protocol and of the reference-statistics cache key).
         ref, by_bucket, batch_size, kwargs: see :class:`FrechetMetric`.
     """
 
@@ -439,10 +440,11 @@ class FID(FrechetMetric):
     columns: ClassVar[dict[str, bool]] = {"fid": False}
     Options = FIDOptions
 
-    def __init__(self, weights: str | Path | None = None, *, resize: str = FIDOptions.resize, **kwargs: Any):
+    def __init__(self, weights: str | Path | None = None, *, resize: str = FIDOptions.resize,
+                 channels_last: bool = FIDOptions.channels_last, **kwargs: Any):
         from longbench.metrics.fid_features import InceptionFeatures
 
-        super().__init__(InceptionFeatures(weights, resize=resize), **kwargs)
+        super().__init__(InceptionFeatures(weights, resize=resize, channels_last=channels_last), **kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:

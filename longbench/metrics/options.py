@@ -37,6 +37,8 @@ class FrechetOptions:
 class FIDOptions(FrechetOptions):
     weights: str | None = option(None, "Inception weights file or folder; not set: the torch hub cache")
     resize: str = option("tf1-bilinear", "tf1-bilinear (torch-fidelity) or bilinear-antialias (torchmetrics)")
+    channels_last: bool = option(False, "Inception in channels-last memory (faster on CPUs; features move at float "
+                                        "rounding: part of the feature protocol)")
 
 
 @dataclass

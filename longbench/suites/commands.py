@@ -1,6 +1,7 @@
 """``longbench suites``: list, show, validate, import and describe prompt suites.
 
-Only click is imported at module import; everything else is imported inside the commands.
+Only click and the declaration of the import options are imported at module import; everything else is
+imported inside the commands.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from typing import Any
 
 import click
 
-from longbench.cli_support import EXIT_BAD_INPUT, ErrorExitGroup
+from longbench.cli_support import EXIT_BAD_INPUT, ErrorExitGroup, option_flags
 from longbench.errors import LongbenchError
+from longbench.suites.options import ImportOptions
 
 
 def escape(text: str) -> str:
@@ -173,29 +175,24 @@ def validate_cmd(file: str) -> None:
 @click.argument("fmt", metavar="FORMAT")
 @click.argument("path", type=click.Path())
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Suite JSONL to write.")
-@click.option("--field", help="Prompt field/column (default per format: description, caption, prompt).")
-@click.option("--id-field", help="Id field/column (default: file stem or line number).")
-@click.option("--image-field", help="Reference-image field/column (longalign: path, docci: image_file).")
-@click.option("--image-root", type=click.Path(file_okay=False),
-              help="Folder that relative reference-image paths are relative to (default: the source's).")
-@click.option("--name", help="Suite name (default: the source file or folder name).")
-@click.option("--version", "version", help="Suite version (default: 1).")
-@click.option("--no-parse-counts", is_flag=True, help="Do not run the count parser on raw prompts.")
-def import_cmd(fmt: str, path: str, out: str, field: str | None, id_field: str | None, image_field: str | None,
-               image_root: str | None, name: str | None, version: str | None, no_parse_counts: bool) -> None:
+@option_flags(ImportOptions)
+def import_cmd(fmt: str, path: str, out: str, **options: Any) -> None:
     """Import prompts in FORMAT from PATH into a suite file.
 
     FORMAT: dpg-bench (folder of N.txt), dpg-bench-csv (dpg_bench.csv, with its questions), docci, longalign
     (JSON/JSONL/parquet), geneval (metadata.jsonl), t2i-compbench (.txt), jsonl, csv, txt, and the formats
     of installed plugins (entry-point group longbench.importers).
     """
+    from pathlib import Path
+
     from longbench.results import check_writable
-    from longbench.suites.importers import ImportOptions, check_format, import_to_file
+    from longbench.suites.importers import check_format, import_to_file
 
     fmt = check_format(fmt.lower())
     check_writable(out, "--out", directory=False)
-    opts = ImportOptions(field=field, id_field=id_field, image_field=image_field, image_root=image_root,
-                         name=name, version=version, parse_counts=not no_parse_counts)
+    opts = ImportOptions(**options)
+    if opts.image_root and Path(opts.image_root).is_file():
+        raise LongbenchError(f"--image-root {opts.image_root}: a file, not a folder")
     s = import_to_file(fmt, path, out, opts)
     with_counts = sum(1 for it in s.items if any(e.count is not None for e in it.entities))
     click.echo(f"wrote {out}: suite {s.name} {s.version}, {len(s)} items "

@@ -51,23 +51,11 @@ from longbench.results import atomic_write_text
 from longbench.suites.base import ITEM_ID_RE, MAX_PROMPT_CHARS, Entity, Fact, Item, Question, Suite
 from longbench.suites.counts import facts_from_mentions, find_counts
 from longbench.suites.lexicon import head_noun, mentions_noun
+from longbench.suites.options import ImportOptions
 from longbench.suites.schema import SCHEMA_VERSION
 from longbench.text.splitters import split_default
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ImportOptions:
-    """What the user chose on the command line; ``None`` means the format's default."""
-
-    field: str | None = None
-    id_field: str | None = None
-    image_field: str | None = None
-    image_root: str | None = None
-    name: str | None = None
-    version: str | None = None
-    parse_counts: bool = True
 
 
 @dataclass

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.results import atomic_write_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -69,6 +68,9 @@ def build_tokenizer_files(out_dir: Path) -> Path:
             "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
             "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "do_lower_case": True}),
     }
+    # imported here, not at module level: longbench.results reads the bucket labels from this module
+    from longbench.results import atomic_write_text
+
     for name, text in files.items():
         atomic_write_text(out_dir / name, text)
     return out_dir
@@ -109,7 +111,9 @@ class TokenCounter:
         return self(text) + 2
 
 
+#: the prompt-length buckets (CLIP tokens with start and end, inclusive ranges): the one list of bucket labels
 LENGTH_BUCKETS = ((0, 77, "<=77"), (78, 154, "78-154"), (155, 240, "155-240"), (241, 10**9, ">240"))
+BUCKET_LABELS: tuple[str, ...] = tuple(label for _, _, label in LENGTH_BUCKETS)
 
 
 def length_bucket(n_tokens: int) -> str:

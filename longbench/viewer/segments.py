@@ -61,7 +61,7 @@ class SegmentLocator:
         return self._counter
 
     def _candidates(self, item: Any, protocol: dict[str, Any]) -> Iterator[list[str]]:
-        from longbench.text.splitters import MAX_SEGMENT_TOKENS, split_default, split_longalign
+        from longbench.text.splitters import MAX_SEGMENT_TOKENS, SPLITTERS, split_default, split_longalign
 
         def suite_segments() -> Iterator[list[str]]:
             if item.segments:
@@ -72,8 +72,9 @@ class SegmentLocator:
                        ([s.strip()] if count(s) <= MAX_SEGMENT_TOKENS else split_default(s, count, MAX_SEGMENT_TOKENS))]
 
         hinted = protocol.get("splitter") if isinstance(protocol, dict) else None
-        order = ["longalign", "default"] if hinted == "longalign" else ["default", "longalign"]
-        if hinted not in ("longalign", "default"):
+        known = hinted in SPLITTERS
+        order = sorted(SPLITTERS, key=lambda name: name != (hinted if known else "default"))  # the recorded one first
+        if not known:
             yield from suite_segments()
         for name in order:
             if name == "longalign":
@@ -83,7 +84,7 @@ class SegmentLocator:
                 # fitting only cuts overlong sentences, so two lists of one length are the same list
                 yield split_default(item.prompt)
                 yield split_default(item.prompt, self._count(), MAX_SEGMENT_TOKENS)
-        if hinted in ("longalign", "default"):
+        if known:
             yield from suite_segments()
 
     def spans(self, item: Any, metric: str, n: int, protocol: dict[str, Any]) -> list[Span] | None:

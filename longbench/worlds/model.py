@@ -29,7 +29,7 @@ _NAME_RE = re.compile(r"^(?:(oracle)|clip(\d+)|corrupt-(\d+))$")
 class SceneModel(Model):
     """A scene world's "text-to-image model" that renders (part of) an item's scene.
 
-    Subclasses set ``world``, ``kind``, ``arg_types``, ``render_version`` (bumped whenever the drawing of
+    Subclasses set ``world``, ``kind``, ``Options``, ``render_version`` (bumped whenever the drawing of
     a given (scene, seed) changes, so cached images are not reused), ``examples`` (names offered by the
     "did you mean" hint) and build their renderer in :meth:`make_renderer`.
     """

@@ -48,6 +48,21 @@ def crop_box(height: int, width: int, fraction: float = CROP_FRACTION) -> tuple[
     return max(1, round(height * fraction)), max(1, round(width * fraction))
 
 
+def crop_images(images: torch.Tensor, fraction: float, *, random_crop: bool = False,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+    """Keep ``fraction`` of each side of a (..., H, W) batch: centred, or at one uniformly random offset for the
+    whole batch (drawn from ``generator``: top, then left), as the training rewards crop."""
+    from torchvision.transforms.v2 import functional as tvf
+
+    h, w = images.shape[-2:]
+    ch, cw = crop_box(h, w, fraction)
+    if random_crop:
+        top = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
+        left = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
+        return images[..., top:top + ch, left:left + cw]
+    return tvf.center_crop(images, [ch, cw])
+
+
 def reward_preprocess(images: torch.Tensor, *, image_size: int = 224,
                       mean: Sequence[float] = (0.48145466, 0.4578275, 0.40821073),
                       std: Sequence[float] = (0.26862954, 0.26130258, 0.27577711),
@@ -62,14 +77,7 @@ def reward_preprocess(images: torch.Tensor, *, image_size: int = 224,
     """
     from torchvision.transforms.v2 import functional as tvf
 
-    h, w = images.shape[-2:]
-    ch, cw = crop_box(h, w, fraction)
-    if random_crop:
-        top = int(torch.randint(0, h - ch + 1, (1,), generator=generator))
-        left = int(torch.randint(0, w - cw + 1, (1,), generator=generator))
-        x = images[..., top:top + ch, left:left + cw]
-    else:
-        x = tvf.center_crop(images, [ch, cw])
+    x = crop_images(images, fraction, random_crop=random_crop, generator=generator)
     x = tvf.resize(x, [image_size, image_size], interpolation=tvf.InterpolationMode.BILINEAR, antialias=True)
     return tvf.normalize(x, list(mean), list(std))
 

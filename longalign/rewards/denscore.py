@@ -1,4 +1,5 @@
-"""The training reward: the benchmark's Denscore (``longbench.metrics.denscore``) made a loss.
+"""``reward.kind: denscore`` — LongAlign's training reward: the benchmark's Denscore (``longbench.metrics.denscore``)
+made a loss.
 
 One definition: prompt vectors come from the metric's splitter and scorer (mean of L2-normalised segment
 features), images go through the metric's preprocessing (``reward_preprocess``; here with the random
@@ -9,17 +10,19 @@ same V. With ``random_crop=False`` the reward equals ``longbench.metrics.denscor
 
 Any CLIP-style preference model loads through ``longbench.metrics.clip_models.load_clip_scorer``
 (Denscore, PickScore, CLIP, open_clip models such as HPSv2); ``segments=False`` scores whole prompts
-(truncated to the model's context), as PickScore and CLIP rewards do.
+(truncated to the model's context), as PickScore and CLIP rewards do. The loss is 0.5·(1 − mean reward).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from longalign.rewards.base import TrainingReward
 from longbench.metrics.denscore import split_prompts
 from longbench.metrics.functional import denscore as F
+from longbench.metrics.options import DenscoreOptions
 
 if TYPE_CHECKING:
     import torch
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class PreferenceReward:
+class PreferenceReward(TrainingReward):
     """Reweighted preference reward of images against their prompts.
 
     Args:
@@ -41,6 +44,11 @@ class PreferenceReward:
         crop_fraction: fraction of each image side kept by the crop before resizing.
         random_crop: place the crop at random (training) or centred (evaluation).
     """
+
+    name: ClassVar[str] = "denscore"
+    default_model: ClassVar[str] = DenscoreOptions.model
+    default_splitter: ClassVar[str] = "longalign"
+    default_crop_fraction: ClassVar[float] = F.CROP_FRACTION
 
     def __init__(self, scorer: ClipScorer, *, omega: float = 0.3, splitter: str = "longalign",
                  segments: bool = True, crop_fraction: float = F.CROP_FRACTION, random_crop: bool = True):
@@ -96,14 +104,25 @@ class PreferenceReward:
             eta = c.to(x) @ v.to(x)
         return {"reward": reward, "score": plain, "eta": eta, "direction": v}
 
+    def loss(self, out: dict[str, Any]) -> torch.Tensor:
+        """0.5·(1 − mean reward); the reference's extra constant term has no gradient and is dropped."""
+        return 0.5 * (1.0 - out["reward"].mean())
 
-def build_reward(cfg: Any, device: Any) -> PreferenceReward:
-    """The reward of a ``reward`` config section (loads the preference model offline)."""
-    from longbench.metrics.clip_models import load_clip_scorer
-    from longbench.metrics.denscore import DEFAULT_MODEL, DEFAULT_PROCESSOR
+    def log_values(self, out: dict[str, Any]) -> dict[str, float | str]:
+        """``reward`` (reweighted), ``score`` (plain), ``eta`` (mean c·V) and ``direction`` (a hash of V)."""
+        from longbench.metrics.functional.denscore import direction_hash
 
-    # the released Denscore has no processor files of its own; other models carry theirs
-    processor = cfg.processor or (DEFAULT_PROCESSOR if cfg.model == DEFAULT_MODEL else None)
-    scorer = load_clip_scorer(cfg.model, processor, device=str(device), dtype=cfg.dtype, what="reward model")
-    return PreferenceReward(scorer, omega=cfg.omega, splitter=cfg.splitter, segments=cfg.segments,
-                            crop_fraction=cfg.crop_fraction, random_crop=cfg.random_crop)
+        return {"reward": float(out["reward"].detach().mean()), "score": float(out["score"].mean()),
+                "eta": float(out["eta"].mean()), "direction": direction_hash(out["direction"])}
+
+    @classmethod
+    def build(cls, cfg: Any, device: Any) -> PreferenceReward:
+        """The reward of a resolved ``reward`` config section (loads the preference model offline)."""
+        from longbench.metrics.clip_models import load_clip_scorer
+        from longbench.metrics.denscore import DEFAULT_MODEL, DEFAULT_PROCESSOR
+
+        # the released Denscore has no processor files of its own; other models carry theirs
+        processor = cfg.processor or (DEFAULT_PROCESSOR if cfg.model == DEFAULT_MODEL else None)
+        scorer = load_clip_scorer(cfg.model, processor, device=str(device), dtype=cfg.dtype, what="reward model")
+        return cls(scorer, omega=cfg.omega, splitter=cfg.splitter, segments=cfg.segments,
+                   crop_fraction=cfg.crop_fraction, random_crop=cfg.random_crop)

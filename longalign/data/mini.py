@@ -1,0 +1,173 @@
+"""Training data from the miniature world (``data.format: mini``), rendered on the fly at 32 px.
+
+Items come from ``longbench.mini.suite.train_items(data.mini_size, data.mini_seed)``: item ``i`` depends
+only on ``(seed, i)`` and never shows the groups of a ``mini-v0`` test scene. Images are the exact
+renders (slot arrangement drawn from the item index), enlarged by pixel repetition when
+``data.resolution`` is a multiple of 32. ``data.mini_captions`` picks the text of each element:
+
+* ``prompt`` — the item's long prompt (``align``);
+* ``short`` — a short complete caption, every fact inside 77 tokens (``longbench.mini.captions``; the
+  ``base`` stage);
+* ``sentences`` — one element per sentence that states a fact or names the background (``clip``:
+  image–sentence pairs; filler sentences state nothing and are left out);
+* ``sentences+prompt`` — both of the above.
+
+:class:`MiniPreferenceDataset` serves the ``denscore`` stage (``pairs.format: mini``): each item's
+correct render against a render of the same item with ``K`` facts broken (``mini:corrupt-K``), for each
+``K`` of ``pairs.mini_corrupt``; the correct image is preferred and sits at ``image_0`` or ``image_1``
+alternately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from longbench.errors import LongbenchError
+
+if TYPE_CHECKING:
+    from longbench.suites.base import Item
+
+MINI_CAPTIONS = ("prompt", "short", "sentences", "sentences+prompt")
+
+
+def _items(size: int, seed: int) -> list[Item]:
+    from longbench.mini.suite import MINI_V0_SEED, train_items
+
+    if seed == MINI_V0_SEED:
+        raise LongbenchError(f"mini seed {seed} is the mini-v0 test split's seed; pick another")
+    return train_items(size, seed)
+
+
+def fact_sentences(item: Item) -> list[int]:
+    """Indices of the sentences of ``item`` that state a fact or name the background, in order."""
+    keep = {f.sentence for f in item.facts} | {int(item.meta["background_sentence"])}
+    return sorted(keep)
+
+
+class MiniDataset:
+    """Map-style dataset of miniature renders and their texts → ``{"pixel_values" ([-1, 1]), "caption",
+    "index"}`` (module docstring)."""
+
+    def __init__(self, size: int, seed: int, resolution: int, captions: str = "prompt", load_images: bool = True):
+        from longbench.mini.world import IMAGE_SIZE
+
+        if captions not in MINI_CAPTIONS:
+            raise LongbenchError(f"data.mini_captions={captions!r}: expected one of {', '.join(MINI_CAPTIONS)}")
+        if resolution % IMAGE_SIZE:
+            raise LongbenchError(f"data.resolution={resolution}: the miniature world renders multiples of "
+                                 f"{IMAGE_SIZE} px")
+        self.size, self.seed, self.resolution, self.captions = size, seed, resolution, captions
+        self.scale = resolution // IMAGE_SIZE
+        self.load_images = load_images
+        self.items = _items(size, seed)
+        self.elements: list[tuple[int, int | None]] = []  # (item, sentence or None for the whole text)
+        for i, item in enumerate(self.items):
+            if captions in ("sentences", "sentences+prompt"):
+                self.elements.extend((i, s) for s in fact_sentences(item))
+            if captions != "sentences":
+                self.elements.append((i, None))
+        self._renderer: Any = None
+
+    def __len__(self) -> int:
+        return len(self.elements)
+
+    def text(self, k: int) -> str:
+        from longbench.mini.captions import short_caption
+        from longbench.mini.views import item_scene
+
+        i, sentence = self.elements[k]
+        item = self.items[i]
+        if sentence is not None:
+            return item.segments[sentence]
+        return short_caption(item_scene(item)) if self.captions == "short" else item.prompt
+
+    def render(self, i: int) -> Any:
+        """The (3, H, W) float tensor in [-1, 1] of item ``i``."""
+        import torch
+
+        from longbench.mini.render import Renderer
+        from longbench.mini.views import item_scene
+
+        if self._renderer is None:
+            self._renderer = Renderer(self.scale)
+        arr = self._renderer.render_array(item_scene(self.items[i]), seed=i)
+        return torch.from_numpy(arr).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"caption": self.text(k), "index": k}
+        if self.load_images:
+            out["pixel_values"] = self.render(self.elements[k][0])
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
+                "mini_captions": self.captions, "resolution": self.resolution}
+
+
+class MiniPreferenceDataset:
+    """Preference pairs of the miniature world → ``{"caption", "image_0", "image_1" (PIL RGB), "label",
+    "index"}`` (module docstring)."""
+
+    def __init__(self, size: int, seed: int, corrupt: Sequence[int]):
+        if not corrupt or any(int(k) < 1 for k in corrupt):
+            raise LongbenchError(f"pairs.mini_corrupt={list(corrupt)!r}: give one or more numbers of broken facts ≥ 1")
+        self.size, self.seed, self.corrupt = size, seed, [int(k) for k in corrupt]
+        self.items = _items(size, seed)
+        self._renderer: Any = None
+
+    def __len__(self) -> int:
+        return len(self.items) * len(self.corrupt)
+
+    def __getitem__(self, k: int) -> dict[str, Any]:
+        from longbench.mini.render import Renderer
+        from longbench.mini.views import corrupt_scene, item_scene
+
+        if self._renderer is None:
+            self._renderer = Renderer()
+        i, j = divmod(k, len(self.corrupt))
+        item = self.items[i]
+        good = self._renderer.render(item_scene(item), seed=i)
+        bad = self._renderer.render(corrupt_scene(item, self.corrupt[j], seed=i), seed=i)
+        label = k % 2  # the preferred (correct) image's index alternates
+        images = (bad, good) if label else (good, bad)
+        return {"caption": item.prompt, "image_0": images[0], "image_1": images[1], "label": float(label), "index": k}
+
+    def describe(self) -> dict[str, Any]:
+        return {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
+                "mini_corrupt": self.corrupt}
+
+
+def eval_items(n: int, seed: int) -> list[Item]:
+    """Held-out items a stage checks its model on when it saves (a training seed of their own)."""
+    return _items(n, seed)
+
+
+def reader_scores(images: Sequence[Any], items: Sequence[Item]) -> dict[str, float]:
+    """The exact ``mini`` metric (fact recall and its columns) of ``images`` drawn for ``items``."""
+    from longbench.mini.metric import MiniFactsMetric
+
+    metric = MiniFactsMetric()
+    metric.update(list(images), list(items))
+    return {k: float(v) for k, v in metric.compute().items()}
+
+
+def renders(items: Sequence[Item]) -> Any:
+    """The exact renders of ``items`` as a (N, 3, 32, 32) float tensor in [-1, 1] (item ``i`` with layout
+    seed ``i``, as :class:`MiniDataset` draws them)."""
+    import numpy as np
+    import torch
+
+    from longbench.mini.render import Renderer
+    from longbench.mini.views import item_scene
+
+    r = Renderer()
+    arr = np.stack([r.render_array(item_scene(it), seed=i) for i, it in enumerate(items)])
+    return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def to_uint8(pixels: Any) -> Any:
+    """[-1, 1] float images (N, 3, H, W) → uint8 tensors, as pipelines quantise their output."""
+    import torch
+
+    return ((pixels.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(dtype=torch.uint8).cpu()

@@ -1,0 +1,282 @@
+"""``clip``: train a transformers ``CLIPModel`` contrastively on image-caption pairs.
+
+Built for the miniature world (``data.format: mini`` with ``data.mini_captions: sentences+prompt``:
+each image against each of its fact sentences and its whole prompt), but any pair dataset of the
+``data`` section works. The model is fresh (architecture in the ``clip`` section, weights drawn from
+``train.seed``) or continues from ``clip.init``. Loss: CLIP's symmetric in-batch cross-entropy with a
+learned temperature (``CLIPModel(return_loss=True)``). Images: ``data.resolution`` pixels, resized to
+``clip.image_size`` (bicubic, antialiased) when they differ, CLIP-normalised — the preprocessing the
+saved image processor applies at evaluation.
+
+Tokenizer (``clip.tokenizer``): ``mini`` — the world's compact CLIP BPE (``longbench.mini.tokenizer``:
+same token positions as SD's tokenizer, ~1,300 entries instead of 49,408); ``clip`` — the full CLIP
+tokenizer; or a tokenizer directory.
+
+The checkpoint is a transformers model directory (safetensors, tokenizer, ``CLIPImageProcessor``) plus
+``manifest.json`` (format ``longalign-clip``): the learned metrics load it as a CLIP model
+(``--metric-arg model=DIR``), ``denscore`` starts from it (``scorer.init``) and the ``base`` stage takes
+its text tower as the text encoder of a pipeline. On save, the model is checked on ``clip.eval_items``
+held-out items (seed ``clip.eval_seed``): image→prompt top-1 retrieval accuracy with the Denscore
+prompt vector (mean of normalised sentence vectors) and with the truncated whole prompt; chance is
+1 / ``clip.eval_items``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from longalign.checks import check_range, require
+from longalign.config import StageConfig
+from longalign.sections import DataSection, OptimSection, TrainSection, check_mini_seed, path_field
+from longalign.stages.base import Stage
+from longbench.errors import LongbenchError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FORMAT = "longalign-clip"
+TOKENIZER_CHOICES = ("mini", "clip")
+
+
+@dataclass
+class ClipSection:
+    #: CLIPModel directory to continue from; empty: a fresh model of the architecture below
+    init: str = path_field()
+    #: mini | clip | a tokenizer directory (fresh models only; a continued model keeps its own)
+    tokenizer: str = "mini"
+    image_size: int = 32
+    patch_size: int = 4
+    text_width: int = 128
+    text_layers: int = 4
+    text_heads: int = 4
+    vision_width: int = 128
+    vision_layers: int = 4
+    vision_heads: int = 4
+    projection_dim: int = 128
+    #: held-out miniature items checked at every save (0: no check); their seed (never a training seed)
+    eval_items: int = 64
+    eval_seed: int = 7
+
+    def check(self) -> None:
+        for key in ("image_size", "patch_size", "text_width", "text_layers", "text_heads", "vision_width",
+                    "vision_layers", "vision_heads", "projection_dim"):
+            check_range(getattr(self, key), f"clip.{key}", 1)
+        require(self.image_size % self.patch_size == 0, f"clip.image_size={self.image_size} must be a multiple of "
+                f"clip.patch_size={self.patch_size}")
+        require(self.text_width % self.text_heads == 0, "clip.text_width must be a multiple of clip.text_heads")
+        require(self.vision_width % self.vision_heads == 0, "clip.vision_width must be a multiple of "
+                "clip.vision_heads")
+        require(bool(self.tokenizer), "clip.tokenizer is required: mini, clip or a tokenizer directory")
+        check_range(self.eval_items, "clip.eval_items", 0, why="0: no check")
+        check_mini_seed(self.eval_seed, "clip.eval_seed")
+
+
+@dataclass
+class ClipConfig(StageConfig):
+    clip: ClipSection = field(default_factory=ClipSection)
+    data: DataSection = field(default_factory=lambda: DataSection(format="mini", resolution=32,
+                                                                  mini_captions="sentences+prompt"))
+    optim: OptimSection = field(default_factory=lambda: OptimSection(learning_rate=5e-4, max_grad_norm=1.0,
+                                                                     weight_decay=0.1, warmup_steps=200))
+    train: TrainSection = field(default_factory=lambda: TrainSection(batch_size=64, max_steps=3500))
+
+    resumable_changes: ClassVar[tuple[str, ...]] = (*StageConfig.resumable_changes, "data.num_workers")
+
+    def check(self) -> None:
+        super().check()
+        self.clip.check()
+        self.data.check()
+        require(self.data.mini_seed != self.clip.eval_seed or self.data.format != "mini",
+                f"clip.eval_seed={self.clip.eval_seed} equals data.mini_seed: the check would score training items")
+
+
+def fresh_clip(section: ClipSection, tokenizer: Any) -> Any:
+    """A randomly initialised ``CLIPModel`` of the configured architecture for ``tokenizer``."""
+    from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPVisionConfig
+
+    s = section
+    text = CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=s.text_width, intermediate_size=4 * s.text_width,
+                          num_hidden_layers=s.text_layers, num_attention_heads=s.text_heads,
+                          max_position_embeddings=int(tokenizer.model_max_length),
+                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                          pad_token_id=tokenizer.pad_token_id, projection_dim=s.projection_dim)
+    vision = CLIPVisionConfig(hidden_size=s.vision_width, intermediate_size=4 * s.vision_width,
+                              num_hidden_layers=s.vision_layers, num_attention_heads=s.vision_heads,
+                              image_size=s.image_size, patch_size=s.patch_size, projection_dim=s.projection_dim)
+    cfg = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=s.projection_dim)
+    return CLIPModel(cfg)
+
+
+def image_processor_for(image_size: int) -> Any:
+    """The standard CLIP image processor at ``image_size`` (resize shortest edge, centre crop, normalise)."""
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
+
+
+def load_tokenizer(spec: str, workdir: Path) -> Any:
+    """``mini`` (built into ``workdir``), ``clip`` (the full CLIP BPE) or a tokenizer directory."""
+    from transformers import CLIPTokenizer
+
+    if spec == "mini":
+        from longbench.mini.tokenizer import build_mini_tokenizer
+
+        return CLIPTokenizer.from_pretrained(str(build_mini_tokenizer(workdir)))
+    if spec == "clip":
+        from longbench.text.tokenizer import load_clip_tokenizer
+
+        return load_clip_tokenizer()
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        raise LongbenchError(f"clip.tokenizer={spec!r}: expected mini, clip or a tokenizer directory")
+    try:
+        return CLIPTokenizer.from_pretrained(str(path), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise LongbenchError(f"clip.tokenizer={spec!r}: cannot load a CLIP tokenizer ({str(e).splitlines()[0]})") \
+            from None
+
+
+class ClipStage(Stage):
+    name: ClassVar[str] = "clip"
+    config_class: ClassVar[type] = ClipConfig
+
+    def setup(self) -> None:
+        import tempfile
+
+        from longalign.data.captions import build_dataset
+
+        cfg = self.cfg
+        self._data = build_dataset(cfg.data)
+        c = cfg.clip
+        if c.init:
+            from longbench.metrics.clip_models import load_clip_scorer
+
+            scorer = load_clip_scorer(c.init, device="cpu", dtype="float32", what="clip.init")
+            if scorer.kind != "transformers" or getattr(scorer.model.config, "model_type", "") != "clip":
+                raise LongbenchError(f"clip.init={c.init!r}: expected a transformers CLIPModel directory")
+            self.model, self.tokenizer = scorer.model, scorer.tokenizer
+            self.image_processor = scorer.image_processor or image_processor_for(scorer.image_size)
+            self.image_size = scorer.image_size
+        else:
+            self._tmp = tempfile.TemporaryDirectory(prefix="longalign-clip-tokenizer-")
+            self.tokenizer = load_tokenizer(c.tokenizer, Path(self._tmp.name))
+            self.model = fresh_clip(c, self.tokenizer)
+            self.image_size = c.image_size
+            self.image_processor = image_processor_for(c.image_size)
+        self.mean = list(self.image_processor.image_mean)
+        self.std = list(self.image_processor.image_std)
+        self.model.to(self.accelerator.device).train()
+        self.model_train = self.model
+        self.eval_items = None
+        if c.eval_items:
+            from longalign.data.mini import eval_items
+
+            self.eval_items = eval_items(c.eval_items, c.eval_seed)
+
+    # -------------------------------------------------------------------------------------- loop
+    def dataset(self) -> Any:
+        return self._data
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        from longalign.data.captions import collate_pairs
+
+        return collate_pairs(examples)
+
+    def num_workers(self) -> int:
+        return self.cfg.data.num_workers
+
+    def describe_data(self) -> dict[str, Any]:
+        return self._data.describe()
+
+    def trainable_modules(self) -> list[nn.Module]:
+        return [self.model]
+
+    def set_prepared(self, modules: list[nn.Module]) -> None:
+        super().set_prepared(modules)
+        self.model_train = modules[0]
+
+    def pixels(self, images: torch.Tensor) -> torch.Tensor:
+        """[-1, 1] images → the model's normalised input (what the saved image processor does)."""
+        from torchvision.transforms.v2 import functional as tvf
+
+        x = (images.float() + 1.0) / 2.0
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            x = tvf.resize(x, self.image_size, interpolation=tvf.InterpolationMode.BICUBIC, antialias=True)
+            x = tvf.center_crop(x, [self.image_size, self.image_size])
+        return tvf.normalize(x, self.mean, self.std)
+
+    def tokens(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer(texts, padding="longest", truncation=True, max_length=int(self.tokenizer.model_max_length),
+                             return_tensors="pt")
+        return {"input_ids": enc.input_ids.to(self.accelerator.device),
+                "attention_mask": enc.attention_mask.to(self.accelerator.device)}
+
+    def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
+                                                                                        dict[str, float]]:
+        import torch
+
+        pixels = self.pixels(batch["pixel_values"]).to(self.accelerator.device)
+        out = self.model_train(pixel_values=pixels, return_loss=True, **self.tokens(list(batch["caption"])))
+        with torch.no_grad():
+            hits = out.logits_per_image.argmax(dim=1) == torch.arange(len(pixels), device=pixels.device)
+        return out.loss, {"batch_accuracy": float(hits.float().mean())}
+
+    # -------------------------------------------------------------------------------------- checkpoint
+    @staticmethod
+    def _features(out: Any) -> torch.Tensor:
+        from longbench.metrics.clip_models import _features
+
+        return _features(out)
+
+    def evaluate(self, model: Any) -> dict[str, float]:
+        """Top-1 image→prompt retrieval on the held-out items (module docstring)."""
+        import torch
+
+        from longalign.data.mini import renders
+        from longbench.metrics.functional import denscore as F
+
+        items = self.eval_items
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                img = F.l2_normalize(self._features(model.get_image_features(
+                    pixel_values=self.pixels(renders(items)).to(self.accelerator.device))).float())
+                sentences = [s for it in items for s in it.segments]
+                owner = torch.as_tensor([i for i, it in enumerate(items) for _ in it.segments], device=img.device)
+                seg = F.l2_normalize(self._features(model.get_text_features(**self.tokens(sentences))).float())
+                prompt_vec = F.prompt_vectors(seg, owner, len(items))
+                whole = F.l2_normalize(self._features(model.get_text_features(
+                    **self.tokens([it.prompt for it in items]))).float())
+        finally:
+            model.train(was_training)
+        target = torch.arange(len(items), device=img.device)
+        return {"retrieval_top1_segments": float(((img @ prompt_vec.T).argmax(1) == target).float().mean()),
+                "retrieval_top1_prompt": float(((img @ whole.T).argmax(1) == target).float().mean()),
+                "chance": 1.0 / len(items), "n": len(items)}
+
+    def save_checkpoint(self, target: Path, step: int) -> None:
+        import longbench
+        from longalign.config import config_to_dict
+        from longbench.results import atomic_dir
+
+        model = self.accelerator.unwrap_model(self.model_train)
+        check = self.evaluate(model) if self.eval_items else None
+        if check is not None:
+            logger.info("clip step %d: held-out retrieval %s", step, check)
+        with atomic_dir(target) as tmp:
+            model.save_pretrained(str(tmp), safe_serialization=True)
+            self.tokenizer.save_pretrained(str(tmp))
+            self.image_processor.save_pretrained(str(tmp))
+            manifest = {"format": MANIFEST_FORMAT, "format_version": 1, "stage": self.name, "step": step,
+                        "init": self.cfg.clip.init or None, "data": self.describe_data(),
+                        "parameters": sum(p.numel() for p in model.parameters()), "eval": check,
+                        "config": config_to_dict(self.cfg), "longbench_version": longbench.__version__}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
