@@ -47,8 +47,8 @@ BUILTIN = {
         columns={"segment-align-mean": True, "segment-align-min": True, "segment-coverage": True},
         options=O.SegmentAlignOptions, weights="longbench.metrics.weights_status:segment_align"),
     "count": Entry(
-        "longbench.metrics.count:CountMetric", "entity counts and presence from a zero-shot detector (OWLv2 or "
-        "Grounding DINO; the exact detector on synth items)",
+        "longbench.metrics.count:CountMetric", "entity counts and presence from a zero-shot detector (OWLv2, "
+        "Grounding DINO, or synth: the exact one synthetic suites declare)",
         columns={"count-acc": True, "count-mae": False, "presence-recall": True},
         options=O.CountOptions, weights="longbench.metrics.weights_status:count"),
     "vqa": Entry(

@@ -93,6 +93,18 @@ class Renderer:
             arr = np.repeat(np.repeat(arr, self.scale, axis=0), self.scale, axis=1)
         return arr
 
+    def entity_masks(self, scene: Scene, seed: int = 0) -> np.ndarray:
+        """(groups, S, S) bool: per group of ``scene``, the pixels of its objects' glyphs in ``render_array(scene,
+        seed)`` (at this renderer's scale)."""
+        import numpy as np
+
+        label = np.full((IMAGE_SIZE, IMAGE_SIZE), -1, dtype=np.int64)
+        for p in layout(scene, seed):
+            label[p.y:p.y + GLYPH, p.x:p.x + GLYPH][self._glyphs[p.shape]] = p.group
+        if self.scale > 1:
+            label = np.repeat(np.repeat(label, self.scale, axis=0), self.scale, axis=1)
+        return label[None] == np.arange(len(scene.groups))[:, None, None]
+
     def render(self, scene: Scene, seed: int = 0) -> Image.Image:
         """The scene as an RGB PIL image."""
         from PIL import Image

@@ -179,6 +179,17 @@ class Renderer:
             view[self.template(p.shape, p.size)] = PALETTE[p.colour]
         return arr
 
+    def entity_masks(self, scene: Scene, seed: int = 0) -> np.ndarray:
+        """(groups, S, S) bool: per group of ``scene``, the pixels its objects cover in ``render_array(scene,
+        seed)`` (drawn in the same order, so an object painted over is not in its group's mask)."""
+        import numpy as np
+
+        s = self.image_size
+        label = np.full((s, s), -1, dtype=np.int64)
+        for p in self.layout(scene, seed):
+            label[p.y:p.y + p.d, p.x:p.x + p.d][self.template(p.shape, p.size)] = p.group
+        return label[None] == np.arange(len(scene.groups))[:, None, None]
+
     def render(self, scene: Scene, seed: int = 0) -> Image.Image:
         """The scene as an RGB PIL image; the same (scene, seed) always gives the same pixels."""
         from PIL import Image
