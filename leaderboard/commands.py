@@ -35,7 +35,7 @@ def build_cmd(results: tuple[Path, ...], out_dir: Path, bootstrap_resamples: int
     """Build a leaderboard from RESULTS: results.json files, run directories, or stores of runs."""
     from leaderboard.build import build_leaderboard
     from leaderboard.table import BootstrapConfig
-    from longbench.results import check_writable
+    from longbench.fileio import check_writable
 
     check_writable(out_dir, "--out", directory=True)
     boot = BootstrapConfig(n_resamples=bootstrap_resamples, confidence=confidence, seed=bootstrap_seed)
@@ -50,7 +50,7 @@ def build_cmd(results: tuple[Path, ...], out_dir: Path, bootstrap_resamples: int
 def add_cmd(store: Path, run_dir: Path) -> None:
     """Validate RUN_DIR (results.json + samples.jsonl) and copy it into the leaderboard STORE."""
     from leaderboard.store import ingest_run
-    from longbench.results import check_writable
+    from longbench.fileio import check_writable
 
     check_writable(store, "STORE", directory=True)
     dest, added = ingest_run(store, run_dir)
@@ -72,7 +72,8 @@ def compare_cmd(current: Path, baseline: Path, max_regression: tuple[str, ...], 
     Prints a Markdown summary; exits 1 when a gated metric regressed, 2 on bad input.
     """
     from leaderboard.gate import compare, parse_max_regression
-    from longbench.results import atomic_write_text, check_writable, load_results
+    from longbench.fileio import atomic_write_text, check_writable
+    from longbench.results import load_results
 
     if markdown_out is not None:
         check_writable(markdown_out, "--markdown", directory=False)

@@ -24,7 +24,8 @@ from leaderboard.runs import MAX_SAMPLES_BYTES, RESULTS_NAME, SAMPLES_NAME, chec
 from leaderboard.table import slug
 from longbench import jsonio
 from longbench.errors import LongbenchError
-from longbench.results import MAX_RESULTS_BYTES, normal_permissions, validate_results
+from longbench.fileio import normal_permissions
+from longbench.results import MAX_RESULTS_BYTES, validate_results
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ def run_training(stage: str, config: str | None, overrides: tuple[str, ...] | li
     """Python API of ``longbench train``: returns the directory of the final checkpoint."""
     from longalign.config import load_config, stage_class
     from longalign.trainer import Trainer
-    from longbench.results import check_writable
+    from longbench.fileio import check_writable
 
     cfg = load_config(stage, config, list(overrides))
     out = output or f"runs/train/{stage}"
@@ -89,7 +89,7 @@ def make_tiny_base(directory: str, seed: int, sample_size: int) -> None:
     from pathlib import Path
 
     from longbench.errors import LongbenchError
-    from longbench.results import atomic_dir
+    from longbench.fileio import atomic_dir
     from longbench.testing import tiny_sd_pipeline
 
     target = Path(directory)
@@ -99,6 +99,24 @@ def make_tiny_base(directory: str, seed: int, sample_size: int) -> None:
     with atomic_dir(target) as tmp:
         pipe.save_pretrained(str(tmp), safe_serialization=True)
     click.echo(f"tiny base pipeline: {target}")
+
+
+@train.command("mini-reproduce")
+@click.option("--out", "out", type=click.Path(file_okay=False), required=True,
+              help="Directory of the runs (one per model) and manifest.json.")
+@click.option("--size", type=click.Choice(["smoke", "full"]), default="full", show_default=True,
+              help="full: the shipped configs; smoke: the same stages for a few dozen steps (minutes).")
+@click.option("--configs", type=click.Path(file_okay=False), default="docs/examples/mini", show_default=True,
+              help="Directory of the per-model configs (clip, vae, base, sd, longsd, denscore .yaml).")
+@click.option("--only", multiple=True, metavar="NAME", help="Train only this model (repeatable); its inputs must "
+              "exist in --out.")
+def mini_reproduce(out: str, size: str, configs: str, only: tuple[str, ...]) -> None:
+    """Train the miniature models (clip, vae, base, sd, longsd, denscore) in order into OUT, with a
+    manifest of configs, seeds and sha256 per file (docs/mini.md). Finished models are kept."""
+    from longalign.mini_reproduce import reproduce
+
+    path = reproduce(out, size=size, configs=configs, only=only, echo=click.echo)
+    click.echo(f"manifest: {path}")
 
 
 @train.command("import-release")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from longbench import jsonio
 from longbench.errors import LongbenchError
-from longbench.results import atomic_write_text, swap_dir
+from longbench.fileio import atomic_write_text, swap_dir
 
 if TYPE_CHECKING:
     from accelerate import Accelerator

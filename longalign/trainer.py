@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from longalign.resume import RunState, check_process_count, register_state_hooks, truncate_log
 from longbench.cli_support import RichProgress
 from longbench.errors import LongbenchError
-from longbench.results import atomic_write_text
+from longbench.fileio import atomic_write_text
 
 if TYPE_CHECKING:
     import torch

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.results import atomic_write_bytes, sweep_stale_temps
+from longbench.fileio import atomic_write_bytes, sweep_stale_temps
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -34,7 +34,7 @@ class ImageCache:
 
     def sweep_temp_files(self) -> None:
         """Remove temporary files left by killed runs, never those of a run still writing (several runs
-        may share one ``--output``): see ``longbench.results.is_stale_temp``."""
+        may share one ``--output``): see ``longbench.fileio.is_stale_temp``."""
         sweep_stale_temps(self.dir)
 
     def load(self, request: Any) -> Image.Image | None:

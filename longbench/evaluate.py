@@ -83,7 +83,7 @@ def evaluate(config: EvalConfig, gates: Gates | None = None, *, leaderboard: str
             baseline), found before anything is generated; or a failure while running.
     """
     from longbench import runner
-    from longbench.results import atomic_write_text, check_writable
+    from longbench.fileio import atomic_write_text, check_writable
 
     gates = gates or Gates()
     gates.validate()

@@ -195,3 +195,83 @@ def save_tiny_blip_captioner(out_dir: Any, seed: int = 0, max_length: int = 40, 
     model.save_pretrained(str(out))
     processor.save_pretrained(str(out))
     return out
+
+
+# ---------------------------------------------------------------------- grounding (comat masks)
+#: Words the tiny Grounding DINO knows (entity names of the worlds and a few others); others become [UNK].
+GROUNDING_WORDS = [
+    ".", "a", "cat", "dog", "tree", "red", "orange", "yellow", "green", "blue", "purple", "circle", "circles",
+    "square", "squares", "triangle", "triangles", "diamond", "diamonds", "star", "stars", "cross", "crosses",
+]
+
+
+def save_tiny_grounding_dino(out_dir: Any, seed: int = 0) -> Any:
+    """A random-weight ``GroundingDinoForObjectDetection`` (Swin backbone with 8 channels, 1 encoder and 2 decoder
+    layers of width 32, 10 queries, 64 px images) with a BERT word vocabulary of :data:`GROUNDING_WORDS`, saved
+    with its processor to ``out_dir`` (returned as a Path)."""
+    import tempfile
+    from pathlib import Path
+
+    import torch
+    from transformers import (
+        BertConfig,
+        BertTokenizer,
+        GroundingDinoConfig,
+        GroundingDinoForObjectDetection,
+        GroundingDinoImageProcessor,
+        GroundingDinoProcessor,
+        SwinConfig,
+    )
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *GROUNDING_WORDS]
+    cfg = GroundingDinoConfig(
+        backbone_config=SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 1],
+                                   window_size=2, out_features=["stage1", "stage2"]),
+        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=32, max_position_embeddings=64),
+        d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, num_feature_levels=2, encoder_n_points=2,
+        decoder_n_points=2, max_text_len=32, use_timm_backbone=False, use_pretrained_backbone=False)
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    GroundingDinoForObjectDetection(cfg).eval().save_pretrained(str(out))
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+        tokenizer = BertTokenizer(str(Path(tmp) / "vocab.txt"))
+    processor = GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(
+        size={"shortest_edge": 64, "longest_edge": 96}), tokenizer=tokenizer)
+    processor.save_pretrained(str(out))
+    return out
+
+
+def save_tiny_sam(out_dir: Any, seed: int = 0) -> Any:
+    """A random-weight ``SamModel`` (1-layer ViT of width 32 on 64 px inputs, 8 px patches; 1-layer mask decoder)
+    with a ``SamProcessor`` resizing to 64 px, saved to ``out_dir`` (returned as a Path)."""
+    from pathlib import Path
+
+    import torch
+    from transformers import (
+        SamConfig,
+        SamImageProcessor,
+        SamMaskDecoderConfig,
+        SamModel,
+        SamProcessor,
+        SamPromptEncoderConfig,
+        SamVisionConfig,
+    )
+
+    cfg = SamConfig(
+        vision_config=SamVisionConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_dim=64,
+                                      image_size=64, patch_size=8, output_channels=16, window_size=4,
+                                      global_attn_indexes=[0], num_pos_feats=8),
+        prompt_encoder_config=SamPromptEncoderConfig(hidden_size=16, image_size=64, patch_size=8,
+                                                     mask_input_channels=4, num_point_embeddings=4),
+        mask_decoder_config=SamMaskDecoderConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                                 mlp_dim=32, iou_head_hidden_dim=16))
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    SamModel(cfg).eval().save_pretrained(str(out))
+    SamProcessor(image_processor=SamImageProcessor(size={"longest_edge": 64}, pad_size={"height": 64, "width": 64},
+                                                   mask_size={"longest_edge": 16},
+                                                   mask_pad_size={"height": 16, "width": 16})).save_pretrained(str(out))
+    return out

@@ -608,7 +608,7 @@ def _functional_vqa(metric: Any, images: list[Any], items: list[Any]) -> Outcome
     from longbench.judges.base import JudgeRequest
     from longbench.judges.questions import item_questions, parents_by_index, question_last_tokens
     from longbench.metrics.functional import vqa as F
-    from longbench.metrics.vqa import BASE_COLUMNS, category_slug
+    from longbench.metrics.vqa import BASE_COLUMNS
     from longbench.synth.world import visible
     from longbench.text.tokenizer import TokenCounter
 
@@ -629,7 +629,7 @@ def _functional_vqa(metric: Any, images: list[Any], items: list[Any]) -> Outcome
         for col in BASE_COLUMNS:
             per[col].append(values[col])
         for cat in metric.categories:
-            per[f"vqa-hard:{category_slug(cat)}"].append(values[f"category:{cat}"])
+            per[f"vqa-hard:{F.category_slug(cat)}"].append(values[f"category:{cat}"])
         segments.append([values[f"sentence:{i}"] for i in range(len(item.segments))])
     return Outcome(per_sample=per, per_segment=segments)
 

@@ -190,7 +190,7 @@ def test_unwritable_outputs_are_one_line_exit_2_before_any_work(fake_modules, tm
 
 
 def test_check_writable_names_the_flag_and_the_path_at_fault(tmp_path, monkeypatch):
-    from longbench.results import check_writable
+    from longbench.fileio import check_writable
 
     f = tmp_path / "f"
     f.write_text("x")

@@ -15,13 +15,7 @@ from pathlib import Path
 import pytest
 
 from longbench.errors import LongbenchError
-from longbench.results import (
-    STALE_TEMP_AGE_S,
-    atomic_write_bytes,
-    is_stale_temp,
-    sweep_stale_temps,
-    temp_path,
-)
+from longbench.fileio import STALE_TEMP_AGE_S, atomic_write_bytes, is_stale_temp, sweep_stale_temps, temp_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +58,7 @@ def test_concurrent_evals_on_one_output_all_succeed_with_one_runs_numbers(tmp_pa
 _WRITER = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from longbench.results import atomic_write_bytes, sweep_stale_temps
+    from longbench.fileio import atomic_write_bytes, sweep_stale_temps
     d, me, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
     shared = bytes(range(256)) * 64  # every process writes the same content to the same file
     for i in range(n):

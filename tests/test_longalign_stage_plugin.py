@@ -7,12 +7,10 @@ The plugin (``tests/plugins/toy_stage.py``) is made installed the way pip would:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from longalign.stages import BUILTIN
+from tests.helpers_plugins import install_plugin, run_with_plugins
 
 SCRIPT = r"""
 import json, sys
@@ -33,22 +31,11 @@ print("RESULT " + json.dumps(out))
 
 
 def test_plugin_stage_registers_checks_and_trains(tmp_path: Path) -> None:
-    site = tmp_path / "site"
-    dist = site / "toy_stage_plugin-0.1.dist-info"
-    dist.mkdir(parents=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-stage-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[longbench.stages]\ntoy = toy_stage:ToyStage\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT / "tests" / "plugins"), str(ROOT)]),
-           "OMP_NUM_THREADS": "1"}
-    env.pop("WORLD_SIZE", None)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], env=env, capture_output=True, text=True,
-                          check=False, timeout=300, cwd=tmp_path)
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    assert lines, proc.stdout + proc.stderr
-    out = json.loads(lines[0][len("RESULT "):])
+    site = install_plugin(tmp_path / "site", "toy-stage-plugin", {"longbench.stages": {"toy": "toy_stage:ToyStage"}})
+    out = run_with_plugins(SCRIPT, [str(tmp_path)], site, cwd=tmp_path)
 
-    assert out["names"] == sorted(["align", "lcm", "reward", "reward-lcm", "denscore", "toy"])
-    assert "reward-lcm|toy]" in out["help"].replace("\n", "").replace(" ", "")
+    assert out["names"] == sorted([*BUILTIN, "toy"])
+    assert "|".join(sorted([*BUILTIN, "toy"])) in out["help"].replace("\n", "").replace(" ", "")
     # the stage's own check ran, through the trainer's error mapping (one line, exit 2)
     assert out["bad"][0] == 2 and "config: toy.n=0 must lie in [1, inf)" in out["bad"][1], out["bad"]
     assert out["run"][0] == 0, out["run"]

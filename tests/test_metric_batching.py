@@ -309,3 +309,28 @@ def test_fid_channels_last_is_recorded_and_close(tmp_path) -> None:
     a, b = plain(images), cl(images)
     # other convolution kernels: the same features up to float32 rounding of the sums
     torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+
+
+# ---------------------------------------------------------------------- metrics without weights
+@pytest.mark.parametrize("suite_name, model, metric, options", [
+    ("synth-v0", "synth:oracle", "synth", {}),
+    ("synth-v0", "synth:clip77", "vqa", {}),
+    ("synth-v0", "synth:clip77", "count", {"detector": "synth"}),
+    ("mini-v0", "mini:clip77", "mini", {}),
+])
+def test_exact_metrics_take_the_batch_as_is(suite_name, model, metric, options) -> None:
+    """What the runner will hand every metric: one ImageBatch; metrics that read images one at a time get
+    uint8 (3, H, W) tensors from it and must score them exactly as the PIL images."""
+    from longbench.metrics.base import MetricContext, build_metric
+    from longbench.models.base import Request, build_model
+    from longbench.suites.loaders import load_suite
+
+    suite = load_suite(suite_name)
+    items = suite.items[:4]
+    images = build_model(model).generate([Request(it, seed=k) for k, it in enumerate(items)])
+    a = build_metric(metric, MetricContext(suite=suite), dict(options))
+    b = build_metric(metric, MetricContext(suite=suite), dict(options))
+    a.update(images, items)
+    b.update(ImageBatch.from_images(images), items)
+    for col, vals in a.per_sample().items():
+        np.testing.assert_array_equal(np.array(b.per_sample()[col]), np.array(vals), err_msg=col)

@@ -1,5 +1,5 @@
 """Every writer gives its outputs the modes a plain open()/mkdir() would: 0666/0777 less the umask, never the
-private 0600/0700 of tempfile (the atomic-write helpers in longbench.results are the one home for that)."""
+private 0600/0700 of tempfile (the atomic-write helpers in longbench.fileio are the one home for that)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from longbench.results import (
+from longbench.fileio import (
     atomic_dir,
     atomic_write_bytes,
     atomic_write_text,

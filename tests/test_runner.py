@@ -85,7 +85,7 @@ def test_resume_after_partial_cache_and_stray_temp_files(fake_modules, tiny_suit
     import subprocess
     import sys
 
-    from longbench.results import temp_path
+    from longbench.fileio import temp_path
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

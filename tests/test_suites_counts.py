@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from longbench.suites.base import Entity
-from longbench.suites.counts import facts_from_mentions, find_counts, number_value, parse_counts
-from longbench.suites.lexicon import head_noun, is_plural, mentions_noun, same_noun, singular
+from longbench.suites.counts import facts_from_mentions, find_counts, parse_counts
+from longbench.suites.lexicon import head_noun, is_plural, mentions_noun, number_value, same_noun, singular
 from tests.helpers_suites import HELD_OUT, HELD_OUT_2
 
 

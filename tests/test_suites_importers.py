@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from longbench.errors import LongbenchError
-from longbench.suites.base import MAX_PROMPT_CHARS
 from longbench.registry import IMPORTERS
+from longbench.suites.base import MAX_PROMPT_CHARS
 from longbench.suites.importers import ImportOptions, import_suite, import_to_file
 from longbench.suites.loaders import load_jsonl_suite
 from longbench.suites.schema import validate_file

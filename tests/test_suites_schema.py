@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from longbench.errors import LongbenchError
+from longbench.suites.item_checks import number_values
 from longbench.suites.loaders import load_jsonl_suite
-from longbench.suites.schema import SCHEMA_VERSION, Problem, number_values, validate_file
+from longbench.suites.schema import SCHEMA_VERSION, Problem, validate_file
 
 HEADER = {"suite": {"name": "tiny", "version": "1", "schema_version": SCHEMA_VERSION}}
 GOOD = [

@@ -156,7 +156,7 @@ def test_dpg_columns_equal_the_reference_transcription(dpg_suite, compat, pic_nu
     assert {k: v for k, v in per.items() if not math.isnan(v)} == pytest.approx(ref["per_image"], abs=1e-12)
     values = m.compute()
     assert values["dpg"] == pytest.approx(ref["score"], abs=1e-12)
-    from longbench.metrics.vqa import category_slug
+    from longbench.metrics.functional.vqa import category_slug
 
     for l1, v in ref["l1"].items():
         assert values[f"dpg-l1:{category_slug(l1)}"] == pytest.approx(v, abs=1e-12)

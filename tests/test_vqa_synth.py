@@ -117,11 +117,28 @@ def _scores(suite, spec: str, metric=None):
     from longbench.metrics.base import MetricContext, build_metric
     from longbench.models.base import Request, build_model
 
-    m = metric or build_metric("vqa", MetricContext(suite))
+    m = metric or build_metric("vqa", MetricContext(suite), suite.metric_args.get("vqa"))  # as the runner does
     model = build_model(spec, {})
     reqs = [Request(it, 1000 + k) for k, it in enumerate(suite.items)]
     m.update(model.generate(reqs), list(suite.items))
     return m
+
+
+def test_the_judge_comes_from_the_suite_declaration_not_from_the_items(synth_suite, monkeypatch):
+    """synth-v0 declares ``vqa.judge=synth``; the same items in a suite that declares nothing get the default
+    judge (nothing is inferred from an item's ``meta``)."""
+    from longbench.judges import base
+    from longbench.metrics.base import MetricContext, build_metric
+    from longbench.metrics.vqa import DEFAULT_JUDGE
+    from longbench.suites.base import Suite
+
+    assert synth_suite.metric_args["vqa"] == {"judge": "synth"}
+    asked = []
+    real = base.build_judge
+    monkeypatch.setattr(base, "build_judge", lambda spec, opts: asked.append(spec) or real("synth", opts))
+    build_metric("vqa", MetricContext(Suite("bare", "1", list(synth_suite.items))))
+    build_metric("vqa", MetricContext(synth_suite), synth_suite.metric_args["vqa"])
+    assert asked == [DEFAULT_JUDGE, "synth"]
 
 
 def test_oracle_scores_one(synth_suite):

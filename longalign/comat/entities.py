@@ -5,11 +5,11 @@ attention of both onto the entity's region; numbers and locations are not among 
 
 * **the synthetic worlds** (``data.format: synth`` or ``mini``) — every prompt is written from a scene and its
   facts carry the character spans that state them (``longbench.synth.grammar``, ``longbench.mini.suite``). An
-  entity is a group of the scene; its words are the words inside the spans of its ``presence`` and
-  ``attribute`` facts that are words of the group's name (the noun up to number), its attribute values, or a
-  span's only word (an attribute stated by one word, such as a size synonym). Every mention counts: a group
-  named in three sentences concentrates the tokens of all three. The scene also gives the exact mask
-  (:mod:`longalign.comat.masks`);
+  entity is a group of the scene. In ``synth`` every fact's first span is a mention of its group (colour and
+  shape words, synonyms included), kept whole, and an ``attribute`` fact's value span (the size word) is added;
+  in ``mini`` the words inside the spans of the group's facts that are words of its name (the noun up to
+  number) or its attribute (the colour) are kept. Every mention counts: a group named in three sentences
+  concentrates the tokens of all three. The scene also gives the exact mask (:mod:`longalign.comat.masks`);
 * **any other caption** — the count parser (``longbench.suites.counts.find_counts``): noun phrases with a
   stated or vague quantity ("three small red boats" → boat, with small and red), minus nouns of
   ``comat.skip_entities`` (background stuff such as sky or grass, which a detector cannot box). No dependency
@@ -70,13 +70,23 @@ def entity_words(text: str, spans: Iterable[tuple[int, int]], name: str,
 
 
 def world_entities(text: str, scene: Any, facts: Sequence[Any], fact_spans: Sequence[Sequence[tuple[int, int]]],
-                   attributes: dict[str, Sequence[str]]) -> tuple[EntityWords, ...]:
-    """The entities of a world prompt: one per group that a ``presence`` or ``attribute`` fact states."""
+                   attributes: dict[str, Sequence[str]], *, mentions_first: bool = False) -> tuple[EntityWords, ...]:
+    """The entities of a world prompt, one per group of ``scene`` that the prompt names.
+
+    ``mentions_first`` (the synthetic world): the first span of every fact is a mention of its group (colour and
+    shape words, possibly synonyms), kept whole; an ``attribute`` fact's other spans are its value words. Otherwise
+    (the miniature world) every span of the group's facts is filtered by :func:`entity_words`.
+    """
     out = []
     for gi, g in enumerate(scene.groups):
-        spans = [sp for f, fs in zip(facts, fact_spans) if f.entity == g.name and f.type in ("presence", "attribute")
-                 for sp in fs]
-        found = entity_words(text, spans, g.name, attributes.get(g.name, ()))
+        own = [(f, fs) for f, fs in zip(facts, fact_spans) if f.entity == g.name]
+        if mentions_first:
+            from longbench.suites.lexicon import WORD_RE
+
+            spans = [fs[0] for _, fs in own] + [sp for f, fs in own if f.type == "attribute" for sp in fs[1:]]
+            found = sorted({(m.start(), m.end()) for a, b in spans for m in WORD_RE.finditer(text, a, b)})
+        else:
+            found = entity_words(text, [sp for _, fs in own for sp in fs], g.name, attributes.get(g.name, ()))
         if found:
             out.append(EntityWords(g.name, tuple(found), gi))
     return tuple(out)
@@ -97,7 +107,7 @@ def world_prompt(dataset: Any, index: int) -> WorldPrompt | None:
 
         scene, prompt = draft(dataset.seed, index)
         attrs = {g.name: (g.colour, g.size) for g in scene.groups}
-        ents = world_entities(prompt.text, scene, prompt.facts, prompt.fact_spans, attrs)
+        ents = world_entities(prompt.text, scene, prompt.facts, prompt.fact_spans, attrs, mentions_first=True)
         return WorldPrompt("synth", scene, index, max(dataset.resolution, MIN_IMAGE_SIZE), ents)
     mini = _mini_dataset_class()
     if mini is not None and isinstance(dataset, mini):

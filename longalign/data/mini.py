@@ -109,15 +109,16 @@ class MiniPreferenceDataset:
     """Preference pairs of the miniature world → ``{"caption", "image_0", "image_1" (PIL RGB), "label",
     "index"}`` (module docstring)."""
 
-    def __init__(self, size: int, seed: int, corrupt: Sequence[int]):
+    def __init__(self, size: int, seed: int, corrupt: Sequence[int], limit: int = 0):
         if not corrupt or any(int(k) < 1 for k in corrupt):
             raise LongbenchError(f"pairs.mini_corrupt={list(corrupt)!r}: give one or more numbers of broken facts ≥ 1")
-        self.size, self.seed, self.corrupt = size, seed, [int(k) for k in corrupt]
+        self.size, self.seed, self.corrupt, self.limit = size, seed, [int(k) for k in corrupt], limit
         self.items = _items(size, seed)
         self._renderer: Any = None
 
     def __len__(self) -> int:
-        return len(self.items) * len(self.corrupt)
+        n = len(self.items) * len(self.corrupt)
+        return min(n, self.limit) if self.limit else n
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         from longbench.mini.render import Renderer

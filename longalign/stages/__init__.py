@@ -14,6 +14,7 @@ BUILTIN = {
     "reward": "longalign.stages.reward:RewardStage",
     "reward-lcm": "longalign.stages.reward_lcm:RewardLcmStage",
     "denscore": "longalign.stages.denscore:DenscoreStage",
+    "comat": "longalign.stages.comat:ComatStage",
     "clip": "longalign.stages.clip:ClipStage",
     "vae": "longalign.stages.vae:VaeStage",
     "base": "longalign.stages.base_unet:BaseUnetStage",

@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from longalign.checks import check_range, require, require_choice
 from longalign.config import StageConfig
-from longalign.sections import DataSection, OptimSection, TrainSection, check_mini_seed, check_splitter, path_field
+from longalign.sections import (
+    DataSection,
+    OptimSection,
+    TrainSection,
+    check_mini_seed,
+    check_splitter,
+    path_field,
+)
 from longalign.stages.align import DenoiseSection, denoising_step
 from longalign.stages.common import DiffusionStage, _load
 from longbench.errors import LongbenchError
@@ -273,7 +280,7 @@ class BaseUnetStage(DiffusionStage):
     def save_checkpoint(self, target: Path, step: int) -> None:
         import longbench
         from longalign.config import config_to_dict
-        from longbench.results import atomic_dir
+        from longbench.fileio import atomic_dir
 
         unet = self.unwrapped_unet()
         pipe = self.pipeline(unet)

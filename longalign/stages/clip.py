@@ -265,7 +265,7 @@ class ClipStage(Stage):
     def save_checkpoint(self, target: Path, step: int) -> None:
         import longbench
         from longalign.config import config_to_dict
-        from longbench.results import atomic_dir
+        from longbench.fileio import atomic_dir
 
         model = self.accelerator.unwrap_model(self.model_train)
         check = self.evaluate(model) if self.eval_items else None

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longalign.checks import check_range, require
+from longalign.checks import check_range, require, require_choice
 from longalign.config import StageConfig
-from longalign.sections import OptimSection, TrainSection, check_splitter, path_field
+from longalign.sections import OptimSection, TrainSection, check_mini_seed, check_splitter, path_field
 from longalign.stages.base import Stage
 from longbench.errors import LongbenchError
 
@@ -55,14 +55,27 @@ class ScorerSection:
 
 @dataclass
 class PairsSection:
+    #: jsonl (the file below) or mini (correct vs corrupt-K renders of the miniature world, longalign.data.mini)
+    format: str = "jsonl"
     #: JSONL of {caption, image_0, image_1, label: 0 | 1 | 0.5} (longalign.data.preferences)
     path: str = path_field()
     image_root: str = path_field()
     limit: int = 0
     num_workers: int = 0
+    #: mini: training items, their seed, and the numbers of broken facts of the rejected images
+    mini_size: int = 2048
+    mini_seed: int = 1
+    mini_corrupt: list[int] = field(default_factory=lambda: [1, 2, 4])
 
     def check(self) -> None:
-        require(bool(self.path), "pairs.path is required: a JSONL of {caption, image_0, image_1, label}")
+        require_choice(self.format, "pairs.format", ("jsonl", "mini"))
+        if self.format == "mini":
+            check_range(self.mini_size, "pairs.mini_size", 1)
+            check_mini_seed(self.mini_seed, "pairs.mini_seed")
+            require(bool(self.mini_corrupt) and all(k >= 1 for k in self.mini_corrupt),
+                    f"pairs.mini_corrupt={self.mini_corrupt!r}: give numbers of broken facts, each ≥ 1")
+        else:
+            require(bool(self.path), "pairs.path is required: a JSONL of {caption, image_0, image_1, label}")
         check_range(self.limit, "pairs.limit", 0, why="0: all pairs")
         check_range(self.num_workers, "pairs.num_workers", 0)
 
@@ -125,7 +138,13 @@ class DenscoreStage(Stage):
         from longbench.metrics.clip_models import load_clip_scorer
 
         cfg = self.cfg
-        self._data = PreferenceDataset(load_preference_pairs(cfg.pairs))
+        if cfg.pairs.format == "mini":
+            from longalign.data.mini import MiniPreferenceDataset
+
+            self._data: Any = MiniPreferenceDataset(cfg.pairs.mini_size, cfg.pairs.mini_seed, cfg.pairs.mini_corrupt,
+                                                    limit=cfg.pairs.limit)
+        else:
+            self._data = PreferenceDataset(load_preference_pairs(cfg.pairs))
         self.scorer = load_clip_scorer(cfg.scorer.init, cfg.scorer.processor or None,
                                        device=str(self.accelerator.device), dtype="float32",
                                        what="denscore initial model")
@@ -165,7 +184,8 @@ class DenscoreStage(Stage):
         self.model_train = modules[0]
 
     def describe_data(self) -> dict[str, Any]:
-        return {"n": len(self._data)}
+        describe = getattr(self._data, "describe", None)
+        return describe() if describe is not None else {"n": len(self._data)}
 
     def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:
@@ -210,7 +230,7 @@ class DenscoreStage(Stage):
     def save_checkpoint(self, target: Path, step: int) -> None:
         import longbench
         from longalign.config import config_to_dict
-        from longbench.results import atomic_dir
+        from longbench.fileio import atomic_dir
 
         model = self.accelerator.unwrap_model(self.model_train)
         with atomic_dir(target) as tmp:

@@ -14,6 +14,7 @@ instead (DDPM, K evenly spaced gradient steps, full backprop through the UNet).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -148,15 +149,17 @@ class RewardStage(DiffusionStage):
 
         self.reward = REWARDS.get(self.cfg.reward.kind).build(self.cfg.reward, self.accelerator.device)
 
-    def unet_call(self, grad: bool) -> Callable[..., torch.Tensor]:
-        """UNet forward returning the sample; checkpointed when it carries gradient and checkpointing is on."""
+    def unet_call(self, grad: bool,
+                  around: Callable[[], AbstractContextManager[Any]] | None = None) -> Callable[..., torch.Tensor]:
+        """UNet forward returning the sample; checkpointed when it carries gradient and checkpointing is on.
+        ``around`` gives a context entered inside the (checkpointed) forward, so a recomputation enters it too."""
         import torch
         from torch.utils.checkpoint import checkpoint
 
         unet = self.unwrapped_unet()
 
         def forward(x: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-            with self.accelerator.autocast():
+            with self.accelerator.autocast(), (around() if around is not None else nullcontext()):
                 return unet(x, t, ctx).sample
 
         if not grad:

@@ -213,7 +213,7 @@ class VaeStage(Stage):
     def save_checkpoint(self, target: Path, step: int) -> None:
         import longbench
         from longalign.config import config_to_dict
-        from longbench.results import atomic_dir
+        from longbench.fileio import atomic_dir
 
         model = self.accelerator.unwrap_model(self.vae_train)
         was_training = model.training

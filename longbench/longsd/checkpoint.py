@@ -167,7 +167,7 @@ def write_checkpoint(target: str | os.PathLike, manifest: dict[str, Any], lora: 
     """Write a checkpoint directory atomically (safetensors only)."""
     from diffusers import StableDiffusionPipeline
 
-    from longbench.results import atomic_dir
+    from longbench.fileio import atomic_dir
 
     target = Path(target)
     with atomic_dir(target) as tmp:

@@ -170,7 +170,7 @@ class GroundingDinoDetector(TransformersDetector):
     default_score_threshold = 0.35
     model_class = "GroundingDinoForObjectDetection"
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def detect(self, images, queries):
         pairs = [(i, j) for i, qs in enumerate(queries) for j in range(len(qs))]
         if not pairs:

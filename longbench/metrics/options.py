@@ -118,8 +118,8 @@ class VQAOptions(JudgeOptions):
     """The judge's options (:class:`~longbench.judges.base.JudgeOptions`) and the metric's own."""
 
     device: str | None = option(None, f"torch device of a model judge ({RUN_DEVICE})")
-    judge: str | None = option(None, f"synth, python:MODULE:FN or transformers:ID|DIR (not set: synth on synthetic "
-                                     f"suites, else {VQA_JUDGE})")
+    judge: str | None = option(None, f"synth, python:MODULE:FN or transformers:ID|DIR (not set: {VQA_JUDGE}; "
+                                     f"synthetic suites set synth in their metric_args)")
     questions: str = option("auto", "auto (the item's own, else from its facts), suite or facts")
     match: str = option("normalized", "what counts as yes: normalized (first word) or exact")
     pic_num: int = option(1, "tiles per image (1..4; DPG-Bench's 2x2 grid)")

@@ -4,10 +4,10 @@ Questions: the item's own (``questions`` in the suite, e.g. imported from DPG-Be
 them, questions generated from the item's facts by deterministic templates with DSG dependencies
 (:mod:`longbench.judges.questions`); option ``questions`` = ``auto`` (default) / ``suite`` / ``facts``.
 
-Judge (option ``judge``, see :mod:`longbench.judges`): ``synth`` (exact; the default on synthetic suites),
-``python:MODULE:FN``, or a transformers VLM by Hugging Face id or directory (default
-``Salesforce/blip-vqa-base`` elsewhere). The judge's identity, weights revision/sha256, prompt template,
-dtype and decoding go into the protocol.
+Judge (option ``judge``, see :mod:`longbench.judges`): ``synth`` (exact; synthetic suites declare it in their
+``metric_args``), ``python:MODULE:FN``, or a transformers VLM by Hugging Face id or directory (default
+``Salesforce/blip-vqa-base``). The judge's identity, weights revision/sha256, prompt template, dtype and
+decoding go into the protocol.
 
 Per image, with ``y_q`` = 1 when the answer is "yes" (option ``match``: ``normalized`` — the answer's first
 word, case-insensitive — or ``exact`` — the raw text is exactly "yes", as DPG-Bench compares) and
@@ -41,13 +41,15 @@ each such image in ``reports.vqa.dpg_dropped`` instead of dropping it silently.
 
 ``samples.jsonl`` carries, per image, every question with the judge's answer(s), ``p_yes`` and scores
 (``details.vqa``); ``per_segment()`` the mean hard score of the questions of each sentence.
+
+Question selection: :mod:`longbench.metrics.vqa_questions`; DPG-Bench columns: :mod:`longbench.metrics.vqa_dpg`;
+pure scoring: :mod:`longbench.metrics.functional.vqa`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -55,16 +57,18 @@ import torch
 
 from longbench.errors import LongbenchError
 from longbench.judges.base import Judge, JudgeOptions, JudgeRequest, check_answers
-from longbench.judges.questions import (
-    QUESTION_SOURCES,
-    VQAQuestion,
-    item_questions,
-    parents_by_index,
-    question_last_tokens,
-)
 from longbench.metrics.base import LongbenchMetric, MetricContext
 from longbench.metrics.functional import vqa as F
+from longbench.metrics.functional.vqa import category_slug
 from longbench.metrics.options import VQA_JUDGE, VQAOptions
+from longbench.metrics.vqa_dpg import DPGColumns, is_dpg_item
+from longbench.metrics.vqa_questions import (
+    PreparedQuestions,
+    QuestionSelector,
+    answer_details,
+    check_source,
+    suite_categories,
+)
 from longbench.options import option_values, parse_bool
 
 logger = logging.getLogger(__name__)
@@ -77,22 +81,6 @@ BASE_COLUMNS: dict[str, bool] = {
 }
 REPORT_EXAMPLES = 10
 REPORT_COUNTS = ("yes", "no", "other", "images_without_questions", "dpg_dropped")
-
-
-def category_slug(category: str) -> str:
-    """A column-friendly form of a category: "entity - whole" → "entity-whole"."""
-    s = re.sub(r"\s*-\s*", "-", category.strip().lower())
-    return re.sub(r"\s+", "_", s)
-
-
-def _is_dpg(item: Any) -> bool:
-    meta = getattr(item, "meta", None)
-    return isinstance(meta, dict) and isinstance(meta.get("dpg_bench"), dict)
-
-
-def _is_synth(item: Any) -> bool:
-    meta = getattr(item, "meta", None)
-    return isinstance(meta, dict) and meta.get("scene") is not None
 
 
 class VQAMetric(LongbenchMetric):
@@ -125,8 +113,7 @@ class VQAMetric(LongbenchMetric):
                  pic_num: int = 1, resolution: int | None = None, judge_options: JudgeOptions | None = None,
                  **kwargs: Any):
         super().__init__(**kwargs)
-        if questions not in QUESTION_SOURCES:
-            raise LongbenchError(f"vqa: questions must be one of {', '.join(QUESTION_SOURCES)}, got {questions!r}")
+        self._questions = QuestionSelector(questions)
         if match not in F.ANSWER_MATCHES:
             raise LongbenchError(f"vqa: match must be one of {', '.join(F.ANSWER_MATCHES)}, got {match!r}")
         F.dpg_tile_boxes(pic_num, resolution or 1)  # checks pic_num and resolution
@@ -155,18 +142,11 @@ class VQAMetric(LongbenchMetric):
         for col in self._cat_column.values():
             cols[col] = True
         self.sample_columns = list(cols)
-        if self.dpg:
+        self._dpg = DPGColumns(dpg_categories, dpg_compat) if self.dpg else None
+        if self._dpg is not None:
             cols["dpg"] = True
             self.sample_columns.append("dpg")
-            l2 = list(dict.fromkeys(F.dpg_levels(c)[1] for c in (dpg_categories or ())))
-            self.dpg_l2 = l2
-            self.dpg_l1 = list(dict.fromkeys(F.dpg_levels(c)[0] for c in l2))
-            for c in self.dpg_l1:
-                cols[f"dpg-l1:{category_slug(c)}"] = True
-            for c in self.dpg_l2:
-                cols[f"dpg-l2:{category_slug(c)}"] = True
-        else:
-            self.dpg_l1, self.dpg_l2 = [], []
+            cols.update(self._dpg.columns())
         self.columns = cols  # the instance's columns (categories depend on the suite)
         self.add_state("values", default=[], dist_reduce_fx="cat")  # (images, sample columns) float64
         self.add_state("segment_scores", default=[], dist_reduce_fx="cat")
@@ -178,8 +158,6 @@ class VQAMetric(LongbenchMetric):
         # states, so the report's counts survive a distributed sync (its examples are the local process's)
         self.add_state("report_counts", default=torch.zeros(len(REPORT_COUNTS), dtype=torch.float64),
                        dist_reduce_fx="sum")
-        self._prepared: dict[str, tuple[list[VQAQuestion], list[list[int]], list[int | None]]] = {}  # by item id
-        self._counter: Any = None
         self._details: list[dict[str, Any]] = []  # per image, for samples.jsonl (main process only)
         self._report = self._empty_report()
 
@@ -191,26 +169,19 @@ class VQAMetric(LongbenchMetric):
         suite = ctx.suite
         items = list(suite.items) if suite is not None else []
         if options.dpg.strip().lower() == "auto":
-            dpg = any(_is_dpg(it) for it in items)
+            dpg = any(is_dpg_item(it) for it in items)
         else:
             try:
                 dpg = parse_bool(options.dpg)
             except ValueError:
                 raise LongbenchError(f"vqa: dpg must be auto, true or false, got {options.dpg!r}") from None
-        if options.questions not in QUESTION_SOURCES:
-            raise LongbenchError(f"vqa: questions must be one of {', '.join(QUESTION_SOURCES)}, "
-                                 f"got {options.questions!r}")
-        categories: list[str] = []
-        for it in items:
-            for q in item_questions(it, options.questions):
-                if q.category not in categories:
-                    categories.append(q.category)
+        categories = suite_categories(items, check_source(options.questions))
         values = option_values(options)
         jo = JudgeOptions(**{k: values[k] for k in option_values(JudgeOptions())})
         jo.device = options.device or ctx.device
-        judge = options.judge or (SYNTH_JUDGE if items and _is_synth(items[0]) else DEFAULT_JUDGE)
-        return cls(judge, questions=options.questions, match=options.match, pic_num=options.pic_num,
-                   resolution=options.resolution, dpg_compat=options.dpg_compat, categories=categories, dpg=dpg,
+        # A suite that needs another judge declares it (synthetic suites: ``metric_args`` vqa.judge=synth).
+        return cls(options.judge or DEFAULT_JUDGE, questions=options.questions, match=options.match,
+                   pic_num=options.pic_num, resolution=options.resolution, dpg_compat=options.dpg_compat, categories=categories, dpg=dpg,
                    dpg_categories=categories if dpg else None, judge_options=jo, **ctx.metric_kwargs)
 
     @classmethod
@@ -221,20 +192,6 @@ class VQAMetric(LongbenchMetric):
         return vqa()
 
     # ------------------------------------------------------------------ scoring
-    def _prepare(self, item: Any) -> tuple[list[VQAQuestion], list[list[int]], list[int | None]]:
-        key = item if isinstance(item, str) else item.id
-        if key not in self._prepared:
-            if isinstance(item, str):
-                self._prepared[key] = ([], [], [])
-            else:
-                qs = item_questions(item, self.question_source)
-                if self._counter is None and any(q.fact is not None for q in qs):
-                    from longbench.text.tokenizer import TokenCounter
-
-                    self._counter = TokenCounter()
-                self._prepared[key] = (qs, parents_by_index(qs), question_last_tokens(item, qs, self._counter))
-        return self._prepared[key]
-
     def tiles(self, image: Any) -> list[Any]:
         """The images the judge is shown: the whole image, or ``pic_num`` tiles of a 2×2 grid."""
         from longbench.models.base import to_rgb
@@ -253,13 +210,13 @@ class VQAMetric(LongbenchMetric):
             raise LongbenchError(f"vqa: {len(images)} images but {len(items)} items")
         if not len(images):
             return
-        prepared = [self._prepare(it) for it in items]
+        prepared = [self._questions.prepare(it) for it in items]
         tiles = [self.tiles(im) for im in images]
         requests, owner = [], []
-        for k, (item, (qs, _, _), ts) in enumerate(zip(items, prepared, tiles)):
-            if qs:
+        for k, (item, pq, ts) in enumerate(zip(items, prepared, tiles)):
+            if pq.questions:
                 for t in ts:
-                    requests.append(JudgeRequest(t, tuple(qs), None if isinstance(item, str) else item))
+                    requests.append(JudgeRequest(t, tuple(pq.questions), None if isinstance(item, str) else item))
                     owner.append(k)
         answers = check_answers(self.judge_spec, requests, self.judge.answer(requests)) if requests else []
         per_image: list[list[list[Any]]] = [[] for _ in images]
@@ -267,8 +224,8 @@ class VQAMetric(LongbenchMetric):
             per_image[k].append(a)
         rows, seg_scores, seg_counts = [], [], []
         cat_idx, cat_score, cat_counts = [], [], []
-        for item, (qs, parents, last), tile_answers in zip(items, prepared, per_image):
-            row, segs, cats = self._score_image(item, qs, parents, last, tile_answers)
+        for item, pq, tile_answers in zip(items, prepared, per_image):
+            row, segs, cats = self._score_image(item, pq, tile_answers)
             rows.append(row)
             seg_scores += segs
             seg_counts.append(len(segs))
@@ -282,13 +239,13 @@ class VQAMetric(LongbenchMetric):
         self.dpg_cat_score.append(torch.tensor(cat_score, dtype=torch.float64))
         self.dpg_cat_counts.append(torch.tensor(cat_counts, dtype=torch.long))
 
-    def _score_image(self, item: Any, qs: list[VQAQuestion], parents: list[list[int]], last_tokens: list[int | None],
-                     tile_answers: list[list[Any]]) -> tuple[list[float], list[float], list[tuple[int, float]]]:
+    def _score_image(self, item: Any, pq: PreparedQuestions, tile_answers: list[list[Any]]
+                     ) -> tuple[list[float], list[float], list[tuple[int, float]]]:
         """One image: its sample-column values, per-sentence scores and DPG category records."""
         from longbench.worlds.tokens import visible
 
         item_id = item if isinstance(item, str) else item.id
-        n_sent = self._n_sentences(item)
+        qs, parents, last_tokens, n_sent = pq.questions, pq.parents, pq.last_tokens, pq.n_sentences
         values = dict.fromkeys(self.sample_columns, math.nan)
         if not qs:
             self._count("images_without_questions")
@@ -322,73 +279,14 @@ class VQAMetric(LongbenchMetric):
         for cat, col in self._cat_column.items():
             values[col] = image[f"category:{cat}"]
         cats: list[tuple[int, float]] = []
-        if self.dpg:
-            values["dpg"], cats = self._dpg(item_id, item, qs, kinds_t)
+        if self._dpg is not None:
+            values["dpg"], cats, dropped = self._dpg.image(item_id, item, qs, kinds_t)
+            if dropped is not None:
+                self._count("dpg_dropped")
+                self._report["dpg_dropped"].append({"item_id": item_id, "reason": dropped})
         segs = [image[f"sentence:{si}"] for si in range(n_sent)]
-        self._details.append(self._detail(qs, tile_answers, kinds_t, hard_t, soft_t, soft_known))
+        self._details.append(answer_details(qs, tile_answers, kinds_t, hard_t, soft_t, soft_known))
         return [values[c] for c in self.sample_columns], segs, cats
-
-    def _dpg(self, item_id: str, item: Any, qs: list[VQAQuestion], kinds_t: list[list[str]]
-             ) -> tuple[float, list[tuple[int, float]]]:
-        """The reference's image score ×100 and its category records (L2 index, last tile's raw score)."""
-        skipped = None
-        if self.dpg_compat and not isinstance(item, str):
-            meta = item.meta.get("dpg_bench") if isinstance(item.meta, dict) else None
-            skipped = meta.get("first_row_question") if isinstance(meta, dict) else None
-        keep = [k for k, q in enumerate(qs) if q.id != skipped]
-        dependency = {qs[k].id: list(qs[k].depends_on) for k in keep}
-        tiles = [{qs[k].id: (1.0 if kinds[k] == "yes" else 0.0) for k in keep} for kinds in kinds_t]
-        try:
-            score, last = F.dpg_image(tiles, dependency)
-        except F.DPGMissingParent as e:
-            if not self.dpg_compat:  # only the compat switch's skipped question can be missing (suites are validated)
-                raise LongbenchError(f"vqa: item {item_id!r}: {e}") from None
-            self._count("dpg_dropped")
-            self._report["dpg_dropped"].append({
-                "item_id": item_id, "reason": f"{e}: the reference skips the first data row of the CSV and then "
-                                              f"raises KeyError for this image, dropping it from its scores"})
-            return math.nan, []
-        l2_index = {c: i for i, c in enumerate(self.dpg_l2)}
-        cats = []
-        for k in keep:
-            l2 = F.dpg_levels(qs[k].category)[1]
-            if l2 not in l2_index:  # a category the suite did not declare at construction
-                self.dpg_l2.append(l2)
-                l2_index[l2] = len(self.dpg_l2) - 1
-            cats.append((l2_index[l2], last[qs[k].id]))
-        return 100.0 * score, cats
-
-    def _detail(self, qs: list[VQAQuestion], tile_answers: list[list[Any]], kinds_t: list[list[str]],
-                hard_t: list[list[float]], soft_t: list[list[float]], soft_known: bool) -> dict[str, Any]:
-        one = len(tile_answers) == 1
-        out = []
-        for j, q in enumerate(qs):
-            texts = [a[j].text for a in tile_answers]
-            p = [a[j].p_yes for a in tile_answers]
-            d: dict[str, Any] = {"id": q.id, "question": q.text, "category": q.category,
-                                 "answer": texts[0] if one else texts,
-                                 "yes": (kinds_t[0][j] == "yes") if one else [k[j] == "yes" for k in kinds_t],
-                                 "hard": hard_t[0][j] if one else [h[j] for h in hard_t]}
-            if q.depends_on:
-                d["depends_on"] = list(q.depends_on)
-            if soft_known:
-                d["p_yes"] = p[0] if one else p
-                d["soft"] = soft_t[0][j] if one else [s[j] for s in soft_t]
-            if any(k[j] == "other" for k in kinds_t):
-                d["neither"] = True
-            out.append(d)
-        return {"questions": out}
-
-    def _n_sentences(self, item: Any) -> int:
-        if isinstance(item, str):
-            return 0
-        if item.segments is not None:
-            return len(item.segments)
-        if not any(q.fact is not None for q in self._prepare(item)[0]):
-            return 0
-        from longbench.text.splitters import split_default
-
-        return len(split_default(item.prompt))
 
     # ------------------------------------------------------------------ results
     @staticmethod
@@ -409,7 +307,7 @@ class VQAMetric(LongbenchMetric):
 
     def _pooled(self, select: torch.Tensor | None = None) -> dict[str, float]:
         """DPG category columns pooled over the question records of the selected images."""
-        if not self.dpg:
+        if self._dpg is None:
             return {}
         idx = self._cat(self.dpg_cat, torch.long)
         score = self._cat(self.dpg_cat_score, torch.float64)
@@ -418,14 +316,7 @@ class VQAMetric(LongbenchMetric):
             owner = torch.repeat_interleave(torch.arange(counts.numel()), counts)
             keep = select[owner] if owner.numel() else torch.zeros(0, dtype=torch.bool)
             idx, score = idx[keep], score[keep]
-        records = [(self.dpg_l2[i], s) for i, s in zip(idx.tolist(), score.tolist())]
-        summary = F.dpg_summary([], records)
-        out = {}
-        for c in dict.fromkeys(self.dpg_l1 + [F.dpg_levels(c)[0] for c in self.dpg_l2]):
-            out[f"dpg-l1:{category_slug(c)}"] = summary["l1"].get(c, math.nan)  # type: ignore[union-attr]
-        for c in self.dpg_l2:
-            out[f"dpg-l2:{category_slug(c)}"] = summary["l2"].get(c, math.nan)  # type: ignore[union-attr]
-        return out
+        return self._dpg.pooled(idx.tolist(), score.tolist())
 
     def compute(self) -> dict[str, float]:
         out = {}
@@ -498,9 +389,6 @@ class VQAMetric(LongbenchMetric):
             "tiles": {"pic_num": self.pic_num, "resolution": self.resolution,
                       "layout": "2x2 grid, left to right then top to bottom; mean over tiles"},
         }
-        if self.dpg:
-            out["dpg"] = {"compat": self.dpg_compat, "reference": "ELLA dpg_bench/compute_dpg_bench.py",
-                          "category": "L2 = tuple up to '(' ; L1 = L2 up to '-'; last tile's answers before "
-                                      "dependency zeroing, pooled over questions",
-                          "scale": 100}
+        if self._dpg is not None:
+            out["dpg"] = self._dpg.protocol()
         return out

@@ -26,8 +26,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from longbench.results import atomic_write_text
-from longbench.text.tokenizer import MODEL_MAX_LENGTH, _bytes_to_unicode, _bpe_file, _N_MERGES
+from longbench.fileio import atomic_write_text
+from longbench.text.tokenizer import _N_MERGES, MODEL_MAX_LENGTH, _bpe_file, _bytes_to_unicode
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

@@ -22,6 +22,16 @@ FACT_TYPES = ("presence", "count", "attribute", "spatial", "text", "style")
 MAX_PROMPT_CHARS = 20_000
 
 
+def is_int(x: Any) -> bool:
+    """Whether a JSON value is an integer (``true``/``false`` are not)."""
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def nonempty_str(x: Any) -> bool:
+    """Whether a JSON value is a string with a non-blank character."""
+    return isinstance(x, str) and bool(x.strip())
+
+
 @dataclass(frozen=True)
 class Entity:
     """Something the prompt asks to appear. ``count`` is None when the prompt states no number."""
@@ -132,7 +142,7 @@ class Item:
                 raise LongbenchError(f"{where}: item {item_id!r}: fact type {f.type!r} not in {FACT_TYPES}")
         raw_questions = d.get("questions", [])
         if raw_questions:
-            from longbench.suites.schema import question_problems  # the schema's rules have one home
+            from longbench.suites.question_checks import question_problems  # the rules have one home
 
             problems = question_problems(raw_questions, len(facts))
             if problems:

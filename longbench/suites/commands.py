@@ -185,7 +185,7 @@ def import_cmd(fmt: str, path: str, out: str, **options: Any) -> None:
     """
     from pathlib import Path
 
-    from longbench.results import check_writable
+    from longbench.fileio import check_writable
     from longbench.suites.importers import check_format, import_to_file
 
     fmt = check_format(fmt.lower())
@@ -205,7 +205,7 @@ def import_cmd(fmt: str, path: str, out: str, **options: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def stats_cmd(spec: str, plot: str | None, as_json: bool) -> None:
     """Length statistics of a suite (registered NAME or FILE): CLIP tokens, sentences, counts."""
-    from longbench.results import check_writable
+    from longbench.fileio import check_writable
     from longbench.suites.loaders import load_suite
     from longbench.suites.stats import plot_histogram, suite_stats
 

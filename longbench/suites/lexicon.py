@@ -21,6 +21,8 @@ ORDINALS = {"second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seven
 
 # A word: letters/digits, optionally joined by hyphens or apostrophes ("long-haired", "children's").
 WORD_RE = re.compile(r"[A-Za-z0-9]+(?:[-'’][A-Za-z0-9]+)*")
+# A count written in digits: 1-999 (larger numbers are years, sizes, labels).
+_DIGITS_RE = re.compile(r"\d{1,3}")
 
 _IRREGULAR_PLURALS = {
     "people": "person", "men": "man", "women": "woman", "children": "child", "feet": "foot",
@@ -75,6 +77,21 @@ _OES_PLURALS = {"tomatoes", "potatoes", "heroes", "echoes", "mangoes", "volcanoe
 def words(text: str) -> list[str]:
     """Lower-cased words of ``text`` (hyphen/apostrophe compounds kept together)."""
     return [w.lower() for w in WORD_RE.findall(text)]
+
+
+def number_value(word: str) -> int | None:
+    """Value of a number word or digit string ("seven", "twenty-one", "12"; digits up to 999), else None."""
+    w = word.lower()
+    if _DIGITS_RE.fullmatch(w):
+        return int(w)
+    if w in UNITS:
+        return UNITS[w]
+    if w in TENS:
+        return TENS[w]
+    tens, _, unit = w.partition("-")
+    if tens in TENS and unit in UNITS and 0 < UNITS[unit] < 10:
+        return TENS[tens] + UNITS[unit]
+    return None
 
 
 # Compounds inflect like their last part: "grandchildren", "policewomen", "townspeople".

@@ -40,11 +40,13 @@ Item fields (only ``id`` and ``prompt`` are required):
     instead of the ones generated from ``facts``: ``{"id": str, "text": str, "depends_on": [id, ...],
     "category": str?, "fact": int?}``. Ids are unique in the item; ``depends_on`` names other questions of
     the item (a question whose parent is answered "no" scores 0) and the dependencies form no cycle;
-    ``text`` is non-empty; ``fact`` is a 0-based index into the item's ``facts``.
+    ``text`` is non-empty; ``fact`` is a 0-based index into the item's ``facts``
+    (:mod:`longbench.suites.question_checks`).
 ``tags`` (list of str), ``reference_image`` (str, a path relative to the suite file or absolute),
 ``meta`` (object, free-form; part of the suite hash).
 
-Checks of an item against its own text (what ``longbench suites validate`` adds to the structure):
+Checks of an item against its own text (what ``longbench suites validate`` adds to the structure;
+:mod:`longbench.suites.item_checks`):
 
 * segments are substrings of the prompt, in order;
 * a fact's ``sentence`` is a valid sentence index;
@@ -64,33 +66,22 @@ declares a newer version is reported rather than misread.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from longbench import jsonio
 from longbench.errors import LongbenchError
-from longbench.suites.base import FACT_TYPES, ITEM_ID_RE, MAX_PROMPT_CHARS, Item, Suite
-from longbench.suites.counts import find_counts, number_value
-from longbench.suites.lexicon import head_noun, mentions_noun, same_noun, words
-from longbench.text.splitters import split_default
+from longbench.suites.base import FACT_TYPES, ITEM_ID_RE, MAX_PROMPT_CHARS, Item, Suite, is_int, nonempty_str
+from longbench.suites.item_checks import item_problems
+from longbench.suites.question_checks import question_problems
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 ITEM_FIELDS = ("id", "prompt", "segments", "entities", "facts", "tags", "reference_image", "meta", "questions")
-QUESTION_FIELDS = ("id", "text", "depends_on", "category", "fact")
 ENTITY_FIELDS = ("name", "count", "attributes")
 FACT_FIELDS = ("type", "sentence", "entity", "value", "target")
-
-# Words that state a quantity in a sentence, with the count they state.
-_QUANTITY_WORDS = {
-    "a": 1, "an": 1, "single": 1, "lone": 1, "solitary": 1, "sole": 1, "once": 1,
-    "pair": 2, "couple": 2, "twin": 2, "twins": 2, "both": 2, "double": 2, "twice": 2,
-    "trio": 3, "triple": 3, "triplets": 3, "quartet": 4, "quintet": 5, "dozen": 12,
-    "no": 0, "zero": 0, "none": 0, "without": 0, "nothing": 0, "nobody": 0,
-}
 
 
 @dataclass(frozen=True)
@@ -103,14 +94,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def _nonempty_str(x: Any) -> bool:
-    return isinstance(x, str) and bool(x.strip())
 
 
 def structure_problems(d: Any) -> list[str]:
@@ -127,12 +110,12 @@ def structure_problems(d: Any) -> list[str]:
     elif not isinstance(item_id, str) or not ITEM_ID_RE.match(item_id) or ".." in item_id:
         out.append(f"invalid id {item_id!r} (use letters, digits, '_', '-', '.'; max 128; no '..')")
     prompt = d.get("prompt")
-    if not _nonempty_str(prompt):
+    if not nonempty_str(prompt):
         out.append("empty or missing prompt")
     elif len(prompt) > MAX_PROMPT_CHARS:
         out.append(f"prompt has {len(prompt):,} characters, over the {MAX_PROMPT_CHARS:,}-character limit")
     segs = d.get("segments")
-    if segs is not None and (not isinstance(segs, list) or not all(_nonempty_str(s) for s in segs)):
+    if segs is not None and (not isinstance(segs, list) or not all(nonempty_str(s) for s in segs)):
         out.append("segments must be a list of non-empty strings")
     elif isinstance(segs, list) and not segs:
         out.append("segments is an empty list (omit it to use the default splitter)")
@@ -140,7 +123,7 @@ def structure_problems(d: Any) -> list[str]:
         v = d.get(key, [])
         if not isinstance(v, list) or not all(isinstance(t, str) for t in v):
             out.append(f"{key} must be a list of strings")
-    if "reference_image" in d and not _nonempty_str(d["reference_image"]):
+    if "reference_image" in d and not nonempty_str(d["reference_image"]):
         out.append("reference_image must be a non-empty string")
     if not isinstance(d.get("meta", {}), dict):
         out.append("meta must be an object")
@@ -163,12 +146,12 @@ def _entity_structure(entities: Any) -> list[str]:
         unknown = sorted(set(e) - set(ENTITY_FIELDS))
         if unknown:
             out.append(f"{w} has unknown field(s) {', '.join(unknown)}")
-        if not _nonempty_str(e.get("name")):
+        if not nonempty_str(e.get("name")):
             out.append(f"{w} needs a non-empty string name")
-        if "count" in e and e["count"] is not None and not (_is_int(e["count"]) and e["count"] >= 0):
+        if "count" in e and e["count"] is not None and not (is_int(e["count"]) and e["count"] >= 0):
             out.append(f"{w} ({e.get('name')!r}) count must be an integer >= 0, got {e['count']!r}")
         attrs = e.get("attributes", [])
-        if not isinstance(attrs, list) or not all(_nonempty_str(a) for a in attrs):
+        if not isinstance(attrs, list) or not all(nonempty_str(a) for a in attrs):
             out.append(f"{w} ({e.get('name')!r}) attributes must be a list of non-empty strings")
     return out
 
@@ -188,176 +171,19 @@ def _fact_structure(facts: Any) -> list[str]:
         t = f.get("type")
         if t not in FACT_TYPES:
             out.append(f"{w} type {t!r} is not one of {', '.join(FACT_TYPES)}")
-        if not (_is_int(f.get("sentence")) and f["sentence"] >= 0):
+        if not (is_int(f.get("sentence")) and f["sentence"] >= 0):
             out.append(f"{w} sentence must be an integer >= 0, got {f.get('sentence')!r}")
         for key in ("entity", "target"):
-            if f.get(key) is not None and not _nonempty_str(f[key]):
+            if f.get(key) is not None and not nonempty_str(f[key]):
                 out.append(f"{w} {key} must be a non-empty string")
         if t in ("presence", "count", "attribute", "spatial") and f.get("entity") is None:
             out.append(f"{w} ({t}) needs an entity")
-        if t == "count" and not (_is_int(f.get("value")) and f["value"] >= 0):
+        if t == "count" and not (is_int(f.get("value")) and f["value"] >= 0):
             out.append(f"{w} (count) value must be an integer >= 0, got {f.get('value')!r}")
-        if t in ("attribute", "spatial", "text", "style") and not _nonempty_str(f.get("value")):
+        if t in ("attribute", "spatial", "text", "style") and not nonempty_str(f.get("value")):
             out.append(f"{w} ({t}) value must be a non-empty string")
         if t == "presence" and f.get("value") is not None:
             out.append(f"{w} (presence) takes no value")
-    return out
-
-
-def question_problems(questions: Any, n_facts: int) -> list[str]:
-    """Every problem of an item's ``questions`` value: structure, empty text, duplicate ids, a dependency on
-    an unknown id or on itself, a dependency cycle, a ``fact`` index out of range (empty: valid)."""
-    if not isinstance(questions, list):
-        return ["questions must be a list"]
-    out: list[str] = []
-    ids: dict[str, int] = {}
-    graph: dict[str, list[str]] = {}
-    for k, q in enumerate(questions):
-        w = f"questions[{k}]"
-        if not isinstance(q, dict):
-            out.append(f"{w} must be an object")
-            continue
-        unknown = sorted(set(q) - set(QUESTION_FIELDS))
-        if unknown:
-            out.append(f"{w} has unknown field(s) {', '.join(unknown)}")
-        qid = q.get("id")
-        if not _nonempty_str(qid):
-            out.append(f"{w} needs a non-empty string id, got {qid!r}")
-            qid = None
-        else:
-            w = f"{w} (id {qid!r})"
-            if qid in ids:
-                out.append(f"{w} duplicates the id of questions[{ids[qid]}]")
-            else:
-                ids[qid] = k
-        if not _nonempty_str(q.get("text")):
-            out.append(f"{w} has an empty or missing text")
-        deps = q.get("depends_on", [])
-        if not isinstance(deps, list) or not all(_nonempty_str(x) for x in deps):
-            out.append(f"{w} depends_on must be a list of question ids (strings)")
-            deps = []
-        if q.get("category") is not None and not _nonempty_str(q["category"]):
-            out.append(f"{w} category must be a non-empty string")
-        fact = q.get("fact")
-        if fact is not None and not (_is_int(fact) and 0 <= fact < n_facts):
-            out.append(f"{w} fact must be an index into the item's {n_facts} facts, got {fact!r}")
-        if qid is not None and qid not in graph:
-            graph[qid] = list(deps)
-    for qid, deps in graph.items():
-        for dep in deps:
-            if dep == qid:
-                out.append(f"question {qid!r} depends on itself")
-            elif dep not in graph:
-                out.append(f"question {qid!r} depends on unknown question {dep!r}")
-    cycle = _dependency_cycle(graph)
-    if cycle:
-        out.append(f"questions form a dependency cycle: {' -> '.join(repr(c) for c in cycle)}")
-    return out
-
-
-def _dependency_cycle(graph: dict[str, list[str]]) -> list[str] | None:
-    """One cycle (first node repeated at the end) of the dependency graph, ignoring self-loops and
-    unknown ids (reported on their own), or None."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for start in graph:
-        if state.get(start):
-            continue
-        path: list[str] = []
-        stack: list[tuple[str, int]] = [(start, 0)]
-        while stack:
-            node, i = stack.pop()
-            if i == 0:
-                state[node] = 1
-                path.append(node)
-            deps = [d for d in graph[node] if d != node and d in graph]
-            if i < len(deps):
-                stack.append((node, i + 1))
-                nxt = deps[i]
-                if state.get(nxt) == 1:
-                    return path[path.index(nxt):] + [nxt]
-                if not state.get(nxt):
-                    stack.append((nxt, 0))
-            else:
-                state[node] = 2
-                path.pop()
-    return None
-
-
-def number_values(sentence: str) -> set[int]:
-    """Every quantity a sentence states in words or digits ("a pair of" → 2, "half a dozen" → 6)."""
-    ws = words(sentence)
-    vals: set[int] = set()
-    for k, w in enumerate(ws):
-        if w in _QUANTITY_WORDS:
-            vals.add(_QUANTITY_WORDS[w])
-        n = number_value(w)
-        if n is None and w.isdigit():
-            n = int(w)
-        if n is not None:
-            vals.add(n)
-            if k + 1 < len(ws) and ws[k + 1] == "dozen":
-                vals.add(n * 12)
-        if w == "half" and ws[k + 1:k + 3] == ["a", "dozen"]:
-            vals.add(6)
-    vals.update(int(d) for d in re.findall(r"\d+", sentence))
-    return vals
-
-
-def item_problems(item: Item) -> list[str]:
-    """Problems of a structurally valid item against its own text (see the module docstring)."""
-    out: list[str] = []
-    if item.segments is not None:
-        pos = 0
-        for k, seg in enumerate(item.segments):
-            at = item.prompt.find(seg, pos)
-            if at < 0:
-                where = "is not in the prompt" if seg not in item.prompt else "is out of order"
-                out.append(f"segments[{k}] {where}: {seg[:60]!r}")
-            else:
-                pos = at + len(seg)
-    sentences = list(item.segments) if item.segments is not None else split_default(item.prompt)
-    names: dict[str, int | None] = {}
-    for e in item.entities:
-        key = e.name.strip().lower()
-        if key in names:
-            out.append(f"entity {e.name!r} is declared twice")
-        names[key] = e.count
-    parsed = None  # count-parser mentions, computed only when a count fact needs them
-    counted_facts: set[str] = set()
-    for k, f in enumerate(item.facts):
-        w = f"facts[{k}] ({f.type}"
-        w += f" {f.entity!r})" if f.entity else ")"
-        if f.sentence >= len(sentences):
-            out.append(f"{w} sentence {f.sentence} is out of range (the item has {len(sentences)} "
-                       f"sentence{'s' if len(sentences) != 1 else ''})")
-            continue
-        sent = sentences[f.sentence]
-        for role, name in (("entity", f.entity), ("target", f.target)):
-            if name and not mentions_noun(sent, head_noun(name)):
-                out.append(f"{w} {role} {name!r} does not appear in sentence {f.sentence}: {sent[:80]!r}")
-        if f.type == "count" and f.entity:
-            counted_facts.add(f.entity.strip().lower())
-            if f.value not in number_values(sent):
-                if parsed is None:
-                    parsed = find_counts(item.prompt, item.segments)
-                head = head_noun(f.entity)
-                if not any(m.sentence == f.sentence and m.entity.count == f.value
-                           and same_noun(head_noun(m.entity.name), head) for m in parsed):
-                    out.append(f"{w} value {f.value} is not stated in sentence {f.sentence}: {sent[:80]!r}")
-            key = f.entity.strip().lower()
-            if key not in names:
-                out.append(f"{w} names no declared entity (entities: "
-                           f"{', '.join(repr(e.name) for e in item.entities) or 'none'})")
-            elif names[key] != f.value:
-                out.append(f"{w} value {f.value} disagrees with the entity's count {names[key]!r}")
-        if f.type == "text" and isinstance(f.value, str) and (
-                " ".join(f.value.lower().split()) not in " ".join(sent.lower().split())):
-            out.append(f"{w} text {f.value!r} does not appear in sentence {f.sentence}")
-    if item.facts:
-        for e in item.entities:
-            # count 0 (absence, e.g. a GenEval exclusion) is a constraint, not something a sentence states
-            if e.count and e.name.strip().lower() not in counted_facts:
-                out.append(f"entity {e.name!r} has count {e.count} but no count fact states it")
     return out
 
 
@@ -366,11 +192,11 @@ def metric_header_problems(header: dict[str, Any]) -> list[str]:
     string value}); metric names are checked against the registry when the suite is run."""
     out = []
     dm = header.get("default_metrics", [])
-    if not isinstance(dm, list) or not all(_nonempty_str(m) for m in dm):
+    if not isinstance(dm, list) or not all(nonempty_str(m) for m in dm):
         out.append("suite header default_metrics must be a list of metric names")
     ma = header.get("metric_args", {})
     if not isinstance(ma, dict) or not all(
-            _nonempty_str(m) and isinstance(o, dict) and all(_nonempty_str(k) and isinstance(v, str) for k, v in o.items())
+            nonempty_str(m) and isinstance(o, dict) and all(nonempty_str(k) and isinstance(v, str) for k, v in o.items())
             for m, o in ma.items()):
         out.append('suite header metric_args must map metric names to {"option": "value"} objects of strings')
     return out
@@ -386,10 +212,10 @@ def _header_problems(header: Any) -> list[str]:
         out.append(f"suite header has unknown field(s) {', '.join(unknown)}")
     out += metric_header_problems(header)
     for key in ("name", "version"):
-        if key in header and not _nonempty_str(header[key]):
+        if key in header and not nonempty_str(header[key]):
             out.append(f"suite header {key} must be a non-empty string")
     sv = header.get("schema_version", SCHEMA_VERSION)
-    if not _is_int(sv) or sv < 1:
+    if not is_int(sv) or sv < 1:
         out.append(f"suite header schema_version must be a positive integer, got {sv!r}")
     elif sv > SCHEMA_VERSION:
         out.append(f"schema_version {sv} is newer than this longbench supports ({SCHEMA_VERSION})")

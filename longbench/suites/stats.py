@@ -15,7 +15,7 @@ from pathlib import Path
 from statistics import mean, median
 from typing import TYPE_CHECKING, Any
 
-from longbench.results import atomic_write_bytes
+from longbench.fileio import atomic_write_bytes
 from longbench.suites.base import Suite
 from longbench.text.splitters import split_default
 from longbench.text.tokenizer import LENGTH_BUCKETS, length_bucket

@@ -69,7 +69,7 @@ def build_tokenizer_files(out_dir: Path) -> Path:
             "unk_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "do_lower_case": True}),
     }
     # imported here, not at module level: longbench.results reads the bucket labels from this module
-    from longbench.results import atomic_write_text
+    from longbench.fileio import atomic_write_text
 
     for name, text in files.items():
         atomic_write_text(out_dir / name, text)

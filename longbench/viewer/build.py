@@ -69,7 +69,8 @@ def build_viewer(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         LongbenchError: a run cannot be read, runs are of different suites or seeds, or the suite is
             not found or differs from the one the runs were scored on.
     """
-    from longbench.results import atomic_write_text, check_writable, dumps
+    from longbench.fileio import atomic_write_text, check_writable
+    from longbench.results import dumps
     from longbench.text.tokenizer import MODEL_MAX_LENGTH, TokenCounter, window_end_chars
     from longbench.viewer.data import build_data
     from longbench.viewer.images import ImageGap, ImageStore

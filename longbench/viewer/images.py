@@ -19,8 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from longbench.fileio import atomic_write_bytes, publish, temp_path
 from longbench.models.images import EXTENSIONS
-from longbench.results import atomic_write_bytes, publish, temp_path
 
 logger = logging.getLogger(__name__)
 

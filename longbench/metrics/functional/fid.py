@@ -28,7 +28,7 @@ import torch
 
 from longbench import jsonio
 from longbench.errors import LongbenchError
-from longbench.results import atomic_write_bytes
+from longbench.fileio import atomic_write_bytes
 
 _F64 = torch.float64
 

@@ -36,6 +36,13 @@ DPG_GRID_BOXES = ((0, 0, 1, 1), (1, 0, 2, 1), (0, 1, 1, 2), (1, 1, 2, 2))  # in 
 _FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 
 
+def category_slug(category: str) -> str:
+    """A column-friendly form of a category: "entity - whole" → "entity-whole" (``vqa-hard:<slug>``,
+    ``dpg-l1:<slug>``, ``dpg-l2:<slug>``)."""
+    s = re.sub(r"\s*-\s*", "-", category.strip().lower())
+    return re.sub(r"\s+", "_", s)
+
+
 def normalize_answer(text: str) -> str:
     """The answer's first word, lower-cased ("Yes." → "yes", "No, it is not" → "no"; "" when none)."""
     m = _FIRST_WORD.match(text)
