@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import LongbenchError
+from longbench.fileio import swap_dir
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def build_leaderboard(
         }
         for name in OUTPUT_FILES:
             (tmp / name).write_text(texts[name], encoding="utf-8")
-        _swap_dir(tmp / PLOTS_DIR, out / PLOTS_DIR, out)
+        _replace_plots(tmp / PLOTS_DIR, out / PLOTS_DIR)
         for name in OUTPUT_FILES:
             os.replace(tmp / name, out / name)
     finally:
@@ -88,15 +89,11 @@ def build_leaderboard(
     return table
 
 
-def _swap_dir(new: Path, target: Path, parent: Path) -> None:
+def _replace_plots(new: Path, target: Path) -> None:
     """Replace directory ``target`` by ``new`` (which may not exist: then ``target`` is removed)."""
-    old = None
-    if target.is_symlink() or target.is_file():
-        raise LongbenchError(f"{target}: exists and is not a directory; refusing to replace it")
-    if target.exists():
-        old = Path(tempfile.mkdtemp(dir=parent, prefix=".old-plots-"))
-        os.replace(target, old / "plots")
     if new.exists():
-        os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        swap_dir(new, target)  # refuses a file or link at ``target``
+    elif target.is_symlink() or target.is_file():
+        raise LongbenchError(f"{target}: exists and is not a directory; refusing to replace it")
+    elif target.exists():
+        shutil.rmtree(target)

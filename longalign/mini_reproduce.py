@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from longbench.errors import LongbenchError
-from longbench.results import atomic_write_text
+from longbench.fileio import atomic_write_text
 
 MANIFEST_FORMAT = "longalign-mini-reproduce"
 SIZES = ("smoke", "full")
@@ -46,19 +46,21 @@ STEPS: tuple[Step, ...] = (
     Step("denscore", "denscore", (("scorer.init", "clip"),)),
 )
 
-#: ``--size smoke``: the same stages, architectures and code paths, a few dozen steps on small data.
+#: ``--size smoke``: the same stages and code paths on smaller models, small data and a few dozen steps
+#: (a couple of minutes of CPU); the models beat nothing but chance-level losses (see tests/test_mini_train.py).
 SMOKE: dict[str, tuple[str, ...]] = {
-    "clip": ("train.max_steps=40", "train.batch_size=16", "data.mini_size=128", "clip.eval_items=16",
-             "optim.warmup_steps=5", "train.state_every=0"),
-    "vae": ("train.max_steps=60", "data.mini_size=128", "vae.eval_items=16", "vae.scaling_items=64",
-            "optim.warmup_steps=5", "train.state_every=0"),
-    "base": ("train.max_steps=40", "data.mini_size=128", "base.eval_items=8", "base.eval_steps=4",
-             "optim.warmup_steps=5", "train.state_every=0"),
-    "sd": ("train.max_steps=8", "train.batch_size=4", "data.mini_size=64", "optim.warmup_steps=2",
+    "clip": ("train.max_steps=24", "train.batch_size=16", "data.mini_size=96", "clip.eval_items=16",
+             "clip.text_width=64", "clip.text_layers=2", "clip.vision_width=64", "clip.vision_layers=2",
+             "clip.projection_dim=64", "optim.warmup_steps=4", "train.state_every=0"),
+    "vae": ("train.max_steps=40", "train.batch_size=8", "data.mini_size=96", "vae.block_out_channels=[16,32]",
+            "vae.eval_items=16", "vae.scaling_items=32", "optim.warmup_steps=4", "train.state_every=0"),
+    "base": ("train.max_steps=24", "train.batch_size=4", "data.mini_size=96", "unet.block_out_channels=[32,64]",
+             "base.eval_items=4", "base.eval_steps=2", "optim.warmup_steps=4", "train.state_every=0"),
+    "sd": ("train.max_steps=4", "train.batch_size=2", "data.mini_size=32", "lora.rank=4", "optim.warmup_steps=1",
            "train.state_every=0"),
-    "longsd": ("train.max_steps=8", "train.batch_size=4", "data.mini_size=64", "optim.warmup_steps=2",
-               "train.state_every=0"),
-    "denscore": ("train.max_steps=8", "train.batch_size=8", "pairs.mini_size=32", "optim.warmup_steps=2",
+    "longsd": ("train.max_steps=4", "train.batch_size=2", "data.mini_size=32", "lora.rank=4",
+               "optim.warmup_steps=1", "train.state_every=0"),
+    "denscore": ("train.max_steps=4", "train.batch_size=4", "pairs.mini_size=16", "optim.warmup_steps=1",
                  "train.state_every=0"),
 }
 

@@ -20,6 +20,7 @@ from longbench.fileio import atomic_write_bytes, sweep_stale_temps
 
 if TYPE_CHECKING:
     from PIL import Image
+    from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class BackgroundWriter:
         self._pool.shutdown(wait=True)
         self.flush()
 
-    def __enter__(self) -> BackgroundWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -186,8 +186,14 @@ def _os_reason(e: OSError, path: Path) -> str:
 
 def swap_dir(src: str | os.PathLike, target: str | os.PathLike) -> None:
     """Move the finished directory ``src`` to ``target``, replacing any previous one (kept aside as
-    ``.<name>.old`` until the new one is in place, so a crash never leaves neither)."""
+    ``.<name>.old`` until the new one is in place, so a crash never leaves neither).
+
+    Raises:
+        LongbenchError: ``target`` is a file or a symbolic link (nothing is moved).
+    """
     src, target = Path(src), Path(target)
+    if target.is_symlink() or target.is_file():
+        raise LongbenchError(f"{target}: exists and is not a directory; refusing to replace it")
     old = target.with_name(f".{target.name}.old")
     if old.exists():
         shutil.rmtree(old)

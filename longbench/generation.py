@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
+from longbench.models.base import to_rgb
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -93,6 +94,9 @@ class CachedModel:
         self.generate_s += time.perf_counter() - t0
         if len(new) != len(requests):
             raise LongbenchError(f"model {self.model.spec} returned {len(new)} images for {len(requests)} prompts")
+        # Any adapter's output (plugins included) becomes exact 8-bit RGB here, once: metrics see the same
+        # image on the first run as when it is read back from the cache, and bad output is refused.
+        new = [to_rgb(im, f"model {self.model.spec}, item {r.item_id}") for r, im in zip(requests, new)]
         if self.cache is not None:
             for r, im in zip(requests, new):
                 self.writer.submit(im, self.cache.path(r))

@@ -223,7 +223,7 @@ class Runner:
                           total_s=round(time.perf_counter() - t_start, 3), images_generated=source.generated,
                           images_cached=source.cached)
         results = to_json(self._results(suite, model, scored, rows, timings))
-        run_dir = self.run_dir(suite, model)
+        run_dir = self.run_dir(suite, model, list(metrics))
         write_results(run_dir, results, rows)
         return RunOutput(results, run_dir, source.generated, source.cached)
 
@@ -256,11 +256,20 @@ class Runner:
         self.progress.finish(task_score)
         return rows, score_time
 
-    def run_dir(self, suite: Suite, model: Model) -> Path:
+    def run_dir(self, suite: Suite, model: Model, metric_names: list[str]) -> Path:
+        """``OUTPUT/<suite>/<model>__<identity>__s<seed>[__limit<N>]__m<metrics>``: the last part hashes the
+        metrics and their options, so two evals of one model with other ``--metric``s never overwrite
+        each other's results (the image cache is shared by both)."""
+        import hashlib
+        import json
+
+        chosen = {n: {k: str(v) for k, v in sorted(self.metric_options(suite, n).items())}
+                  for n in sorted(metric_names)}
+        tag = hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:6]
         name = f"{slug(model.spec)}__{model.identity_hash()[:8]}__s{self.config.seed}"
         if self.config.limit is not None:
             name += f"__limit{self.config.limit}"
-        return self.output / slug(suite.name) / name
+        return self.output / slug(suite.name) / f"{name}__m{tag}"
 
     def _results(self, suite: Suite, model: Model, scored: Scored, rows: list[SampleRecord],
                  timings: Timings) -> Results:

@@ -283,3 +283,35 @@ def test_bytes_io_roundtrip_unchanged() -> None:
     with Image.open(buf) as im:
         im.load()
         assert np.array_equal(_rgb(to_rgb(im)), arr)
+
+
+class _RawModel:
+    """An adapter that returns whatever it is given (as a plugin might): no conversion of its own."""
+
+    spec = "raw:test"
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def generate(self, requests):
+        return self.outputs[: len(requests)]
+
+
+def test_every_adapter_output_is_converted_once_before_metrics_and_cache(tmp_path: Path) -> None:
+    from longbench.cache import BackgroundWriter, ImageCache
+    from longbench.generation import CachedModel
+
+    gray = Image.new("L", (4, 4), 7)
+    array = np.full((4, 4, 3), 0.5)  # float HWC in [0, 1] → 128 (round half to even of 127.5 → 128)
+    reqs = [_request("a"), _request("b")]
+    cache = ImageCache(tmp_path, "m")
+    with BackgroundWriter() as writer:
+        first = CachedModel(_RawModel([gray, array]), cache, writer).images(reqs)
+    assert [im.mode for im in first] == ["RGB", "RGB"]
+    assert first[0].getpixel((0, 0)) == (7, 7, 7) and first[1].getpixel((0, 0)) == (128, 128, 128)
+    with BackgroundWriter() as writer:
+        again = CachedModel(_RawModel([]), cache, writer).images(reqs)  # read back: the same pixels
+    assert [np.asarray(im).tolist() for im in again] == [np.asarray(im).tolist() for im in first]
+    bad = r"model raw:test, item x: float image values must lie in \[0, 1\]"
+    with BackgroundWriter() as writer, pytest.raises(LongbenchError, match=bad):
+        CachedModel(_RawModel([np.full((4, 4, 3), 3.0)]), None, writer).images([_request("x")])

@@ -30,7 +30,12 @@ def _threads():
 
 @pytest.fixture(scope="module")
 def world(_threads, tmp_path_factory) -> dict[str, Path]:
-    from longbench.testing import save_tiny_blip_captioner, save_tiny_grounding_dino, save_tiny_sam, tiny_sd_pipeline
+    from longbench.testing import (
+        save_tiny_blip_captioner,
+        save_tiny_grounding_dino,
+        save_tiny_sam,
+        tiny_sd_pipeline,
+    )
 
     root = tmp_path_factory.mktemp("comat")
     tiny_sd_pipeline(0, sample_size=16).save_pretrained(str(root / "sd"))  # 16² latents, 32 px images
@@ -141,6 +146,7 @@ def test_checkpoint_gives_the_same_image_in_eval_and_in_plain_diffusers(world, s
 
 
 def test_grounded_sam_masks_equal_a_direct_computation(world):
+    from torchvision.transforms.v2 import functional as tvf
     from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor, SamModel, SamProcessor
 
     from longalign.comat.masks import GroundedSam
@@ -153,8 +159,6 @@ def test_grounded_sam_masks_equal_a_direct_computation(world):
     dino = GroundingDinoForObjectDetection.from_pretrained(str(world["gdino"])).eval()
     dproc = GroundingDinoProcessor.from_pretrained(str(world["gdino"]))
     sam, sproc = SamModel.from_pretrained(str(world["sam"])).eval(), SamProcessor.from_pretrained(str(world["sam"]))
-    from torchvision.transforms.v2 import functional as tvf
-
     fired = 0
     with torch.no_grad():
         for img, want_names, masks in zip(images, names, got):
@@ -225,3 +229,59 @@ def test_two_processes(world, tmp_path):
         {p.name for p in (out / "state").iterdir()}
     assert [r["step"] for r in log(out)] == [1, 2]
     assert json.loads((out / "state" / "trainer.json").read_text())["num_processes"] == 2
+
+
+def test_real_latents_are_the_base_models_ddpm_samples(world, tmp_path):
+    """The discriminator's real latents are what diffusers' pipeline samples with DDPM for the same prompts, noise
+    and guidance (segment-encoded prompts); a cache file is written once, then read, and refused when stale."""
+    from accelerate import Accelerator
+    from diffusers import DDPMScheduler, StableDiffusionPipeline
+
+    from longalign.config import load_config
+    from longalign.stages.comat import ComatStage
+    from longalign.trainer import mix_seed
+    from longbench.errors import LongbenchError
+    from longbench.longsd.encoding import segment_prompt_embeds
+
+    cfg = load_config("comat", None, sets(world, 1, "data.synth_size=2", "comat.attention_steps=0"))
+    stage = ComatStage(cfg, Accelerator(cpu=True))
+    stage.setup()
+    prompts = [stage.dataset()[k]["caption"] for k in range(2)]
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(world["sd"]), local_files_only=True)
+    pipe.scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    generator = torch.Generator().manual_seed(mix_seed(cfg.train.seed, "real-latents", 0))
+    noise = torch.randn(2, 4, 16, 16, generator=generator)  # the stage draws the noise first, then each step's
+    embeds = segment_prompt_embeds(pipe, prompts, {"token_length": 240, "splitter": "longalign"})
+    with torch.no_grad():
+        want = pipe(**embeds, latents=noise, generator=generator, num_inference_steps=4, guidance_scale=7.5,
+                    output_type="latent").images
+    assert torch.allclose(stage.real, want, atol=1e-5), float((stage.real - want).abs().max())
+
+    cache = tmp_path / "real.safetensors"
+    cfg.discriminator.real_latents = str(cache)
+    assert torch.equal(stage.real_latents(), stage.real) and cache.is_file()
+    written = cache.stat().st_mtime_ns
+    assert torch.equal(stage.real_latents(), stage.real) and cache.stat().st_mtime_ns == written  # read back
+    cfg.reward.guidance_scale = 5.0
+    with pytest.raises(LongbenchError, match="discriminator.real_latents=.*made for other prompts, models or sampler"):
+        stage.real_latents()
+
+
+def test_reward_stage_takes_the_caption_reward(world, tmp_path):
+    """LongAlign's rollout (DDIM, truncated backprop) with CoMat's reward: one registry, one rollout."""
+    out = tmp_path / "reward-caption"
+    from longalign.commands import train as train_cmd
+
+    args = ["--stage", "reward", "--output", str(out), "--no-progress"]
+    for s in [f"model.base={world['sd']}", "data.format=synth", "data.synth_size=2", "data.resolution=32",
+              f"reward.model={world['blip']}", "reward.kind=caption", "lora.rank=4", "train.batch_size=2",
+              "train.max_steps=1", "reward.rollout_steps=4", "reward.grad_every=2", "optim.warmup_steps=0"]:
+        args += ["--set", s]
+    result = CliRunner().invoke(train_cmd, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    (rec,) = log(out)
+    assert rec["loss"] == pytest.approx(-rec["reward"]) and rec["texts"] >= 1 and rec["grad_steps"] == 2
+    m = json.loads((out / "final" / "manifest.json").read_text())
+    assert m["config"]["reward"]["kind"] == "caption" and m["config"]["reward"]["splitter"] == "default"

@@ -20,8 +20,8 @@ from longbench.stats import bootstrap_mean_ci
 
 
 def _config(suite, out, **kw):
-    base = dict(models=["python:lb_fake_gen:gen"], suite=str(suite), metrics=["brightness"], output=str(out),
-                batch_size=2, n_bootstrap=200)
+    base = {"models": ["python:lb_fake_gen:gen"], "suite": str(suite), "metrics": ["brightness"], "output": str(out),
+            "batch_size": 2, "n_bootstrap": 200}
     base.update(kw)
     return EvalConfig(**base)
 
@@ -149,3 +149,20 @@ def test_results_validation_rejects_bad_files(fake_modules, tiny_suite, tmp_path
         mutate(bad)
         with pytest.raises(LongbenchError, match=msg):
             validate_results(bad)
+
+
+def test_other_metrics_of_the_same_model_get_their_own_run_directory(fake_modules, tiny_suite, tmp_path):
+    from longbench.registry import METRICS
+
+    METRICS.register("brightness2", "lb_fake_metric:Brightness")
+    try:
+        (a,) = run_eval(_config(tiny_suite, tmp_path / "runs"))
+        (b,) = run_eval(_config(tiny_suite, tmp_path / "runs", metrics=["brightness2"]))
+        (a2,) = run_eval(_config(tiny_suite, tmp_path / "runs"))
+    finally:
+        METRICS._entries.pop("brightness2", None)
+    assert a.run_dir != b.run_dir and a.run_dir == a2.run_dir
+    assert a.run_dir.name.startswith(b.run_dir.name.rsplit("__m", 1)[0])  # same model, seed; other metrics
+    assert set(load_results(a.run_dir)["protocols"]) == {"brightness"}
+    assert set(load_results(b.run_dir)["protocols"]) == {"brightness2"}
+    assert b.images_generated == 0  # the image cache is shared between the two

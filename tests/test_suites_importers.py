@@ -10,8 +10,9 @@ import pytest
 from longbench.errors import LongbenchError
 from longbench.registry import IMPORTERS
 from longbench.suites.base import MAX_PROMPT_CHARS
-from longbench.suites.importers import ImportOptions, import_suite, import_to_file
+from longbench.suites.importers import import_suite, import_to_file
 from longbench.suites.loaders import load_jsonl_suite
+from longbench.suites.options import ImportOptions
 from longbench.suites.schema import validate_file
 
 # Awkward but legal text: inner double spaces, leading space, tabs, unicode, quotes, CR inside a field.

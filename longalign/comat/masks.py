@@ -85,7 +85,6 @@ class GroundedSam:
     def masks(self, images: torch.Tensor, names: Sequence[Sequence[str]]) -> list[torch.Tensor]:
         """Per image of float (B,3,H,W) ``images`` in [0,1], the (E, H, W) bool masks of its entity ``names``."""
         import torch
-
         from torchvision.transforms.v2 import functional as tvf
 
         quantised = images.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()

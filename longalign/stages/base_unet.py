@@ -281,6 +281,7 @@ class BaseUnetStage(DiffusionStage):
         import longbench
         from longalign.config import config_to_dict
         from longbench.fileio import atomic_dir
+        from longbench.mini.tokenizer import write_vocab_files
 
         unet = self.unwrapped_unet()
         pipe = self.pipeline(unet)
@@ -295,6 +296,7 @@ class BaseUnetStage(DiffusionStage):
             logger.info("base step %d: generated images read back %s", step, check)
         with atomic_dir(target) as tmp:
             pipe.save_pretrained(str(tmp), safe_serialization=True)
+            write_vocab_files(self.tokenizer, tmp / "tokenizer")  # for the slow CLIPTokenizer of transformers 4
             manifest = {"format": MANIFEST_FORMAT, "format_version": 1, "stage": self.name, "step": step,
                         "components": {"text_encoder": self.cfg.components.text_encoder or None,
                                        "vae": self.cfg.components.vae or None,

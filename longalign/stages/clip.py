@@ -266,6 +266,7 @@ class ClipStage(Stage):
         import longbench
         from longalign.config import config_to_dict
         from longbench.fileio import atomic_dir
+        from longbench.mini.tokenizer import write_vocab_files
 
         model = self.accelerator.unwrap_model(self.model_train)
         check = self.evaluate(model) if self.eval_items else None
@@ -274,6 +275,7 @@ class ClipStage(Stage):
         with atomic_dir(target) as tmp:
             model.save_pretrained(str(tmp), safe_serialization=True)
             self.tokenizer.save_pretrained(str(tmp))
+            write_vocab_files(self.tokenizer, tmp)  # loadable by the slow CLIPTokenizer of transformers 4 too
             self.image_processor.save_pretrained(str(tmp))
             manifest = {"format": MANIFEST_FORMAT, "format_version": 1, "stage": self.name, "step": step,
                         "init": self.cfg.clip.init or None, "data": self.describe_data(),

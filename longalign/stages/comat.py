@@ -253,7 +253,6 @@ class ComatStage(RewardStage):
 
     def real_latents(self) -> torch.Tensor:
         """(N, C, h, w) float32 latents of the base model (with the parent) for every training element."""
-        import torch
         from safetensors.torch import load, save
 
         from longbench.fileio import atomic_write_bytes

@@ -21,6 +21,7 @@ transformers' ``CLIPTokenizer`` (and diffusers pipelines) load as they load SD-1
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -43,7 +44,8 @@ def full_merges() -> list[tuple[str, str]]:
     """The merges of the full CLIP BPE, best rank first (open_clip's bundled file)."""
     import gzip
 
-    lines = gzip.open(_bpe_file(), "rt", encoding="utf-8").read().split("\n")
+    with gzip.open(_bpe_file(), "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
     return [tuple(m.split()) for m in lines[1:_N_MERGES + 1]]  # type: ignore[misc]
 
 
@@ -54,7 +56,7 @@ def bpe(word: str, ranks: dict[tuple[str, str], int]) -> tuple[list[str], list[t
     symbols[-1] += "</w>"
     fired: list[tuple[str, str]] = []
     while len(symbols) > 1:
-        pairs = set(zip(symbols, symbols[1:]))
+        pairs = set(itertools.pairwise(symbols))
         best = min(pairs, key=lambda p: ranks.get(p, len(ranks)))
         if best not in ranks:
             break
@@ -168,3 +170,17 @@ def load_mini_tokenizer(directory: str | Path) -> PreTrainedTokenizerBase:
     from transformers import CLIPTokenizer
 
     return CLIPTokenizer.from_pretrained(str(directory))
+
+
+def write_vocab_files(tokenizer: PreTrainedTokenizerBase, out_dir: str | Path) -> None:
+    """Write ``vocab.json`` and ``merges.txt`` of a CLIP BPE tokenizer into ``out_dir`` (beside what
+    ``save_pretrained`` wrote): transformers 5 saves only ``tokenizer.json``, which older transformers'
+    slow ``CLIPTokenizer`` cannot read."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    model = json.loads(backend.to_str())["model"] if backend is not None else None
+    if model is None or model.get("type") != "BPE":
+        raise ValueError(f"{type(tokenizer).__name__} is not a BPE tokenizer with a tokenizers backend")
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    out = Path(out_dir)
+    atomic_write_text(out / "vocab.json", json.dumps(tokenizer.get_vocab(), ensure_ascii=False))
+    atomic_write_text(out / "merges.txt", "#version: 0.2\n" + "\n".join(merges) + "\n")

@@ -51,7 +51,8 @@ def _bpe_file() -> Path:
 
 def build_tokenizer_files(out_dir: Path) -> Path:
     """Write vocab.json, merges.txt and the tokenizer config for the CLIP tokenizer into ``out_dir``."""
-    lines = gzip.open(_bpe_file(), "rt", encoding="utf-8").read().split("\n")
+    with gzip.open(_bpe_file(), "rt", encoding="utf-8") as f:
+        lines = f.read().split("\n")
     merges = [tuple(m.split()) for m in lines[1:_N_MERGES + 1]]
     vocab = list(_bytes_to_unicode().values())
     vocab = vocab + [v + "</w>" for v in vocab]

@@ -2,11 +2,11 @@
 
 An importer is a function ``(path: Path, opts: ImportOptions) -> Iterator[ImportRow]`` registered under its
 format name (``BUILTIN``; registry ``longbench.registry.IMPORTERS``; plugins through the entry-point group
-``longbench.importers``); :func:`import_suite` turns the rows into a checked suite. This package is the
-importers' public API (``ImportRow``, ``ImportOptions``, ``import_suite``, ``import_to_file``,
-``suite_jsonl``); inside it, one module per format family (``dpg``, ``geneval``, ``captions``,
-``generic``), the readers they share (``rows``) and the assembly of rows into a suite (``assemble``).
-Built-in formats:
+``longbench.importers``; ``ImportOptions`` is in :mod:`longbench.suites.options`); :func:`import_suite` turns
+the rows into a checked suite. This package is the importers' public API (``ImportRow``, ``import_suite``,
+``import_to_file``, ``suite_jsonl``, ``check_format``); inside it, one module per format family (``dpg``,
+``geneval``, ``captions``, ``generic``), the readers they share (``rows``) and the assembly of rows into a
+suite (``assemble``). Built-in formats:
 
 ``dpg-bench``      a folder of ``<stem>.txt`` files, one prompt per file; id = file stem; natural order.
 ``dpg-bench-csv``  the published ``dpg_bench.csv``: one row per question (``item_id, text, keywords,
@@ -39,9 +39,8 @@ from __future__ import annotations
 
 from longbench.suites.importers.assemble import check_format, import_suite, import_to_file, suite_jsonl
 from longbench.suites.importers.rows import ImportRow
-from longbench.suites.options import ImportOptions
 
-__all__ = ["BUILTIN", "ImportOptions", "ImportRow", "check_format", "import_suite", "import_to_file", "suite_jsonl"]
+__all__ = ["BUILTIN", "ImportRow", "check_format", "import_suite", "import_to_file", "suite_jsonl"]
 
 #: the built-in importers (registry ``IMPORTERS``), imported on first use
 BUILTIN: dict[str, str] = {

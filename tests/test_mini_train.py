@@ -1,0 +1,189 @@
+"""The miniature world's training machinery: compact tokenizer, ``mini`` data, the clip / vae / base stages,
+mini preference pairs for denscore, and ``longbench train mini-reproduce --size smoke`` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from longbench.errors import LongbenchError
+from tests.helpers_longalign import one_thread
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    yield from one_thread()
+
+
+# ------------------------------------------------------------------------------------------ tokenizer
+@pytest.fixture(scope="module")
+def mini_tok(tmp_path_factory):
+    from longbench.mini.tokenizer import build_mini_tokenizer, load_mini_tokenizer
+
+    return load_mini_tokenizer(build_mini_tokenizer(tmp_path_factory.mktemp("minitok")))
+
+
+def test_compact_tokenizer_keeps_every_position(mini_tok):
+    """Same pieces (so the same positions) as SD's tokenizer on every mini-v0 prompt, on training prompts of
+    a seed the vocabulary was not built from, and on their short captions."""
+    from longbench.mini.captions import short_caption
+    from longbench.mini.suite import mini_v0, train_items
+    from longbench.mini.views import item_scene
+    from longbench.text.tokenizer import load_clip_tokenizer
+
+    full = load_clip_tokenizer()
+    items = list(mini_v0().items) + train_items(100, seed=11)
+    texts = [it.prompt for it in items] + [short_caption(item_scene(it)) for it in items]
+    texts += [s for it in items[:20] for s in it.segments]
+    assert len(mini_tok) < 2000  # vs 49,408
+    vocab = mini_tok.get_vocab()
+    for text in texts:
+        pieces = full.tokenize(text)
+        assert mini_tok.tokenize(text) == pieces, text
+        ids = mini_tok(text).input_ids
+        assert ids == [mini_tok.bos_token_id] + [vocab[p] for p in pieces] + [mini_tok.eos_token_id]
+    # the stored positions of the suite agree: n_tokens is the compact tokenizer's count as well
+    for it in items[:50]:
+        assert len(mini_tok(it.prompt, add_special_tokens=False).input_ids) == it.meta["n_tokens"]
+
+
+def test_compact_tokenizer_files_and_unknown_words(mini_tok, tmp_path):
+    from transformers import CLIPTokenizer
+
+    from longbench.mini.tokenizer import write_vocab_files
+
+    write_vocab_files(mini_tok, tmp_path)  # vocab.json + merges.txt only: the classic CLIP BPE pair
+    again = CLIPTokenizer.from_pretrained(str(tmp_path))
+    assert again("three red circles").input_ids == mini_tok("three red circles").input_ids
+    # a word outside the world still tokenizes (byte-level symbols are all kept): no unknown token
+    ids = mini_tok("zebra", add_special_tokens=False).input_ids
+    assert ids and mini_tok.unk_token_id not in ids or mini_tok.unk_token_id == mini_tok.eos_token_id
+    assert "".join(mini_tok.convert_ids_to_tokens(ids)) == "zebra</w>"
+    merges = (tmp_path / "merges.txt").read_text(encoding="utf-8").splitlines()
+    assert merges[0].startswith("#version")
+
+
+def test_bpe_matches_hand_transcription():
+    from longbench.mini.tokenizer import bpe
+
+    ranks = {("c", "i"): 0, ("ci", "r"): 1, ("l", "e"): 2, ("le", "s</w>"): 3, ("cir", "c"): 4}
+    pieces, fired = bpe("circles", ranks)
+    assert pieces == ["circ", "les</w>"]
+    assert fired == [("c", "i"), ("ci", "r"), ("l", "e"), ("le", "s</w>"), ("cir", "c")]
+
+
+# ------------------------------------------------------------------------------------------ data
+def test_short_caption_hand_transcribed():
+    from longbench.mini.captions import short_caption
+    from longbench.mini.world import Group, Scene
+
+    scene = Scene("gray", (Group("circle", "red", "top-left", 3), Group("square", "blue", "bottom-right", 1)))
+    assert short_caption(scene) == ("three red circles in the top left corner. one blue square in the bottom right "
+                                    "corner. gray background.")
+
+
+def test_mini_dataset_renders_exactly_and_texts():
+    from longalign.data.mini import MiniDataset, fact_sentences, reader_scores, to_uint8
+
+    d = MiniDataset(6, 3, 32, "sentences+prompt")
+    n_sentences = sum(len(fact_sentences(it)) for it in d.items)
+    assert len(d) == n_sentences + 6
+    first = [d[k] for k in range(len(d)) if d.elements[k][0] == 0]
+    assert first[-1]["caption"] == d.items[0].prompt
+    assert all(e["caption"] in d.items[0].segments for e in first[:-1])
+    images = [to_uint8(d.render(i)[None])[0] for i in range(6)]
+    assert reader_scores(images, d.items)["fact_recall"] == 1.0
+    big = MiniDataset(2, 3, 64, "short")
+    assert big[0]["pixel_values"].shape == (3, 64, 64)
+    assert big[0]["caption"].endswith("background.")
+    with pytest.raises(LongbenchError, match="multiples of 32"):
+        MiniDataset(2, 3, 48)
+
+
+def test_mini_preferences_prefer_the_correct_render():
+    import numpy as np
+
+    from longalign.data.mini import MiniPreferenceDataset, reader_scores
+
+    d = MiniPreferenceDataset(4, 3, [1, 2])
+    assert len(d) == 8
+    for k in range(len(d)):
+        e = d[k]
+        good, bad = (e["image_1"], e["image_0"]) if e["label"] == 1 else (e["image_0"], e["image_1"])
+        assert e["label"] == k % 2
+        item = d.items[k // 2]
+        assert reader_scores([np.asarray(good)], [item])["fact_recall"] == 1.0
+        assert reader_scores([np.asarray(bad)], [item])["fact_recall"] < 1.0
+    assert len(MiniPreferenceDataset(4, 3, [1, 2], limit=3)) == 3
+
+
+@pytest.mark.parametrize("stage,override,message", [
+    ("clip", "data.mini_seed=20250611", "data.mini_seed=20250611 is the mini-v0 test split's seed"),
+    ("clip", "clip.eval_seed=1", "clip.eval_seed=1 equals data.mini_seed"),
+    ("vae", "vae.block_out_channels=[24,32]", "24 is not a multiple of vae.norm_num_groups=16"),
+    ("base", "train.max_steps=1", "components.text_encoder and components.vae are required"),
+    ("base", "data.mini_captions=words", "data.mini_captions"),
+    ("denscore", "pairs.mini_corrupt=[0]", "pairs.mini_corrupt"),
+])
+def test_config_errors_name_the_key(stage, override, message):
+    from longalign.config import load_config
+
+    extra = ["scorer.init=x", "pairs.format=mini"] if stage == "denscore" else []
+    if stage == "base" and "components" not in message:
+        extra = ["components.text_encoder=a", "components.vae=b"]
+    with pytest.raises(LongbenchError, match=message.replace("[", r"\[").replace(".", r"\.")):
+        load_config(stage, None, [override, *extra])
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def _losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_smoke_reproduction_trains_loadable_models(tmp_path):
+    """``mini-reproduce --size smoke``: every model trains, is hashed in the manifest, and loads by spec and
+    in plain diffusers / transformers. Smoke training is too short to beat chance on the exact metrics;
+    what it must show: the losses of the from-scratch stages fall, and the stages' checks are recorded."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionPipeline
+    from transformers import CLIPModel
+
+    from longalign.mini_reproduce import SMOKE, STEPS, file_hashes, reproduce
+    from longbench.metrics.clip_models import load_clip_scorer
+    from longbench.models.base import Request, build_model
+    from longbench.mini.suite import mini_v0
+
+    out = tmp_path / "mini"
+    manifest = json.loads(reproduce(out, size="smoke", configs=ROOT / "docs" / "examples" / "mini").read_text())
+    assert manifest["size"] == "smoke" and list(manifest["models"]) == [s.name for s in STEPS]
+    for name, entry in manifest["models"].items():
+        assert entry["files"] == file_hashes(out / name / "final")
+        assert entry["data_seed"] == 1 and entry["overrides"][-len(SMOKE[name]):] == list(SMOKE[name])
+    for name in ("clip", "vae", "base"):
+        losses = _losses(out / name)
+        k = max(3, len(losses) // 4)
+        assert sum(losses[-k:]) / k < sum(losses[:k]) / k, name
+    vae_check = manifest["models"]["vae"]["check"]
+    assert 0.0 <= vae_check["fact_recall"] <= 1.0 and 0.5 < vae_check["palette_pixel_accuracy"] <= 1.0
+    assert manifest["models"]["clip"]["check"]["chance"] == 1 / 16
+
+    # plain transformers / diffusers
+    CLIPModel.from_pretrained(str(out / "clip" / "final"))
+    AutoencoderKL.from_pretrained(str(out / "vae" / "final"))
+    pipe = StableDiffusionPipeline.from_pretrained(str(out / "base" / "final"))
+    pipe.set_progress_bar_config(disable=True)
+    image = pipe("two red circles in the top left corner. white background.", num_inference_steps=2,
+                 output_type="np", generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.shape == (32, 32, 3)
+    pipe.load_lora_weights(str(out / "longsd" / "final"))
+    # by spec: the learned metrics' loader and the longsd: adapter
+    scorer = load_clip_scorer(str(out / "denscore" / "final"))
+    assert scorer.image_size == 32 and scorer.count_tokens("three red circles") == 3
+    model = build_model(f"longsd:{out / 'longsd' / 'final'}", {"steps": 2})
+    images = model.generate([Request(item=mini_v0().items[0], seed=0)])
+    assert images[0].size == (32, 32)
