@@ -218,7 +218,8 @@ def test_two_processes(world, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(_free_port()), "-m", "longalign.commands", "--stage", "comat", "--output", str(out),
            "--no-progress"]
-    for s in sets(world, 2, "train.batch_size=1"):
+    real = tmp_path / "real.safetensors"
+    for s in sets(world, 2, "train.batch_size=1", f"discriminator.real_latents={real}"):
         cmd += ["--set", s]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
@@ -229,6 +230,19 @@ def test_two_processes(world, tmp_path):
         {p.name for p in (out / "state").iterdir()}
     assert [r["step"] for r in log(out)] == [1, 2]
     assert json.loads((out / "state" / "trainer.json").read_text())["num_processes"] == 2
+
+    # the processes shared the sampling of the real latents: the same latents as one process samples
+    from accelerate import Accelerator
+    from safetensors.torch import load_file
+
+    from longalign.config import load_config
+    from longalign.stages.comat import ComatStage
+
+    stage = ComatStage(load_config("comat", None, sets(world, 2, "train.batch_size=1", "comat.attention_steps=0")),
+                       Accelerator(cpu=True))
+    stage.setup()
+    shared = load_file(str(real))["latents"]
+    assert shared.shape == (4, 4, 16, 16) and torch.allclose(shared, stage.real, atol=1e-6)
 
 
 def test_real_latents_are_the_base_models_ddpm_samples(world, tmp_path):

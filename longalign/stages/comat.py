@@ -213,10 +213,11 @@ class ComatStage(RewardStage):
         from longalign.lora_recipes import add_lora
         from longalign.stages.common import _load
         from longbench.longsd.lora import fuse_checkpoint_lora
+        from longbench.models.diffusers_model import dtype_kwarg
 
         d = self.cfg.discriminator
         pretrained = _load(UNet2DConditionModel, self.base_path, "unet", "discriminator UNet",
-                           **_dtype_kwarg(self.weight_dtype))
+                           **dtype_kwarg(self.weight_dtype))
         if self.parent is not None:
             fuse_checkpoint_lora(pretrained, self.parent["_dir"])
         self.discriminator = Discriminator(pretrained, d.trunk)
@@ -252,7 +253,9 @@ class ComatStage(RewardStage):
         return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def real_latents(self) -> torch.Tensor:
-        """(N, C, h, w) float32 latents of the base model (with the parent) for every training element."""
+        """(N, C, h, w) float32 latents of the base model (with the parent) for every training element: read from
+        ``discriminator.real_latents`` when it exists, else sampled (and written there when it is set)."""
+        from safetensors import safe_open
         from safetensors.torch import load, save
 
         from longbench.fileio import atomic_write_bytes
@@ -261,17 +264,13 @@ class ComatStage(RewardStage):
         prompts = [self._data[k]["caption"] for k in range(len(self._data))]
         fingerprint = self._real_fingerprint(prompts)
         path = Path(d.real_latents).expanduser() if d.real_latents else None
-        acc = self.accelerator
-        if path is not None and not path.exists():
-            if acc.is_main_process:
-                latents = self.generate_real(prompts)
+        if path is None or not path.exists():
+            latents = self.generate_real(prompts)
+            if path is not None and self.accelerator.is_main_process:
                 atomic_write_bytes(path, save({"latents": latents.contiguous()},
                                               metadata={"format": REAL_LATENTS_FORMAT, "fingerprint": fingerprint}))
-            acc.wait_for_everyone()
-        if path is None:
-            return self.generate_real(prompts)
-        from safetensors import safe_open
-
+            self.accelerator.wait_for_everyone()
+            return latents
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
         if meta.get("format") != REAL_LATENTS_FORMAT or meta.get("fingerprint") != fingerprint:
@@ -280,31 +279,35 @@ class ComatStage(RewardStage):
         latents = load(path.read_bytes())["latents"]
         want = (len(prompts), *self.latent_shape(1)[1:])
         if tuple(latents.shape) != want:
-            raise LongbenchError(f"discriminator.real_latents={d.real_latents}: latents of shape {tuple(latents.shape)}, "
-                                 f"expected {want}")
+            raise LongbenchError(f"discriminator.real_latents={d.real_latents}: latents of shape "
+                                 f"{tuple(latents.shape)}, expected {want}")
         return latents.float()
 
     def generate_real(self, prompts: list[str]) -> torch.Tensor:
-        """Sample every prompt with the model as it starts (no gradient), batch by batch, each batch seeded by its
-        first index, with the rollout's sampler and guidance."""
+        """Sample every prompt with the model as it starts (no gradient) with the rollout's sampler and guidance,
+        in chunks of ``train.batch_size`` prompts, each seeded by its first index (so the latents do not depend
+        on the number of processes); the processes share the chunks and gather the result."""
         import torch
 
         from longalign.rollout import RolloutPlan, run_rollout, sampler_timesteps
         from longalign.trainer import mix_seed
 
         r = self.cfg.reward
+        acc = self.accelerator
         ts, prev = sampler_timesteps(r.sampler, r.rollout_steps, self.noise_scheduler.config)
         plan = RolloutPlan(r.sampler, ts, prev, [])
         bsz = self.cfg.train.batch_size
         unet = self.unet  # before accelerate prepares it
 
         def call(x: torch.Tensor, t: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
-            with self.accelerator.autocast():
+            with acc.autocast():
                 return unet(x, t, ctx).sample
 
-        out = []
+        starts = list(range(0, len(prompts), bsz))
+        per_process = -(-len(starts) // acc.num_processes)
+        mine = torch.zeros(per_process, *self.latent_shape(bsz))  # padded: every process gathers as many
         logger.info("comat: sampling %d real latents for the discriminator", len(prompts))
-        for start in range(0, len(prompts), bsz):
+        for j, start in enumerate(starts[acc.process_index::acc.num_processes]):
             chunk = prompts[start:start + bsz]
             generator = torch.Generator().manual_seed(mix_seed(self.cfg.train.seed, "real-latents", start))
             with torch.no_grad():
@@ -313,13 +316,13 @@ class ComatStage(RewardStage):
                 result = run_rollout(plan, lambda i, grad: call, cond, uncond, noise,
                                      guidance_scale=r.guidance_scale, alphas_cumprod=self.alphas_cumprod,
                                      prediction_type=self.prediction_type, weight_dtype=self.weight_dtype,
-                                     generator=generator, detach_input=True, clip_sample=self._clip_sample())
-            out.append(result.sample.float().cpu())
-        return torch.cat(out)
-
-    def _clip_sample(self) -> float | None:
-        c = self.noise_scheduler.config
-        return c.get("clip_sample_range", 1.0) if c.get("clip_sample", False) else None
+                                     generator=generator, detach_input=True, clip_sample=self.clip_sample())
+            mine[j, :len(chunk)] = result.sample.float().cpu()
+        if acc.num_processes > 1:
+            gathered = acc.gather(mine.to(acc.device)).cpu()  # process r's chunks at rows r·per_process + j
+            mine = torch.stack([gathered[(k % acc.num_processes) * per_process + k // acc.num_processes]
+                                for k in range(len(starts))])
+        return mine.reshape(-1, *mine.shape[2:])[:len(prompts)]
 
     # -------------------------------------------------------------------------------------- rollout
     def plan(self, generator: torch.Generator) -> Any:
@@ -438,10 +441,4 @@ class ComatStage(RewardStage):
         self.d_optimizer.step()
         self.d_optimizer.zero_grad(set_to_none=True)
         return {"d_loss": float(loss.detach())}
-
-
-def _dtype_kwarg(dtype: Any) -> dict[str, Any]:
-    from longbench.models.diffusers_model import dtype_kwarg
-
-    return dtype_kwarg(dtype)
 

@@ -194,12 +194,15 @@ class RewardStage(DiffusionStage):
             cond, uncond = self.encode(prompts)
         plan = self.plan(generator)
         noise = self.randn(self.latent_shape(len(prompts)), generator).float()
-        clip = self.noise_scheduler.config.get("clip_sample_range", 1.0) \
-            if self.noise_scheduler.config.get("clip_sample", False) else None
         return run_rollout(plan, self.step_call, cond, uncond, noise, guidance_scale=r.guidance_scale,
                            alphas_cumprod=self.alphas_cumprod, prediction_type=self.prediction_type,
                            weight_dtype=self.weight_dtype, generator=generator, detach_input=r.detach_input,
-                           clip_sample=clip)
+                           clip_sample=self.clip_sample())
+
+    def clip_sample(self) -> float | None:
+        """The bound of x̂0 in DDPM updates: the base scheduler's ``clip_sample_range`` when it clips, else None."""
+        c = self.noise_scheduler.config
+        return c.get("clip_sample_range", 1.0) if c.get("clip_sample", False) else None
 
     def rollout(self, prompts: list[str], generator: torch.Generator) -> tuple[torch.Tensor, int]:
         """The latents to decode and score (x̂0 of the last DDIM step, the last DDPM sample), with gradient
