@@ -155,8 +155,8 @@ def test_smoke_reproduction_trains_loadable_models(tmp_path):
 
     from longalign.mini_reproduce import SMOKE, STEPS, file_hashes, reproduce
     from longbench.metrics.clip_models import load_clip_scorer
-    from longbench.models.base import Request, build_model
     from longbench.mini.suite import mini_v0
+    from longbench.models.base import Request, build_model
 
     out = tmp_path / "mini"
     manifest = json.loads(reproduce(out, size="smoke", configs=ROOT / "docs" / "examples" / "mini").read_text())

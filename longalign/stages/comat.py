@@ -181,11 +181,13 @@ class ComatStage(RewardStage):
         self._attention_steps: list[int] = []
         self._entities: dict[int, Any] = {}
         c = self.cfg.comat
-        world = self._world_prompt(0)
-        self.masks_mode = ("scene" if world is not None else "grounded-sam") if c.masks == "auto" else c.masks
-        if c.enabled and self.masks_mode == "scene" and world is None:
-            raise LongbenchError("comat.masks=scene: exact masks need a synthetic world's data (data.format=synth "
-                                 "or mini); use comat.masks=grounded-sam")
+        self.masks_mode = ""
+        if c.enabled:
+            world = self._world_prompt(0)
+            self.masks_mode = ("scene" if world is not None else "grounded-sam") if c.masks == "auto" else c.masks
+            if self.masks_mode == "scene" and world is None:
+                raise LongbenchError("comat.masks=scene: exact masks need a synthetic world's data (data.format="
+                                     "synth or mini); use comat.masks=grounded-sam")
         if self.cfg.discriminator.loss_weight > 0:
             self.setup_discriminator()  # before any processor is replaced, from the pretrained weights
         if c.enabled:

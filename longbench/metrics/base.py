@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
 
 from longbench.options import NoOptions, build_options, option_values
 
@@ -154,10 +155,7 @@ class PerSampleMetric(LongbenchMetric):
         return split_flat(self.segment_scores, self.segment_counts) if self.has_segments else None
 
     def _values(self, col: str) -> torch.Tensor:
-        state = getattr(self, _state_name(col))
-        if isinstance(state, torch.Tensor):  # after a distributed sync the list is concatenated
-            return state
-        return torch.cat(state) if state else torch.zeros(0, dtype=torch.float64)
+        return cat_state(getattr(self, _state_name(col)), torch.zeros(0, dtype=torch.float64))
 
     def per_sample(self) -> dict[str, list[float]]:
         return {col: self._values(col).tolist() for col in self.columns}
@@ -169,6 +167,14 @@ class PerSampleMetric(LongbenchMetric):
             v = v[~torch.isnan(v)]
             out[col] = float(v.mean()) if v.numel() else math.nan
         return out
+
+
+def cat_state(state: Any, empty: torch.Tensor) -> torch.Tensor:
+    """A ``dist_reduce_fx="cat"`` state as one tensor: the list of updates before a sync, the concatenated
+    tensor after one (torchmetrics' ``dim_zero_cat``); ``empty`` when nothing was added."""
+    if isinstance(state, list) and not state:
+        return empty
+    return dim_zero_cat(state)
 
 
 def _state_name(col: str) -> str:

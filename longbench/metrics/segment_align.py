@@ -39,7 +39,7 @@ import torch
 
 from longbench.errors import LongbenchError
 from longbench.images import ImageBatch, as_image_batch
-from longbench.metrics.base import LongbenchMetric, MetricContext, split_flat
+from longbench.metrics.base import LongbenchMetric, MetricContext, cat_state, split_flat
 from longbench.metrics.clip_models import ClipScorer, load_clip_scorer
 from longbench.metrics.functional import segment_align as F
 from longbench.metrics.functional.denscore import l2_normalize
@@ -216,15 +216,10 @@ class SegmentAlign(LongbenchMetric):
         self.item_keys.append(torch.tensor([item_key(i) for i in ids], dtype=torch.long, device=x.device))
 
     def _gathered(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        def cat(state: Any, empty: torch.Tensor) -> torch.Tensor:
-            if isinstance(state, torch.Tensor):
-                return state
-            return torch.cat(state) if state else empty
-
-        x = cat(self.image_feats, torch.zeros(0, 0)).cpu()
-        s = cat(self.segment_feats, torch.zeros(0, 0)).cpu()
-        counts = cat(self.segment_counts, torch.zeros(0, dtype=torch.long)).cpu()
-        keys = cat(self.item_keys, torch.zeros(0, dtype=torch.long)).cpu()
+        x = cat_state(self.image_feats, torch.zeros(0, 0)).cpu()
+        s = cat_state(self.segment_feats, torch.zeros(0, 0)).cpu()
+        counts = cat_state(self.segment_counts, torch.zeros(0, dtype=torch.long)).cpu()
+        keys = cat_state(self.item_keys, torch.zeros(0, dtype=torch.long)).cpu()
         return x, s, counts, keys
 
     def per_sample(self) -> dict[str, list[float]]:

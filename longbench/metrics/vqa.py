@@ -57,7 +57,7 @@ import torch
 
 from longbench.errors import LongbenchError
 from longbench.judges.base import Judge, JudgeOptions, JudgeRequest, check_answers
-from longbench.metrics.base import LongbenchMetric, MetricContext
+from longbench.metrics.base import LongbenchMetric, MetricContext, cat_state
 from longbench.metrics.functional import vqa as F
 from longbench.metrics.functional.vqa import category_slug
 from longbench.metrics.options import VQA_JUDGE, VQAOptions
@@ -289,12 +289,6 @@ class VQAMetric(LongbenchMetric):
         return [values[c] for c in self.sample_columns], segs, cats
 
     # ------------------------------------------------------------------ results
-    @staticmethod
-    def _cat(state: Any, dtype: torch.dtype) -> torch.Tensor:
-        if isinstance(state, torch.Tensor):
-            return state
-        return torch.cat(state) if state else torch.zeros(0, dtype=dtype)
-
     def _matrix(self) -> torch.Tensor:
         v = self.values
         if isinstance(v, torch.Tensor):
@@ -309,10 +303,10 @@ class VQAMetric(LongbenchMetric):
         """DPG category columns pooled over the question records of the selected images."""
         if self._dpg is None:
             return {}
-        idx = self._cat(self.dpg_cat, torch.long)
-        score = self._cat(self.dpg_cat_score, torch.float64)
+        idx = cat_state(self.dpg_cat, torch.zeros(0, dtype=torch.long))
+        score = cat_state(self.dpg_cat_score, torch.zeros(0, dtype=torch.float64))
         if select is not None:
-            counts = self._cat(self.dpg_cat_counts, torch.long)
+            counts = cat_state(self.dpg_cat_counts, torch.zeros(0, dtype=torch.long))
             owner = torch.repeat_interleave(torch.arange(counts.numel()), counts)
             keep = select[owner] if owner.numel() else torch.zeros(0, dtype=torch.bool)
             idx, score = idx[keep], score[keep]
