@@ -102,6 +102,9 @@ def verify_run(results: dict[str, Any], samples: list[dict[str, Any]], where: st
     import numpy as np
 
     run = f"{where}: run {results.get('run_id')!r}"
+    if results.get("n") != len(samples):  # the run's n is shown in every table: it is a headline value too
+        raise LongbenchError(f"{run}: n is {results.get('n')!r} in results.json but samples.jsonl has "
+                             f"{len(samples)} samples")
     boot = results.get("bootstrap")
     env_numpy = (results.get("environment") or {}).get("numpy")
     for col, m in results["metrics"].items():

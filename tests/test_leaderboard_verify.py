@@ -165,3 +165,13 @@ def test_null_scores_and_nan_means(tmp_path: Path) -> None:
     _edit(empty, lambda r: r["metrics"]["denscore"].update(value=0.5))
     with pytest.raises(LongbenchError, match=r"denscore is 0\.5 in results.json but the mean of samples.jsonl is nan"):
         add_run(tmp_path / "store2", empty)
+
+
+def test_edited_run_n_is_refused_by_build_too(real_run: Path, tmp_path: Path) -> None:
+    # the run-level n is shown in every leaderboard row: build must check it as add does
+    run = _copy(real_run, tmp_path)
+    _edit(run, lambda r: r.update(n=2400))
+    r = CliRunner().invoke(leaderboard, ["build", str(run), "--out", str(tmp_path / "lb"), "--no-plots"])
+    assert "n is 2400 in results.json but samples.jsonl has 24 samples" in _one_error_line(r)
+    assert not (tmp_path / "lb").exists()
+    assert "2400" in _one_error_line(_add(tmp_path / "store", run))

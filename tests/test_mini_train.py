@@ -187,3 +187,18 @@ def test_smoke_reproduction_trains_loadable_models(tmp_path):
     model = build_model(f"longsd:{out / 'longsd' / 'final'}", {"steps": 2})
     images = model.generate([Request(item=mini_v0().items[0], seed=0)])
     assert images[0].size == (32, 32)
+
+
+def test_mini_reproduce_cli_errors(tmp_path):
+    from click.testing import CliRunner
+
+    from longalign.commands import train
+
+    res = CliRunner().invoke(train, ["mini-reproduce", "--out", str(tmp_path / "o"), "--only", "nope",
+                                     "--configs", str(ROOT / "docs" / "examples" / "mini")])
+    assert res.exit_code == 2 and res.output.strip().splitlines()[-1].startswith("error: --only 'nope'")
+    res = CliRunner().invoke(train, ["mini-reproduce", "--out", str(tmp_path / "o"), "--configs", str(tmp_path)])
+    assert res.exit_code == 2 and "no clip.yaml" in res.output
+    res = CliRunner().invoke(train, ["mini-reproduce", "--out", str(tmp_path / "o"), "--only", "base",
+                                     "--configs", str(ROOT / "docs" / "examples" / "mini")])
+    assert res.exit_code == 2 and "base needs clip" in res.output
