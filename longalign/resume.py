@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from longbench import jsonio
 from longbench.errors import LongbenchError
-from longbench.fileio import atomic_write_text, swap_dir
+from longbench.fileio import atomic_write_text, normal_permissions, swap_dir
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
@@ -103,6 +103,7 @@ class RunState:
             atomic_write_text(tmp / TRAINER_STATE, json.dumps(
                 {"stage": self.stage_name, "step": step, "num_processes": accelerator.num_processes,
                  "config": config_dict}, indent=2))
+            normal_permissions(tmp, recursive=True)  # some writers of save_state make private files
             swap_dir(tmp, self.output / STATE_DIR)
         accelerator.wait_for_everyone()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -199,6 +200,11 @@ def test_resume_continues_the_identical_loss_trace(world):
     a, b = log(straight), log(split)
     assert [x["step"] for x in b] == [1, 2, 3, 4]
     assert [(x["loss"], x["lr"], x["dropped"]) for x in a] == [(x["loss"], x["lr"], x["dropped"]) for x in b]
+    # every file of the saved state and checkpoints gets the normal mode (0666 less the umask), none private
+    mask = os.umask(0)
+    os.umask(mask)
+    for f in (p for p in split.rglob("*") if p.is_file()):
+        assert f.stat().st_mode & 0o777 == 0o666 & ~mask, (f, oct(f.stat().st_mode))
     r = train("align", split, *sets, "train.max_steps=4", "lora.rank=8", resume=True)
     assert r.exit_code == 2 and "config key 'lora.rank' changed" in r.output
 
