@@ -74,7 +74,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "clip_l": _clip((32, 2, 4, 64), (32, 2, 4), 16, patch=32),
         "clip_h": _clip((48, 2, 4, 96), (32, 2, 4), 16, patch=32),
         "owl": _owl((32, 2, 4, 64), (32, 2, 4), 32, image=64),
-        "owl_size": 64, "image": 64, "items": 8, "batch": 4, "steps": 4, "repeats": 2,
+        "owl_size": 64, "image": 64, "items": 8, "batch": 4, "steps": 4, "repeats": 3,
     },
 }
 

@@ -11,6 +11,8 @@ and the same ``error: ...`` line wherever it is raised:
       (missing, read-only, permission denied); one line naming the flag, file, line or path
 3     an internal error (a bug): ``error: internal error (...)``; the traceback with ``--debug``
 130   interrupted (Ctrl-C)
+143   terminated (SIGTERM: a cancelled CI job, ``timeout``); ``finally`` blocks ran (a ``cmd:`` model's process
+      group killed, temporary files removed)
 141   the reader of the output went away (``| head``: a broken pipe, as 128 + SIGPIPE); nothing printed
 ====  ==========================================================================================
 """
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from longbench.errors import LongbenchError
+from longbench.errors import LongbenchError, Terminated
 
 if TYPE_CHECKING:
     from longbench.registry import Entry, Registry
@@ -32,6 +34,7 @@ EXIT_GATE = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 EXIT_BROKEN_PIPE = 141
 
 
@@ -100,6 +103,28 @@ def _silence_stdout() -> None:
         pass
 
 
+def _unwind_on_sigterm() -> Any:
+    """Make SIGTERM end the command through Python's normal unwinding (``Terminated``, a ``SystemExit(143)``)
+    instead of killing the interpreter on the spot, so ``finally`` blocks run: a ``cmd:`` model's process group
+    (its own session, which a signal to ours does not reach) is killed instead of orphaned, temporary files
+    are removed.
+
+    Returns the previous handler to restore, or None when nothing was installed (not the main thread, or a
+    handler other than the default is already set, e.g. by a launcher).
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return None
+
+    def handler(signum: int, frame: Any) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM kills at once
+        raise Terminated(EXIT_TERMINATED)
+
+    return signal.signal(signal.SIGTERM, handler)
+
+
 class ErrorMapping:
     """Mixin for click commands and groups: exceptions → exit code and one ``error:`` line (module docstring)."""
 
@@ -124,6 +149,7 @@ class ErrorMapping:
              standalone_mode: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)  # type: ignore[misc]
+        previous = _unwind_on_sigterm()
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)  # type: ignore[misc]
         except click.ClickException as e:
@@ -132,6 +158,11 @@ class ErrorMapping:
         except click.Abort:  # Ctrl-C (click turns KeyboardInterrupt into Abort)
             click.echo("Aborted.", err=True)
             sys.exit(EXIT_INTERRUPTED)
+        finally:
+            if previous is not None:
+                import signal
+
+                signal.signal(signal.SIGTERM, previous)
         # Without standalone mode click returns the code given to ctx.exit, or the command's return value
         # (None for every longbench command).
         sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)

@@ -16,6 +16,11 @@ class MissingWeightsError(LongbenchError):
     """Model weights that cannot be found offline."""
 
 
+class Terminated(SystemExit):
+    """SIGTERM reached the command line (exit 143): raised by its signal handler so that ``finally`` blocks run.
+    Code that turns a user callable's ``SystemExit`` into an error must let this one through."""
+
+
 def first_line(e: BaseException) -> str:
     """The first line of an exception's message (its type name when empty), for one-line errors that wrap it."""
     return str(e).splitlines()[0] if str(e).strip() else type(e).__name__

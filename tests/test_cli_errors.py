@@ -228,6 +228,21 @@ def test_a_python_model_that_raises_is_exit_2_naming_the_spec(fake_modules, tmp_
     assert line == "error: python:lb_broken:gen: importing the module raised RuntimeError: broken at import"
 
 
+def test_a_python_model_calling_sys_exit_is_exit_2_not_a_gate(fake_modules, tmp_path, monkeypatch):
+    # sys.exit(1) in the user's function (or at import, e.g. argparse) would otherwise exit 1: "a gate failed"
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "lb_exiter.py").write_text("import sys\ndef gen(prompts, seeds):\n    sys.exit(1)\n")
+    (mods / "lb_exit_at_import.py").write_text("import sys\nsys.exit('usage: gen.py --out DIR')\n")
+    monkeypatch.syspath_prepend(str(mods))
+    suite = write_suite(tmp_path / "s.jsonl", TINY_ITEMS)
+    base = ["eval", "--suite", suite, "--output", tmp_path / "runs", "--no-progress", "--metric", "brightness"]
+    line = one_error_line(run([*base, "--model", "python:lb_exiter:gen"]))
+    assert line == "error: python:lb_exiter:gen raised SystemExit: 1"
+    line = one_error_line(run([*base, "--model", "python:lb_exit_at_import:gen"]))
+    assert line == "error: python:lb_exit_at_import:gen: importing the module raised SystemExit: usage: gen.py --out DIR"
+
+
 # ----------------------------------------------------------------------------------------- image bombs
 def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A tiny PNG file that claims ``width``×``height`` pixels (what a decompression bomb looks like)."""

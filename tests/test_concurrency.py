@@ -185,6 +185,32 @@ def test_cmd_background_children_do_not_outlive_a_successful_command(tmp_path):
     assert _wait_dead(int(pidfile.read_text()))
 
 
+@pytest.mark.skipif(not Path("/proc").is_dir() or sys.platform == "win32", reason="needs POSIX signals and groups")
+def test_sigterm_to_longbench_kills_the_cmd_process_group(tmp_path):
+    # A cancelled CI job or `timeout` sends SIGTERM to longbench only; the command runs in its own session, so
+    # without unwinding (finally: kill the group) it would be orphaned and its temporary folder left behind.
+    pidfile, tmp = tmp_path / "child.pid", tmp_path / "tmp"
+    tmp.mkdir()
+    template = f"cmd:sh -c 'echo $$ > {pidfile}; exec sleep 600' {{out}}"
+    cmd = [sys.executable, "-m", "cli", "eval", "--model", template, "--limit", "1", "--output", str(tmp_path / "runs"),
+           "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "TMPDIR": str(tmp)})
+    try:
+        end = time.monotonic() + 120
+        while not (pidfile.is_file() and pidfile.read_text().strip()) and time.monotonic() < end:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+        child = int(pidfile.read_text())
+        proc.terminate()
+        assert proc.wait(timeout=60) == 143
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _wait_dead(child), f"the command {child} outlived longbench"
+    assert not list(tmp.glob("longbench-cmd-*"))
+
+
 def test_cmd_output_that_is_not_utf8_never_fails_an_item(tmp_path):
     from longbench.models.command import CommandModel
 

@@ -314,7 +314,7 @@ def test_fid_channels_last_is_recorded_and_close(tmp_path) -> None:
 # ---------------------------------------------------------------------- metrics without weights
 @pytest.mark.parametrize("suite_name, model, metric, options", [
     ("synth-v0", "synth:oracle", "synth", {}),
-    ("synth-v0", "synth:clip77", "vqa", {}),
+    ("synth-v0", "synth:clip77", "vqa", {"judge": "synth"}),
     ("synth-v0", "synth:clip77", "count", {"detector": "synth"}),
     ("mini-v0", "mini:clip77", "mini", {}),
 ])

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from longbench.errors import LongbenchError
+from longbench.errors import LongbenchError, Terminated
 from longbench.models.base import Model, Request, to_rgb
 from longbench.registry import import_string
 
@@ -34,9 +34,9 @@ class PythonModel(Model):
             raise LongbenchError(f"python:{arg}: expected python:MODULE:CALLABLE")
         try:
             self.fn = import_string(arg)
-        except LongbenchError:
+        except (LongbenchError, Terminated):
             raise
-        except Exception as e:  # the user's module failed while importing: their error, not ours
+        except (Exception, SystemExit) as e:  # their module failed (or called sys.exit) while importing: not a gate
             raise LongbenchError(f"python:{arg}: importing the module raised {_describe(e)}") from e
         if not callable(self.fn):
             raise LongbenchError(f"python:{arg} is not callable")
@@ -44,9 +44,9 @@ class PythonModel(Model):
     def generate(self, requests: Sequence[Request]) -> list[Image.Image]:
         try:
             out = list(self.fn([r.prompt for r in requests], [r.seed for r in requests], **self.args))
-        except LongbenchError:
+        except (LongbenchError, Terminated):
             raise
-        except Exception as e:  # the user's function failed: a bad input to longbench, not a bug in it
+        except (Exception, SystemExit) as e:  # the user's function failed (sys.exit(1) too: it is not a failed gate)
             raise LongbenchError(f"python:{self.arg} raised {_describe(e)}") from e
         if len(out) != len(requests):
             raise LongbenchError(f"python:{self.arg} returned {len(out)} images for {len(requests)} prompts")
