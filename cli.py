@@ -127,6 +127,8 @@ def print_comparison(outputs: list[Any]) -> None:
 @click.option("--limit", type=int, help="Evaluate only the first N items (same images as a full run).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Global seed; per-item seeds derive from it.")
 @click.option("--batch-size", type=int, default=8, show_default=True, help="Images per generation and scoring batch.")
+@click.option("--prefetch", type=int, default=1, show_default=True,
+              help="Batches generated (or read from the cache) ahead while a batch is scored; 0: none.")
 @click.option("--output", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Run directory root (results, samples and the image cache).")
 @click.option("--device", default="cpu", show_default=True, help="Device for metrics (e.g. cpu, cuda).")
@@ -142,9 +144,9 @@ def print_comparison(outputs: list[Any]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], model_arg: tuple[str, ...],
-             metric_arg: tuple[str, ...], limit: int | None, seed: int, batch_size: int, output: str, device: str,
-             fail_under: tuple[str, ...], leaderboard_dir: str | None, view_dir: str | None, compare_to: str | None,
-             max_regression: tuple[str, ...], as_json: bool, no_progress: bool) -> None:
+             metric_arg: tuple[str, ...], limit: int | None, seed: int, batch_size: int, prefetch: int, output: str,
+             device: str, fail_under: tuple[str, ...], leaderboard_dir: str | None, view_dir: str | None,
+             compare_to: str | None, max_regression: tuple[str, ...], as_json: bool, no_progress: bool) -> None:
     """Evaluate models on a suite and write results under --output.
 
     With no options: synth:oracle vs synth:clip77 on the built-in synthetic suite, fully offline.
@@ -157,7 +159,7 @@ def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], mode
     config = EvalConfig(
         models=list(models) or ["synth:oracle", "synth:clip77"], suite=suite, metrics=list(metrics) or None,
         model_args=parse_pairs(model_arg, "--model-arg"), metric_args=parse_metric_args(metric_arg), limit=limit,
-        seed=seed, batch_size=batch_size, output=output, device=device)
+        seed=seed, batch_size=batch_size, output=output, device=device, prefetch=prefetch)
     gates = Gates(fail_under=parse_pairs(fail_under, "--fail-under", float), compare_to=compare_to,
                   max_regression=parse_max_regression(max_regression))
     with RichProgress(enabled=not no_progress and not as_json) as progress:

@@ -40,7 +40,7 @@ class ImageCache:
 
     def load(self, request: Any) -> Image.Image | None:
         """The cached image, or None if absent or unreadable (then it is regenerated)."""
-        from longbench.models.base import open_image
+        from longbench.images import open_image
 
         p = self.path(request)
         if not p.is_file():

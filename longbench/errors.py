@@ -24,3 +24,10 @@ class Terminated(SystemExit):
 def first_line(e: BaseException) -> str:
     """The first line of an exception's message (its type name when empty), for one-line errors that wrap it."""
     return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def describe_exception(e: BaseException, limit: int = 300) -> str:
+    """``Type: message`` of an exception on one line (at most ``limit`` characters of message), for the error
+    that wraps a failure of user code (a ``python:`` model or judge); the CLI shows the traceback with --debug."""
+    msg = " ".join(str(e).split())
+    return f"{type(e).__name__}: {msg[:limit]}" if msg else type(e).__name__

@@ -5,22 +5,32 @@ images of some requests, it reads those already cached and generates only the ot
 writes them on a background thread. It is the one generation path of a run; :func:`generate_shard` uses it
 to let each process of an ``accelerate launch`` fill its share of the cache before the main process scores
 everything. Adapters that read files (``cache_images = False``, e.g. ``images:``) pass through uncached.
+
+:class:`ImageBatches` hands the runner each batch once, as an :class:`~longbench.images.ImageBatch` on the
+metric device, and makes the next batch (generated or decoded from the cache) on one worker thread while the
+current one is scored: a model is only ever called from that one thread, never concurrently with itself.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.models.base import to_rgb
+from longbench.images import to_rgb
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from typing_extensions import Self
+
     from longbench.cache import BackgroundWriter, ImageCache
+    from longbench.images import ImageBatch
     from longbench.models.base import Model, Request
 
 
@@ -79,6 +89,14 @@ class CachedModel:
                 images[i] = im
         return images
 
+    def image_batch(self, requests: Sequence[Request], device: str | None = None) -> ImageBatch:
+        """:meth:`images` converted once into an :class:`~longbench.images.ImageBatch` on ``device``."""
+        from longbench.images import ImageBatch
+
+        images = self.images(requests)
+        return ImageBatch.from_images(images, device=device,
+                                      where=lambda i: f"model {self.model.spec}, item {requests[i].item_id}")
+
     def ensure(self, requests: Sequence[Request], batch_size: int) -> None:
         """Generate, ``batch_size`` at a time, the images of ``requests`` the cache does not hold yet (none are
         read back)."""
@@ -102,6 +120,73 @@ class CachedModel:
                 self.writer.submit(im, self.cache.path(r))
         self.generated += len(requests)
         return list(new)
+
+
+class ImageBatches:
+    """The images of ``requests``, ``batch_size`` at a time and in order, as ImageBatches on ``device``.
+
+    With ``prefetch`` > 0 the batches are made on one worker thread (generation, cache reads and PNG decoding,
+    conversion and the copy to ``device``), at most ``prefetch`` batches ahead of the one being scored; with 0
+    they are made in the caller's thread when asked for. Either way the batches, their order and the calls to
+    the model are the same. An error making a batch is raised in the caller's thread as it was raised, when
+    that batch is asked for; no further batch is started after it. ``wait_s``: the seconds the caller waited
+    for batches (all of their making when ``prefetch`` is 0). Use as a context manager: leaving it cancels
+    what was not started and waits for the batch in progress (a model call cannot be interrupted).
+    """
+
+    def __init__(self, source: CachedModel, requests: Sequence[Request], batch_size: int, device: str | None,
+                 prefetch: int = 1):
+        if prefetch < 0:
+            raise LongbenchError(f"prefetch must be >= 0, got {prefetch}")
+        self.source = source
+        self.chunks = list(batches(requests, batch_size))
+        self.device = device
+        self.prefetch = prefetch
+        self.wait_s = 0.0
+        self._stop = threading.Event()  # set on the first failure or on close: start no further batch
+        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="longbench-prefetch")
+                      if prefetch > 0 else None)
+
+    def _make(self, chunk: Sequence[Request]) -> ImageBatch | None:
+        if self._stop.is_set():
+            return None  # never asked for: the caller stopped or an earlier batch failed
+        try:
+            return self.source.image_batch(chunk, self.device)
+        except BaseException:
+            self._stop.set()
+            raise
+
+    def __iter__(self) -> Iterator[tuple[Sequence[Request], ImageBatch]]:
+        if self._pool is None:
+            for chunk in self.chunks:
+                t0 = time.perf_counter()
+                images = self.source.image_batch(chunk, self.device)
+                self.wait_s += time.perf_counter() - t0
+                yield chunk, images
+            return
+        pending: deque[Future] = deque()
+        submitted = 0
+        for chunk in self.chunks:
+            # top up to the current batch and `prefetch` after it (those run while this one is scored)
+            while submitted < len(self.chunks) and len(pending) <= self.prefetch:
+                pending.append(self._pool.submit(self._make, self.chunks[submitted]))
+                submitted += 1
+            t0 = time.perf_counter()
+            images = pending.popleft().result()  # re-raises the worker's exception here
+            self.wait_s += time.perf_counter() - t0
+            assert images is not None  # only None after a failure, which result() raised first
+            yield chunk, images
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def generate_shard(source: CachedModel, requests: Sequence[Request], batch_size: int, state: Any) -> None:

@@ -1,7 +1,7 @@
-"""One image batch, converted once: :class:`ImageBatch` and the uint8 tensor helpers every metric uses.
+"""Images: the one conversion rule (:func:`to_rgb`), guarded file reads (:func:`image_file`, :func:`open_image`)
+and one image batch, converted once (:class:`ImageBatch` and the uint8 tensor helpers every metric uses).
 
-A batch of generated or cached images is checked and converted to 8-bit RGB once (:func:`~longbench.models.
-base.to_rgb`, the one conversion rule), laid out as uint8 ``(3, H, W)`` tensors on the device where the
+A batch of generated or cached images is checked and converted to 8-bit RGB once (:func:`to_rgb`), laid out as uint8 ``(3, H, W)`` tensors on the device where the
 metrics run, and handed to every metric as is: each metric then resizes, crops and normalises the whole
 batch with torch ops on that device instead of converting, decoding or moving images again.
 
@@ -10,19 +10,197 @@ images: the layout PIL and numpy give, and the one torch's uint8 antialiased res
 of mixed sizes is a list of ``(3, H, W)`` tensors, and :meth:`ImageBatch.groups` stacks each size once.
 An ``ImageBatch`` is a sequence of ``(3, H, W)`` uint8 tensors, so code that takes images one at a time
 (``to_rgb`` accepts such tensors) works on it unchanged.
+
+torch, numpy and PIL are imported where they are used, not with this module: converting or opening a PIL
+image (the viewer's thumbnails, the synthetic detector) does not import torch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
-
-import torch
 
 from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
+    import torch
     from PIL import Image
+
+#: Float images must lie in [0, 1]; values this far outside are taken as float rounding (and clipped),
+#: anything further is refused rather than clipped (a [0, 255] float image would otherwise turn white).
+FLOAT_RANGE_TOLERANCE = 1e-3
+# converted to RGB by PIL: exactly, except CMYK (PIL's formula R = 255 - min(255, C + K)..., no colour profile)
+_OPAQUE_MODES = ("1", "L", "P", "RGB", "RGBX", "YCbCr", "CMYK")
+_ALPHA_MODES = {"RGBA": "A", "LA": "A", "PA": "A", "RGBa": "a", "La": "a"}
+_CHANNELS = (1, 2, 3, 4)  # gray, gray + alpha, RGB, RGBA
+
+
+def to_rgb(image: Any, where: str = "image") -> Image.Image:
+    """Convert an image to 8-bit RGB exactly, or refuse it with a LongbenchError naming ``where``.
+
+    Every image longbench scores passes here (files through ``open_image``, adapters' outputs, cache reads):
+
+    * PIL images: RGB as is; 1-bit, grayscale, palette, RGBX and YCbCr expanded to RGB, CMYK converted with
+      PIL's formula (the inverse of its RGB → CMYK; an embedded colour profile is not applied); 16-bit grayscale
+      (``I;16*``, and mode ``I`` read from a PNG, which is how older Pillow opens 16-bit PNGs) scaled
+      ``round(v·255/65535)``; an EXIF orientation is applied (the image as viewers show it). Alpha is
+      dropped only when every pixel is opaque; transparent pixels, float (``F``), 32-bit integer, Lab / HSV
+      images and animations (several frames) are refused: their RGB would be a guess.
+    * numpy arrays and torch tensors (HW, HWC or CHW with 1-4 channels: gray, gray + alpha, RGB, RGBA; the
+      alpha must be opaque; an array is HWC unless its last axis cannot hold channels, a tensor is CHW
+      when its first axis can): ``uint8``
+      as is; ``bool`` → 0/255; ``uint16`` is 16-bit (0..65535, scaled as above); other integers must lie
+      in 0..255; floats must be finite and lie in [0, 1] — up to ``FLOAT_RANGE_TOLERANCE`` outside is
+      float rounding and clipped, more is refused (never clipped) — then ``round(255·x)``.
+    """
+    import numpy as np
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return _pil_to_rgb(image, where)
+    torch = sys.modules.get("torch")  # a tensor implies torch is imported: don't import it for an array
+    if torch is not None and isinstance(image, torch.Tensor):
+        image = _tensor_to_numpy(image)
+    if isinstance(image, np.ndarray):
+        return _array_to_rgb(image, where)
+    raise LongbenchError(f"{where}: expected a PIL image, numpy array or tensor, got {type(image).__name__}")
+
+
+def _scale16(arr: Any) -> Any:
+    """16-bit values (0..65535) → 8-bit, rounded: ``round(v·255/65535)``."""
+    import numpy as np
+
+    return ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _pil_to_rgb(im: Image.Image, where: str) -> Image.Image:
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    if getattr(im, "n_frames", 1) > 1:
+        raise LongbenchError(f"{where}: an animated image with {im.n_frames} frames; give one still image")
+    if im.getexif().get(0x0112, 1) != 1:  # EXIF orientation: score the image as it is displayed
+        im = ImageOps.exif_transpose(im)
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode.startswith("I;16") or (mode == "I" and im.format == "PNG"):
+        return Image.fromarray(_scale16(np.asarray(im)), "L").convert("RGB")
+    if mode == "P" and "transparency" in im.info:
+        im, mode = im.convert("RGBA"), "RGBA"
+    if mode in _ALPHA_MODES:
+        lo, _ = im.getchannel(_ALPHA_MODES[mode]).getextrema()
+        if lo < 255:
+            n = int((np.asarray(im.getchannel(_ALPHA_MODES[mode])) < 255).sum())
+            raise LongbenchError(f"{where}: {n} transparent pixel(s) (mode {mode}); flatten the image onto the "
+                                 "background you mean (longbench does not guess one)")
+        return im.convert("RGB")
+    if mode in _OPAQUE_MODES:
+        return im.convert("RGB")
+    hint = {"F": "a float image has no agreed range",
+            "I": "a 32-bit integer image has no agreed range"}.get(mode, "no exact conversion to RGB")
+    raise LongbenchError(f"{where}: image mode {mode} is not supported ({hint}); save it as 8-bit RGB")
+
+
+def _tensor_to_numpy(t: Any) -> Any:
+    """A tensor as a numpy array with its dtype kept (half floats widened), CHW → HWC."""
+    import numpy as np
+    import torch
+
+    t = t.detach().cpu()
+    if t.is_floating_point() and t.dtype not in (torch.float32, torch.float64):
+        t = t.float()
+    if t.dtype == getattr(torch, "uint16", None):  # numpy conversion of torch's unsigned types is recent
+        arr = t.to(torch.int32).numpy().astype(np.uint16)
+    else:
+        arr = t.numpy()
+    if arr.ndim == 3 and arr.shape[0] in _CHANNELS:
+        arr = arr.transpose(1, 2, 0)
+    return arr
+
+
+def _array_to_rgb(arr: Any, where: str) -> Image.Image:
+    import numpy as np
+    from PIL import Image
+
+    if arr.ndim == 3 and arr.shape[0] in _CHANNELS and arr.shape[2] not in _CHANNELS:
+        arr = arr.transpose(1, 2, 0)  # CHW → HWC
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in _CHANNELS):
+        raise LongbenchError(f"{where}: array of shape {tuple(arr.shape)} is not an image (expected HW, HWC or CHW "
+                             "with 1-4 channels)")
+    if arr.size == 0:
+        raise LongbenchError(f"{where}: empty image of shape {tuple(arr.shape)}")
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint16:
+        arr = _scale16(arr)
+    elif np.issubdtype(arr.dtype, np.integer) and arr.dtype != np.uint8:
+        lo, hi = int(arr.min()), int(arr.max())
+        if lo < 0 or hi > 255:
+            raise LongbenchError(f"{where}: integer image values must lie in 0..255 (got {lo}..{hi}; uint16 "
+                                 "arrays are read as 16-bit, 0..65535)")
+        arr = arr.astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise LongbenchError(f"{where}: contains NaN or inf values")
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < -FLOAT_RANGE_TOLERANCE or hi > 1.0 + FLOAT_RANGE_TOLERANCE:
+            raise LongbenchError(f"{where}: float image values must lie in [0, 1] (got {lo:.4g}..{hi:.4g}); "
+                                 "scale it first (e.g. divide 0..255 values by 255)")
+        arr = (np.clip(arr.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise LongbenchError(f"{where}: array of dtype {arr.dtype} is not an image")
+    if arr.ndim == 3 and arr.shape[2] in (2, 4):  # the last channel is alpha
+        transparent = int((arr[:, :, -1] < 255).sum())
+        if transparent:
+            raise LongbenchError(f"{where}: {transparent} transparent pixel(s) (alpha channel); flatten the image "
+                                 "onto the background you mean (longbench does not guess one)")
+        arr = arr[:, :, :-1]
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(arr)).convert("RGB")
+
+
+@contextlib.contextmanager
+def image_file(path: str | os.PathLike, where: str | None = None) -> Iterator[Image.Image]:
+    """Open an image file lazily (PIL's ``Image.open``) with longbench's guards and errors; every image
+    file longbench reads is opened here (``open_image`` for the usual complete RGB read).
+
+    Raises:
+        LongbenchError: naming the file (``where`` when given): missing or unreadable, not an image, or
+            more than PIL's ``Image.MAX_IMAGE_PIXELS`` pixels (its decompression-bomb guard: a small file
+            can claim a 30000×30000 image and exhaust memory when decoded).
+    """
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    label = where or str(path)
+    try:
+        with warnings.catch_warnings():
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that: refuse both the same way.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                yield im
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise LongbenchError(f"{label}: image too large to decode safely ({' '.join(str(e).split())})") from None
+    except FileNotFoundError:
+        raise LongbenchError(f"{label}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as e:
+        raise LongbenchError(f"{label}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def open_image(path: str | os.PathLike, where: str | None = None) -> Image.Image:
+    """Read an image file completely (``image_file``) and convert it with ``to_rgb``."""
+    with image_file(path, where) as im:
+        im.load()
+        return to_rgb(im, where or str(path))
+
+
+# ---------------------------------------------------------------------- batches
 
 #: ``where`` of conversion errors: a label (``"clipscore image"`` → ``"clipscore image 3"``) or index → label
 Where = str | Callable[[int], str]
@@ -30,14 +208,16 @@ Where = str | Callable[[int], str]
 
 def _is_rgb_uint8(t: Any) -> bool:
     """A (3, H, W) uint8 tensor: already converted, taken as is."""
-    return isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.ndim == 3 and t.shape[0] == 3
+    torch = sys.modules.get("torch")  # no tensor can exist before torch is imported: don't import it here
+    return torch is not None and isinstance(t, torch.Tensor) and t.dtype == torch.uint8 and t.ndim == 3 \
+        and t.shape[0] == 3
 
 
 def _label(where: Where, i: int) -> str:
     return where(i) if callable(where) else f"{where} {i}"
 
 
-class ImageBatch(Sequence[torch.Tensor]):
+class ImageBatch(Sequence["torch.Tensor"]):
     """RGB uint8 images on one device: a ``(B, 3, H, W)`` tensor when they share a size, else a list of
     ``(3, H, W)`` tensors.
 
@@ -49,6 +229,8 @@ class ImageBatch(Sequence[torch.Tensor]):
     """
 
     def __init__(self, data: torch.Tensor | Sequence[torch.Tensor]):
+        import torch
+
         if isinstance(data, torch.Tensor):
             if data.dtype != torch.uint8 or data.ndim != 4 or data.shape[1] != 3:
                 raise LongbenchError(f"an image batch is a uint8 (B, 3, H, W) tensor, got {data.dtype} "
@@ -83,8 +265,7 @@ class ImageBatch(Sequence[torch.Tensor]):
         if isinstance(images, ImageBatch):
             return images.to(device) if device is not None else images
         import numpy as np
-
-        from longbench.models.base import to_rgb
+        import torch
 
         arrays: list[Any] = []  # HWC numpy views of converted images, or CHW uint8 tensors given as such
         for i, img in enumerate(images):
@@ -133,6 +314,8 @@ class ImageBatch(Sequence[torch.Tensor]):
     def device(self) -> torch.device:
         if self._stacked is not None:
             return self._stacked.device
+        import torch
+
         return self._items[0].device if self._items else torch.device("cpu")
 
     @property
@@ -169,6 +352,8 @@ class ImageBatch(Sequence[torch.Tensor]):
     def select(self, indices: Sequence[int]) -> ImageBatch:
         """The images at ``indices``, in that order."""
         if self._stacked is not None:
+            import torch
+
             return ImageBatch(self._stacked[torch.as_tensor(list(indices), dtype=torch.long,
                                                             device=self._stacked.device)])
         return ImageBatch([(self._items or [])[i] for i in indices])
@@ -206,8 +391,7 @@ def to_uint8_tensors(images: Sequence[Any], where: str = "image") -> list[torch.
     if isinstance(images, ImageBatch):
         return list(images)
     import numpy as np
-
-    from longbench.models.base import to_rgb
+    import torch
 
     out = []
     for i, img in enumerate(images):
@@ -227,6 +411,8 @@ def group_by_size(tensors: Sequence[torch.Tensor]) -> list[tuple[list[int], torc
     """
     if isinstance(tensors, ImageBatch):
         return tensors.groups()
+    import torch
+
     groups: dict[tuple[int, int], list[int]] = {}
     for i, t in enumerate(tensors):
         groups.setdefault((t.shape[1], t.shape[2]), []).append(i)

@@ -7,7 +7,8 @@ build each metric once (weights, suite constants such as Denscore's V or FID ref
 Per model: reset the metrics, take the images from the model behind the image cache
 (``longbench.generation``; under ``accelerate launch`` each process first fills its share of the cache and
 the main process scores everything, so the numbers do not depend on the number of processes), stream each
-batch through the metrics, then score (``longbench.scoring``) and write the results atomically
+batch, converted once to an image batch on the metric device, through the metrics while the next batch is
+made on a worker thread, then score (``longbench.scoring``) and write the results atomically
 (``longbench.results``). Gates, leaderboard and viewer come after: ``longbench.evaluate``.
 """
 
@@ -57,6 +58,9 @@ class EvalConfig:
     output: str = "runs"
     device: str = "cpu"
     n_bootstrap: int = 1000
+    #: batches made ahead (generated or read from the cache) on one worker thread while a batch is scored;
+    #: 0 makes each batch in the runner's thread when it is needed. Results are the same either way.
+    prefetch: int = 1
 
     def validate(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -69,6 +73,8 @@ class EvalConfig:
             raise LongbenchError(f"--seed must be >= 0, got {self.seed}")
         if self.n_bootstrap < 1:
             raise LongbenchError(f"n_bootstrap must be >= 1, got {self.n_bootstrap}")
+        if self.prefetch < 0:
+            raise LongbenchError(f"--prefetch must be >= 0, got {self.prefetch}")
 
 
 class Progress:
@@ -215,22 +221,26 @@ class Runner:
                     return None
             for m in metrics.values():  # built once per run; each model starts from empty states
                 m.reset()
-            rows, score_time = self._stream(source, requests, metrics, lengths)
+            rows, score_time, wait_time = self._stream(source, requests, metrics, lengths)
         t0 = time.perf_counter()
         scored = score_metrics(metrics, rows, n_bootstrap=self.config.n_bootstrap, seed=self.config.seed)
         score_time += time.perf_counter() - t0
         timings = Timings(generate_s=round(source.generate_s, 3), score_s=round(score_time, 3),
-                          total_s=round(time.perf_counter() - t_start, 3), images_generated=source.generated,
-                          images_cached=source.cached)
+                          wait_s=round(wait_time, 3), total_s=round(time.perf_counter() - t_start, 3),
+                          images_generated=source.generated, images_cached=source.cached)
         results = to_json(self._results(suite, model, scored, rows, timings))
         run_dir = self.run_dir(suite, model, list(metrics))
         write_results(run_dir, results, rows)
         return RunOutput(results, run_dir, source.generated, source.cached)
 
     def _stream(self, source: CachedModel, requests: list[Request], metrics: dict[str, LongbenchMetric],
-                lengths: PromptLengths) -> tuple[list[SampleRecord], float]:
-        """Every batch of images through every metric; the samples' records and the seconds spent scoring."""
-        from longbench.generation import batches
+                lengths: PromptLengths) -> tuple[list[SampleRecord], float, float]:
+        """Every batch of images through every metric; the samples' records, the seconds spent scoring and the
+        seconds spent waiting for images.
+
+        Each batch is converted once into an ImageBatch on the metric device and that one batch goes to every
+        metric; the next batch is made on a worker thread meanwhile (``EvalConfig.prefetch``)."""
+        from longbench.generation import ImageBatches
         from longbench.results import SampleRecord
 
         score_time = 0.0
@@ -238,23 +248,24 @@ class Runner:
         spec = source.model.spec
         task_gen = self.progress.start(f"generate {spec}", len(requests))
         task_score = self.progress.start(f"score {spec}", len(requests))
-        for batch in batches(requests, self.config.batch_size):
-            images = source.images(batch)
-            self.progress.advance(task_gen, len(batch))
-            t0 = time.perf_counter()
-            items = [r.item for r in batch]
-            for m in metrics.values():
-                m.update(images, items)
-            score_time += time.perf_counter() - t0
-            self.progress.advance(task_score, len(batch))
-            for r in batch:
-                rows.append(SampleRecord(
-                    item_id=r.item_id, seed=r.seed, image=str(Path(source.image_path(r)).resolve()),
-                    prompt_tokens=lengths.tokens[r.item_id], bucket=lengths.bucket(r.item_id), scores={},
-                    segments={}, details=None))
+        with ImageBatches(source, requests, self.config.batch_size, self.config.device,
+                          self.config.prefetch) as stream:
+            for batch, images in stream:
+                self.progress.advance(task_gen, len(batch))
+                t0 = time.perf_counter()
+                items = [r.item for r in batch]
+                for m in metrics.values():
+                    m.update(images, items)
+                score_time += time.perf_counter() - t0
+                self.progress.advance(task_score, len(batch))
+                for r in batch:
+                    rows.append(SampleRecord(
+                        item_id=r.item_id, seed=r.seed, image=str(Path(source.image_path(r)).resolve()),
+                        prompt_tokens=lengths.tokens[r.item_id], bucket=lengths.bucket(r.item_id), scores={},
+                        segments={}, details=None))
         self.progress.finish(task_gen)
         self.progress.finish(task_score)
-        return rows, score_time
+        return rows, score_time, stream.wait_s
 
     def run_dir(self, suite: Suite, model: Model, metric_names: list[str]) -> Path:
         """``OUTPUT/<suite>/<model>__<identity>__s<seed>[__limit<N>]__m<metrics>``: the last part hashes the

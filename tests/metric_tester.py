@@ -712,7 +712,7 @@ def _build_fid(weights: TinyWeights) -> Any:
 
 
 def _build_fid_clip(weights: TinyWeights) -> Any:
-    from longbench.metrics.fid import CLIPFID
+    from longbench.metrics.fid_clip import CLIPFID
 
     return _with_reference(CLIPFID(model=str(weights.open_clip()), batch_size=2), weights.root / "fid-clip-ref.npz",
                            n=6)

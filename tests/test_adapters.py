@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from longbench.errors import LongbenchError
-from longbench.models.base import Request, build_model, to_rgb
+from longbench.images import to_rgb
+from longbench.models.base import Request, build_model
 from longbench.suites.base import Item
 from longbench.suites.loaders import load_suite
 

@@ -243,6 +243,25 @@ def test_a_python_model_calling_sys_exit_is_exit_2_not_a_gate(fake_modules, tmp_
     assert line == "error: python:lb_exit_at_import:gen: importing the module raised SystemExit: usage: gen.py --out DIR"
 
 
+def test_a_python_judge_that_raises_or_exits_is_exit_2_naming_the_judge(tmp_path, monkeypatch):
+    # the same contract as a python: model: the user's callable failing is bad input (2), not a bug (3) or a gate (1)
+    mods = tmp_path / "mods"
+    mods.mkdir()
+    (mods / "lb_judges.py").write_text("import sys\ndef boom(images, questions):\n    raise ValueError('no VLM')\n"
+                                       "def leave(images, questions):\n    sys.exit(1)\n")
+    (mods / "lb_judge_broken.py").write_text("raise RuntimeError('broken at import')\n")
+    monkeypatch.syspath_prepend(str(mods))
+    base = ["eval", "--model", "synth:clip77", "--limit", "1", "--metric", "vqa", "--output", tmp_path / "runs",
+            "--no-progress", "--metric-arg"]
+    line = one_error_line(run([*base, "vqa.judge=python:lb_judges:boom"]))
+    assert line == "error: vqa: judge python:lb_judges:boom raised ValueError: no VLM"
+    line = one_error_line(run([*base, "vqa.judge=python:lb_judges:leave"]))
+    assert line == "error: vqa: judge python:lb_judges:leave raised SystemExit: 1"
+    line = one_error_line(run([*base, "vqa.judge=python:lb_judge_broken:f"]))
+    assert line == ("error: vqa: judge python:lb_judge_broken:f: importing the module raised RuntimeError: "
+                    "broken at import")
+
+
 # ----------------------------------------------------------------------------------------- image bombs
 def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A tiny PNG file that claims ``width``×``height`` pixels (what a decompression bomb looks like)."""
@@ -259,16 +278,16 @@ def _png_header_only(path: Path, width: int, height: int) -> Path:
 def test_decompression_bombs_are_refused_wherever_images_are_opened(tmp_path, size):
     from PIL import Image
 
-    from longbench.models.base import open_image
+    from longbench.images import open_image
 
     bomb = _png_header_only(tmp_path / "bomb.png", *size)
     with pytest.raises(LongbenchError, match=rf"^{bomb}: image too large to decode safely \(Image size"):
         open_image(bomb)
     # the reference images of FID, the trainer's data, a cmd: model's output
-    from longbench.metrics.fid import _read_image
+    from longbench.metrics.fid_reference import read_reference_image
 
     with pytest.raises(LongbenchError, match="image too large"):
-        _read_image(bomb, "a", "fid")
+        read_reference_image(bomb, "a", "fid")
     from longalign.data.captions import load_image
 
     with pytest.raises(LongbenchError, match=r"^data.jsonl:3: image .*bomb.png: image too large"):

@@ -314,7 +314,7 @@ def test_images_dir_of_symlinks(synth_file, tmp_path):
 
 def test_python_adapter_int64_array_is_not_saturated():
     from longbench.errors import LongbenchError
-    from longbench.models.base import to_rgb
+    from longbench.images import to_rgb
 
     arr = np.full((4, 4, 3), 100, dtype=np.int64)
     try:
@@ -326,7 +326,7 @@ def test_python_adapter_int64_array_is_not_saturated():
 
 def test_python_adapter_bad_array_shape_is_a_longbench_error():
     from longbench.errors import LongbenchError
-    from longbench.models.base import to_rgb
+    from longbench.images import to_rgb
 
     with pytest.raises(LongbenchError):
         to_rgb(np.zeros((1, 3, 8, 8), dtype=np.float32), "python output")

@@ -15,7 +15,8 @@ import torch
 from PIL import Image
 
 from longbench.errors import LongbenchError
-from longbench.models.base import FLOAT_RANGE_TOLERANCE, Request, build_model, open_image, to_rgb
+from longbench.images import FLOAT_RANGE_TOLERANCE, open_image, to_rgb
+from longbench.models.base import Request, build_model
 from longbench.suites.base import Item
 
 

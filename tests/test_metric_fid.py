@@ -17,7 +17,8 @@ import torch
 
 from longbench.errors import LongbenchError, MissingWeightsError
 from longbench.metrics.base import MetricContext, build_metric
-from longbench.metrics.fid import BUCKET_LABELS, CLIPFID, FID, FrechetMetric
+from longbench.metrics.fid import BUCKET_LABELS, FID, FrechetMetric
+from longbench.metrics.fid_clip import CLIPFID
 from longbench.metrics.fid_features import INCEPTION_WEIGHTS_FILE, OpenClipFeatures
 from longbench.metrics.functional import fid as F
 from longbench.suites.base import Item, Suite

@@ -135,7 +135,7 @@ def test_open_clip_checkpoint_without_visual_is_refused(tmp_path: Path) -> None:
 
 
 def test_fid_clip_directory_without_visual_is_refused(tmp_path: Path) -> None:
-    from longbench.metrics.fid import CLIPFID
+    from longbench.metrics.fid_clip import CLIPFID
 
     d = make_tiny_open_clip(tmp_path / "oc", seed=0)
     CLIPFID(model=str(d))  # complete: loads

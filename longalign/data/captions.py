@@ -168,7 +168,7 @@ def load_image(path: str, resolution: int, where: str) -> torch.Tensor:
     """RGB image → shorter side resized to ``resolution`` (bilinear, antialiased), centre-cropped, in [-1, 1]."""
     from torchvision.transforms.v2 import functional as tvf
 
-    from longbench.models.base import open_image
+    from longbench.images import open_image
 
     image = open_image(path, f"{where}: image {path}")
     x = tvf.pil_to_tensor(image).float().div(255.0)

@@ -79,7 +79,7 @@ class PreferenceDataset:
         return len(self.pairs)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from longbench.models.base import open_image
+        from longbench.images import open_image
 
         p = self.pairs[i]
         images = [open_image(path, f"{p.where}: image {path}") for path in (p.image_0, p.image_1)]

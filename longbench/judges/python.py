@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from longbench.errors import LongbenchError
+from longbench.errors import LongbenchError, Terminated, describe_exception
 from longbench.judges.base import Answer, Judge, JudgeOptions, JudgeRequest, check_answers
 from longbench.registry import import_string
 
@@ -24,7 +24,13 @@ class PythonJudge(Judge):
         if target.count(":") != 1:
             raise LongbenchError(f"vqa: judge python:{target}: expected python:MODULE:CALLABLE")
         self.target = target
-        self.fn = import_string(target)
+        try:
+            self.fn = import_string(target)
+        except (LongbenchError, Terminated):
+            raise
+        except (Exception, SystemExit) as e:  # the user's module failed while importing: their error, not ours
+            raise LongbenchError(f"vqa: judge python:{target}: importing the module raised "
+                                 f"{describe_exception(e)}") from e
         if not callable(self.fn):
             raise LongbenchError(f"vqa: judge python:{target} is not callable")
 
@@ -33,7 +39,12 @@ class PythonJudge(Judge):
         return cls(arg)
 
     def answer(self, requests: Sequence[JudgeRequest]) -> list[list[Answer]]:
-        raw = self.fn([r.image for r in requests], [[q.text for q in r.questions] for r in requests])
+        try:
+            raw = self.fn([r.image for r in requests], [[q.text for q in r.questions] for r in requests])
+        except (LongbenchError, Terminated):
+            raise
+        except (Exception, SystemExit) as e:  # the user's judge failed (sys.exit too): bad input, not a bug or a gate
+            raise LongbenchError(f"vqa: judge python:{self.target} raised {describe_exception(e)}") from e
         rows = check_answers(f"python:{self.target}", requests, raw)
         return [[self._one(a, i, j) for j, a in enumerate(row)] for i, row in enumerate(rows)]
 

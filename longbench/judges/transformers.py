@@ -157,7 +157,7 @@ class TransformersJudge(Judge):
         return out
 
     def answer(self, requests: Sequence[JudgeRequest]) -> list[list[Answer]]:
-        from longbench.models.base import to_rgb
+        from longbench.images import to_rgb
 
         requests = [JudgeRequest(to_rgb(r.image, where="vqa judge image"), r.questions, r.item) for r in requests]
         if self.options.one_at_a_time:

@@ -21,7 +21,7 @@ BUILTIN = {
         "reference images", columns={"fid": False}, options=O.FIDOptions,
         weights="longbench.metrics.weights_status:fid"),
     "fid-clip": Entry(
-        "longbench.metrics.fid:CLIPFID", "FID on an open_clip image tower's embeddings (default ViT-B-32/openai)",
+        "longbench.metrics.fid_clip:CLIPFID", "FID on an open_clip image tower's embeddings (default ViT-B-32/openai)",
         columns={"fid-clip": False},
         options=O.CLIPFIDOptions, weights="longbench.metrics.weights_status:fid_clip"),
     "synth": Entry(

@@ -287,7 +287,7 @@ class CountMetric(PerSampleMetric):
 
     def predicted_counts(self, images: Sequence[Any], entity_lists: Sequence[Sequence[Entity]]) -> list[list[int]]:
         """Predicted count of every entity of every image (images without entities are not looked at)."""
-        from longbench.models.base import to_rgb
+        from longbench.images import to_rgb
 
         out: list[list[int]] = [[] for _ in images]
         todo = [i for i, ents in enumerate(entity_lists) if ents]

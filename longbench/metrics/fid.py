@@ -1,4 +1,5 @@
-"""``fid`` and ``fid-clip``: Fréchet distance between the features of generated images and reference statistics.
+"""``fid``: Fréchet distance between the features of generated images and reference statistics (the base
+class is shared with ``fid-clip``, :mod:`longbench.metrics.fid_clip`).
 
 Usable as a ``torchmetrics.Metric`` in a user's own loop::
 
@@ -22,10 +23,7 @@ Design:
   :meth:`compute_groups` must be given exactly those labels. Every bucket is compared with the whole
   reference set. ``by_bucket=False`` keeps one set of statistics and needs no prompts.
 * **Reference statistics** come from ``ref=PATH.npz`` (``mu``/``sigma``, the pytorch-fid / clean-fid format)
-  or from the suite's reference images (``item.reference_image``, relative to the suite file). The latter are
-  computed once and cached as ``.npz`` under ``<cache_dir>/fid-reference/`` keyed by (suite sha256, feature
-  protocol hash); the file also records a fingerprint (path, size, mtime) of the reference images and is
-  recomputed when they change, so a second run reads no reference image.
+  or from the suite's reference images, computed once and cached (:mod:`longbench.metrics.fid_reference`).
 * **Small sets.** At least 2 images are needed (else a LongbenchError). With fewer images than feature
   dimensions the covariance is singular; FID is still well defined and computed exactly (PSD square root,
   see :mod:`longbench.metrics.functional.fid`), but it is biased upward, so a warning is logged: compare
@@ -34,8 +32,6 @@ Design:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -44,9 +40,10 @@ from typing import Any, ClassVar
 import torch
 
 from longbench.errors import LongbenchError
-from longbench.metrics.base import LongbenchMetric, MetricContext
+from longbench.metrics.base import LongbenchMetric, MetricContext, cat_state
+from longbench.metrics.fid_reference import Moments, SuiteReference, load_npz_reference
 from longbench.metrics.functional import fid as F
-from longbench.metrics.options import CLIPFIDOptions, FIDOptions, FrechetOptions
+from longbench.metrics.options import FIDOptions, FrechetOptions
 from longbench.options import option_values
 from longbench.text.tokenizer import BUCKET_LABELS, PromptLengths, prompt_buckets
 
@@ -99,7 +96,7 @@ class FrechetMetric(LongbenchMetric):
         self._pending: list[tuple[torch.Tensor, int]] = []  # queued uint8 images and bucket codes
         self._ref: dict[str, Any] | None = None  # {"mu", "sigma", "info"}
         self._ref_factor: torch.Tensor | None = None
-        self._ref_suite: dict[str, Any] | None = None  # deferred suite reference (computed on first compute)
+        self._ref_suite: SuiteReference | None = None  # deferred suite reference (computed on first compute)
         self._warned_small = False
         if ref is not None and str(ref) != "":
             self.load_reference(ref)
@@ -123,7 +120,7 @@ class FrechetMetric(LongbenchMetric):
         Images are queued and run through the network ``batch_size`` at a time in arrival order, so the
         batches the network sees, and therefore the features, do not depend on how the caller batches.
         """
-        from longbench.metrics.clip_models import to_uint8_tensors
+        from longbench.images import to_uint8_tensors
 
         n = len(images)
         if items is not None and len(items) != n:
@@ -229,7 +226,7 @@ class FrechetMetric(LongbenchMetric):
         """
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self._to_sync,
                                should_unsync=self._should_unsync):
-            codes = _as_codes(self.sample_bucket)
+            codes = cat_state(self.sample_bucket, torch.zeros(0, dtype=torch.int8)).flatten().long().cpu()
             counts = self.feature_count.tolist()
             if len(groups) != codes.numel():
                 raise LongbenchError(f"{self.name}: {len(groups)} group labels for {codes.numel()} images")
@@ -278,18 +275,7 @@ class FrechetMetric(LongbenchMetric):
 
     def load_reference(self, path: str | Path) -> None:
         """Use ``mu``/``sigma`` from a pytorch-fid / clean-fid ``.npz``."""
-        from longbench.weights import file_sha256
-
-        mu, sigma, extra = F.load_gaussian_npz(path)
-        info: dict[str, Any] = {"source": "npz", "path": str(path), "sha256": file_sha256(path)}
-        if "n" in extra:
-            info["n"] = extra["n"]
-        theirs = extra.get("protocol", {}).get("features")
-        if theirs is not None and theirs != self.feature_protocol():
-            logger.warning("%s: %s was computed with a different feature protocol than this metric's", self.name, path)
-            info["protocol_matches"] = False
-        elif theirs is not None:
-            info["protocol_matches"] = True
+        mu, sigma, info = load_npz_reference(path, self.feature_protocol(), self.name)
         self.set_reference(mu, sigma, info)
 
     def save_reference(self, path: str | Path) -> None:
@@ -301,7 +287,37 @@ class FrechetMetric(LongbenchMetric):
 
     def reference_from_images(self, images: Iterable[Any]) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Compute and use the statistics of ``images`` (any iterable; processed ``batch_size`` at a time)."""
-        acc = _Moments(self.feature_sum.shape[1], self.feature_sum.device)
+        mu, sigma, n = self._statistics_of(images)
+        self.set_reference(mu, sigma, {"source": "images", "n": n})
+        return mu, sigma, n
+
+    def use_suite_reference(self, suite: Any, cache_dir: str | Path | None = None) -> None:
+        """Compare against the suite's reference images (checked now, computed or read from cache on first use).
+
+        Raises:
+            LongbenchError: the suite has no reference images, or one is missing.
+        """
+        spec = SuiteReference.of(suite, cache_dir, self.name)
+        self._ref = None
+        self._ref_factor = None
+        self._ref_suite = spec
+
+    def reference(self) -> dict[str, Any]:
+        """The reference statistics ``{"mu", "sigma", "info"}``, computing/reading suite statistics if deferred.
+
+        Raises:
+            LongbenchError: no reference was given.
+        """
+        if self._ref is None and self._ref_suite is not None:
+            mu, sigma, info = self._ref_suite.statistics(self.name, self.feature_protocol(), self._statistics_of)
+            self.set_reference(mu, sigma, info)
+        if self._ref is None:
+            raise LongbenchError(f"{self.name}: no reference statistics; pass ref=PATH.npz (pytorch-fid / clean-fid "
+                                 "mu/sigma), or use a suite with reference images")
+        return self._ref
+
+    def _statistics_of(self, images: Iterable[Any]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        acc = Moments(self.feature_sum.shape[1], self.feature_sum.device)
         batch: list[Any] = []
         for img in images:
             batch.append(img)
@@ -311,87 +327,10 @@ class FrechetMetric(LongbenchMetric):
         if batch:
             acc.add(self._features_of(batch, "reference image"))
         mu, sigma = acc.gaussian(f"{self.name} reference")
-        self.set_reference(mu, sigma, {"source": "images", "n": acc.n})
         return mu, sigma, acc.n
 
-    def use_suite_reference(self, suite: Any, cache_dir: str | Path | None = None) -> None:
-        """Compare against the suite's reference images (checked now, computed or read from cache on first use).
-
-        Raises:
-            LongbenchError: the suite has no reference images, or one is missing.
-        """
-        entries = []
-        root = Path(suite.root) if getattr(suite, "root", None) else Path(".")
-        for it in suite.items:
-            if it.reference_image:
-                p = Path(it.reference_image).expanduser()
-                entries.append((it.id, p if p.is_absolute() else root / p))
-        if not entries:
-            raise LongbenchError(
-                f"{self.name}: suite {suite.name!r} has no reference images; add reference_image to its items or "
-                f"pass the option ref=PATH.npz (mu/sigma statistics in the pytorch-fid / clean-fid format)")
-        if len(entries) < 2:
-            raise LongbenchError(f"{self.name}: suite {suite.name!r} has 1 reference image; FID needs at least 2")
-        missing = [(i, p) for i, p in entries if not p.is_file()]
-        if missing:
-            raise LongbenchError(f"{self.name}: reference image of item {missing[0][0]!r} not found: {missing[0][1]}"
-                                 + (f" ({len(missing)} missing)" if len(missing) > 1 else ""))
-        self._ref = None
-        self._ref_factor = None
-        self._ref_suite = {"name": suite.name, "version": suite.version, "sha256": suite.sha256,
-                           "entries": entries, "cache_dir": Path(cache_dir) if cache_dir is not None else None}
-
-    def reference(self) -> dict[str, Any]:
-        """The reference statistics ``{"mu", "sigma", "info"}``, computing/reading suite statistics if deferred.
-
-        Raises:
-            LongbenchError: no reference was given.
-        """
-        if self._ref is None and self._ref_suite is not None:
-            self._load_suite_reference(self._ref_suite)
-        if self._ref is None:
-            raise LongbenchError(f"{self.name}: no reference statistics; pass ref=PATH.npz (pytorch-fid / clean-fid "
-                                 "mu/sigma), or use a suite with reference images")
-        return self._ref
-
-    def _load_suite_reference(self, spec: dict[str, Any]) -> None:
-        files = hashlib.sha256()
-        for item_id, p in spec["entries"]:
-            st = p.stat()
-            files.update(f"{item_id}\0{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        files_sha = files.hexdigest()
-        proto_hash = _hash(self.feature_protocol())
-        info: dict[str, Any] = {"source": "suite reference images", "suite": spec["name"],
-                                "suite_version": spec["version"], "suite_sha256": spec["sha256"],
-                                "feature_protocol_sha256": proto_hash}
-        cache = None
-        if spec["cache_dir"] is not None:
-            cache = spec["cache_dir"] / "fid-reference" / f"{self.name}-{spec['sha256'][:16]}-{proto_hash[:16]}.npz"
-            info["cache"] = str(cache)
-            if cache.is_file():
-                try:
-                    mu, sigma, extra = F.load_gaussian_npz(cache)
-                except LongbenchError as e:
-                    logger.warning("%s: ignoring unreadable reference cache (%s)", self.name, e)
-                else:
-                    if extra.get("protocol", {}).get("files_sha256") == files_sha:
-                        logger.info("%s: reference statistics from cache %s", self.name, cache)
-                        self.set_reference(mu, sigma, {**info, "n": extra.get("n"), "cached": True})
-                        return
-                    logger.info("%s: reference images changed since %s was written; recomputing", self.name, cache)
-        logger.info("%s: computing reference statistics from %d images of suite %r", self.name,
-                    len(spec["entries"]), spec["name"])
-        self.reference_from_images(_read_image(p, item_id, self.name) for item_id, p in spec["entries"])
-        assert self._ref is not None
-        mu, sigma = self._ref["mu"], self._ref["sigma"]
-        n = len(spec["entries"])
-        if cache is not None:
-            F.save_gaussian_npz(cache, mu, sigma, n=n, protocol={
-                "features": self.feature_protocol(), "suite_sha256": spec["sha256"], "files_sha256": files_sha})
-        self.set_reference(mu, sigma, {**info, "n": n, "cached": False})
-
     def _features_of(self, images: Sequence[Any], what: str) -> torch.Tensor:
-        from longbench.metrics.clip_models import to_uint8_tensors
+        from longbench.images import to_uint8_tensors
 
         return self.extractor(to_uint8_tensors(images, where=f"{self.name} {what}"))
 
@@ -405,7 +344,7 @@ class FrechetMetric(LongbenchMetric):
         if self._ref is not None:
             ref = dict(self._ref["info"])
         elif self._ref_suite is not None:
-            ref = {"source": "suite reference images (not yet computed)", "suite_sha256": self._ref_suite["sha256"]}
+            ref = {"source": "suite reference images (not yet computed)", "suite_sha256": self._ref_suite.sha256}
         else:
             ref = {"source": "none"}
         return {
@@ -454,72 +393,7 @@ class FID(FrechetMetric):
         return fid()
 
 
-class CLIPFID(FrechetMetric):
-    """FID on an open_clip image tower's embeddings (``fid-clip``; default ViT-B-32 / openai, as clean-fid).
-
-    Args:
-        model: built-in open_clip architecture, ``local-dir:DIR`` (or a directory with ``open_clip_config.json``)
-            or ``hf-hub:ORG/REPO`` (from the Hugging Face cache).
-        pretrained: checkpoint file or open_clip tag, for built-in architectures (default ``openai``).
-        normalize: L2-normalise the embeddings first (default False).
-        ref, by_bucket, batch_size, kwargs: see :class:`FrechetMetric`.
-    """
-
-    name = "fid-clip"
-    version = "1"
-    columns: ClassVar[dict[str, bool]] = {"fid-clip": False}
-    DEFAULT_MODEL = CLIPFIDOptions.model
-    Options = CLIPFIDOptions
-
-    def __init__(self, model: str = DEFAULT_MODEL, pretrained: str | None = None, *, normalize: bool = False,
-                 **kwargs: Any):
-        from longbench.metrics.fid_features import OpenClipFeatures
-
-        super().__init__(OpenClipFeatures(model, pretrained, normalize=normalize), **kwargs)
-
-    @classmethod
-    def weights_status(cls) -> list[dict[str, Any]]:
-        """For ``longbench doctor``: whether the default open_clip weights resolve offline."""
-        from longbench.metrics.weights_status import fid_clip
-
-        return fid_clip()
-
-
 # ---------------------------------------------------------------------- helpers
-class _Moments:
-    """A local float64 moment accumulator (for reference images)."""
-
-    def __init__(self, d: int, device: torch.device):
-        self.total = torch.zeros(d, dtype=torch.float64, device=device)
-        self.outer = torch.zeros(d, d, dtype=torch.float64, device=device)
-        self.n = 0
-
-    def add(self, feats: torch.Tensor) -> None:
-        feats = feats.to(device=self.total.device, dtype=torch.float64)
-        if not torch.isfinite(feats).all():
-            raise LongbenchError("non-finite features for a reference image")
-        self.total += feats.sum(0)
-        self.outer += feats.T @ feats
-        self.n += feats.shape[0]
-
-    def gaussian(self, where: str) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.n < 2:
-            raise LongbenchError(f"{where}: FID needs at least 2 images, got {self.n}")
-        return F.gaussian_from_moments(self.total, self.outer, self.n)
-
-
-def _read_image(path: Path, item_id: str, name: str) -> Any:
-    from longbench.models.base import open_image
-
-    return open_image(path, f"{name}: reference image of item {item_id!r} ({path})")
-
-
-def _as_codes(state: Any) -> torch.Tensor:
-    if isinstance(state, torch.Tensor):  # after a distributed sync the list is concatenated
-        return state.flatten().long().cpu()
-    return torch.cat(state).long().cpu() if state else torch.zeros(0, dtype=torch.long)
-
-
 def _prompt_of(item: Any, name: str) -> str:
     if isinstance(item, str):
         return item
@@ -542,6 +416,3 @@ def _item_id(item: Any) -> str:
     ident = item.get("id") if isinstance(item, dict) else getattr(item, "id", None)
     return repr(ident) if ident is not None else type(item).__name__
 
-
-def _hash(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()

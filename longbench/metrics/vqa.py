@@ -194,7 +194,7 @@ class VQAMetric(LongbenchMetric):
     # ------------------------------------------------------------------ scoring
     def tiles(self, image: Any) -> list[Any]:
         """The images the judge is shown: the whole image, or ``pic_num`` tiles of a 2×2 grid."""
-        from longbench.models.base import to_rgb
+        from longbench.images import to_rgb
 
         im = to_rgb(image, where="vqa image")
         if self.pic_num == 1 and self.resolution is None:

@@ -96,7 +96,7 @@ class Reader:
         import numpy as np
         from PIL import Image
 
-        from longbench.models.base import to_rgb
+        from longbench.images import to_rgb
 
         im = to_rgb(image, where="mini reader input")
         if im.size != (IMAGE_SIZE, IMAGE_SIZE):

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.models.base import Model, Request, open_image
+from longbench.images import open_image
+from longbench.models.base import Model, Request
 from longbench.models.options import CommandOptions
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.models.base import Model, Request, to_rgb
+from longbench.images import to_rgb
+from longbench.models.base import Model, Request
 from longbench.models.options import DiffusersOptions
 from longbench.registry import LONG_PROMPT_STRATEGIES
 

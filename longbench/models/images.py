@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from longbench.errors import LongbenchError
-from longbench.models.base import Model, Request, open_image
+from longbench.images import open_image
+from longbench.models.base import Model, Request
 
 if TYPE_CHECKING:
     from PIL import Image

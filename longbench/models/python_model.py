@@ -10,18 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from longbench.errors import LongbenchError, Terminated
-from longbench.models.base import Model, Request, to_rgb
+from longbench.errors import LongbenchError, Terminated, describe_exception
+from longbench.images import to_rgb
+from longbench.models.base import Model, Request
 from longbench.registry import import_string
 
 if TYPE_CHECKING:
     from PIL import Image
-
-
-def _describe(e: BaseException) -> str:
-    """``Type: message`` of an exception on one line (the CLI shows the traceback with --debug)."""
-    msg = " ".join(str(e).split())
-    return f"{type(e).__name__}: {msg[:300]}" if msg else type(e).__name__
 
 
 class PythonModel(Model):
@@ -37,7 +32,7 @@ class PythonModel(Model):
         except (LongbenchError, Terminated):
             raise
         except (Exception, SystemExit) as e:  # their module failed (or called sys.exit) while importing: not a gate
-            raise LongbenchError(f"python:{arg}: importing the module raised {_describe(e)}") from e
+            raise LongbenchError(f"python:{arg}: importing the module raised {describe_exception(e)}") from e
         if not callable(self.fn):
             raise LongbenchError(f"python:{arg} is not callable")
 
@@ -47,7 +42,7 @@ class PythonModel(Model):
         except (LongbenchError, Terminated):
             raise
         except (Exception, SystemExit) as e:  # the user's function failed (sys.exit(1) too: it is not a failed gate)
-            raise LongbenchError(f"python:{self.arg} raised {_describe(e)}") from e
+            raise LongbenchError(f"python:{self.arg} raised {describe_exception(e)}") from e
         if len(out) != len(requests):
             raise LongbenchError(f"python:{self.arg} returned {len(out)} images for {len(requests)} prompts")
         return [to_rgb(im, f"python:{self.arg} image {i}") for i, im in enumerate(out)]

@@ -153,7 +153,7 @@ class Detector:
         import numpy as np
         from PIL import Image
 
-        from longbench.models.base import to_rgb
+        from longbench.images import to_rgb
 
         if isinstance(image, Image.Image):  # the common case, without to_rgb's torch import
             im = image if image.mode == "RGB" else image.convert("RGB")

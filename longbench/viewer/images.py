@@ -68,7 +68,7 @@ def _thumbnail_jpeg(src: Path) -> bytes:
 
     from PIL import Image
 
-    from longbench.models.base import to_rgb
+    from longbench.images import to_rgb
 
     with Image.open(src) as im:
         im.draft("RGB", (THUMB_SIZE, THUMB_SIZE))  # JPEG: decode at a reduced scale directly
@@ -113,7 +113,7 @@ class ImageStore:
                 self.reused += 1
             return ViewerImage(f"{IMAGES_DIR}/{full.name}", f"{THUMBS_DIR}/{(small if small.is_file() else big).name}")
         from longbench.errors import LongbenchError
-        from longbench.models.base import image_file
+        from longbench.images import image_file
 
         try:
             with image_file(src) as im:  # the one image opener: also refuses decompression bombs

@@ -36,7 +36,7 @@ def check_images(images: torch.Tensor, where: str = "images") -> None:
     detached = images.detach()
     if not torch.isfinite(detached).all():
         raise LongbenchError(f"{where}: contains NaN or inf values")
-    from longbench.models.base import FLOAT_RANGE_TOLERANCE  # the one rule for float images
+    from longbench.images import FLOAT_RANGE_TOLERANCE  # the one rule for float images
 
     lo, hi = float(detached.min()), float(detached.max())
     if lo < -FLOAT_RANGE_TOLERANCE or hi > 1 + FLOAT_RANGE_TOLERANCE:
