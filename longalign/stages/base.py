@@ -85,3 +85,24 @@ class Stage(ABC):
 
     def describe_data(self) -> dict[str, Any]:
         return {}
+
+
+class CaptionDataStage(Stage):
+    """A stage whose data is ``cfg.data`` (captions with or without images, ``longalign.data.captions``),
+    loaded into ``self._data`` by its ``setup``."""
+
+    _data: Any
+
+    def dataset(self) -> Any:
+        return self._data
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        from longalign.data.captions import collate_pairs
+
+        return collate_pairs(examples)
+
+    def num_workers(self) -> int:
+        return self.cfg.data.num_workers
+
+    def describe_data(self) -> dict[str, Any]:
+        return self._data.describe()

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from longalign.checks import check_range, require
 from longalign.config import StageConfig
 from longalign.sections import DataSection, OptimSection, TrainSection, check_mini_seed, path_field
-from longalign.stages.base import Stage
+from longalign.stages.base import CaptionDataStage
 from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ def load_tokenizer(spec: str, workdir: Path) -> Any:
             from None
 
 
-class ClipStage(Stage):
+class ClipStage(CaptionDataStage):
     name: ClassVar[str] = "clip"
     config_class: ClassVar[type] = ClipConfig
 
@@ -181,20 +181,6 @@ class ClipStage(Stage):
             self.eval_items = eval_items(c.eval_items, c.eval_seed)
 
     # -------------------------------------------------------------------------------------- loop
-    def dataset(self) -> Any:
-        return self._data
-
-    def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        from longalign.data.captions import collate_pairs
-
-        return collate_pairs(examples)
-
-    def num_workers(self) -> int:
-        return self.cfg.data.num_workers
-
-    def describe_data(self) -> dict[str, Any]:
-        return self._data.describe()
-
     def trainable_modules(self) -> list[nn.Module]:
         return [self.model]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from longalign.config import StageConfig
 from longalign.sections import DataSection, LoraSection, ModelSection, OptimSection, TrainSection
-from longalign.stages.base import Stage
+from longalign.stages.base import CaptionDataStage
 from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def _load(cls: Any, path: Path, subfolder: str | None, what: str, **kw: Any) -> 
         raise LongbenchError(f"{what}: cannot load {cls.__name__} from {where} ({first})") from None
 
 
-class DiffusionStage(Stage):
+class DiffusionStage(CaptionDataStage):
     """Base of align / lcm / reward / reward-lcm."""
 
     #: sampler settings written into the manifest
@@ -192,20 +192,6 @@ class DiffusionStage(Stage):
         from longalign.data.captions import build_dataset
 
         return build_dataset(self.cfg.data, load_images=self.needs_images)
-
-    def dataset(self) -> Any:
-        return self._data
-
-    def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        from longalign.data.captions import collate_pairs
-
-        return collate_pairs(examples)
-
-    def num_workers(self) -> int:
-        return self.cfg.data.num_workers
-
-    def describe_data(self) -> dict[str, Any]:
-        return self._data.describe()
 
     # -------------------------------------------------------------------------------------- modules
     def trainable_modules(self) -> list[nn.Module]:

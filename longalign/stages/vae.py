@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from longalign.checks import check_range, require, require_choice
 from longalign.config import StageConfig
 from longalign.sections import DataSection, OptimSection, TrainSection, check_mini_seed, path_field
-from longalign.stages.base import Stage
+from longalign.stages.base import CaptionDataStage
 from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def palette_pixel_accuracy(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((nearest(a) == nearest(b)).float().mean())
 
 
-class VaeStage(Stage):
+class VaeStage(CaptionDataStage):
     name: ClassVar[str] = "vae"
     config_class: ClassVar[type] = VaeConfig
     manual_grad_sync: ClassVar[bool] = True  # encode/decode are called on the unwrapped model
@@ -146,20 +146,6 @@ class VaeStage(Stage):
             from longalign.data.mini import eval_items
 
             self.eval_items = eval_items(v.eval_items, v.eval_seed)
-
-    def dataset(self) -> Any:
-        return self._data
-
-    def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
-        from longalign.data.captions import collate_pairs
-
-        return collate_pairs(examples)
-
-    def num_workers(self) -> int:
-        return self.cfg.data.num_workers
-
-    def describe_data(self) -> dict[str, Any]:
-        return self._data.describe()
 
     def trainable_modules(self) -> list[nn.Module]:
         return [self.vae]
