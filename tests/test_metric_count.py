@@ -228,33 +228,9 @@ def test_synth_detector_counts_exactly():
 # ---------------------------------------------------------------------- tiny Grounding DINO
 @pytest.fixture(scope="module")
 def tiny_gdino(tmp_path_factory):
-    from transformers import (
-        BertConfig,
-        BertTokenizer,
-        GroundingDinoConfig,
-        GroundingDinoForObjectDetection,
-        GroundingDinoImageProcessor,
-        GroundingDinoProcessor,
-        SwinConfig,
-    )
+    from longbench.testing import save_tiny_grounding_dino
 
-    root = tmp_path_factory.mktemp("gdino")
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "cat", "dog", "bird", "a", "tree"]
-    (root / "vocab.txt").write_text("\n".join(words) + "\n")
-    cfg = GroundingDinoConfig(
-        backbone_config=SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 1],
-                                   window_size=2, out_features=["stage1", "stage2"]),
-        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=32, max_position_embeddings=64),
-        d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=10, num_feature_levels=2, encoder_n_points=2,
-        decoder_n_points=2, max_text_len=32, use_timm_backbone=False, use_pretrained_backbone=False)
-    torch.manual_seed(0)
-    path = root / "tiny-gdino"
-    GroundingDinoForObjectDetection(cfg).eval().save_pretrained(str(path))
-    GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}),
-                           tokenizer=BertTokenizer(str(root / "vocab.txt"))).save_pretrained(str(path))
-    return path
+    return save_tiny_grounding_dino(tmp_path_factory.mktemp("gdino") / "tiny-gdino")
 
 
 def test_grounding_dino_counts_equal_direct_computation(tiny_gdino):

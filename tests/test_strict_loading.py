@@ -170,49 +170,15 @@ def test_fid_inception_partial_state_dict_is_refused(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- detectors (count)
 def _tiny_owlv2(path: Path) -> Path:
-    from transformers import Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
+    from tests.helpers_count import save_tiny_owlv2
 
-    from longbench.text.tokenizer import load_clip_tokenizer
-
-    common = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 4}
-    cfg = Owlv2Config(text_config={"vocab_size": 49408, "max_position_embeddings": 16, **common},
-                      vision_config={"image_size": 32, "patch_size": 16, **common}, projection_dim=16)
-    torch.manual_seed(0)
-    Owlv2ForObjectDetection(cfg).eval().save_pretrained(str(path))
-    tok = load_clip_tokenizer()
-    tok.model_max_length = 16
-    Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": 32, "width": 32}),
-                   tokenizer=tok).save_pretrained(str(path))
-    return path
+    return save_tiny_owlv2(path)
 
 
 def _tiny_gdino(path: Path) -> Path:
-    from transformers import (
-        BertConfig,
-        BertTokenizer,
-        GroundingDinoConfig,
-        GroundingDinoForObjectDetection,
-        GroundingDinoImageProcessor,
-        GroundingDinoProcessor,
-        SwinConfig,
-    )
+    from longbench.testing import save_tiny_grounding_dino
 
-    path.mkdir(parents=True)
-    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", "cat", "dog"]
-    (path / "vocab.txt").write_text("\n".join(words) + "\n")
-    cfg = GroundingDinoConfig(
-        backbone_config=SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1], num_heads=[1, 1],
-                                   window_size=2, out_features=["stage1", "stage2"]),
-        text_config=BertConfig(vocab_size=len(words), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                               intermediate_size=32, max_position_embeddings=64),
-        d_model=32, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=32, decoder_ffn_dim=32, num_queries=5, num_feature_levels=2, encoder_n_points=2,
-        decoder_n_points=2, max_text_len=32, use_timm_backbone=False, use_pretrained_backbone=False)
-    torch.manual_seed(0)
-    GroundingDinoForObjectDetection(cfg).eval().save_pretrained(str(path))
-    GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}),
-                           tokenizer=BertTokenizer(str(path / "vocab.txt"))).save_pretrained(str(path))
-    return path
+    return save_tiny_grounding_dino(path)
 
 
 @pytest.mark.parametrize("kind, build, prefix", [
