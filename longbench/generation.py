@@ -7,8 +7,8 @@ to let each process of an ``accelerate launch`` fill its share of the cache befo
 everything. Adapters that read files (``cache_images = False``, e.g. ``images:``) pass through uncached.
 
 :class:`ImageBatches` hands the runner each batch once, as an :class:`~longbench.images.ImageBatch` on the
-metric device, and makes the next batch (generated or decoded from the cache) on one worker thread while the
-current one is scored: a model is only ever called from that one thread, never concurrently with itself.
+metric device, and scores it on one worker thread while the next batch is generated or read from the cache
+and decoded: a model is only ever called from the runner's thread, never concurrently with itself.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -123,15 +123,22 @@ class CachedModel:
 
 
 class ImageBatches:
-    """The images of ``requests``, ``batch_size`` at a time and in order, as ImageBatches on ``device``.
+    """The images of ``requests``, ``batch_size`` at a time and in order, each converted once into an ImageBatch
+    on ``device`` and handed to ``score(batch, images)``, which runs on one scoring thread while the next batch
+    is made.
 
-    With ``prefetch`` > 0 the batches are made on one worker thread (generation, cache reads and PNG decoding,
-    conversion and the copy to ``device``), at most ``prefetch`` batches ahead of the one being scored; with 0
-    they are made in the caller's thread when asked for. Either way the batches, their order and the calls to
-    the model are the same. An error making a batch is raised in the caller's thread as it was raised, when
-    that batch is asked for; no further batch is started after it. ``wait_s``: the seconds the caller waited
-    for batches (all of their making when ``prefetch`` is 0). Use as a context manager: leaving it cancels
-    what was not started and waits for the batch in progress (a model call cannot be interrupted).
+    The batches are made (generated, or read from the cache and decoded) in the caller's thread: a model is
+    called from the thread that built it, one call at a time, and a signal (SIGTERM, Ctrl-C) interrupts it
+    there, so its own clean-up runs (a ``cmd:`` model kills its process group). With ``prefetch`` = k > 0
+    ``score`` runs on one worker thread, batches in order, and the making runs at most k batches ahead of the
+    batch being scored; with 0 ``score`` runs in the caller's thread right after each batch is made (no
+    overlap). The batches, their order, the model calls and the ``score`` calls are the same either way.
+
+    An error making a batch is raised as it was raised, once the batch being scored is done; an error in
+    ``score`` is raised in the caller's thread as it was raised, and no further batch is scored or made after
+    it. ``wait_s``: the seconds the scorer spent waiting for images (the stream's wall time not spent in
+    ``score``). Use as a context manager: leaving it drops what was not scored yet and waits for the batch
+    being scored.
     """
 
     def __init__(self, source: CachedModel, requests: Sequence[Request], batch_size: int, device: str | None,
@@ -143,39 +150,46 @@ class ImageBatches:
         self.device = device
         self.prefetch = prefetch
         self.wait_s = 0.0
-        self._stop = threading.Event()  # set on the first failure or on close: start no further batch
-        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="longbench-prefetch")
+        self._busy_s = 0.0  # seconds inside score (written by the scoring thread only)
+        self._stop = threading.Event()  # set on the first failure or on close: score nothing further
+        self._pool = (ThreadPoolExecutor(max_workers=1, thread_name_prefix="longbench-score")
                       if prefetch > 0 else None)
 
-    def _make(self, chunk: Sequence[Request]) -> ImageBatch | None:
+    def _score(self, score: Callable[[Sequence[Request], ImageBatch], None], chunk: Sequence[Request],
+               images: ImageBatch) -> None:
         if self._stop.is_set():
-            return None  # never asked for: the caller stopped or an earlier batch failed
+            return  # an earlier batch failed or the caller left: never scored
+        t0 = time.perf_counter()
         try:
-            return self.source.image_batch(chunk, self.device)
+            score(chunk, images)
         except BaseException:
             self._stop.set()
             raise
+        finally:
+            self._busy_s += time.perf_counter() - t0
 
-    def __iter__(self) -> Iterator[tuple[Sequence[Request], ImageBatch]]:
-        if self._pool is None:
+    def run(self, score: Callable[[Sequence[Request], ImageBatch], None],
+            made: Callable[[Sequence[Request]], None] | None = None) -> None:
+        """Make every batch and score it (see the class); ``made(batch)`` runs in the caller's thread after each
+        batch is made (progress)."""
+        t_start = time.perf_counter()
+        try:
+            pending: deque[Future] = deque()
             for chunk in self.chunks:
-                t0 = time.perf_counter()
+                # at most `prefetch` batches made ahead of the one being scored: wait for the older ones
+                while pending and (len(pending) > self.prefetch or pending[0].done()):
+                    pending.popleft().result()  # re-raises the scorer's exception here
                 images = self.source.image_batch(chunk, self.device)
-                self.wait_s += time.perf_counter() - t0
-                yield chunk, images
-            return
-        pending: deque[Future] = deque()
-        submitted = 0
-        for chunk in self.chunks:
-            # top up to the current batch and `prefetch` after it (those run while this one is scored)
-            while submitted < len(self.chunks) and len(pending) <= self.prefetch:
-                pending.append(self._pool.submit(self._make, self.chunks[submitted]))
-                submitted += 1
-            t0 = time.perf_counter()
-            images = pending.popleft().result()  # re-raises the worker's exception here
-            self.wait_s += time.perf_counter() - t0
-            assert images is not None  # only None after a failure, which result() raised first
-            yield chunk, images
+                if made is not None:
+                    made(chunk)
+                if self._pool is None:
+                    self._score(score, chunk, images)
+                else:
+                    pending.append(self._pool.submit(self._score, score, chunk, images))
+            while pending:
+                pending.popleft().result()
+        finally:
+            self.wait_s = max(0.0, time.perf_counter() - t_start - self._busy_s)
 
     def close(self) -> None:
         self._stop.set()

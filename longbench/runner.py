@@ -7,8 +7,8 @@ build each metric once (weights, suite constants such as Denscore's V or FID ref
 Per model: reset the metrics, take the images from the model behind the image cache
 (``longbench.generation``; under ``accelerate launch`` each process first fills its share of the cache and
 the main process scores everything, so the numbers do not depend on the number of processes), stream each
-batch, converted once to an image batch on the metric device, through the metrics while the next batch is
-made on a worker thread, then score (``longbench.scoring``) and write the results atomically
+batch, converted once to an image batch on the metric device, through the metrics on a scoring thread while
+the next batch is made, then score (``longbench.scoring``) and write the results atomically
 (``longbench.results``). Gates, leaderboard and viewer come after: ``longbench.evaluate``.
 """
 
@@ -30,6 +30,7 @@ from longbench.errors import LongbenchError
 
 if TYPE_CHECKING:
     from longbench.generation import CachedModel
+    from longbench.images import ImageBatch
     from longbench.metrics.base import LongbenchMetric
     from longbench.models.base import Model, Request
     from longbench.results import Results, SampleRecord, Timings
@@ -239,7 +240,7 @@ class Runner:
         seconds spent waiting for images.
 
         Each batch is converted once into an ImageBatch on the metric device and that one batch goes to every
-        metric; the next batch is made on a worker thread meanwhile (``EvalConfig.prefetch``)."""
+        metric, on a scoring thread while the next batch is made here (``EvalConfig.prefetch``)."""
         from longbench.generation import ImageBatches
         from longbench.results import SampleRecord
 
@@ -248,21 +249,27 @@ class Runner:
         spec = source.model.spec
         task_gen = self.progress.start(f"generate {spec}", len(requests))
         task_score = self.progress.start(f"score {spec}", len(requests))
+
+        def made(batch: Sequence[Request]) -> None:
+            self.progress.advance(task_gen, len(batch))
+            for r in batch:
+                rows.append(SampleRecord(
+                    item_id=r.item_id, seed=r.seed, image=str(Path(source.image_path(r)).resolve()),
+                    prompt_tokens=lengths.tokens[r.item_id], bucket=lengths.bucket(r.item_id), scores={},
+                    segments={}, details=None))
+
+        def score(batch: Sequence[Request], images: ImageBatch) -> None:  # on the scoring thread
+            nonlocal score_time
+            t0 = time.perf_counter()
+            items = [r.item for r in batch]
+            for m in metrics.values():
+                m.update(images, items)
+            score_time += time.perf_counter() - t0
+            self.progress.advance(task_score, len(batch))
+
         with ImageBatches(source, requests, self.config.batch_size, self.config.device,
                           self.config.prefetch) as stream:
-            for batch, images in stream:
-                self.progress.advance(task_gen, len(batch))
-                t0 = time.perf_counter()
-                items = [r.item for r in batch]
-                for m in metrics.values():
-                    m.update(images, items)
-                score_time += time.perf_counter() - t0
-                self.progress.advance(task_score, len(batch))
-                for r in batch:
-                    rows.append(SampleRecord(
-                        item_id=r.item_id, seed=r.seed, image=str(Path(source.image_path(r)).resolve()),
-                        prompt_tokens=lengths.tokens[r.item_id], bucket=lengths.bucket(r.item_id), scores={},
-                        segments={}, details=None))
+            stream.run(score, made)
         self.progress.finish(task_gen)
         self.progress.finish(task_score)
         return rows, score_time, stream.wait_s

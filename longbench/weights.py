@@ -128,9 +128,26 @@ def check_loaded_keys(what: str, weights: str | os.PathLike, *, missing: Any = (
                              "refusing to run with randomly initialised weights")
 
 
-def from_pretrained_strict(cls: Any, path: str | os.PathLike, *, what: str, **kwargs: Any) -> Any:
+def check_lora_loaded(model: Any, given: set[str], adapter: str, *, what: str, weights: str | os.PathLike) -> None:
+    """Refuse a LoRA that did not fill the adapter it was loaded into (``load_lora_adapter`` only logs it).
+
+    A file missing some ``lora_B`` tensors would leave those layers at peft's initialisation, i.e. a model
+    other than the trained one, without a word. ``given``: the file's keys without the model prefix
+    (``down_blocks.0...to_q.lora_A.weight``); the model's adapter parameters are named
+    ``...to_q.lora_A.<adapter>.weight``.
+    """
+    tag = f".{adapter}."
+    loaded = {name.replace(tag, ".") for name, _ in model.named_parameters() if tag in name}
+    check_loaded_keys(what, weights, missing=loaded - given, unexpected=given - loaded)
+
+
+def from_pretrained_strict(cls: Any, path: str | os.PathLike, *, what: str, unexpected_ok: bool = False,
+                           **kwargs: Any) -> Any:
     """``cls.from_pretrained(path, output_loading_info=True, **kwargs)`` (transformers or diffusers), with
     missing, unexpected or mismatched keys turned into a LongbenchError (:func:`check_loaded_keys`).
+
+    ``unexpected_ok``: a checkpoint of a larger model is fine (a ``CLIPTextModel`` taken from a ``CLIPModel``
+    directory); missing and mismatched keys are still refused.
 
     Keys a model class declares optional (``_keys_to_ignore_on_load_*``, non-persistent buffers such as
     old checkpoints' ``position_ids``) are already left out of the loading info by the library.
@@ -145,7 +162,8 @@ def from_pretrained_strict(cls: Any, path: str | os.PathLike, *, what: str, **kw
             raise
         first = next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
         raise LongbenchError(f"{what} {path}: the checkpoint does not match the model ({first})") from None
-    check_loaded_keys(what, path, missing=info.get("missing_keys"), unexpected=info.get("unexpected_keys"),
+    check_loaded_keys(what, path, missing=info.get("missing_keys"),
+                      unexpected=() if unexpected_ok else info.get("unexpected_keys"),
                       mismatched=info.get("mismatched_keys"))
     errors = [str(m).splitlines()[0] for m in info.get("error_msgs") or () if str(m).strip()]
     if errors:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -196,6 +197,7 @@ def test_sigterm_to_longbench_kills_the_cmd_process_group(tmp_path):
            "--no-progress"]
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "TMPDIR": str(tmp)})
+    child = None
     try:
         end = time.monotonic() + 120
         while not (pidfile.is_file() and pidfile.read_text().strip()) and time.monotonic() < end:
@@ -204,10 +206,12 @@ def test_sigterm_to_longbench_kills_the_cmd_process_group(tmp_path):
         child = int(pidfile.read_text())
         proc.terminate()
         assert proc.wait(timeout=60) == 143
+        assert _wait_dead(child), f"the command {child} outlived longbench"
     finally:
         proc.kill()
         proc.wait()
-    assert _wait_dead(child), f"the command {child} outlived longbench"
+        if child is not None and _alive(child):  # a failed run must not leave the command behind either
+            os.killpg(child, signal.SIGKILL)
     assert not list(tmp.glob("longbench-cmd-*"))
 
 

@@ -210,3 +210,28 @@ def test_bad_release_files_are_one_line_errors(release, tmp_path):
     with pytest.raises(LongbenchError, match="not a longSD manifest"):
         open_checkpoint(tmp_path / "ckpt")
     assert release_manifest(release["dir"])["stage"] == "reward"
+
+
+def test_a_partial_lora_file_is_refused_not_left_at_init(release, tmp_path):
+    # diffusers' load_lora_adapter only logs missing LoRA tensors: the layers would keep peft's init (a model
+    # other than the trained one) and the run would exit 0
+    from click.testing import CliRunner
+    from safetensors.torch import load_file, save_file
+
+    from longalign.commands import train
+    from longbench.models.base import build_model
+
+    out = tmp_path / "converted"
+    r = CliRunner().invoke(train, ["import-release", str(release["dir"]), str(out), "--base", str(release["sd"])])
+    assert r.exit_code == 0, (r.output, r.exception)
+    build_model(f"longsd:{out}", {"steps": "2"}).pipe  # the whole file loads
+    f = out / "pytorch_lora_weights.safetensors"
+    sd = load_file(f)
+    dropped = sorted(k for k in sd if ".lora_B." in k)[:3]
+    save_file({k: v for k, v in sd.items() if k not in dropped}, f)
+    with pytest.raises(LongbenchError, match=r"LoRA .*pytorch_lora_weights.safetensors: the checkpoint does not "
+                                             r"match the model: 3 missing keys \(.*lora_B\.weight"):
+        build_model(f"longsd:{out}", {"steps": "2"}).pipe
+    save_file({**sd, "unet.down_blocks.0.nonexistent.lora_A.weight": sd[dropped[0]].clone()}, f)
+    with pytest.raises(LongbenchError, match=r"1 unexpected key \(down_blocks\.0\.nonexistent\.lora_A\.weight\)"):
+        build_model(f"longsd:{out}", {"steps": "2"}).pipe

@@ -136,13 +136,14 @@ def test_prefetch_changes_no_number_and_every_metric_gets_the_same_batch(weights
             for col, v in a["scores"].items():
                 expected = None if v is None else pytest.approx(v, rel=1e-9, abs=1e-12)
                 assert b["scores"][col] == expected, (a["item_id"], col)
-    # the model ran on one thread per run (the worker with prefetch, never two calls at once)
-    assert gen.overlapping[0] == 0
+    # the model ran on the caller's thread, never two calls at once
+    assert gen.overlapping[0] == 0 and {tid for tid, _ in gen.calls} == {threading.get_ident()}
     assert len(gen.calls) == 3 * 3
 
 
-def test_model_is_called_on_one_worker_thread_that_runs_ahead_by_the_prefetch(gen, tmp_path):
-    """While batch 0 is held by the consumer, batch 1 is made (overlap) but batch 2 is not (the bound)."""
+def test_scoring_thread_overlaps_the_next_batch_and_the_model_stays_on_the_callers_thread(gen, tmp_path):
+    """While batch 0 is being scored, batch 1 is made (overlap) but batch 2 is not (the prefetch bound); the
+    model is called from the caller's thread, the scorer runs on one other thread, in batch order."""
     from longbench.cache import BackgroundWriter
     from longbench.generation import CachedModel, ImageBatches
     from longbench.models.base import Request, build_model, request_seed
@@ -151,20 +152,26 @@ def test_model_is_called_on_one_worker_thread_that_runs_ahead_by_the_prefetch(ge
     suite = load_suite(str(write_suite(tmp_path / "tiny.jsonl", TINY_ITEMS)))
     model = build_model(SPEC, {})
     requests = [Request(it, request_seed(0, suite.name, it.id)) for it in suite.items]
+    scored: list[tuple[int, list[str], int]] = []
+    calls_while_first_scored: list[int] = []
+
+    def score(batch, images):
+        if not scored:
+            for _ in range(500):  # batch 1 is made while batch 0 is being scored
+                if len(gen.calls) == 2:
+                    break
+                threading.Event().wait(0.01)
+            threading.Event().wait(0.1)
+            calls_while_first_scored.append(len(gen.calls))
+        scored.append((threading.get_ident(), [r.item_id for r in batch], len(images)))
+
     with BackgroundWriter() as writer, ImageBatches(CachedModel(model, None, writer), requests, 2, "cpu", 1) as s:
-        got = []
-        for k, (batch, images) in enumerate(s):
-            if k == 0:
-                for _ in range(500):  # batch 1 is made while batch 0 is being consumed
-                    if len(gen.calls) == 2:
-                        break
-                    threading.Event().wait(0.01)
-                threading.Event().wait(0.1)
-                assert len(gen.calls) == 2, "the worker must stay one batch ahead, no further"
-            got.append(([r.item_id for r in batch], len(images)))
-    assert got == [(["a", "b"], 2), (["c", "d"], 2), (["e"], 1)]
-    assert len({tid for tid, _ in gen.calls}) == 1 and gen.calls[0][0] != threading.get_ident()
-    assert s.wait_s >= 0
+        s.run(score)
+    assert calls_while_first_scored == [2], "the model must run one batch ahead of the scorer, no further"
+    assert [(ids, n) for _, ids, n in scored] == [(["a", "b"], 2), (["c", "d"], 2), (["e"], 1)]
+    assert {tid for tid, _ in gen.calls} == {threading.get_ident()}
+    assert len({tid for tid, _, _ in scored}) == 1 and scored[0][0] != threading.get_ident()
+    assert 0 <= s.wait_s
 
 
 @pytest.mark.parametrize("prefetch", ["0", "1", "2"])
@@ -226,4 +233,26 @@ def test_images_batches_convert_with_the_model_and_item_in_errors(tmp_path):
 
     with BackgroundWriter() as writer, ImageBatches(CachedModel(Bad(), None, writer), [R()], 1, "cpu", 1) as s:
         with pytest.raises(LongbenchError, match=r"^model raw:bad, item x: float image values must lie in \[0, 1\]"):
-            list(s)
+            s.run(lambda batch, images: None)
+
+
+def test_a_metric_error_is_raised_in_the_caller_and_stops_making_batches(gen, tmp_path):
+    from longbench.cache import BackgroundWriter
+    from longbench.generation import CachedModel, ImageBatches
+    from longbench.models.base import Request, build_model, request_seed
+    from longbench.suites.loaders import load_suite
+
+    suite = load_suite(str(write_suite(tmp_path / "tiny.jsonl", TINY_ITEMS)))
+    requests = [Request(it, request_seed(0, suite.name, it.id)) for it in suite.items]
+    seen = []
+
+    def score(batch, images):
+        seen.append(batch[0].item_id)
+        raise LongbenchError("metric failed")
+
+    with BackgroundWriter() as writer, ImageBatches(CachedModel(build_model(SPEC, {}), None, writer), requests, 1,
+                                                    "cpu", 1) as s:
+        with pytest.raises(LongbenchError, match="^metric failed$"):
+            s.run(score)
+    assert seen == ["a"]  # nothing scored after the failure
+    assert len(gen.calls) <= 3  # at most the prefetched batch and the one being made when the error surfaced

@@ -240,3 +240,25 @@ def test_pipeline_with_a_partial_component_is_refused(tiny_sd_dir: Path, tmp_pat
         model.generate([Request(Item(id="a", prompt="a red cube"), 0)])
     _assert_names(err, pipe / component, "missing", dropped[0], len(dropped))
     assert f" {component} " in str(err.value)
+
+
+# ---------------------------------------------------------------------- the trainer's base pipeline
+@pytest.mark.parametrize("component, weights, what", [("unet", "diffusion_pytorch_model.safetensors", "base UNet"),
+                                                      ("text_encoder", "model.safetensors", "base text encoder")])
+def test_training_on_a_partial_base_is_refused(tiny_sd_dir: Path, tmp_path: Path, component: str, weights: str,
+                                               what: str) -> None:
+    # the trainer loads the base itself: a partial component would train a LoRA on top of random tensors
+    from longalign.commands import train
+
+    pipe = _copy(tiny_sd_dir, tmp_path / "pipe")
+    sd = load_file(str(pipe / component / weights))
+    dropped = sorted(sd)[:4]
+    _edit_safetensors(pipe / component / weights, lambda d: {k: v for k, v in d.items() if k not in dropped})
+    r = CliRunner().invoke(train, ["--stage", "align", "--output", str(tmp_path / "run"), "--no-progress",
+                                   "--set", f"model.base={pipe}", "--set", "data.format=synth",
+                                   "--set", "data.resolution=32", "--set", "train.max_steps=1"])
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("error: ")]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert lines[0].startswith(f"error: {what} {pipe}: the checkpoint does not match the model: 4 missing keys ("
+                               f"{dropped[0]}, "), lines[0]
+    assert not (tmp_path / "run" / "final").exists()

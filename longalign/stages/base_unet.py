@@ -194,7 +194,8 @@ class BaseUnetStage(DiffusionStage):
         else:
             text_dir = resolve(c.text_encoder, what="components.text_encoder")
             self.tokenizer = _load(CLIPTokenizer, text_dir, None, "components.text_encoder tokenizer")
-            self.text_encoder = _load(CLIPTextModel, text_dir, None, "components.text_encoder")
+            # a CLIPModel directory (a clip stage checkpoint) holds the vision tower too
+            self.text_encoder = _load(CLIPTextModel, text_dir, None, "components.text_encoder", unexpected_ok=True)
             self.vae = _load(AutoencoderKL, resolve(c.vae, what="components.vae"), None, "components.vae")
             self.unet = self.fresh_unet()
         if self.unet.config.cross_attention_dim != self.text_encoder.config.hidden_size:

@@ -49,10 +49,17 @@ class DiffusionStageConfig(StageConfig):
         self.data.check()
 
 
-def _load(cls: Any, path: Path, subfolder: str | None, what: str, **kw: Any) -> Any:
+def _load(cls: Any, path: Path, subfolder: str | None, what: str, *, unexpected_ok: bool = False, **kw: Any) -> Any:
+    """``cls.from_pretrained`` offline; a network strictly (``unexpected_ok``: from a larger model's checkpoint)."""
+    from longbench.weights import from_pretrained_strict
+
+    if subfolder:
+        kw["subfolder"] = subfolder
     try:
-        return cls.from_pretrained(str(path), subfolder=subfolder, local_files_only=True, **kw) if subfolder \
-            else cls.from_pretrained(str(path), local_files_only=True, **kw)
+        if hasattr(cls, "state_dict"):  # a network: strictly, so a partial checkpoint never trains on random tensors
+            return from_pretrained_strict(cls, path, what=what, unexpected_ok=unexpected_ok, local_files_only=True,
+                                          **kw)
+        return cls.from_pretrained(str(path), local_files_only=True, **kw)
     except (OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         where = f"{path}/{subfolder}" if subfolder else str(path)

@@ -130,10 +130,11 @@ class VaeStage(CaptionDataStage):
         if v.init:
             from diffusers import AutoencoderKL
 
-            from longbench.weights import resolve
+            from longbench.weights import from_pretrained_strict, resolve
 
-            try:
-                self.vae = AutoencoderKL.from_pretrained(str(resolve(v.init, what="vae.init")), local_files_only=True)
+            try:  # strictly: a partial checkpoint would continue from random tensors
+                self.vae = from_pretrained_strict(AutoencoderKL, resolve(v.init, what="vae.init"), what="vae.init",
+                                                  local_files_only=True)
             except (OSError, ValueError) as e:
                 raise LongbenchError(f"vae.init={v.init!r}: cannot load an AutoencoderKL ({str(e).splitlines()[0]})") \
                     from None

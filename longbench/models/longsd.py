@@ -58,7 +58,7 @@ class LongSDModel(DiffusersModel):
         from longbench.devices import torch_dtype
         from longbench.longsd import release
         from longbench.longsd.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base
-        from longbench.weights import pipeline_strict, resolve
+        from longbench.weights import check_lora_loaded, pipeline_strict, resolve
 
         path = resolve(self.base_spec, what="longsd base pipeline")
         try:  # strict: a partial component checkpoint is an error, not random weights
@@ -73,9 +73,17 @@ class LongSDModel(DiffusersModel):
         if self.manifest.get("format") == release.FORMAT:
             lora = release.release_lora(pipe.unet, self.manifest)  # the authors' tensor lists → peft keys
             pipe.unet.load_lora_adapter({f"unet.{k}": v for k, v in lora.items()}, prefix="unet", adapter_name="longsd")
+            given, weights = set(lora), f"{self.checkpoint_dir} (release)"
         else:
+            from safetensors import safe_open
+
+            lora_file = self.checkpoint_dir / LORA_WEIGHT_NAME
+            with safe_open(str(lora_file), framework="pt") as f:
+                given = {k.removeprefix("unet.") for k in f.keys()}  # noqa: SIM118 - safe_open is not iterable
             pipe.unet.load_lora_adapter(str(self.checkpoint_dir), prefix="unet", adapter_name="longsd",
                                         weight_name=LORA_WEIGHT_NAME, use_safetensors=True, local_files_only=True)
+            weights = str(lora_file)
+        check_lora_loaded(pipe.unet, given, "longsd", what=f"longsd:{self.arg} LoRA", weights=weights)
         if self.options.fuse:
             pipe.unet.fuse_lora(adapter_names=["longsd"])
         sampler = self.manifest.get("inference") or {}
