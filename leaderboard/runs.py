@@ -87,6 +87,21 @@ def _close(claimed: Any, recomputed: float, rtol: float = VERIFY_RTOL, atol: flo
     return not math.isnan(recomputed) and math.isclose(float(claimed), recomputed, rel_tol=rtol, abs_tol=atol)
 
 
+def check_direction(col: str, entry: dict[str, Any], run: str) -> None:
+    """A column's ``higher_is_better`` decides how it ranks and gates: it must be the one its metric declares
+    (when the metric is registered here and declares that column)."""
+    from longbench.registry import METRICS
+
+    name = entry.get("metric")
+    try:
+        declared = METRICS.declaration(name) if isinstance(name, str) and name in METRICS else None
+    except LongbenchError:
+        declared = None
+    if declared is not None and col in declared.columns and bool(entry.get("higher_is_better")) != declared.columns[col]:
+        raise LongbenchError(f"{run}: {col}.higher_is_better is {entry.get('higher_is_better')!r} but metric {name!r} "
+                             f"declares {declared.columns[col]}")
+
+
 def verify_run(results: dict[str, Any], samples: list[dict[str, Any]], where: str) -> None:
     """Recompute every headline number that the per-sample scores determine and refuse a mismatch.
 
@@ -108,6 +123,7 @@ def verify_run(results: dict[str, Any], samples: list[dict[str, Any]], where: st
     boot = results.get("bootstrap")
     env_numpy = (results.get("environment") or {}).get("numpy")
     for col, m in results["metrics"].items():
+        check_direction(col, m, run)
         has = [col in s["scores"] for s in samples]
         claims_ci = m.get("ci") is not None or any((b or {}).get("ci") is not None
                                                    for b in (m.get("by_bucket") or {}).values())

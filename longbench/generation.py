@@ -26,7 +26,6 @@ from longbench.images import to_rgb
 
 if TYPE_CHECKING:
     from PIL import Image
-
     from typing_extensions import Self
 
     from longbench.cache import BackgroundWriter, ImageCache

@@ -175,3 +175,10 @@ def test_edited_run_n_is_refused_by_build_too(real_run: Path, tmp_path: Path) ->
     assert "n is 2400 in results.json but samples.jsonl has 24 samples" in _one_error_line(r)
     assert not (tmp_path / "lb").exists()
     assert "2400" in _one_error_line(_add(tmp_path / "store", run))
+
+
+def test_a_flipped_direction_is_refused(real_run: Path, tmp_path: Path) -> None:
+    run = _copy(real_run, tmp_path)
+    _edit(run, lambda r: r["metrics"]["fact_recall"].update(higher_is_better=False))
+    line = _one_error_line(_add(tmp_path / "store", run))
+    assert "fact_recall.higher_is_better is False but metric 'synth' declares True" in line

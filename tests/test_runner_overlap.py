@@ -231,9 +231,10 @@ def test_images_batches_convert_with_the_model_and_item_in_errors(tmp_path):
     class R:
         item_id, seed = "x", 0
 
-    with BackgroundWriter() as writer, ImageBatches(CachedModel(Bad(), None, writer), [R()], 1, "cpu", 1) as s:
-        with pytest.raises(LongbenchError, match=r"^model raw:bad, item x: float image values must lie in \[0, 1\]"):
-            s.run(lambda batch, images: None)
+    bad = r"^model raw:bad, item x: float image values must lie in \[0, 1\]"
+    with (BackgroundWriter() as writer, ImageBatches(CachedModel(Bad(), None, writer), [R()], 1, "cpu", 1) as s,
+          pytest.raises(LongbenchError, match=bad)):
+        s.run(lambda batch, images: None)
 
 
 def test_a_metric_error_is_raised_in_the_caller_and_stops_making_batches(gen, tmp_path):
@@ -250,9 +251,9 @@ def test_a_metric_error_is_raised_in_the_caller_and_stops_making_batches(gen, tm
         seen.append(batch[0].item_id)
         raise LongbenchError("metric failed")
 
-    with BackgroundWriter() as writer, ImageBatches(CachedModel(build_model(SPEC, {}), None, writer), requests, 1,
-                                                    "cpu", 1) as s:
-        with pytest.raises(LongbenchError, match="^metric failed$"):
-            s.run(score)
+    model = build_model(SPEC, {})
+    with (BackgroundWriter() as writer, ImageBatches(CachedModel(model, None, writer), requests, 1, "cpu", 1) as s,
+          pytest.raises(LongbenchError, match="^metric failed$")):
+        s.run(score)
     assert seen == ["a"]  # nothing scored after the failure
     assert len(gen.calls) <= 3  # at most the prefetched batch and the one being made when the error surfaced
