@@ -54,11 +54,12 @@ def run_training(stage: str, config: str | None, overrides: tuple[str, ...] | li
 @click.pass_context
 def train(ctx: click.Context, stage: str | None, config: str | None, overrides: tuple[str, ...], output: str | None,
           resume: bool, no_progress: bool, log_steps: bool) -> None:
-    """Train a longSD checkpoint (align, lcm, reward, reward-lcm) or a Denscore model (denscore).
+    """Train a longSD checkpoint (align, lcm, reward, reward-lcm, comat), a Denscore model (denscore), or the
+    miniature world's models (clip, vae, base).
 
     `longbench train make-tiny-base DIR` writes a tiny random base pipeline for the offline miniature run
     of docs/training.md; `longbench train import-release SRC DIR` converts the LongAlign authors' released
-    checkpoint into a longSD checkpoint.
+    checkpoint into a longSD checkpoint; `longbench train mini-reproduce` trains every miniature model in order.
     """
     if ctx.invoked_subcommand is not None:
         given = [f"--{name.replace('_', '-')}" for name in ("stage", "config", "output") if ctx.params[name]]
