@@ -87,13 +87,12 @@ def make_tiny_base(directory: str, seed: int, sample_size: int) -> None:
     DDIM scheduler: the base of the miniature run of docs/training.md (its images mean nothing; every code
     path is the real one). DIRECTORY must not exist or be empty.
     """
-    from pathlib import Path
 
     from longbench.errors import LongbenchError
-    from longbench.fileio import atomic_dir
+    from longbench.fileio import atomic_dir, check_writable
     from longbench.testing import tiny_sd_pipeline
 
-    target = Path(directory)
+    target = check_writable(directory, "DIRECTORY", directory=True)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise LongbenchError(f"{target} already exists and is not an empty directory; choose another DIRECTORY")
     pipe = tiny_sd_pipeline(seed, sample_size=sample_size)

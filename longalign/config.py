@@ -66,13 +66,36 @@ def stage_class(stage: str) -> type[Stage]:
     return cls
 
 
+def _unique_key_loader() -> type:
+    """A YAML SafeLoader that refuses a key given twice in one mapping (plain YAML keeps the last one silently,
+    so a config could train with a value its author did not mean)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # ``<<``: merged keys may be overridden
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                if key in seen:
+                    raise LongbenchError(f"line {line}: key {key!r} given twice (first on line {seen[key]})")
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def _read_yaml(p: Path, stage: str) -> dict[str, Any]:
     import yaml
 
     if not p.is_file():
         raise LongbenchError(f"config file {p} does not exist")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_unique_key_loader()) or {}
+    except LongbenchError as e:
+        raise LongbenchError(f"{p}: {e}") from None
     except yaml.YAMLError as e:
         raise LongbenchError(f"{p}: invalid YAML ({str(e).splitlines()[0]})") from None
     except UnicodeDecodeError as e:

@@ -440,3 +440,11 @@ def test_rerunning_an_eval_into_its_leaderboard_is_a_no_op(fake_modules, tmp_pat
     assert r.exit_code == 2
     line = r.stderr.strip().splitlines()[-1]
     assert line.startswith("error: ") and "is already in the store at" in line and line.endswith("with different results")
+
+
+def test_make_tiny_base_under_a_file_names_the_argument_and_builds_nothing(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    line = one_error_line(run(["train", "make-tiny-base", blocker / "base"]))
+    assert line == f"error: DIRECTORY {blocker / 'base'}: {blocker} is not a directory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -23,6 +23,23 @@ def test_yaml_and_set_overrides(tmp_path):
     assert cfg.optim.learning_rate == 3e-5 and cfg.reward.guidance_scale == 7.5
 
 
+def test_a_key_given_twice_in_the_yaml_is_an_error_naming_both_lines(tmp_path):
+    from longalign.config import load_config
+
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("model:\n  base: ./sd\nreward:\n  omega: 0.5\n  omega: 0.9\n")
+    with pytest.raises(LongbenchError, match=r"c\.yaml: line 5: key 'omega' given twice \(first on line 4\)$"):
+        load_config("reward", cfg_file)
+    cfg_file.write_text("reward:\n  omega: 0.5\nmodel:\n  base: ./sd\nreward:\n  omega: 0.9\n")
+    with pytest.raises(LongbenchError, match=r"line 5: key 'reward' given twice \(first on line 1\)"):
+        load_config("reward", cfg_file)
+    # YAML merge keys still work: an explicit key overrides a merged one without being a duplicate
+    cfg_file.write_text("model:\n  base: ./sd\ndata:\n  path: p.jsonl\nreward:\n  <<: {omega: 0.5, guidance_scale: 3.0}\n"
+                        "  omega: 0.2\n")
+    cfg = load_config("reward", cfg_file)
+    assert cfg.reward.omega == 0.2 and cfg.reward.guidance_scale == 3.0
+
+
 @pytest.mark.parametrize("override, message", [
     ("reward.omgea=0.1", "unknown config key 'reward.omgea'; did you mean 'reward.omega'"),
     ("trian.max_steps=3", "unknown config key 'trian'"),
