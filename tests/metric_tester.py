@@ -388,7 +388,7 @@ def _clip_data(weights: TinyWeights) -> tuple[list[Any], list[Any]]:
 
 
 def _image_features(metric: Any, images: list[Any]) -> torch.Tensor:
-    from longbench.metrics.clip_models import to_uint8_tensors
+    from longbench.images import to_uint8_tensors
     from longbench.metrics.functional.denscore import l2_normalize
 
     with torch.no_grad():
@@ -422,7 +422,7 @@ def _build_denscore(weights: TinyWeights) -> Any:
 
 
 def _functional_denscore(metric: Any, images: list[Any], items: list[Any]) -> Outcome:
-    from longbench.metrics.clip_models import to_float_batches
+    from longbench.images import to_float_batches
     from longbench.metrics.denscore import split_prompts
     from longbench.metrics.functional import denscore as F
 
@@ -475,7 +475,7 @@ def _build_caption_match(weights: TinyWeights) -> Any:
 
 def _functional_caption_match(metric: Any, images: list[Any], items: list[Any]) -> Outcome:
     """Every whole prompt that fits and every segment of all samples in one decoder forward."""
-    from longbench.metrics.clip_models import to_float_batches
+    from longbench.images import to_float_batches
     from longbench.metrics.functional import caption_match as F
 
     cap = metric.captioner
@@ -719,7 +719,7 @@ def _build_fid_clip(weights: TinyWeights) -> Any:
 
 
 def _functional_fid(metric: Any, images: list[Any], items: list[Any]) -> Outcome:
-    from longbench.metrics.clip_models import to_uint8_tensors
+    from longbench.images import to_uint8_tensors
     from longbench.metrics.functional.fid import fid_from_features
 
     ref = metric.reference()

@@ -88,7 +88,8 @@ def test_mean_equals_torchmetrics_class_when_scores_positive(tiny):
 
 
 def test_batched_preprocessing_equals_image_processor(tiny):
-    from longbench.metrics.clip_models import ClipScorer, to_uint8_tensors
+    from longbench.images import to_uint8_tensors
+    from longbench.metrics.clip_models import ClipScorer
 
     _, wrapped, processor = tiny
     scorer = ClipScorer.wrap(wrapped.inner, processor)

@@ -191,7 +191,7 @@ class DenscoreStage(Stage):
                                                                                         dict[str, float]]:
         import torch
 
-        from longbench.metrics.clip_models import to_float_batches
+        from longbench.images import to_float_batches
         from longbench.metrics.denscore import split_prompts
         from longbench.metrics.functional import denscore as F
 

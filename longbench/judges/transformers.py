@@ -36,12 +36,13 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
 
-from longbench.errors import LongbenchError, MissingWeightsError
+from longbench.errors import LongbenchError, MissingWeightsError, first_line
 from longbench.judges.base import Answer, Judge, JudgeOptions, JudgeRequest
 
 logger = logging.getLogger(__name__)
@@ -82,10 +83,6 @@ def _dtype_kwarg(dtype: torch.dtype) -> dict[str, Any]:
     from packaging.version import Version
 
     return {"dtype": dtype} if Version(transformers.__version__) >= Version("4.56") else {"torch_dtype": dtype}
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 class TransformersJudge(Judge):
@@ -164,11 +161,13 @@ class TransformersJudge(Judge):
             return self.answer_one_at_a_time(requests)
         return self.answer_batched(requests)
 
+    @abstractmethod
     def answer_batched(self, requests: Sequence[JudgeRequest]) -> list[list[Answer]]:
-        raise NotImplementedError
+        """Answers with each image encoded once and its questions batched (the fast path)."""
 
+    @abstractmethod
     def answer_one_at_a_time(self, requests: Sequence[JudgeRequest]) -> list[list[Answer]]:
-        raise NotImplementedError
+        """Answers one (image, question) at a time, as the reference loops do (``one_at_a_time=true``)."""
 
     def protocol(self) -> dict[str, Any]:
         def tok(ids: Sequence[int]) -> list[str]:
@@ -364,7 +363,7 @@ def load_transformers_judge(spec: str, options: JudgeOptions) -> TransformersJud
     try:
         config = AutoConfig.from_pretrained(str(path), local_files_only=True, trust_remote_code=trust)
     except (OSError, ValueError) as e:
-        raise MissingWeightsError(f"{what} {spec!r}: no loadable config in {path} ({_first_line(e)})") from None
+        raise MissingWeightsError(f"{what} {spec!r}: no loadable config in {path} ({first_line(e)})") from None
     archs = list(getattr(config, "architectures", None) or [])
     blip = "BlipForQuestionAnswering" in archs
     if blip:
@@ -376,14 +375,14 @@ def load_transformers_judge(spec: str, options: JudgeOptions) -> TransformersJud
                                        trust_remote_code=trust, **_dtype_kwarg(dtype))
     except (OSError, ValueError) as e:
         raise MissingWeightsError(f"{what} {spec!r}: cannot load {model_cls.__name__} weights from {path} "
-                                  f"({_first_line(e)})") from None
+                                  f"({first_line(e)})") from None
     proc_spec = options.processor or spec
     proc_path = path if options.processor is None else resolve(proc_spec, what=f"{what} processor")
     try:
         processor = AutoProcessor.from_pretrained(str(proc_path), local_files_only=True, trust_remote_code=trust)
     except (OSError, ValueError, TypeError) as e:
         raise MissingWeightsError(f"{what} processor {proc_spec!r}: cannot load from {proc_path} "
-                                  f"({_first_line(e)})") from None
+                                  f"({first_line(e)})") from None
     model = model.to(options.device)
     identity = {"model": spec, **weights_identity(path), "processor": proc_spec}
     if options.revision:

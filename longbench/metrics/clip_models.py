@@ -28,10 +28,10 @@ from torch import nn
 
 from longbench.devices import device_dtype
 from longbench.errors import LongbenchError, MissingWeightsError
-from longbench.images import ImageBatch, as_image_batch, group_by_size, to_float_batches, to_uint8_tensors
+from longbench.images import ImageBatch, as_image_batch
 
 # the image helpers live in longbench.images; these names stay importable from here
-__all__ = ["ClipScorer", "group_by_size", "load_clip_scorer", "open_clip_strict", "to_float_batches", "to_uint8_tensors"]
+__all__ = ["ClipScorer", "load_clip_scorer", "open_clip_strict"]
 
 logger = logging.getLogger(__name__)
 

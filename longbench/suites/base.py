@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -210,3 +211,22 @@ class Suite:
 
     def info(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256, "n_items": len(self.items)}
+
+
+def object_list(value: Any, label: str, fields: Collection[str], out: list[str]) -> list[tuple[int, str, dict]]:
+    """The ``(k, where, object)`` of each object of a JSON list (``where`` = ``label[k]``), appending to ``out`` the
+    problems every such list shares: not a list, an element that is not an object, unknown fields."""
+    if not isinstance(value, list):
+        out.append(f"{label} must be a list")
+        return []
+    objs = []
+    for k, obj in enumerate(value):
+        where = f"{label}[{k}]"
+        if not isinstance(obj, dict):
+            out.append(f"{where} must be an object")
+            continue
+        unknown = sorted(set(obj) - set(fields))
+        if unknown:
+            out.append(f"{where} has unknown field(s) {', '.join(unknown)}")
+        objs.append((k, where, obj))
+    return objs

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from longbench.suites.base import is_int, nonempty_str
+from longbench.suites.base import is_int, nonempty_str, object_list
 
 QUESTION_FIELDS = ("id", "text", "depends_on", "category", "fact")
 
@@ -13,19 +13,10 @@ QUESTION_FIELDS = ("id", "text", "depends_on", "category", "fact")
 def question_problems(questions: Any, n_facts: int) -> list[str]:
     """Every problem of an item's ``questions`` value: structure, empty text, duplicate ids, a dependency on
     an unknown id or on itself, a dependency cycle, a ``fact`` index out of range (empty: valid)."""
-    if not isinstance(questions, list):
-        return ["questions must be a list"]
     out: list[str] = []
     ids: dict[str, int] = {}
     graph: dict[str, list[str]] = {}
-    for k, q in enumerate(questions):
-        w = f"questions[{k}]"
-        if not isinstance(q, dict):
-            out.append(f"{w} must be an object")
-            continue
-        unknown = sorted(set(q) - set(QUESTION_FIELDS))
-        if unknown:
-            out.append(f"{w} has unknown field(s) {', '.join(unknown)}")
+    for k, w, q in object_list(questions, "questions", QUESTION_FIELDS, out):
         qid = q.get("id")
         if not nonempty_str(qid):
             out.append(f"{w} needs a non-empty string id, got {qid!r}")

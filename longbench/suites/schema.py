@@ -72,7 +72,16 @@ from typing import Any
 
 from longbench import jsonio
 from longbench.errors import LongbenchError
-from longbench.suites.base import FACT_TYPES, ITEM_ID_RE, MAX_PROMPT_CHARS, Item, Suite, is_int, nonempty_str
+from longbench.suites.base import (
+    FACT_TYPES,
+    ITEM_ID_RE,
+    MAX_PROMPT_CHARS,
+    Item,
+    Suite,
+    is_int,
+    nonempty_str,
+    object_list,
+)
 from longbench.suites.item_checks import item_problems
 from longbench.suites.question_checks import question_problems
 
@@ -135,17 +144,8 @@ def structure_problems(d: Any) -> list[str]:
 
 
 def _entity_structure(entities: Any) -> list[str]:
-    if not isinstance(entities, list):
-        return ["entities must be a list"]
     out: list[str] = []
-    for k, e in enumerate(entities):
-        w = f"entities[{k}]"
-        if not isinstance(e, dict):
-            out.append(f"{w} must be an object")
-            continue
-        unknown = sorted(set(e) - set(ENTITY_FIELDS))
-        if unknown:
-            out.append(f"{w} has unknown field(s) {', '.join(unknown)}")
+    for _, w, e in object_list(entities, "entities", ENTITY_FIELDS, out):
         if not nonempty_str(e.get("name")):
             out.append(f"{w} needs a non-empty string name")
         if "count" in e and e["count"] is not None and not (is_int(e["count"]) and e["count"] >= 0):
@@ -157,17 +157,8 @@ def _entity_structure(entities: Any) -> list[str]:
 
 
 def _fact_structure(facts: Any) -> list[str]:
-    if not isinstance(facts, list):
-        return ["facts must be a list"]
     out: list[str] = []
-    for k, f in enumerate(facts):
-        w = f"facts[{k}]"
-        if not isinstance(f, dict):
-            out.append(f"{w} must be an object")
-            continue
-        unknown = sorted(set(f) - set(FACT_FIELDS))
-        if unknown:
-            out.append(f"{w} has unknown field(s) {', '.join(unknown)}")
+    for _, w, f in object_list(facts, "facts", FACT_FIELDS, out):
         t = f.get("type")
         if t not in FACT_TYPES:
             out.append(f"{w} type {t!r} is not one of {', '.join(FACT_TYPES)}")

@@ -8,6 +8,7 @@ attributes); both get their JSON form, validation and canonical order from here.
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,13 +20,13 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class GroupBase:
+class GroupBase(ABC):
     """``count`` identical objects; subclasses declare the fields (``shape``, ``colour``, ``region``, …)."""
 
     @property
+    @abstractmethod
     def name(self) -> str:
         """The entity name facts use for the group (unique within a scene)."""
-        raise NotImplementedError
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
