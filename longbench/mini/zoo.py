@@ -1,0 +1,57 @@
+"""The miniature model zoo: where the trained miniature models live and how their names resolve.
+
+A *zoo* is a directory with one sub-directory per model name, either as shipped (``<zoo>/<name>/``, the
+package's ``longbench/mini/weights``) or as written by ``longbench train mini-reproduce``
+(``<zoo>/<name>/final/``); both layouts resolve the same way, so every consumer (the ``mini:`` model specs,
+the metrics' ``mini:clip`` / ``mini:denscore`` weights, ``meta-eval``, the reproduction report) can point at
+the shipped weights or at a fresh reproduction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from longbench.errors import LongbenchError
+
+#: the shipped zoo (package data)
+ZOO_DIR = Path(__file__).resolve().parent / "weights"
+#: the metric backbones: mini-clip (clipscore, segment-align, FID features) and mini-denscore
+SCORERS = ("clip", "denscore")
+#: the shared diffusers pipeline every generator's LoRA applies to
+BASE = "base"
+#: the generators: align at 77 positions (sd), by segments at 240 (longsd), by naive concatenation
+#: (naive: the paper's encoding ablation), and reward fine-tuning of longsd at omega 0, 0.3 and 1
+GENERATORS = ("sd", "longsd", "naive", "reward-w0", "reward-w03", "reward-w1")
+NAMES = SCORERS + (BASE,) + GENERATORS
+#: prefix of a weights spec naming a zoo model (``mini:clip``)
+PREFIX = "mini:"
+
+
+def zoo_root(zoo: str | Path | None = None) -> Path:
+    """The zoo directory: ``zoo`` when given, else the shipped one."""
+    return Path(zoo).expanduser() if zoo else ZOO_DIR
+
+
+def model_dir(name: str, zoo: str | Path | None = None) -> Path:
+    """The directory of zoo model ``name`` (``<zoo>/<name>/final`` or ``<zoo>/<name>``)."""
+    if name not in NAMES:
+        raise LongbenchError(f"mini model {name!r}: expected one of {', '.join(NAMES)}")
+    root = zoo_root(zoo)
+    for candidate in (root / name / "final", root / name):
+        if candidate.is_dir() and any(candidate.iterdir()):
+            return candidate
+    where = "the shipped miniature weights" if zoo is None else f"zoo {root}"
+    raise LongbenchError(f"mini model {name!r} is not in {where} ({root / name} does not exist); "
+                         "train it with `longbench train mini-reproduce` (docs/mini.md)")
+
+
+def is_zoo_spec(spec: object) -> bool:
+    """Whether ``spec`` is a weights spec naming a zoo model (``mini:clip``, ``mini:denscore``, ...)."""
+    return isinstance(spec, str) and spec.startswith(PREFIX) and spec[len(PREFIX):] in NAMES
+
+
+def resolve_weights(spec: str, zoo: str | Path | None = None) -> str:
+    """``mini:<name>`` → the path of that zoo model; any other spec unchanged."""
+    if is_zoo_spec(spec):
+        return str(model_dir(spec[len(PREFIX):], zoo))
+    return spec
