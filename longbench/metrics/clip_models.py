@@ -146,10 +146,14 @@ class ClipScorer(nn.Module):
                              return_tensors="pt")
         return {k: enc[k] for k in ("input_ids", "attention_mask") if k in enc}
 
-    @torch.no_grad()
     def text_features(self, texts: Sequence[str]) -> torch.Tensor:
         """Unnormalised text embeddings (no gradient), one forward for all ``texts``."""
-        enc = {k: v.to(self.device) for k, v in self.tokenize(texts).items()}
+        return self.token_features(self.tokenize(texts))
+
+    @torch.no_grad()
+    def token_features(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Unnormalised text embeddings (no gradient) of a :meth:`tokenize` output, one forward."""
+        enc = {k: v.to(self.device) for k, v in enc.items()}
         if self.kind == "open_clip":
             return self.model.encode_text(enc["text"])
         return _features(self.model.get_text_features(**enc))
@@ -290,11 +294,13 @@ def _features(out: Any) -> torch.Tensor:
 
 def load_clip_scorer(model: str, processor: str | None = None, *, device: str = "cpu", dtype: str = "float32",
                      tokenizer_fallback: bool = False, trust_remote_code: bool = False,
-                     what: str = "CLIP model") -> ClipScorer:
+                     what: str = "CLIP model", zoo: str | None = None) -> ClipScorer:
     """Load a CLIP-style scorer offline.
 
     Args:
-        model: a Hugging Face id, a local directory, or ``open_clip:ARCH:PRETRAINED_PATH``.
+        model: a Hugging Face id, a local directory, ``open_clip:ARCH:PRETRAINED_PATH``, or a model of the
+            miniature zoo (``mini:clip``, ``mini:denscore``; :mod:`longbench.mini.zoo`), whose processor is its
+            own directory's (32-px images).
         processor: id or directory of the processor (tokenizer + image preprocessing); defaults to ``model``.
         device: torch device.
         dtype: ``float32`` / ``float16`` / ``bfloat16``.
@@ -302,6 +308,7 @@ def load_clip_scorer(model: str, processor: str | None = None, *, device: str = 
             use longbench's bundled CLIP tokenizer with OpenAI CLIP image constants instead of failing.
         trust_remote_code: passed to transformers (only when the user asks).
         what: name used in error messages (e.g. ``"denscore model"``).
+        zoo: the zoo directory of ``mini:`` specs (default: the shipped weights).
 
     Raises:
         MissingWeightsError: weights or processor not available offline.
@@ -315,7 +322,9 @@ def load_clip_scorer(model: str, processor: str | None = None, *, device: str = 
 
     from transformers import AutoModel
 
-    path = resolve(model, what=what)
+    from longbench.mini.zoo import resolve_weights
+
+    path = resolve(resolve_weights(model, zoo), what=what)
     try:  # strict: a partial checkpoint is an error, never a half-random model
         hf_model = from_pretrained_strict(AutoModel, path, what=what, local_files_only=True,
                                           trust_remote_code=trust_remote_code)
@@ -327,7 +336,8 @@ def load_clip_scorer(model: str, processor: str | None = None, *, device: str = 
     identity: dict[str, Any] = {"model": model, "model_fingerprint": dir_fingerprint(path), "processor": proc_spec}
     text_cfg = getattr(hf_model.config, "text_config", None)
     try:
-        proc = _load_processor(proc_spec, what=f"{what} processor", trust_remote_code=trust_remote_code)
+        proc = _load_processor(resolve_weights(proc_spec, zoo), what=f"{what} processor",
+                               trust_remote_code=trust_remote_code)
         _check_vocabulary(proc, getattr(text_cfg, "vocab_size", None), proc_spec, what)
         identity["tokenizer"] = "processor"
     except MissingWeightsError as e:
