@@ -17,7 +17,7 @@ import click
 from longbench import __version__
 from longbench.cli_support import EXIT_GATE, ErrorExitGroup, RichProgress
 from longbench.errors import LongbenchError
-from longbench.options import parse_key_values
+from longbench.options import parse_key_values, parse_metric_args
 from longbench.text.splitters import SPLITTERS
 
 # Sub-command groups owned by other packages, imported only when used.
@@ -26,7 +26,18 @@ LAZY_COMMANDS = {
     "train": "longalign.commands:train",
     "leaderboard": "leaderboard.commands:leaderboard",
     "view": "longbench.viewer.commands:view",
+    "meta-eval": "longbench.mini.commands:meta_eval",
 }
+
+#: What `longbench eval` runs with no --model (per suite; another suite gets the synth-v0 models) and no --suite.
+#: MINI_DEFAULT switches the offline default to the miniature zoo: the shipped trained generators and the exact
+#: oracle (the ceiling) on mini-v0, with its default metrics (exact and learned on the zoo's scorers).
+MINI_DEFAULT = False
+DEFAULT_MODELS = {"synth-v0": ("synth:oracle", "synth:clip77"), "mini-v0": ("mini:oracle", "mini:sd", "mini:longsd")}
+
+
+def default_suite() -> str:
+    return "mini-v0" if MINI_DEFAULT else "synth-v0"
 
 
 class LongbenchGroup(ErrorExitGroup):
@@ -71,16 +82,6 @@ def parse_pairs(values: tuple[str, ...], flag: str, convert: type = str) -> dict
     return parse_key_values(values, flag, "steps=30")
 
 
-def parse_metric_args(values: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for key, val in parse_pairs(values, "--metric-arg").items():
-        metric, dot, opt = key.partition(".")
-        if not dot or not opt:
-            raise LongbenchError(f"--metric-arg {key}={val}: expected METRIC.KEY=VALUE, e.g. denscore.splitter=default")
-        out.setdefault(metric, {})[opt] = val
-    return out
-
-
 def format_value(m: dict[str, Any]) -> str:
     v = m.get("value")
     if v is None or v != v:  # missing or NaN (no sample has a value)
@@ -116,8 +117,10 @@ def print_comparison(outputs: list[Any]) -> None:
 @main.command("eval")
 @click.option("--model", "models", multiple=True, metavar="SPEC",
               help="Model spec, repeatable: diffusers:ID|DIR, longsd:DIR, images:DIR, cmd:TEMPLATE, "
-                   "python:MOD:FN, synth:NAME. Default: synth:oracle and synth:clip77.")
-@click.option("--suite", default="synth-v0", show_default=True, metavar="NAME|FILE", help="Suite name or suite JSONL file.")
+                   "python:MOD:FN, synth:NAME, mini:NAME. Default: synth:oracle and synth:clip77 (on mini-v0: "
+                   "mini:oracle, mini:sd and mini:longsd).")
+@click.option("--suite", default=None, metavar="NAME|FILE",
+              help=f"Suite name or suite JSONL file.  [default: {default_suite()}]")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Metric name, repeatable (default: the suite's defaults).")
 @click.option("--model-arg", multiple=True, metavar="KEY=VALUE",
               help="Adapter option for every --model (e.g. steps=30, guidance=7.5, dtype=float16); "
@@ -143,21 +146,26 @@ def print_comparison(outputs: list[Any]) -> None:
               help="With --compare-to: exit 1 if METRIC regresses by more than DELTA.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of a table.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-def eval_cmd(models: tuple[str, ...], suite: str, metrics: tuple[str, ...], model_arg: tuple[str, ...],
+def eval_cmd(models: tuple[str, ...], suite: str | None, metrics: tuple[str, ...], model_arg: tuple[str, ...],
              metric_arg: tuple[str, ...], limit: int | None, seed: int, batch_size: int, prefetch: int, output: str,
              device: str, fail_under: tuple[str, ...], leaderboard_dir: str | None, view_dir: str | None,
              compare_to: str | None, max_regression: tuple[str, ...], as_json: bool, no_progress: bool) -> None:
     """Evaluate models on a suite and write results under --output.
 
-    With no options: synth:oracle vs synth:clip77 on the built-in synthetic suite, fully offline.
+    With no options, fully offline: the default --suite with its default models — synth-v0: the synthetic
+    world's renderers synth:oracle vs synth:clip77; mini-v0: the miniature zoo's trained generators mini:sd
+    (77 positions) and mini:longsd (segments, 240) beside the exact mini:oracle, scored with the exact and the
+    learned metrics (docs/mini.md).
     """
     from leaderboard.gate import parse_max_regression
     from longbench.evaluate import evaluate
     from longbench.gates import Gates
     from longbench.runner import EvalConfig
 
+    suite = suite or default_suite()
     config = EvalConfig(
-        models=list(models) or ["synth:oracle", "synth:clip77"], suite=suite, metrics=list(metrics) or None,
+        models=list(models) or list(DEFAULT_MODELS.get(suite, DEFAULT_MODELS["synth-v0"])), suite=suite,
+        metrics=list(metrics) or None,
         model_args=parse_pairs(model_arg, "--model-arg"), metric_args=parse_metric_args(metric_arg), limit=limit,
         seed=seed, batch_size=batch_size, output=output, device=device, prefetch=prefetch)
     gates = Gates(fail_under=parse_pairs(fail_under, "--fail-under", float), compare_to=compare_to,

@@ -10,6 +10,7 @@ Under ``accelerate launch`` every process runs this command; accelerate provides
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -59,7 +60,8 @@ def train(ctx: click.Context, stage: str | None, config: str | None, overrides: 
 
     `longbench train make-tiny-base DIR` writes a tiny random base pipeline for the offline miniature run
     of docs/training.md; `longbench train import-release SRC DIR` converts the LongAlign authors' released
-    checkpoint into a longSD checkpoint; `longbench train mini-reproduce` trains every miniature model in order.
+    checkpoint into a longSD checkpoint; `longbench train mini-reproduce` trains every miniature model in order,
+    `longbench train mini-ship` packages them as the shipped zoo.
     """
     if ctx.invoked_subcommand is not None:
         given = [f"--{name.replace('_', '-')}" for name in ("stage", "config", "output") if ctx.params[name]]
@@ -117,6 +119,49 @@ def mini_reproduce(out: str, size: str, configs: str, only: tuple[str, ...]) -> 
 
     path = reproduce(out, size=size, configs=configs, only=only, echo=click.echo)
     click.echo(f"manifest: {path}")
+
+
+@train.command("mini-ship")
+@click.option("--from", "repro", type=click.Path(file_okay=False), required=True,
+              help="The --out of `longbench train mini-reproduce` (per model final/, manifest.json).")
+@click.option("--to", "to", type=click.Path(file_okay=False), default=None,
+              help="Zoo directory to write (default: the package's longbench/mini/weights).")
+def mini_ship(repro: str, to: str | None) -> None:
+    """Ship the miniature models of a reproduction as a zoo: fp16 safetensors per model, longSD checkpoints on
+    base mini:base, and a manifest (config, seeds, steps, check, sha256 and bytes per file); at most 25 MB."""
+    from longalign.mini_ship import ship
+
+    path = ship(repro, to, echo=click.echo)
+    total = json.loads(path.read_text(encoding="utf-8"))["total_bytes"]
+    click.echo(f"manifest: {path} ({total / 1e6:.2f} MB)")
+
+
+@train.command("mini-report")
+@click.option("--zoo", type=click.Path(file_okay=False), default=None,
+              help="Zoo directory (a `mini-reproduce --out` or a shipped zoo; default: the package's weights).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default="docs/miniature.md", show_default=True,
+              help="The Markdown report to write (atomically).")
+@click.option("--limit", type=int, default=None, help="Score only the first N items of mini-v0 (N >= 2).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Global seed of the images and the bootstraps.")
+@click.option("--runs", type=click.Path(file_okay=False), default="runs/mini-report", show_default=True,
+              help="Run directory root of the evaluations (results, samples, image cache: a second run reuses it).")
+@click.option("--device", default="cpu", show_default=True, help="Device of the metrics.")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+def mini_report(zoo: str | None, out: str, limit: int | None, seed: int, runs: str, device: str,
+                no_progress: bool) -> None:
+    """Evaluate the world's reference models and the zoo's generators on mini-v0 and write the reproduction
+    report (docs/miniature.md): every number with its 95% CI and a verdict per claim (docs/mini.md). Claims that
+    do not hold are findings: the exit code is 0 whatever the verdicts."""
+    from longalign.mini_report import CLAIMS, claim_verdict, write_report
+    from longbench.cli_support import RichProgress
+
+    with RichProgress(enabled=not no_progress) as progress:
+        path, data = write_report(zoo, out, limit=limit, seed=seed, runs=runs, device=device, progress=progress)
+    for claim in CLAIMS:
+        click.echo(f"{claim.title}: {claim_verdict(claim, data.comparisons)[0]}")
+    if data.missing:
+        click.echo(f"missing from the zoo: {', '.join(data.missing)}")
+    click.echo(f"report: {path}")
 
 
 @train.command("import-release")

@@ -60,6 +60,9 @@ class ModelSection:
     init_from: str = path_field()
     token_length: int = 240
     splitter: str = "longalign"
+    #: how segments become one context: longalign (start + words, padding embedding) or naive (whole segments
+    #: concatenated, the encoder's own padding states: the paper's encoding ablation); longbench.longsd.encoding
+    merge: str = "longalign"
     #: T5 encoder (id or directory) enabling the T5 branch; empty disables it
     t5: str = path_field()
     #: pretrained adapter directory (e.g. LaVi-Bridge's t5_unet/adapter); a fresh adapter when empty
@@ -68,12 +71,13 @@ class ModelSection:
     adapter_dropout: float = 0.1
 
     def check(self) -> None:
-        from longbench.longsd.encoding import check_token_length
+        from longbench.longsd.encoding import check_merge, check_token_length
 
         require(bool(self.base or self.init_from), "model.base is required (a diffusers pipeline id or directory) "
                 "unless model.init_from names a parent checkpoint")
         check_token_length(self.token_length, 77, "model.token_length")
         check_splitter(self.splitter, "model.splitter")
+        check_merge(self.merge, "model.merge")
         require(not self.t5_adapter or bool(self.t5), "model.t5_adapter needs model.t5 (the T5 encoder)")
         check_range(self.adapter_int_dim, "model.adapter_int_dim", 1)
         check_range(self.adapter_dropout, "model.adapter_dropout", 0, 1, hi_open=True)

@@ -344,3 +344,14 @@ def parse_key_values(items: Iterable[str], flag: str, example: str, *, form: str
         else:
             out[key] = raw.strip()
     return out
+
+
+def parse_metric_args(items: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``--metric-arg METRIC.KEY=VALUE`` values → ``{METRIC: {KEY: VALUE}}`` (one-line errors naming the flag)."""
+    out: dict[str, dict[str, str]] = {}
+    for key, val in parse_key_values(items, "--metric-arg", "steps=30").items():
+        metric, dot, opt = key.partition(".")
+        if not dot or not opt:
+            raise LongbenchError(f"--metric-arg {key}={val}: expected METRIC.KEY=VALUE, e.g. denscore.splitter=default")
+        out.setdefault(metric, {})[opt] = val
+    return out

@@ -1,9 +1,10 @@
-"""Seeded bootstrap confidence intervals for means of per-sample scores (numpy only)."""
+"""Seeded percentile-bootstrap confidence intervals: for means of per-sample scores, and for any statistic
+of resampled units (numpy only)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -37,3 +38,17 @@ def bootstrap_mean_ci(values: Sequence[float], *, n_resamples: int = N_RESAMPLES
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
     return mean, [float(lo), float(hi)], n
+
+
+def bootstrap_ci(n: int, statistic: Callable[[np.ndarray], float], *, n_resamples: int = N_RESAMPLES,
+                 confidence: float = CONFIDENCE, seed: int = 0) -> list[float] | None:
+    """Percentile-bootstrap CI ``[lo, hi]`` of a statistic of ``n`` units: ``statistic(idx)`` computes it
+    on the units ``idx`` (an int array of length ``n``, drawn with replacement; the statistic must be
+    finite). None with fewer than two units."""
+    if n < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    values = np.array([statistic(rng.integers(0, n, size=n)) for _ in range(n_resamples)], dtype=np.float64)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+    return [float(lo), float(hi)]

@@ -85,3 +85,31 @@ def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     tiny_sd_pipeline().save_pretrained(str(d))
     return d
+
+
+@pytest.fixture(scope="session")
+def mini_smoke_repro(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ``longbench train mini-reproduce --size smoke`` per test session (a few minutes of CPU, on one
+    thread), shared by every test that needs trained miniature models. Read-only: copy it to change it."""
+    import torch
+
+    from longalign.mini_reproduce import reproduce
+
+    out = tmp_path_factory.mktemp("mini-smoke") / "repro"
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        reproduce(out, size="smoke", configs=Path(__file__).resolve().parents[1] / "docs" / "examples" / "mini")
+    finally:
+        torch.set_num_threads(n)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mini_smoke_zoo(mini_smoke_repro: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The smoke reproduction shipped as a zoo (``longbench train mini-ship``): fp16, ``<zoo>/<name>/``."""
+    from longalign.mini_ship import ship
+
+    zoo = tmp_path_factory.mktemp("mini-zoo") / "zoo"
+    ship(mini_smoke_repro, zoo)
+    return zoo

@@ -318,6 +318,34 @@ def test_longsd_model_generates_and_rejects_another_base(world, align_ckpt, othe
         build_model(f"longsd:{world['root']}")
 
 
+def test_naive_merge_round_trip_through_the_checkpoint(world):
+    """model.merge=naive is recorded in the manifest's encoder section, longsd: encodes with it (also the
+    unconditional context), it enters the model identity, and a child stage must keep it."""
+    from longbench.longsd.encoding import SegmentEncoder
+    from longbench.models.base import Request, build_model
+    from longbench.suites.base import Item
+
+    out = world["root"] / "align-naive"
+    ok(train("align", out, f"model.base={world['sd']}", f"data.path={world['pairs']}", "model.merge=naive", *TINY))
+    m = json.loads((out / "final" / "manifest.json").read_text())
+    assert m["encoder"]["merge"] == "naive" and "pad_embed_positions" not in m["encoder"]
+    assert m["config"]["model"]["merge"] == "naive"
+    model = build_model(f"longsd:{out}", {"steps": "2", "height": "16", "width": "16"})
+    prompts = [" ".join(SENTENCES[:4]), "A cat."]
+    kw = model.prompt_kwargs(prompts)
+    pipe = model.pipe
+    ref = SegmentEncoder(pipe.tokenizer, pipe.text_encoder, 240, "longalign", merge="naive")
+    assert torch.equal(kw["prompt_embeds"], ref(prompts)) and torch.equal(kw["negative_prompt_embeds"],
+                                                                           ref.unconditional(2))
+    assert model.identity()["encoder"] == {"token_length": 240, "splitter": "longalign", "t5": None, "merge": "naive"}
+    assert model.generate([Request(Item(id="a", prompt="A cat. A dog."), 3)])[0].size == (16, 16)
+    res = train("align", world["root"] / "child", f"model.init_from={out / 'final'}", f"data.path={world['pairs']}",
+                *TINY)
+    assert res.exit_code == 2 and "model.merge='longalign' differs from the parent checkpoint" in res.output
+    res = train("align", world["root"] / "bad", f"model.base={world['sd']}", "model.merge=concat", *TINY)
+    assert res.exit_code == 2 and "model.merge='concat': expected one of longalign, naive" in res.output
+
+
 def test_t5_branch_trains_the_adapter_and_generates(world):
     from safetensors.torch import load_file
 

@@ -209,3 +209,83 @@ def test_segment_prompt_embeds_on_a_pipeline(tok):
     out = pipe(**kw, num_inference_steps=2, guidance_scale=7.5, output_type="pt",
                generator=torch.Generator().manual_seed(0))
     assert out.images.shape == (2, 3, 16, 16)
+
+
+# ------------------------------------------------------------------------------------------ naive concatenation
+def _sd_encoding(tok, enc_model, text: str) -> torch.Tensor:
+    """Stable Diffusion's own 77-row encoding of ``text``, built by hand: start, words, end, end-token padding."""
+    words = tok(text, add_special_tokens=False).input_ids[:75]
+    ids = [tok.bos_token_id, *words, tok.eos_token_id]
+    ids += [tok.pad_token_id] * (77 - len(ids))
+    with torch.no_grad():
+        return enc_model(torch.tensor([ids]))[0][0]
+
+
+def test_naive_concatenation_keeps_whole_segments(tok, enc_model):
+    """Every segment's start, words and end token, in order; the last segment's padding states; its last row
+    repeated to token_length. Rows are compared with 1e-5: the same text encoder, but one batched pass against
+    one pass per segment (float32 sums may round differently)."""
+    from longbench.longsd.encoding import SegmentEncoder
+
+    enc = SegmentEncoder(tok, enc_model, token_length=240, merge="naive")
+    out = enc(["A cat. A red dog."])  # longalign splitter: "A cat." and " A red dog."
+    assert out.shape == (1, 240, 32)
+    first, last = _sd_encoding(tok, enc_model, "A cat."), _sd_encoding(tok, enc_model, " A red dog.")
+    # "A cat." is start + a, cat, . + end = 5 rows (end token kept); then " A red dog." whole, padding included
+    assert len(tok("A cat.").input_ids) == 5
+    assert torch.allclose(out[0, :5], first[:5], atol=1e-5)
+    assert torch.allclose(out[0, 5:82], last, atol=1e-5)
+    assert torch.allclose(out[0, 82:], last[76].expand(240 - 82, -1), atol=1e-5)
+    # the end token of the first segment is there: row 4 is its state, not the start of the next segment
+    assert not torch.allclose(out[0, 4], out[0, 5], atol=1e-3)
+    # no padding embedding anywhere
+    pad = SegmentEncoder(tok, enc_model, token_length=240).pad_embedding()
+    assert not torch.isclose(out[0], pad, atol=1e-4).all(dim=-1).any()
+    # a one-sentence prompt: its first 77 rows are Stable Diffusion's own encoding
+    assert torch.allclose(enc(["A red dog."])[0, :77], _sd_encoding(tok, enc_model, "A red dog."), atol=1e-5)
+
+
+def test_naive_cut_truncation_batching_and_unconditional(tok, enc_model):
+    from longbench.longsd.encoding import SegmentEncoder
+
+    enc = SegmentEncoder(tok, enc_model, token_length=77, merge="naive")
+    sentence = " ".join(f"word{i}" for i in range(120))  # one segment of > 77 tokens: truncated, end token kept
+    whole = _sd_encoding(tok, enc_model, sentence)
+    out = enc([sentence + ". A cat."])
+    assert torch.allclose(out[0], whole, atol=1e-5)  # cut to 77 rows: the second segment does not fit
+    # 10 segments of 5 rows + the last one's 77 rows > 77: cut, never padded
+    many = " ".join(["A cat."] * 11)
+    got = enc([many])[0]
+    cat = _sd_encoding(tok, enc_model, "A cat.")
+    assert torch.allclose(got[:5], cat[:5], atol=1e-5) and torch.allclose(got[5:10], _sd_encoding(
+        tok, enc_model, " A cat.")[:5], atol=1e-5)
+    # batching does not change a prompt's rows (tolerance: float32 sums in other batch shapes)
+    wide = SegmentEncoder(tok, enc_model, token_length=240, merge="naive")
+    prompts = prompts_of_lengths()
+    assert torch.allclose(wide(prompts), torch.cat([wide([p]) for p in prompts]), atol=1e-5)
+    # unconditional: the encoding of "", i.e. SD's own empty-prompt encoding, its last row repeated
+    empty = _sd_encoding(tok, enc_model, "")
+    uncond = wide.unconditional(2)
+    assert uncond.shape == (2, 240, 32)
+    assert torch.allclose(uncond[1, :77], empty, atol=1e-5)
+    assert torch.allclose(uncond[0, 77:], empty[76].expand(240 - 77, -1), atol=1e-5)
+    assert wide([]).shape == (0, 240, 32)
+
+
+def test_naive_token_rows_and_description(tok, enc_model):
+    """Rows of "red dog" in "A cat. A red dog.": LongAlign drops the end token of "A cat." (start 0, words
+    1-3, next start 4, a 5, red 6, dog 7); naive keeps it (end 4, next start 5, a 6, red 7, dog 8)."""
+    from longbench.longsd.encoding import SegmentEncoder
+
+    prompt = "A cat. A red dog."
+    span = (prompt.index("red"), prompt.index("dog") + 3)
+    naive = SegmentEncoder(tok, enc_model, token_length=240, merge="naive")
+    ours = SegmentEncoder(tok, enc_model, token_length=240)
+    assert ours.token_rows(prompt, [span]) == [[6, 7]]
+    assert naive.token_rows(prompt, [span]) == [[7, 8]]
+    last = _sd_encoding(tok, enc_model, " A red dog.")
+    assert torch.allclose(naive([prompt])[0, [7, 8]], last[[2, 3]], atol=1e-5)
+    assert naive.describe() == {"token_length": 240, "splitter": "longalign", "merge": "naive", "t5": False}
+    assert ours.describe()["merge"] == "longalign" and ours.describe()["pad_embed_positions"] == 60
+    with pytest.raises(LongbenchError, match=r"merge='concat': expected one of longalign, naive"):
+        SegmentEncoder(tok, enc_model, merge="concat")

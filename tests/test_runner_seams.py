@@ -164,7 +164,7 @@ def test_suites_declare_their_default_metrics(tmp_path):
 
     runner = Runner(EvalConfig(output=str(tmp_path)))
     assert runner.metric_names(load_suite("synth-v0")) == ["synth"]
-    assert runner.metric_names(load_suite("mini-v0")) == ["mini"]
+    assert runner.metric_names(load_suite("mini-v0")) == ["mini", "denscore", "segment-align", "clipscore", "fid-clip"]
     assert runner.metric_names(load_suite("longbench-v1")) == ["clipscore", "denscore", "segment-align", "count"]
     # a suite file declares them (and option defaults) in its header; --metric-arg overrides a default
     path = tmp_path / "s.jsonl"

@@ -101,7 +101,7 @@ class DiffusionStage(CaptionDataStage):
         self.add_lora()
         from longbench.longsd.encoding import SegmentEncoder
 
-        self.encoder = SegmentEncoder(self.tokenizer, self.text_encoder, m.token_length, m.splitter,
+        self.encoder = SegmentEncoder(self.tokenizer, self.text_encoder, m.token_length, m.splitter, merge=m.merge,
                                       t5_tokenizer=self.t5_tokenizer, t5_encoder=self.t5_encoder,
                                       adapter=self.adapter)
         self.setup_stage()
@@ -109,10 +109,12 @@ class DiffusionStage(CaptionDataStage):
     def _check_parent_encoding(self, parent: dict[str, Any]) -> None:
         m = self.cfg.model
         enc = parent["encoder"]
-        for key, ours in (("token_length", m.token_length), ("splitter", m.splitter)):
-            if enc.get(key) != ours:
+        # a manifest without "merge" predates the option: LongAlign's merge
+        for key, ours in (("token_length", m.token_length), ("splitter", m.splitter), ("merge", m.merge)):
+            theirs = enc.get(key, "longalign" if key == "merge" else None)
+            if theirs != ours:
                 raise LongbenchError(f"model.{key}={ours!r} differs from the parent checkpoint {parent['_dir']} "
-                                     f"({enc.get(key)!r}); a stage continues with its parent's encoding")
+                                     f"({theirs!r}); a stage continues with its parent's encoding")
         if bool(enc.get("t5")) != bool(m.t5):
             raise LongbenchError(f"model.t5={m.t5!r}, but the parent checkpoint {parent['_dir']} was trained "
                                  f"{'with' if enc.get('t5') else 'without'} the T5 branch")

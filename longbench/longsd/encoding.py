@@ -7,6 +7,13 @@ and padding dropped), the kept rows of a prompt are concatenated in order and cu
 empty prompt padded to 77 tokens). The unconditional embedding is the same procedure applied to ``""``:
 the start token followed by padding embeddings.
 
+``merge="naive"`` is the paper's encoding ablation, *naive concatenation*: every segment is encoded whole (start
+token, word tokens and its end token), the segments are concatenated, and there is no padding embedding — the last
+segment keeps its whole 77-token encoding (its end token and the encoder's own states of its padding tokens, as
+Stable Diffusion feeds one prompt) and its final row repeats up to ``token_length``. So a one-sentence prompt's
+first 77 rows are exactly Stable Diffusion's own encoding of it, and the unconditional embedding (the same
+procedure on ``""``) is Stable Diffusion's own empty-prompt encoding, its last row repeated.
+
 With the optional T5 branch the full prompt is also encoded by a T5 encoder (``token_length`` tokens)
 and mapped by a :class:`~longbench.longsd.t5_adapter.T5Adapter`; the context is the CLIP part followed by the T5
 part along the sequence axis.
@@ -36,6 +43,16 @@ logger = logging.getLogger(__name__)
 
 #: positions of the padded empty prompt averaged into the padding embedding
 PAD_EMBED_POSITIONS = 60
+#: how the segments' hidden states become one context: LongAlign's (start + words, padding embedding) or the
+#: naive concatenation of the paper's ablation (whole segments, the encoder's own padding states)
+MERGES = ("longalign", "naive")
+
+
+def check_merge(merge: str, where: str = "merge") -> str:
+    """``merge`` if it names a segment merge (:data:`MERGES`), else a LongbenchError naming ``where``."""
+    if merge not in MERGES:
+        raise LongbenchError(f"{where}={merge!r}: expected one of {', '.join(MERGES)}")
+    return merge
 
 
 def check_token_length(token_length: int, segment_length: int = 77, where: str = "token_length") -> None:
@@ -57,6 +74,8 @@ class SegmentEncoder:
         token_length: rows of the CLIP part of the context (≥ one segment, i.e. 77).
         splitter: ``"longalign"`` (the reference splitter, reproduces released checkpoints) or
             ``"default"`` (sentence boundaries; long sentences cut at clauses so nothing is truncated).
+        merge: ``"longalign"`` (start + word tokens, fixed padding embedding) or ``"naive"`` (naive
+            concatenation, the paper's encoding ablation; module docstring).
         t5_tokenizer: tokenizer of the optional T5 branch.
         t5_encoder: a frozen ``transformers.T5EncoderModel``.
         adapter: the :class:`~longbench.longsd.t5_adapter.T5Adapter` (may be trainable: its forward keeps grad).
@@ -66,17 +85,19 @@ class SegmentEncoder:
     """
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, text_encoder: nn.Module, token_length: int = 240,
-                 splitter: str = "longalign", *, t5_tokenizer: PreTrainedTokenizerBase | None = None,
+                 splitter: str = "longalign", *, merge: str = "longalign", t5_tokenizer: PreTrainedTokenizerBase | None = None,
                  t5_encoder: nn.Module | None = None, adapter: T5Adapter | None = None):
         self.segment_length = int(tokenizer.model_max_length)
         check_token_length(token_length, self.segment_length)
         check_splitter(splitter)
+        check_merge(merge)
         if (t5_encoder is None) != (t5_tokenizer is None) or (t5_encoder is None) != (adapter is None):
             raise LongbenchError("the T5 branch needs all of t5_tokenizer, t5_encoder and adapter (or none)")
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
         self.token_length = token_length
         self.splitter = splitter
+        self.merge = merge
         self.t5_tokenizer = t5_tokenizer
         self.t5_encoder = t5_encoder
         self.adapter = adapter
@@ -121,8 +142,11 @@ class SegmentEncoder:
 
     def describe(self) -> dict[str, Any]:
         """What determines the encoding (goes into manifests and model identities)."""
-        return {"token_length": self.token_length, "splitter": self.splitter, "t5": self.adapter is not None,
-                "pad_embed_positions": PAD_EMBED_POSITIONS}
+        out: dict[str, Any] = {"token_length": self.token_length, "splitter": self.splitter, "merge": self.merge,
+                               "t5": self.adapter is not None}
+        if self.merge == "longalign":  # naive concatenation has no padding embedding
+            out["pad_embed_positions"] = PAD_EMBED_POSITIONS
+        return out
 
     # -- segments ----------------------------------------------------------------------------------
     def segments(self, prompts: Sequence[str]) -> tuple[list[str], list[int]]:
@@ -174,10 +198,11 @@ class SegmentEncoder:
         located = self.locate_segments(prompt)
         _, position = collapse_whitespace(prompt)
         window = self.segment_length - 2  # content tokens kept next to the start and end tokens
+        specials = 2 if self.merge == "naive" else 1  # rows of a segment besides its words: start (+ end)
         firsts, row = [], 0
         for seg, _, _ in located:
             firsts.append(row)
-            row += 1 + min(self.count_tokens(seg), window)
+            row += specials + min(self.count_tokens(seg), window)
         out: list[list[int]] = []
         for a, b in spans:
             a, b = position[a], position[b]
@@ -205,6 +230,8 @@ class SegmentEncoder:
     @torch.no_grad()
     def encode_clip(self, prompts: Sequence[str]) -> torch.Tensor:
         """The CLIP part of the context: (B, token_length, D)."""
+        if self.merge == "naive":
+            return self._encode_naive(prompts)
         segments, owners = self.segments(prompts)
         if not segments:
             return torch.empty(0, self.token_length, self.hidden_size, device=self.device, dtype=self.dtype)
@@ -213,6 +240,26 @@ class SegmentEncoder:
         ids = tokens.input_ids.to(self.device)
         hidden = self.text_encoder(ids)[0]  # one pass over every segment of the batch
         return self._merge(ids, hidden, owners, len(prompts))
+
+    def _encode_naive(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Naive concatenation (module docstring): whole segments, the last with its padding states."""
+        segments, owners = self.segments(prompts)
+        missing = sorted(set(range(len(prompts))) - set(owners))
+        segments, owners = segments + [""] * len(missing), owners + missing  # no segment: encoded as ""
+        if not segments:
+            return torch.empty(0, self.token_length, self.hidden_size, device=self.device, dtype=self.dtype)
+        # padded to 77 (not to the longest segment): the last segment's padding states are part of the context
+        tokens = self.tokenizer(segments, max_length=self.segment_length, padding="max_length", truncation=True,
+                                return_tensors="pt")
+        hidden = self.text_encoder(tokens.input_ids.to(self.device))[0]
+        lengths = tokens.attention_mask.sum(dim=1).tolist()  # start + words + end of each segment
+        out = hidden.new_empty(len(prompts), self.token_length, hidden.shape[-1])
+        for b in range(len(prompts)):
+            mine = [k for k, owner in enumerate(owners) if owner == b]
+            rows = torch.cat([hidden[k, :lengths[k]] for k in mine[:-1]] + [hidden[mine[-1]]])[:self.token_length]
+            out[b, :rows.shape[0]] = rows
+            out[b, rows.shape[0]:] = rows[-1]
+        return out
 
     def _merge(self, ids: torch.Tensor, hidden: torch.Tensor, owners: list[int], batch: int) -> torch.Tensor:
         keep = torch.ones_like(ids, dtype=torch.bool)
@@ -261,7 +308,9 @@ class SegmentEncoder:
         return torch.cat([clip, t5.to(clip.dtype)], dim=1)
 
     def unconditional(self, batch_size: int) -> torch.Tensor:
-        """Unconditional context (start token, then padding embeddings): (batch_size, output_length, D)."""
+        """Unconditional context, the encoding of ``""`` (``longalign``: start token, then padding embeddings;
+        ``naive``: Stable Diffusion's own empty-prompt encoding, its last row repeated): (batch_size,
+        output_length, D)."""
         if self._uncond_clip is None:
             self._uncond_clip = self.encode_clip([""])
         clip = self._uncond_clip.expand(batch_size, -1, -1)

@@ -150,6 +150,7 @@ class Denscore(PerSampleMetric):
         dtype: model dtype for loading a spec.
         tokenizer_fallback: use the bundled CLIP tokenizer when the processor is not available offline.
         trust_remote_code: passed to transformers when loading a spec.
+        zoo: the zoo directory of a ``mini:`` model spec (default: the shipped weights).
     """
 
     name: ClassVar[str] = "denscore"
@@ -162,7 +163,8 @@ class Denscore(PerSampleMetric):
     def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, direction: torch.Tensor | None = None,
                  direction_prompts: Sequence[str] | None = None, direction_source: str = "given",
                  splitter: str = DenscoreOptions.splitter, device: str = "cpu", dtype: str = "float32",
-                 tokenizer_fallback: bool = False, trust_remote_code: bool = False, **kwargs: Any):
+                 tokenizer_fallback: bool = False, trust_remote_code: bool = False, zoo: str | None = None,
+                 **kwargs: Any):
         super().__init__(**kwargs)
         check_splitter(splitter, "denscore")
         if isinstance(model, str):
@@ -172,7 +174,7 @@ class Denscore(PerSampleMetric):
                 raise LongbenchError("denscore: give the processor as a spec when the model is a spec")
             self.scorer = load_clip_scorer(model, processor, device=device, dtype=dtype,
                                            tokenizer_fallback=tokenizer_fallback,
-                                           trust_remote_code=trust_remote_code, what="denscore model")
+                                           trust_remote_code=trust_remote_code, what="denscore model", zoo=zoo)
         else:
             self.scorer = ClipScorer.wrap(model, processor)
         self.splitter = splitter

@@ -41,7 +41,7 @@ import torch
 
 from longbench.errors import LongbenchError
 from longbench.metrics.base import LongbenchMetric, MetricContext, cat_state
-from longbench.metrics.fid_reference import Moments, SuiteReference, load_npz_reference
+from longbench.metrics.fid_reference import ModelReference, Moments, SuiteReference, load_npz_reference
 from longbench.metrics.functional import fid as F
 from longbench.metrics.options import FIDOptions, FrechetOptions
 from longbench.options import option_values
@@ -96,7 +96,7 @@ class FrechetMetric(LongbenchMetric):
         self._pending: list[tuple[torch.Tensor, int]] = []  # queued uint8 images and bucket codes
         self._ref: dict[str, Any] | None = None  # {"mu", "sigma", "info"}
         self._ref_factor: torch.Tensor | None = None
-        self._ref_suite: SuiteReference | None = None  # deferred suite reference (computed on first compute)
+        self._ref_suite: SuiteReference | ModelReference | None = None  # deferred (computed on first compute)
         self._warned_small = False
         if ref is not None and str(ref) != "":
             self.load_reference(ref)
@@ -106,10 +106,15 @@ class FrechetMetric(LongbenchMetric):
     def from_context(cls, ctx: MetricContext, options: FrechetOptions) -> FrechetMetric:
         """Build for a run; without ``ref`` the suite's reference images are used."""
         opts = option_values(options)
+        ref_model = opts.pop("ref_model", None)
+        if ref_model and opts.get("ref"):
+            raise LongbenchError(f"{cls.name}: ref and ref_model both given; pass one reference")
         if not opts.get("ref") and ctx.suite is None:
             raise LongbenchError(f"{cls.name}: no reference: pass ref=PATH.npz or a suite with reference images")
         metric = cls(**opts, lengths=ctx.lengths, **ctx.metric_kwargs)
-        if not opts.get("ref"):
+        if ref_model:
+            metric.use_model_reference(ctx.suite, ref_model, ctx.seed, ctx.cache_dir)
+        elif not opts.get("ref"):
             metric.use_suite_reference(ctx.suite, ctx.cache_dir)
         return metric
 
@@ -302,6 +307,17 @@ class FrechetMetric(LongbenchMetric):
         self._ref_factor = None
         self._ref_suite = spec
 
+    def use_model_reference(self, suite: Any, spec: str, seed: int = 0, cache_dir: str | Path | None = None) -> None:
+        """Compare against the images model ``spec`` draws for every item of ``suite`` (e.g. ``mini:oracle``;
+        :class:`~longbench.metrics.fid_reference.ModelReference`), made and cached on first use.
+
+        Raises:
+            LongbenchError: a bad model spec (checked now).
+        """
+        self._ref = None
+        self._ref_factor = None
+        self._ref_suite = ModelReference(suite, spec, seed, cache_dir, self.name)
+
     def reference(self) -> dict[str, Any]:
         """The reference statistics ``{"mu", "sigma", "info"}``, computing/reading suite statistics if deferred.
 
@@ -344,7 +360,7 @@ class FrechetMetric(LongbenchMetric):
         if self._ref is not None:
             ref = dict(self._ref["info"])
         elif self._ref_suite is not None:
-            ref = {"source": "suite reference images (not yet computed)", "suite_sha256": self._ref_suite.sha256}
+            ref = {"source": "suite reference (not yet computed)", "suite_sha256": self._ref_suite.sha256}
         else:
             ref = {"source": "none"}
         return {

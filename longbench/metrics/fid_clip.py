@@ -1,5 +1,6 @@
-"""``fid-clip``: FID on an open_clip image tower's embeddings (the machinery is :class:`~longbench.metrics.fid.
-FrechetMetric`'s; only the feature network differs, see ``docs/fid.md``)."""
+"""``fid-clip``: FID on a CLIP image tower's embeddings — open_clip's, or the miniature zoo's ``mini:clip`` (the
+machinery is :class:`~longbench.metrics.fid.FrechetMetric`'s; only the feature network differs, see
+``docs/fid.md``)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,16 @@ from longbench.metrics.options import CLIPFIDOptions
 
 
 class CLIPFID(FrechetMetric):
-    """FID on an open_clip image tower's embeddings (``fid-clip``; default ViT-B-32 / openai, as clean-fid).
+    """FID on a CLIP image tower's embeddings (``fid-clip``; default open_clip ViT-B-32 / openai, as clean-fid).
 
     Args:
-        model: built-in open_clip architecture, ``local-dir:DIR`` (or a directory with ``open_clip_config.json``)
-            or ``hf-hub:ORG/REPO`` (from the Hugging Face cache).
+        model: built-in open_clip architecture, ``local-dir:DIR`` (or a directory with ``open_clip_config.json``),
+            ``hf-hub:ORG/REPO`` (from the Hugging Face cache), or a miniature zoo model (``mini:clip``: its
+            transformers image tower and image processor, :class:`~longbench.metrics.fid_features.
+            ClipScorerFeatures`).
         pretrained: checkpoint file or open_clip tag, for built-in architectures (default ``openai``).
         normalize: L2-normalise the embeddings first (default False).
+        zoo: the zoo directory of a ``mini:`` model (default: the shipped weights).
         ref, by_bucket, batch_size, kwargs: see :class:`FrechetMetric`.
     """
 
@@ -27,10 +31,19 @@ class CLIPFID(FrechetMetric):
     Options = CLIPFIDOptions
 
     def __init__(self, model: str = DEFAULT_MODEL, pretrained: str | None = None, *, normalize: bool = False,
-                 **kwargs: Any):
-        from longbench.metrics.fid_features import OpenClipFeatures
+                 zoo: str | None = None, **kwargs: Any):
+        from longbench.errors import LongbenchError
+        from longbench.metrics.fid_features import ClipScorerFeatures, OpenClipFeatures
+        from longbench.mini.zoo import is_zoo_spec
 
-        super().__init__(OpenClipFeatures(model, pretrained, normalize=normalize), **kwargs)
+        if is_zoo_spec(model):
+            if pretrained:
+                raise LongbenchError(f"fid-clip: model {model!r} carries its own weights; pretrained= is only for "
+                                     "built-in open_clip architectures")
+            extractor: Any = ClipScorerFeatures(model, normalize=normalize, zoo=zoo)
+        else:
+            extractor = OpenClipFeatures(model, pretrained, normalize=normalize)
+        super().__init__(extractor, **kwargs)
 
     @classmethod
     def weights_status(cls) -> list[dict[str, Any]]:

@@ -6,6 +6,9 @@
   Default resize: torch-fidelity's TF1-compatible bilinear resize to 299 without antialias, on uint8 input.
 * :class:`OpenClipFeatures` — an open_clip image tower (``encode_image``), with open_clip's own evaluation
   transform (resize, centre crop, normalise) applied to each uint8 RGB image.
+* :class:`ClipScorerFeatures` — the image tower of a transformers CLIP loaded by
+  :func:`~longbench.metrics.clip_models.load_clip_scorer` (the miniature zoo's ``mini:clip``), with the model's
+  own image processor (resize shortest side, centre crop, normalise; :meth:`ClipScorer.standard_pixels`).
 
 Both take a list of uint8 (3, H, W) tensors and return float64 (B, d) features.
 """
@@ -315,6 +318,47 @@ class OpenClipFeatures(nn.Module):
             "preprocess": {"transform": "open_clip image_transform_v2 (eval)", **self.preprocess_cfg},
             "network_dtype": "float32",
             "open_clip": _version("open_clip_torch"),
+        }
+
+
+class ClipScorerFeatures(nn.Module):
+    """Image-tower features (``get_image_features``) of a transformers CLIP model, float64 (B, d).
+
+    Args:
+        model: a ``mini:`` zoo spec (``mini:clip``) or anything :func:`~longbench.metrics.clip_models.
+            load_clip_scorer` loads as a transformers model.
+        normalize: L2-normalise the embeddings (default: raw embeddings).
+        zoo: the zoo directory of a ``mini:`` spec (default: the shipped weights).
+    """
+
+    def __init__(self, model: str, normalize: bool = False, zoo: str | None = None):
+        super().__init__()
+        from longbench.metrics.clip_models import load_clip_scorer
+
+        self.scorer = load_clip_scorer(model, device="cpu", what="fid-clip model", zoo=zoo)
+        if self.scorer.kind != "transformers":
+            raise LongbenchError(f"fid-clip: {model!r} is not a transformers CLIP model")
+        self.normalize = bool(normalize)
+        with torch.no_grad():
+            side = self.scorer.image_size
+            self.feature_dim = int(self.scorer.image_features(torch.zeros(1, 3, side, side)).shape[-1])
+
+    @torch.inference_mode()
+    def forward(self, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        feats = self.scorer.image_features(self.scorer.standard_pixels(images)).float()
+        if self.normalize:
+            feats = feats / feats.norm(dim=-1, keepdim=True)
+        return feats.to(torch.float64)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "network": "transformers CLIP image tower (get_image_features)",
+            **self.scorer.describe(),
+            "feature_dim": self.feature_dim,
+            "features": "L2-normalised embeddings" if self.normalize else "unnormalised embeddings",
+            "input": "RGB uint8 (float images: clip to [0,1], round(x*255))",
+            "preprocess": "the model's image processor: resize shortest side (antialiased), centre crop, normalise",
+            "network_dtype": "float32",
         }
 
 

@@ -9,7 +9,10 @@ They come from one of:
   :class:`SuiteReference`): checked when the metric is built, computed on first use and cached as ``.npz``
   under ``<cache_dir>/fid-reference/`` keyed by (suite sha256, feature protocol hash). The cache file also
   records a fingerprint (path, size, mtime) of the reference images and is recomputed when they change, so
-  a second run reads no reference image.
+  a second run reads no reference image;
+* the images a model draws for every item of the suite (option ``ref_model``, e.g. ``mini:oracle``, the exact
+  renderer of the miniature world; :class:`ModelReference`), with per-item seeds of their own, cached the
+  same way keyed by (suite sha256, the model's identity, the seed, feature protocol hash).
 """
 
 from __future__ import annotations
@@ -149,6 +152,65 @@ class SuiteReference:
         if cache is not None:
             F.save_gaussian_npz(cache, mu, sigma, n=n, protocol={
                 "features": features, "suite_sha256": self.sha256, "files_sha256": files_sha})
+        return mu, sigma, {**info, "n": n, "cached": False}
+
+
+class ModelReference:
+    """The reference set a model draws: its images of every item of ``suite``, each with the seed
+    ``request_seed(seed, "<suite name>/reference", item id)`` (a stream apart from the run's own images, so a
+    renderer compared with its own reference is not compared with the very same pictures). The model is built
+    when the metric is (a bad spec fails before any generation); images are made on first use, ``chunk`` at a
+    time, and only the statistics are kept (cached as for :class:`SuiteReference`)."""
+
+    chunk = 64
+
+    def __init__(self, suite: Any, spec: str, seed: int, cache_dir: str | Path | None, name: str):
+        from longbench.models.base import build_model
+
+        if suite is None:
+            raise LongbenchError(f"{name}: ref_model={spec} needs a suite")
+        self.suite, self.version, self.sha256 = suite.name, suite.version, suite.sha256
+        self.items = tuple(suite.items)
+        self.spec, self.seed = spec, int(seed)
+        self.model = build_model(spec)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+
+    def _images(self) -> Iterable[Any]:
+        from longbench.models.base import Request, request_seed
+
+        stream = f"{self.suite}/reference"
+        requests = [Request(it, request_seed(self.seed, stream, it.id)) for it in self.items]
+        self.model.prepare(requests)
+        for i in range(0, len(requests), self.chunk):
+            yield from self.model.generate(requests[i:i + self.chunk])
+
+    def statistics(self, name: str, features: dict[str, Any],
+                   statistics_of: StatisticsOf) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """``(mu, sigma, info)`` of the model's images: from the cache when it was written for this suite, model,
+        seed and feature protocol, else computed (and cached)."""
+        model = self.model.identity()
+        key = protocol_sha256({"features": features, "model": model, "seed": self.seed})
+        info: dict[str, Any] = {"source": f"images of model {self.spec}", "model": model, "seed": self.seed,
+                                "seed_stream": f"{self.suite}/reference", "suite": self.suite,
+                                "suite_version": self.version, "suite_sha256": self.sha256,
+                                "feature_protocol_sha256": protocol_sha256(features)}
+        cache = None
+        if self.cache_dir is not None:
+            cache = self.cache_dir / "fid-reference" / f"{name}-model-{self.sha256[:16]}-{key[:16]}.npz"
+            info["cache"] = str(cache)
+            if cache.is_file():
+                try:
+                    mu, sigma, extra = F.load_gaussian_npz(cache)
+                except LongbenchError as e:
+                    logger.warning("%s: ignoring unreadable reference cache (%s)", name, e)
+                else:
+                    logger.info("%s: reference statistics from cache %s", name, cache)
+                    return mu, sigma, {**info, "n": extra.get("n"), "cached": True}
+        logger.info("%s: computing reference statistics from %d images of %s", name, len(self.items), self.spec)
+        mu, sigma, n = statistics_of(self._images())
+        if cache is not None:
+            F.save_gaussian_npz(cache, mu, sigma, n=n, protocol={
+                "features": features, "model": model, "seed": self.seed, "suite_sha256": self.sha256})
         return mu, sigma, {**info, "n": n, "cached": False}
 
 

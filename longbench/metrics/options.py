@@ -29,6 +29,8 @@ class FrechetOptions:
     """Options of ``fid`` and ``fid-clip``."""
 
     ref: str | None = option(None, "reference statistics .npz (mu, sigma); not set: the suite's reference images")
+    ref_model: str | None = option(None, "model spec whose images of every suite item are the reference set, e.g. "
+                                         "mini:oracle (a scene world's exact renderer); instead of reference images")
     by_bucket: bool = option(True, "keep statistics per prompt-length bucket")
     batch_size: int = option(32, "images per network forward")
 
@@ -43,10 +45,12 @@ class FIDOptions(FrechetOptions):
 
 @dataclass
 class CLIPFIDOptions(FrechetOptions):
-    model: str = option("ViT-B-32", "open_clip architecture, local-dir:DIR or hf-hub:ORG/REPO")
+    model: str = option("ViT-B-32", "open_clip architecture, local-dir:DIR, hf-hub:ORG/REPO, or mini:clip (the "
+                                    "zoo's transformers CLIP image tower)")
     pretrained: str | None = option(None, "checkpoint file or open_clip tag of a built-in architecture "
                                           "(not set: openai)")
     normalize: bool = option(False, "L2-normalise the embeddings first")
+    zoo: str | None = option(None, "zoo directory of a mini:clip model (not set: the shipped weights)")
 
 
 @dataclass
@@ -61,11 +65,13 @@ class LoadOptions:
 class ClipModelOptions(LoadOptions):
     """A CLIP-style scoring model."""
 
-    model: str = option(CLIP_L14, "HF id, directory or open_clip:ARCH:PATH")
+    model: str = option(CLIP_L14, "HF id, directory, open_clip:ARCH:PATH or mini:clip / mini:denscore")
     processor: str | None = option(None, "processor spec (not set: the model's own)")
     tokenizer_fallback: bool = option(False, "use the bundled CLIP tokenizer when the processor is not available "
                                              "offline")
     trust_remote_code: bool = option(False, "passed to transformers")
+    zoo: str | None = option(None, "zoo directory of mini:clip / mini:denscore models (not set: the shipped "
+                                   "weights)")
 
 
 @dataclass
@@ -75,7 +81,7 @@ class ClipScoreOptions(ClipModelOptions):
 
 @dataclass
 class DenscoreOptions(ClipModelOptions):
-    model: str = option(DENSCORE_MODEL, "HF id, directory or open_clip:ARCH:PATH")
+    model: str = option(DENSCORE_MODEL, "HF id, directory, open_clip:ARCH:PATH or mini:denscore / mini:clip")
     processor: str | None = option(None, f"processor spec (not set: the model's own; {DENSCORE_PROCESSOR} for "
                                          "the default model)")
     splitter: str = option("longalign", "sentence splitter: longalign (parity with the released metric) or "

@@ -97,6 +97,7 @@ class SegmentAlign(LongbenchMetric):
         dtype: model dtype for loading a spec.
         tokenizer_fallback: use the bundled CLIP tokenizer when the processor is not available offline.
         trust_remote_code: passed to transformers when loading a spec.
+        zoo: the zoo directory of a ``mini:`` model spec (default: the shipped weights).
         item_order: the suite's item ids in suite order (the other items of each item are drawn from the
             ones before it); None: the run's items ordered by ``sha256(item id)``.
         order_source: what ``item_order`` came from (recorded in the protocol).
@@ -111,7 +112,7 @@ class SegmentAlign(LongbenchMetric):
 
     def __init__(self, model: Any = DEFAULT_MODEL, processor: Any = None, *, others: int = DEFAULT_OTHERS,
                  use_suite_segments: bool = True, device: str = "cpu", dtype: str = "float32",
-                 tokenizer_fallback: bool = False, trust_remote_code: bool = False,
+                 tokenizer_fallback: bool = False, trust_remote_code: bool = False, zoo: str | None = None,
                  item_order: Sequence[str] | None = None, order_source: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         if int(others) < 1:
@@ -123,7 +124,7 @@ class SegmentAlign(LongbenchMetric):
         if isinstance(model, str):
             self.scorer = load_clip_scorer(model, processor, device=device, dtype=dtype,
                                            tokenizer_fallback=tokenizer_fallback,
-                                           trust_remote_code=trust_remote_code, what="segment-align model")
+                                           trust_remote_code=trust_remote_code, what="segment-align model", zoo=zoo)
         else:
             self.scorer = ClipScorer.wrap(model, processor)
         self._segment_cache: dict[tuple[str, Any], list[str]] = {}  # splitting counts tokens: do it once

@@ -28,8 +28,20 @@ MINI_V0_SEED = 20250611
 MINI_V0_SIZE = 200
 #: Longest prompt in content tokens: with one start token per sentence it stays under 240 positions.
 MAX_TOKENS = 200
-#: what ``longbench eval`` runs on a miniature suite by default: the exact fact metric (no weights)
+#: what ``longbench eval`` runs on a miniature training split by default: the exact fact metric (no weights)
 MINI_DEFAULT_METRICS = ("mini",)
+#: what it runs on ``mini-v0``: the exact metric and the learned ones on the zoo's scorers
+#: (:func:`mini_metric_args`)
+MINI_V0_DEFAULT_METRICS = ("mini", "denscore", "segment-align", "clipscore", "fid-clip")
+
+
+def mini_metric_args() -> dict[str, dict[str, str]]:
+    """Option defaults of ``mini-v0``: the learned metrics score with the miniature zoo's models (Denscore and
+    Denscore-O with mini-denscore; segment alignment, CLIPScore and CLIP-feature FID with mini-clip), and FID
+    compares with the exact renderer's images of the suite (``mini:oracle``, :class:`~longbench.metrics.
+    fid_reference.ModelReference`). ``--metric-arg NAME.zoo=DIR`` points a metric at another zoo."""
+    return {"denscore": {"model": "mini:denscore"}, "segment-align": {"model": "mini:clip"},
+            "clipscore": {"model": "mini:clip"}, "fid-clip": {"model": "mini:clip", "ref_model": "mini:oracle"}}
 
 
 #: Tag of the miniature world's item generators (``worlds.suite.item_rng``).
@@ -103,7 +115,7 @@ def mini_v0() -> Suite:
         items=make_items(MINI_V0_SIZE, MINI_V0_SEED, prefix="mini"),
         description="Miniature 32x32 scenes (2-3 groups of 7-px shapes in quadrants) for training and "
                     "testing tiny models; facts have exact spans, many beyond CLIP's 77-token window.",
-        default_metrics=MINI_DEFAULT_METRICS,
+        default_metrics=MINI_V0_DEFAULT_METRICS, metric_args=mini_metric_args(),
     )
 
 

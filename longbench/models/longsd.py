@@ -4,7 +4,8 @@
 
 * a longSD checkpoint of ``longbench train`` (``manifest.json``), or a training run directory (its
   ``final/`` checkpoint). The manifest names the base pipeline (override with ``--model-arg base=DIR``),
-  the segment encoding (token_length, splitter, optional T5 branch) and the sampler defaults of its stage
+  the segment encoding (token_length, splitter, merge — LongAlign's, or the naive concatenation of the paper's
+  ablation —, optional T5 branch) and the sampler defaults of its stage
   (UniPC, 25 steps, guidance 7.5; LCM, 4 steps, no guidance for the LCM stages);
 * a directory of the LongAlign authors' release (``s28750_lora_vis.pt``, ``s28750_adapter/``,
   ``sd15-reward-3750.pt``; :mod:`longbench.longsd.release`): SD-1.5 base, T5-large branch, 240 tokens,
@@ -41,16 +42,41 @@ class LongSDModel(DiffusersModel):
         if not arg:
             raise LongbenchError("longsd: needs a checkpoint directory, e.g. longsd:runs/train/reward/final")
         super().__init__(arg, args, pipeline)
-        self.manifest = open_checkpoint(arg, align=self.args.get("align"), merge=self.args.get("merge"))
+        self.manifest = open_checkpoint(self.checkpoint_path(), align=self.args.get("align"),
+                                        merge=self.args.get("merge"))
         if self.manifest["stage"] == "denscore":
-            raise LongbenchError(f"longsd:{arg} is a Denscore model, not an image generator")
+            raise LongbenchError(f"{self.spec} is a Denscore model, not an image generator")
         self.checkpoint_dir = Path(self.manifest["_dir"])
         self._encoder: Any = None
 
     # -------------------------------------------------------------------------------------- loading
+    def checkpoint_path(self) -> str:
+        """The directory the spec names (``longsd:DIR``: DIR itself)."""
+        return self.arg
+
+    @property
+    def segment_merge(self) -> str:
+        """The checkpoint's segment merge, ``longalign`` or ``naive`` (``longalign`` when its manifest predates
+        the option); not the ``merge`` model-arg, which picks a file of the authors' release."""
+        from longbench.longsd.encoding import check_merge
+
+        return check_merge(self.manifest["encoder"].get("merge", "longalign"),
+                           f"{self.checkpoint_dir}/manifest.json encoder.merge")
+
     @property
     def base_spec(self) -> str:
         return self.options.base or self.manifest["base"]["spec"]
+
+    def base_path(self) -> str:
+        """Where the base pipeline is: a shipped zoo checkpoint's ``mini:base`` is the base of the zoo the
+        checkpoint sits in (``longbench train mini-ship``); any other spec is resolved as weights."""
+        from longbench.mini import zoo
+        from longbench.weights import resolve
+
+        spec = self.base_spec
+        if zoo.is_zoo_spec(spec):
+            return str(zoo.model_dir(spec[len(zoo.PREFIX):], self.checkpoint_dir.parent))
+        return str(resolve(spec, what="longsd base pipeline"))
 
     def load_pipeline(self) -> Any:
         import diffusers
@@ -58,16 +84,16 @@ class LongSDModel(DiffusersModel):
         from longbench.devices import torch_dtype
         from longbench.longsd import release
         from longbench.longsd.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base
-        from longbench.weights import check_lora_loaded, pipeline_strict, resolve
+        from longbench.weights import check_lora_loaded, pipeline_strict
 
-        path = resolve(self.base_spec, what="longsd base pipeline")
+        path = self.base_path()
         try:  # strict: a partial component checkpoint is an error, not random weights
-            pipe = pipeline_strict(path, what=f"longsd:{self.arg} base", dtype=torch_dtype(self.options.dtype),
+            pipe = pipeline_strict(path, what=f"{self.spec} base", dtype=torch_dtype(self.options.dtype),
                                    local_files_only=True)
         except (OSError, ValueError) as e:
-            raise LongbenchError(f"longsd:{self.arg}: cannot load the base pipeline from {path}: {e}") from None
+            raise LongbenchError(f"{self.spec}: cannot load the base pipeline from {path}: {e}") from None
         if getattr(pipe, "text_encoder", None) is None or getattr(pipe, "unet", None) is None:
-            raise LongbenchError(f"longsd:{self.arg}: base {self.base_spec!r} is not a UNet + CLIP text encoder "
+            raise LongbenchError(f"{self.spec}: base {self.base_spec!r} is not a UNet + CLIP text encoder "
                                  "pipeline")
         check_base(self.manifest, base_probe(pipe.unet, pipe.text_encoder), self.base_spec)
         if self.manifest.get("format") == release.FORMAT:
@@ -83,7 +109,7 @@ class LongSDModel(DiffusersModel):
             pipe.unet.load_lora_adapter(str(self.checkpoint_dir), prefix="unet", adapter_name="longsd",
                                         weight_name=LORA_WEIGHT_NAME, use_safetensors=True, local_files_only=True)
             weights = str(lora_file)
-        check_lora_loaded(pipe.unet, given, "longsd", what=f"longsd:{self.arg} LoRA", weights=weights)
+        check_lora_loaded(pipe.unet, given, "longsd", what=f"{self.spec} LoRA", weights=weights)
         if self.options.fuse:
             pipe.unet.fuse_lora(adapter_names=["longsd"])
         sampler = self.manifest.get("inference") or {}
@@ -101,7 +127,7 @@ class LongSDModel(DiffusersModel):
             enc = self.manifest["encoder"]
             t5_kwargs = self._load_t5(pipe) if enc.get("t5") else {}
             self._encoder = SegmentEncoder(pipe.tokenizer, pipe.text_encoder, int(enc["token_length"]),
-                                           enc["splitter"], **t5_kwargs)
+                                           enc["splitter"], merge=self.segment_merge, **t5_kwargs)
         return self._encoder
 
     def _load_t5(self, pipe: Any) -> dict[str, Any]:
@@ -134,6 +160,8 @@ class LongSDModel(DiffusersModel):
         ident["checkpoint_fingerprint"] = dir_fingerprint(self.checkpoint_dir)
         ident["base"] = self.base_spec
         ident["encoder"] = {k: self.manifest["encoder"].get(k) for k in ("token_length", "splitter", "t5")}
+        if self.segment_merge != "longalign":  # only then, so earlier checkpoints keep their identities (cache keys)
+            ident["encoder"]["merge"] = self.segment_merge
         ident["stage"] = self.manifest["stage"]
         if "release" in self.manifest:
             ident["release"] = self.manifest["release"]

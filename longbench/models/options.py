@@ -64,5 +64,11 @@ class SynthModelOptions:
 
 
 @dataclass
-class MiniModelOptions:
+class MiniModelOptions(PipelineOptions):
+    """``mini:`` models: the scene models (oracle, clip<N>, corrupt-K) read ``scale`` only and ignore the rest
+    (one ``--model-arg`` list serves every ``--model`` of a run); the trained generators read them all."""
+
     scale: int = option(1, "pixel scale of the 32x32 images (1: 32 px)")
+    zoo: str | None = option(None, "trained generators: zoo directory, e.g. the --out of mini-reproduce (not set: "
+                                   "the shipped weights)")
+    fuse: bool = option(True, "trained generators: fuse the LoRA into the UNet")

@@ -18,7 +18,9 @@ fields that hold their values.
   seed and the first K are broken in that order: presence → the group is dropped (all its facts fail);
   count / attribute → another value of the world; spatial → a free region. Breaking a fact of an
   already dropped group changes nothing. The broken set for K is a prefix of the one for K+1, so every
-  image's fact recall is non-increasing in K.
+  image's fact recall is non-increasing in K. ``facts`` restricts the breaking to some of the facts (the
+  ladders of ``longbench meta-eval``: only facts within, or only facts beyond, 77 positions): those are
+  shuffled the same way and broken by the same rules.
 
 Pure Python.
 """
@@ -139,11 +141,17 @@ class World:
             background = self.default_background
         return type(scene)(background, tuple(groups)).sorted()
 
-    def corrupt_scene(self, item: Item, k: int, seed: int) -> Any:
-        """The scene with ``k`` of the item's facts broken (module docstring)."""
+    def corrupt_scene(self, item: Item, k: int, seed: int, facts: Sequence[int] | None = None) -> Any:
+        """The scene with ``k`` of the item's facts broken (module docstring); ``facts``: the indices (into
+        ``item.facts``) of the facts that may be broken, None: all of them."""
         scene = self.item_scene(item)
         self.check_facts(item, scene)
-        order = list(range(len(item.facts)))
+        if facts is None:
+            order = list(range(len(item.facts)))
+        else:
+            order = sorted(set(facts))
+            if order and not 0 <= order[0] <= order[-1] < len(item.facts):
+                raise LongbenchError(f"item {item.id!r}: fact indices {order} outside 0..{len(item.facts) - 1}")
         random.Random(f"{self.rng_prefix}corrupt:{seed}").shuffle(order)
         groups: dict[str, Any] = {g.name: g for g in scene.groups}
         for fi in order[:k]:

@@ -1,0 +1,695 @@
+"""``longbench train mini-report``: the reproduction report of the miniature zoo (``docs/miniature.md``).
+
+One command evaluates the world's reference models (``mini:oracle``, the ceiling, and ``mini:clip77``, what a
+77-position window can know) and every generator the zoo holds (``mini:sd``, ``mini:longsd``, ``mini:naive``,
+``mini:reward-w0``, ``mini:reward-w03``, ``mini:reward-w1``) on ``mini-v0`` through the evaluation API
+(:func:`longbench.evaluate.evaluate`), with the exact metric ``mini``, ``denscore`` on ``mini:denscore``,
+``clipscore`` / ``segment-align`` on ``mini:clip`` and ``fid-clip`` on ``mini:clip``, and writes a Markdown
+report: the setup, one table per claim and a verdict per claim computed from the numbers.
+
+Uncertainty:
+
+* every per-sample column: the run's own 95% percentile-bootstrap interval over items (``results.json``);
+* a comparison of two models on such a column: the mean over items of the per-item difference ``a - b``
+  (items where both have a value), with a paired percentile bootstrap over items of that mean;
+* FID has no per-sample score: its interval, and that of a difference of two FIDs, resample the scored items
+  (the same draw for every model, so differences are paired) and the reference set, recomputing the
+  statistics from per-image features of the metric's own feature network.
+
+The FID reference is ``fid-clip``'s ``ref_model=mini:oracle``: the exact renderer's images of all 200 mini-v0
+items, drawn with a seed stream apart from the runs' own, so ``mini:oracle``'s FID is the floor set by finite
+samples and slot arrangements rather than 0, and the reference does not change with ``--limit``.
+
+A verdict compares a difference's interval with 0 in the direction the claim expects: ``holds`` (the interval
+lies on the expected side), ``does not hold`` (on the other side), ``not distinguishable`` (it contains 0),
+``not evaluated`` (a model is missing). Claims made of several tests combine them with three-valued logic
+(:func:`all_of`, :func:`any_of`); there is no correction for multiple comparisons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from longbench.errors import LongbenchError
+
+logger = logging.getLogger(__name__)
+
+SUITE = "mini-v0"
+DEFAULT_OUT = "docs/miniature.md"
+DEFAULT_RUNS = "runs/mini-report"
+#: the world's reference models: the ceiling and the 77-position window (no weights)
+WORLD_MODELS = ("oracle", "clip77")
+#: zoo models the report cannot run without: the learned metrics' weights and the generators' base
+REQUIRED = ("clip", "denscore", "base")
+METRICS = ("mini", "denscore", "clipscore", "segment-align", "fid-clip")
+FID = "fid-clip"
+#: the FID reference set: the exact renderer's images of every mini-v0 item (fid-clip's ``ref_model``)
+REFERENCE_MODEL = "mini:oracle"
+#: bootstrap resamples of every interval the report computes itself (as the runner's, longbench.stats)
+N_RESAMPLES = 1000
+#: the exact columns, then the learned ones, as the report's tables show them
+EXACT_COLUMNS = ("fact_recall", "fact_recall@<=77", "fact_recall@>77", "count_acc", "binding_acc", "position_acc")
+LEARNED_COLUMNS = ("denscore", "denscore-o", "clipscore", "segment-align-mean", FID)
+
+HOLDS, FAILS, UNCLEAR, MISSING = "holds", "does not hold", "not distinguishable", "not evaluated"
+
+
+# ---------------------------------------------------------------------------------------------- verdicts
+def direction_verdict(ci: Sequence[float] | None, expect: int) -> str:
+    """The verdict of a difference ``a - b`` whose 95% interval is ``ci`` when the claim expects its sign to be
+    ``expect`` (+1: a > b, -1: a < b): holds when the interval lies strictly on that side of 0, does not hold
+    when strictly on the other, not distinguishable when it contains 0 or there is none."""
+    if expect not in (1, -1):
+        raise ValueError(f"expect must be +1 or -1, got {expect}")
+    if ci is None or ci[0] is None or ci[1] is None:
+        return UNCLEAR
+    lo, hi = expect * ci[0], expect * ci[1]
+    lo, hi = min(lo, hi), max(lo, hi)
+    if lo > 0:
+        return HOLDS
+    if hi < 0:
+        return FAILS
+    return UNCLEAR
+
+
+def all_of(*verdicts: str) -> str:
+    """Three-valued AND: one failed part fails the whole; else a missing part leaves it not evaluated; else it
+    holds when every part holds, and is not distinguishable otherwise."""
+    if FAILS in verdicts:
+        return FAILS
+    if MISSING in verdicts:
+        return MISSING
+    return HOLDS if all(v == HOLDS for v in verdicts) else UNCLEAR
+
+
+def any_of(*verdicts: str) -> str:
+    """Three-valued OR: one part that holds makes the whole hold; else a missing part leaves it not evaluated;
+    else it fails when every part fails, and is not distinguishable otherwise."""
+    if HOLDS in verdicts:
+        return HOLDS
+    if MISSING in verdicts:
+        return MISSING
+    return FAILS if verdicts and all(v == FAILS for v in verdicts) else UNCLEAR
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+@dataclass(frozen=True)
+class Estimate:
+    """A column of one model: value, 95% interval (None: no interval), images with a value."""
+
+    value: float | None
+    ci: tuple[float, float] | None
+    n: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A difference ``a - b`` of two models on one column, the sign the claim expects, and its verdict.
+
+    ``diff``/``ci``/``n`` are None/None/0 when a model is missing (``missing`` names it)."""
+
+    a: str
+    b: str
+    column: str
+    expect: int
+    diff: float | None = None
+    ci: tuple[float, float] | None = None
+    n: int = 0
+    missing: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        return MISSING if self.missing else direction_verdict(self.ci, self.expect)
+
+    @property
+    def excludes_zero(self) -> bool | None:
+        if self.ci is None:
+            return None
+        return self.ci[0] > 0 or self.ci[1] < 0
+
+
+def paired_difference(a: Mapping[str, float | None], b: Mapping[str, float | None], *, seed: int = 0,
+                      n_resamples: int = N_RESAMPLES) -> tuple[float | None, tuple[float, float] | None, int]:
+    """Mean over items of ``a[i] - b[i]`` and its paired percentile-bootstrap 95% interval.
+
+    Args:
+        a, b: per-item scores by item id (None or NaN: no value); items where either has no value are left out.
+        seed, n_resamples: of the bootstrap (:func:`longbench.stats.bootstrap_mean_ci`).
+
+    Returns:
+        ``(difference, [lo, hi] | None, n)``; ``(None, None, 0)`` without a common item.
+    """
+    from longbench.stats import bootstrap_mean_ci
+
+    diffs = [float(a[k]) - float(b[k]) for k in a if k in b and _finite(a[k]) and _finite(b[k])]
+    if not diffs:
+        return None, None, 0
+    mean, ci, n = bootstrap_mean_ci(diffs, n_resamples=n_resamples, seed=seed)
+    return mean, (tuple(ci) if ci is not None else None), n
+
+
+def _finite(x: Any) -> bool:
+    return x is not None and math.isfinite(float(x))
+
+
+class FIDBootstrap:
+    """FID of each model's per-image features against a reference set's, with bootstrap intervals.
+
+    ``features[name]`` are (n, d) arrays whose row ``i`` is the same item for every model; ``reference`` is the
+    (N, d) reference set. Each resample draws n item indices (shared by every model, so differences are paired)
+    and N reference indices (shared too), from ``numpy.random.default_rng(seed)``; its FIDs are computed once
+    and every interval is a percentile interval over the same resamples (as :mod:`longbench.stats`). FID needs
+    at least two items (a LongbenchError otherwise).
+    """
+
+    def __init__(self, features: Mapping[str, np.ndarray], reference: np.ndarray, *, seed: int = 0,
+                 n_resamples: int = N_RESAMPLES):
+        self.names = list(features)
+        self.features = [np.asarray(features[k], dtype=np.float64) for k in self.names]
+        self.reference = np.asarray(reference, dtype=np.float64)
+        shapes = {f.shape for f in self.features}
+        if len(shapes) > 1 or any(len(sh) != 2 or sh[1] != self.reference.shape[1] for sh in shapes):
+            raise LongbenchError(f"FID features: shapes {sorted(shapes)}, reference {self.reference.shape}")
+        self.n = self.features[0].shape[0] if self.features else 0
+        self.seed, self.n_resamples = seed, n_resamples
+        self.full = dict(zip(self.names, self._fids(None, None)))
+        self._resampled: np.ndarray | None = None  # (n_resamples, models), computed on first use
+
+    def _fids(self, idx: np.ndarray | None, ref_idx: np.ndarray | None) -> list[float]:
+        import torch
+
+        from longbench.metrics.functional import fid as F
+
+        def gaussian(x: np.ndarray) -> tuple[Any, Any]:
+            t = torch.from_numpy(np.ascontiguousarray(x))
+            return F.gaussian_from_moments(t.sum(0), t.T @ t, t.shape[0])
+
+        mu, sigma = gaussian(self.reference if ref_idx is None else self.reference[ref_idx])
+        factor = F.psd_factor(sigma)
+        out = []
+        for f in self.features:
+            m, s = gaussian(f if idx is None else f[idx])
+            out.append(F.frechet_distance(m, s, mu, sigma, factor2=factor))
+        return out
+
+    def resampled(self) -> np.ndarray:
+        """FIDs of every resample, (n_resamples, models)."""
+        if self._resampled is None:
+            rng = np.random.default_rng(self.seed)
+            n_ref = self.reference.shape[0]
+            self._resampled = np.array([self._fids(rng.integers(0, self.n, self.n), rng.integers(0, n_ref, n_ref))
+                                        for _ in range(self.n_resamples)])
+        return self._resampled
+
+    def _interval(self, values: np.ndarray) -> tuple[float, float]:
+        from longbench.stats import CONFIDENCE
+
+        alpha = (1.0 - CONFIDENCE) / 2.0
+        lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
+        return float(lo), float(hi)
+
+    def estimate(self, name: str) -> Estimate:
+        return Estimate(self.full[name], self._interval(self.resampled()[:, self.names.index(name)]), self.n)
+
+    def difference(self, a: str, b: str) -> tuple[float, tuple[float, float], int]:
+        r = self.resampled()
+        return self.full[a] - self.full[b], self._interval(r[:, self.names.index(a)] - r[:, self.names.index(b)]), self.n
+
+
+# ---------------------------------------------------------------------------------------------- claims
+@dataclass(frozen=True)
+class Test:
+    """One comparison of a claim: ``a - b`` on ``column`` is expected to have sign ``expect``."""
+
+    a: str
+    b: str
+    column: str
+    expect: int
+    why: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim: its tests, how their verdicts combine (``rule``, on the verdicts in test order), the models of
+    its table and their columns, and the comparisons shown for context (not part of the verdict)."""
+
+    key: str
+    title: str
+    question: str
+    tests: tuple[Test, ...]
+    rule: Callable[[Sequence[str]], str]
+    rule_text: str
+    models: tuple[str, ...]
+    columns: tuple[str, ...]
+    context: tuple[Test, ...] = ()
+
+
+def _claim2_rule(v: Sequence[str]) -> str:
+    # ω=1 over-fits (Denscore-O up, and fidelity or facts down) and ω=0.3 keeps fidelity or facts better
+    return all_of(all_of(v[0], any_of(v[1], v[2], v[3])), any_of(v[4], v[5], v[6]))
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim(
+        "segment-encoding", "Claim 1: segment encoding",
+        "Does encoding the prompt by segments (240 positions) recall facts stated beyond token 77 that a "
+        "77-position encoder cannot read?",
+        (Test("longsd", "sd", "fact_recall@>77", 1, "longsd recalls more facts beyond token 77 than sd"),),
+        lambda v: v[0], "test 1",
+        ("oracle", "clip77", "sd", "longsd"), ("fact_recall", "fact_recall@<=77", "fact_recall@>77"),
+        context=(Test("longsd", "sd", "fact_recall@<=77", 1, "control: facts within 77 (no difference expected)"),
+                 Test("longsd", "sd", "fact_recall", 1, "all facts"),
+                 Test("clip77", "oracle", "fact_recall@>77", -1, "what a 77-position window loses"))),
+    Claim(
+        "reweighting", "Claim 2: reward reweighting",
+        "Does reward fine-tuning at omega = 1 over-fit the reward (Denscore-O up, fidelity or facts down) where "
+        "omega = 0.3 does not?",
+        (Test("reward-w1", "longsd", "denscore-o", 1, "omega=1 raises the reward's original score"),
+         Test("reward-w1", "longsd", FID, 1, "omega=1 loses fidelity (FID up)"),
+         Test("reward-w1", "longsd", "fact_recall", -1, "omega=1 loses facts"),
+         Test("reward-w1", "longsd", "fact_recall@>77", -1, "omega=1 loses facts beyond 77"),
+         Test("reward-w03", "reward-w1", FID, -1, "omega=0.3 keeps fidelity better than omega=1"),
+         Test("reward-w03", "reward-w1", "fact_recall", 1, "omega=0.3 keeps facts better than omega=1"),
+         Test("reward-w03", "reward-w1", "fact_recall@>77", 1, "omega=0.3 keeps facts beyond 77 better")),
+        _claim2_rule,
+        "(test 1 AND (test 2 OR test 3 OR test 4)) AND (test 5 OR test 6 OR test 7)",
+        ("longsd", "reward-w0", "reward-w03", "reward-w1"),
+        ("fact_recall", "fact_recall@>77", "denscore", "denscore-o", FID),
+        context=(Test("reward-w03", "longsd", "denscore", 1, "omega=0.3 raises the text-relevant Denscore"),
+                 Test("reward-w03", "longsd", "denscore-o", 1, "omega=0.3 and the original score"),
+                 Test("reward-w03", "longsd", FID, -1, "omega=0.3 and fidelity (no loss expected)"),
+                 Test("reward-w03", "longsd", "fact_recall", 1, "omega=0.3 and facts"),
+                 Test("reward-w0", "longsd", "denscore", 1, "omega=0 (text-relevant part only)"),
+                 Test("reward-w0", "longsd", FID, -1, "omega=0 and fidelity"))),
+    Claim(
+        "encoding-ablation", "Claim 3: encoding ablation (naive concatenation vs LongAlign's merge)",
+        "Does naive concatenation of the segments' encodings (every end token kept, no padding embedding) "
+        "lose image fidelity against LongAlign's merge?",
+        (Test("naive", "longsd", FID, 1, "naive concatenation has a higher FID than the merge"),),
+        lambda v: v[0], "test 1",
+        ("oracle", "longsd", "naive"), ("fact_recall", "fact_recall@>77", FID),
+        context=(Test("naive", "longsd", "fact_recall", -1, "naive concatenation and facts"),
+                 Test("naive", "longsd", "fact_recall@>77", -1, "naive concatenation and facts beyond 77"))),
+)
+
+
+# ---------------------------------------------------------------------------------------------- runs
+@dataclass
+class ModelRun:
+    """One evaluated model: its results, per-item scores (column → item id → score) and image files."""
+
+    name: str
+    results: dict[str, Any]
+    scores: dict[str, dict[str, float | None]]
+    images: dict[str, Path]
+
+    def estimate(self, column: str) -> Estimate | None:
+        m = self.results["metrics"].get(column)
+        if m is None:
+            return None
+        ci = m.get("ci")
+        return Estimate(m.get("value"), tuple(ci) if ci else None, int(m.get("n") or 0))
+
+
+@dataclass
+class ReportData:
+    """Everything the Markdown is made of (kept apart from rendering so verdicts are testable)."""
+
+    zoo: Path
+    seed: int
+    limit: int | None
+    suite: dict[str, Any]
+    zoo_models: list[dict[str, Any]]
+    missing: list[str]
+    runs: dict[str, ModelRun]
+    estimates: dict[str, dict[str, Estimate]]
+    comparisons: dict[tuple[str, str, str], Comparison]
+    fid_reference: dict[str, Any]
+    sampling: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the FIDs recomputed from per-image features, with their resamples (None in hand-made data)
+    fid: FIDBootstrap | None = None
+
+
+def check_zoo(zoo: str | Path | None) -> tuple[Path, list[str], list[str]]:
+    """The zoo root, the generators it holds and those it lacks.
+
+    Raises:
+        LongbenchError: the zoo is not a directory, or lacks a model of :data:`REQUIRED`.
+    """
+    from longbench.mini import zoo as Z
+
+    root = Z.zoo_root(zoo)
+    flag = "--zoo" if zoo is not None else "the shipped zoo"
+    if not root.is_dir():
+        raise LongbenchError(f"{flag} {root}: not a directory (a zoo has <name>/ or <name>/final/ per model; "
+                             "build one with `longbench train mini-reproduce`)")
+
+    def present(name: str) -> bool:
+        try:
+            Z.model_dir(name, root)
+        except LongbenchError:
+            return False
+        return True
+
+    lacking = [n for n in REQUIRED if not present(n)]
+    if lacking:
+        raise LongbenchError(f"{flag} {root}: not a usable miniature zoo: {', '.join(lacking)} missing (the report "
+                             f"needs {', '.join(REQUIRED)})")
+    have = [g for g in Z.GENERATORS if present(g)]
+    return root, have, [g for g in Z.GENERATORS if g not in have]
+
+
+def zoo_inventory(root: Path) -> list[dict[str, Any]]:
+    """Per zoo model present: steps and wall time (from the zoo's ``manifest.json``, either layout), bytes and a
+    sha256 over its files (sorted ``path sha256`` lines, so it names the content, not the layout's paths)."""
+    from longbench import jsonio
+    from longbench.mini import zoo as Z
+    from longbench.weights import file_sha256
+
+    manifest_path = root / "manifest.json"
+    entries = (jsonio.read_json(manifest_path).get("models") or {}) if manifest_path.is_file() else {}
+    out = []
+    for name in Z.NAMES:
+        try:
+            d = Z.model_dir(name, root)
+        except LongbenchError:
+            continue
+        files = sorted(p for p in d.rglob("*") if p.is_file())
+        h = hashlib.sha256("".join(f"{p.relative_to(d).as_posix()} {file_sha256(p)}\n" for p in files).encode())
+        e = entries.get(name) or {}
+        out.append({"name": name, "stage": e.get("stage"), "steps": e.get("steps"), "wall_s": e.get("wall_s"),
+                    "bytes": sum(p.stat().st_size for p in files), "sha256": h.hexdigest()})
+    return out
+
+
+def _read_samples(run_dir: Path) -> tuple[dict[str, dict[str, float | None]], dict[str, Path]]:
+    from longbench import jsonio
+
+    scores: dict[str, dict[str, float | None]] = {}
+    images: dict[str, Path] = {}
+    for _, rec in jsonio.read_jsonl(run_dir / "samples.jsonl"):
+        images[rec["item_id"]] = Path(rec["image"])
+        for col, v in (rec.get("scores") or {}).items():
+            scores.setdefault(col, {})[rec["item_id"]] = v
+    return scores, images
+
+
+def feature_metric(options: Mapping[str, str], device: str = "cpu") -> Any:
+    """``fid-clip`` built from ``options`` without a reference: its feature network gives the report the
+    per-image features behind the FID intervals (the run's own metric keeps only sums)."""
+    from longbench.options import build_options, option_values
+    from longbench.registry import METRICS
+
+    cls = METRICS.get(FID)
+    opts = option_values(build_options(cls.Options, dict(options), f"metric {FID!r}"))
+    for key in ("ref", "ref_model"):
+        opts.pop(key, None)
+    return cls(**opts).to(device)
+
+
+def reference_features(metric: Any, suite: Any, seed: int) -> np.ndarray:
+    """Per-image features of the FID reference set: the images ``fid-clip`` itself compares with under
+    ``ref_model`` (:class:`longbench.metrics.fid_reference.ModelReference`, not cached here), captured as its
+    statistics are computed."""
+    import torch
+
+    from longbench.metrics.fid_reference import ModelReference
+    from longbench.metrics.functional import fid as F
+
+    captured: list[np.ndarray] = []
+
+    def statistics_of(images: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
+        feats = _features(metric, list(images))
+        captured.append(feats)
+        t = torch.from_numpy(feats)
+        mu, sigma = F.gaussian_from_moments(t.sum(0), t.T @ t, t.shape[0])
+        return mu, sigma, t.shape[0]
+
+    ModelReference(suite, REFERENCE_MODEL, seed, None, FID).statistics(FID, metric.feature_protocol(), statistics_of)
+    return captured[0]
+
+
+def _features(metric: Any, images: Sequence[Any]) -> np.ndarray:
+    """Per-image features of ``metric``'s feature network, ``batch_size`` images at a time in order (the chunks
+    the metric itself runs in a run, so the features are the run's). ``images``: PIL images or file paths."""
+    from longbench.images import open_image, to_uint8_tensors
+
+    rows = []
+    for start in range(0, len(images), metric.batch_size):
+        chunk = [open_image(x) if isinstance(x, (str, Path)) else x for x in images[start:start + metric.batch_size]]
+        rows.append(metric.extractor(to_uint8_tensors(chunk, where=f"{FID} image")).cpu().numpy())
+    return np.concatenate(rows).astype(np.float64)
+
+
+def collect(zoo: str | Path | None = None, *, runs: str | Path = DEFAULT_RUNS, limit: int | None = None, seed: int = 0,
+            device: str = "cpu", batch_size: int = 8, progress: Any = None) -> ReportData:
+    """Evaluate the world's models and the zoo's generators (one :func:`~longbench.evaluate.evaluate` call) and
+    compute every estimate and comparison."""
+    from longbench.evaluate import evaluate
+    from longbench.runner import EvalConfig
+    from longbench.suites.loaders import load_suite
+
+    root, have, missing = check_zoo(zoo)
+    if limit is not None and limit < 2:
+        raise LongbenchError(f"--limit must be >= 2 (FID and every interval need two items), got {limit}")
+    zoo_arg = str(root)
+    clip_opts = {"model": "mini:clip", "zoo": zoo_arg}
+    fid_opts = {**clip_opts, "ref_model": REFERENCE_MODEL}
+    names = list(WORLD_MODELS) + have
+    config = EvalConfig(
+        models=[f"mini:{n}" for n in names], suite=SUITE, metrics=list(METRICS), model_args={"zoo": zoo_arg},
+        metric_args={"denscore": {"model": "mini:denscore", "zoo": zoo_arg}, "clipscore": dict(clip_opts),
+                     "segment-align": dict(clip_opts), FID: fid_opts},
+        limit=limit, seed=seed, output=str(runs), device=device, batch_size=batch_size)
+    ev = evaluate(config, progress=progress)
+    model_runs: dict[str, ModelRun] = {}
+    for name, out in zip(names, ev.runs):
+        scores, images = _read_samples(out.run_dir)
+        model_runs[name] = ModelRun(name, out.results, scores, images)
+    item_ids = list(model_runs[WORLD_MODELS[0]].images)
+    for name, r in model_runs.items():
+        if list(r.images) != item_ids:
+            raise RuntimeError(f"mini:{name} scored other items than mini:{WORLD_MODELS[0]}")
+
+    metric = feature_metric(fid_opts, device)
+    reference = reference_features(metric, load_suite(SUITE), seed)
+    fid = FIDBootstrap({n: _features(metric, [r.images[i] for i in item_ids]) for n, r in model_runs.items()},
+                       reference, seed=seed)
+    estimates: dict[str, dict[str, Estimate]] = {}
+    for name, r in model_runs.items():
+        estimates[name] = {c: e for c in EXACT_COLUMNS + LEARNED_COLUMNS if (e := r.estimate(c)) is not None}
+        run_fid = r.results["metrics"][FID]["value"]
+        own = fid.estimate(name)
+        if not math.isclose(own.value, run_fid, rel_tol=1e-6, abs_tol=1e-9):
+            logger.warning("%s: FID from the report's features %.9g, the run's %.9g", name, own.value, run_fid)
+        estimates[name][FID] = Estimate(run_fid, own.ci, own.n)
+
+    comparisons: dict[tuple[str, str, str], Comparison] = {}
+    for claim in CLAIMS:
+        for t in claim.tests + claim.context:
+            comparisons[(t.a, t.b, t.column)] = compare(t, model_runs, fid, seed=seed)
+    first = model_runs[WORLD_MODELS[0]].results
+    return ReportData(
+        zoo=root, seed=seed, limit=limit, suite={**first["suite"], "n": first["n"]},
+        zoo_models=zoo_inventory(root), missing=missing, runs=model_runs, estimates=estimates,
+        comparisons=comparisons, fid_reference={"n": int(reference.shape[0]), "features": metric.feature_protocol()},
+        sampling={n: r.results["model"].get("sampling") or {} for n, r in model_runs.items() if n in have}, fid=fid)
+
+
+def compare(test: Test, runs: Mapping[str, ModelRun], fid: FIDBootstrap | None, *, seed: int) -> Comparison:
+    """The comparison of ``test`` on the evaluated ``runs`` (missing models: a Comparison naming them)."""
+    lacking = tuple(m for m in (test.a, test.b) if m not in runs)
+    if lacking:
+        return Comparison(test.a, test.b, test.column, test.expect, missing=lacking)
+    if test.column == FID:
+        if fid is None:
+            raise LongbenchError("FID comparison without FID features")
+        diff, ci, n = fid.difference(test.a, test.b)
+    else:
+        diff, ci, n = paired_difference(runs[test.a].scores.get(test.column, {}),
+                                        runs[test.b].scores.get(test.column, {}), seed=seed)
+    return Comparison(test.a, test.b, test.column, test.expect, diff, ci, n)
+
+
+def claim_verdict(claim: Claim, comparisons: Mapping[tuple[str, str, str], Comparison]) -> tuple[str, list[str]]:
+    """The claim's verdict and its tests' verdicts (in test order)."""
+    verdicts = [comparisons[(t.a, t.b, t.column)].verdict for t in claim.tests]
+    return claim.rule(verdicts), verdicts
+
+
+# ---------------------------------------------------------------------------------------------- Markdown
+def fmt(x: float | None, signed: bool = False) -> str:
+    """A number as the report prints it: 3 decimals (1 from 100 on); ``n/a`` for none."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    text = f"{x:.3f}" if abs(x) < 100 else f"{x:.1f}"
+    return f"+{text}" if signed and x >= 0 else text
+
+
+def fmt_ci(ci: Sequence[float] | None) -> str:
+    return "n/a" if ci is None else f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def _estimate_cell(e: Estimate | None) -> str:
+    if e is None:
+        return "-"
+    return f"{fmt(e.value)} {fmt_ci(e.ci)}" if e.ci is not None else fmt(e.value)
+
+
+def _row(cells: Sequence[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
+
+
+def _model_rows(data: ReportData, models: Sequence[str], columns: Sequence[str]) -> list[list[str]]:
+    rows = []
+    for m in models:
+        if m not in data.runs:
+            rows.append([f"mini:{m}", *(["missing from the zoo"] + ["-"] * (len(columns) - 1))])
+        else:
+            rows.append([f"mini:{m}", *(_estimate_cell(data.estimates[m].get(c)) for c in columns)])
+    return rows
+
+
+def _comparison_rows(data: ReportData, tests: Sequence[Test], numbered: bool) -> list[list[str]]:
+    rows = []
+    for k, t in enumerate(tests, 1):
+        c = data.comparisons[(t.a, t.b, t.column)]
+        if c.missing:
+            numbers = ["-", "-", "-"]
+        else:
+            numbers = [fmt(c.diff, signed=True), fmt_ci(c.ci), str(c.n)]
+        rows.append(([str(k)] if numbered else []) + [f"{t.a} - {t.b}", f"`{t.column}`", *numbers,
+                                                      "> 0" if t.expect > 0 else "< 0", t.why,
+                                                      f"{c.verdict}" + (f" ({', '.join(c.missing)} missing)"
+                                                                        if c.missing else "")])
+    return rows
+
+
+def _sampling_text(sampling: Mapping[str, Any]) -> str:
+    parts = [f"{k} {v}" for k, v in sampling.items()]
+    return ", ".join(parts) if parts else "the checkpoint's defaults"
+
+
+VERDICT_RULES = (
+    "A verdict compares the 95% interval of a difference with 0 in the direction the claim expects: **holds** (the "
+    "whole interval on the expected side), **does not hold** (the whole interval on the other side), **not "
+    "distinguishable** (the interval contains 0), **not evaluated** (a model the test needs is missing from the "
+    "zoo). Tests combine with three-valued AND / OR (a failed part fails an AND, a holding part makes an OR hold); "
+    "there is no correction for multiple comparisons.")
+
+
+def render(data: ReportData, command: str) -> str:
+    """The report as Markdown (a pure function of ``data`` and ``command``: no dates, no timings)."""
+    import longbench
+
+    s = data.suite
+    scored = f"`--limit {data.limit}`" if data.limit is not None else "all"
+    feats = data.fid_reference["features"]
+    lines = [
+        "# LongAlign in miniature: the reproduction report", "",
+        (f"Generated by `{command}` (longbench {longbench.__version__}). Every number, interval and verdict below "
+         "is computed by that command from the zoo and the seed; nothing is written by hand. How to regenerate it "
+         "and how long it takes: [docs/mini.md](mini.md#the-reproduction-report)."), "",
+        "## Verdicts", ""]
+    lines += _table(["claim", "verdict"], [[c.title, f"**{claim_verdict(c, data.comparisons)[0]}**"] for c in CLAIMS])
+    lines += ["", VERDICT_RULES, "", "## Setup", "",
+              (f"- World: suite `{s['name']}` v{s['version']} (sha256 `{s['sha256'][:16]}`), {s['n']} items scored "
+               f"({scored}), global seed {data.seed} (per-item seeds derive from it, so a limited run draws the "
+               "same images as a full one)."),
+              f"- Zoo: `{data.zoo}`:", ""]
+    zoo_rows = [[f"`{m['name']}`", m["stage"] or "-", m["steps"] if m["steps"] is not None else "-",
+                 f"{m['wall_s']:.0f} s" if m["wall_s"] is not None else "-", f"{m['bytes'] / 1e6:.2f} MB",
+                 f"`{m['sha256'][:12]}`"] for m in data.zoo_models]
+    lines += _table(["model", "stage", "steps", "training wall time", "size", "sha256 (files)"], zoo_rows)
+    lines += ["", ("sha256 (files): of the sorted `path sha256` lines of the model's files (their content, "
+                   "whatever the layout). Steps and wall time: the zoo's `manifest.json`."), ""]
+    if data.missing:
+        lines.append(f"- **Missing generators**: {', '.join(f'`mini:{m}`' for m in data.missing)}. The zoo does not "
+                     "hold them: their rows read *missing from the zoo* and the tests that need them are *not "
+                     "evaluated*.")
+    else:
+        lines.append("- Every generator of the zoo contract is present.")
+    for name, sampling in data.sampling.items():
+        lines.append(f"- `mini:{name}` sampler: {_sampling_text(sampling)}.")
+    lines += [
+        ("- Metrics: `mini` (the exact reader: fact recall, counts, colour binding, quadrants; `@<=77` / `@>77`: "
+         "facts whose every token lies within / beyond 77 positions); `denscore` (text-relevant part) and "
+         "`denscore-o` (original score), x100, on `mini:denscore`; `clipscore` and `segment-align` on `mini:clip`; "
+         f"`fid-clip`: FID on the image features of `mini:clip` ({feats.get('feature_dim', '?')} dimensions)."),
+        (f"- FID reference (`fid-clip.ref_model={REFERENCE_MODEL}`): the exact renderer's images of all "
+         f"{data.fid_reference['n']} `{s['name']}` items, drawn with a seed stream apart from the runs' own (other "
+         "slot arrangements), so `mini:oracle`'s FID is the floor that finite samples and arrangements leave, not "
+         "0. FID is biased upward with few images (below the feature dimension the covariance is singular): "
+         "compare FIDs of the same items only."),
+        (f"- Intervals: per-sample columns carry the run's 95% percentile bootstrap over items ({N_RESAMPLES} "
+         f"resamples, seed {data.seed}); a difference of two models is the mean per-item difference over the items "
+         "where both have a value, with a paired bootstrap over items. FID has no per-sample score: its interval "
+         "and those of FID differences resample the scored items (the same draw for every model) and the "
+         "reference set, and recompute FID from per-image features; the FID value is the run's."), ""]
+
+    order = list(WORLD_MODELS) + [m for m in _generators() if m in data.runs or m in data.missing]
+    lines += ["## All models", "", "Exact metrics (higher is better):", ""]
+    lines += _table(["model", *(f"`{c}`" for c in EXACT_COLUMNS)], _model_rows(data, order, EXACT_COLUMNS))
+    lines += ["", "Learned metrics (higher is better, except `fid-clip`):", ""]
+    lines += _table(["model", *(f"`{c}`" for c in LEARNED_COLUMNS)], _model_rows(data, order, LEARNED_COLUMNS))
+    lines.append("")
+    header = ["#", "difference", "column", "value", "95% CI", "n", "expected", "meaning", "result"]
+    for claim in CLAIMS:
+        lines += [f"## {claim.title}", "", claim.question, ""]
+        lines += _table(["model", *(f"`{c}`" for c in claim.columns)], _model_rows(data, claim.models, claim.columns))
+        lines += ["", "Tests:", ""]
+        lines += _table(header, _comparison_rows(data, claim.tests, numbered=True))
+        if claim.context:
+            lines += ["", "Context (not part of the verdict):", ""]
+            lines += _table(header[1:], _comparison_rows(data, claim.context, numbered=False))
+        lines += ["", f"**Verdict: {claim_verdict(claim, data.comparisons)[0]}** (rule: {claim.rule_text}).", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _generators() -> tuple[str, ...]:
+    from longbench.mini import zoo as Z
+
+    return Z.GENERATORS
+
+
+def report_command(zoo: str | Path | None, out: str | Path, limit: int | None, seed: int) -> str:
+    """The command line that regenerates the report (written into it)."""
+    parts = ["longbench train mini-report"]
+    if zoo is not None:
+        parts.append(f"--zoo {zoo}")
+    if str(out) != DEFAULT_OUT:
+        parts.append(f"--out {out}")
+    if limit is not None:
+        parts.append(f"--limit {limit}")
+    parts.append(f"--seed {seed}")
+    return " ".join(parts)
+
+
+def write_report(zoo: str | Path | None = None, out: str | Path = DEFAULT_OUT, *, limit: int | None = None,
+                 seed: int = 0, runs: str | Path = DEFAULT_RUNS, device: str = "cpu", batch_size: int = 8,
+                 progress: Any = None) -> tuple[Path, ReportData]:
+    """Evaluate (:func:`collect`) and write the report to ``out`` atomically; return its path and the data.
+
+    Raises:
+        LongbenchError: a bad zoo, ``--out`` or ``--runs`` (checked before anything is evaluated), or a failure
+            of a run.
+    """
+    from longbench.fileio import atomic_write_text, check_writable
+
+    command = report_command(zoo, out, limit, seed)
+    path = check_writable(out, "--out", directory=False)
+    data = collect(zoo, runs=runs, limit=limit, seed=seed, device=device, batch_size=batch_size, progress=progress)
+    atomic_write_text(path, render(data, command))
+    return path, data

@@ -1,0 +1,296 @@
+"""The miniature zoo's consumers: ``longbench train mini-ship``, the ``mini:<generator>`` specs, ``mini:clip`` /
+``mini:denscore`` as metric weights, fid-clip against rendered references, and the miniature offline default.
+
+Every test runs on a zoo shipped from one smoke reproduction per session (``tests/conftest.py``)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from longbench.errors import LongbenchError
+from tests.helpers_longalign import one_thread
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # the session's smoke reproduction takes minutes
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    yield from one_thread()
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ mini-ship
+def test_ship_fp16_files_manifest_and_base_probe(mini_smoke_repro, mini_smoke_zoo):
+    from safetensors.torch import load_file
+
+    from longalign.mini_ship import BASE_SPEC, MAX_BYTES, SHIP_FORMAT
+    from longbench.longsd.checkpoint import read_manifest
+
+    repro, zoo = mini_smoke_repro, mini_smoke_zoo
+    source = json.loads((repro / "manifest.json").read_text())
+    m = json.loads((zoo / "manifest.json").read_text())
+    assert m["format"] == SHIP_FORMAT and m["dtype"] == "float16" and m["size"] == "smoke"
+    assert m["source_manifest_sha256"] == _sha(repro / "manifest.json")
+    present = [n for n in ("clip", "denscore", "base", "sd", "longsd") if (repro / n / "final").is_dir()]
+    assert sorted(m["models"]) == sorted(present)
+    assert not (zoo / "vae").exists()  # the VAE ships inside base
+    total = 0
+    for name, entry in m["models"].items():
+        src = source["models"][name]
+        for key in ("stage", "config", "config_sha256", "data_seed", "train_seed", "steps", "check"):
+            assert entry[key] == src[key], (name, key)
+        on_disk = sorted(p.relative_to(zoo / name).as_posix() for p in (zoo / name).rglob("*") if p.is_file())
+        assert sorted(entry["files"]) == on_disk == sorted(src["files"])
+        for rel, f in entry["files"].items():
+            p = zoo / name / rel
+            assert f == {"sha256": _sha(p), "bytes": p.stat().st_size}
+            if rel.endswith(".safetensors"):  # every float tensor is the fp32 one rounded to fp16, exactly
+                shipped, trained = load_file(str(p)), load_file(str(repro / name / "final" / rel))
+                assert shipped.keys() == trained.keys()
+                for k, t in trained.items():
+                    want = t.to(torch.float16) if t.is_floating_point() else t
+                    assert shipped[k].dtype == want.dtype and torch.equal(shipped[k], want), (name, k)
+            elif not (name in ("sd", "longsd") and rel == "manifest.json"):
+                assert (zoo / name / rel).read_bytes() == (repro / name / "final" / rel).read_bytes()
+        assert entry["bytes"] == sum(f["bytes"] for f in entry["files"].values())
+        total += entry["bytes"]
+    assert m["total_bytes"] == total <= MAX_BYTES
+
+    # the generators: base mini:base, probed on the shipped (fp16-rounded) base, loadable there
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    from longbench.longsd.checkpoint import base_probe, check_base
+
+    unet = UNet2DConditionModel.from_pretrained(str(zoo / "base" / "unet"))
+    text = CLIPTextModel.from_pretrained(str(zoo / "base" / "text_encoder"), dtype=torch.float32)
+    assert unet.dtype == text.dtype == torch.float32  # fp16 files load into the float32 models
+    probe = base_probe(unet, text)
+    for name in ("sd", "longsd"):
+        ck = read_manifest(zoo / name)
+        trained = json.loads((repro / name / "final" / "manifest.json").read_text())
+        assert ck["base"]["spec"] == ck["base"]["path"] == BASE_SPEC
+        assert ck["base"]["probe"] == probe and str(repro) not in json.dumps({**ck, "config": None})
+        check_base(ck, probe, BASE_SPEC)
+        assert ck["encoder"] == trained["encoder"] and ck["config"] == trained["config"]
+
+
+def test_ship_cli_refusals_leave_the_zoo_alone(mini_smoke_repro, tmp_path, monkeypatch):
+    from longalign import mini_ship
+    from longalign.commands import train
+
+    runner = CliRunner()
+    zoo = tmp_path / "zoo"
+    res = runner.invoke(train, ["mini-ship", "--from", str(mini_smoke_repro), "--to", str(zoo)])
+    assert res.exit_code == 0, res.output
+    before = {p: p.read_bytes() for p in zoo.rglob("*") if p.is_file()}
+
+    def refused(args: list[str], match: str) -> None:
+        res = runner.invoke(train, ["mini-ship", *args])
+        assert res.exit_code == 2, res.output
+        line = res.output.strip()
+        assert "\n" not in line and line.startswith("error:") and match in line, line
+        assert {p: p.read_bytes() for p in zoo.rglob("*") if p.is_file()} == before
+
+    # over the budget (the budget lowered to just below this zoo's size): nothing written
+    monkeypatch.setattr(mini_ship, "MAX_BYTES", json.loads((zoo / "manifest.json").read_text())["total_bytes"] - 1)
+    refused(["--from", str(mini_smoke_repro), "--to", str(zoo)], "MB budget")
+    monkeypatch.undo()
+    # a file of a model missing, or changed after training
+    broken = tmp_path / "broken"
+    shutil.copytree(mini_smoke_repro, broken, ignore=shutil.ignore_patterns("state"))
+    (broken / "longsd" / "final" / "pytorch_lora_weights.safetensors").unlink()
+    refused(["--from", str(broken), "--to", str(zoo)], "longsd")
+    shutil.copyfile(mini_smoke_repro / "longsd" / "final" / "pytorch_lora_weights.safetensors",
+                    broken / "longsd" / "final" / "pytorch_lora_weights.safetensors")
+    (broken / "clip" / "final" / "config.json").write_text("{}")
+    refused(["--from", str(broken), "--to", str(zoo)], "differs from its sha256")
+    # generators without their base
+    shutil.copytree(mini_smoke_repro / "clip" / "final", broken / "clip" / "final", dirs_exist_ok=True)
+    shutil.rmtree(broken / "base")
+    refused(["--from", str(broken), "--to", str(zoo)], "need the base pipeline")
+    # not a reproduction; a --to that holds something else
+    refused(["--from", str(tmp_path), "--to", str(zoo)], "no manifest.json")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    res = runner.invoke(train, ["mini-ship", "--from", str(mini_smoke_repro), "--to", str(other)])
+    assert res.exit_code == 2 and "not a shipped zoo" in res.output and (other / "notes.txt").is_file()
+
+
+def test_package_data_ships_every_zoo_file(mini_smoke_zoo, tmp_path):
+    """Every file a zoo holds matches a package-data glob of pyproject.toml (what a non-editable install
+    copies from ``longbench/mini/weights``), with setuptools' glob semantics (``**`` recursive)."""
+    import glob
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["longbench"]
+    pkg = tmp_path / "longbench"
+    shutil.copytree(mini_smoke_zoo, pkg / "mini" / "weights")
+    matched = {Path(p) for pat in patterns for p in glob.glob(pat, root_dir=pkg, recursive=True)}
+    files = {p.relative_to(pkg) for p in pkg.rglob("*") if p.is_file()}
+    assert files and files <= matched, sorted(str(f) for f in files - matched)
+
+
+# ------------------------------------------------------------------------------------------ specs
+def test_generators_load_by_spec_like_plain_diffusers(mini_smoke_zoo):
+    """``mini:longsd`` = the zoo's base + ``load_lora_weights(<zoo>/longsd)`` in plain diffusers, fed the segment
+    encoder's embeddings, with the sampler of the base stage's check."""
+    from diffusers import StableDiffusionPipeline
+
+    from longbench.longsd.encoding import SegmentEncoder
+    from longbench.mini.suite import mini_v0
+    from longbench.models.base import Request, build_model
+
+    zoo = mini_smoke_zoo
+    items = mini_v0().items[:2]
+    reqs = [Request(it, 11 + i) for i, it in enumerate(items)]
+    model = build_model("mini:longsd", {"zoo": str(zoo), "fuse": "false"})
+    check = json.loads((zoo / "base" / "manifest.json").read_text())["eval"]
+    assert model.call_kwargs() == {"num_inference_steps": check["steps"], "guidance_scale": check["guidance"]}
+    got = np.stack([np.asarray(im) for im in model.generate(reqs)]).astype(int)
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(zoo / "base"))
+    pipe.load_lora_weights(str(zoo / "longsd"))
+    pipe.set_progress_bar_config(disable=True)
+    assert type(pipe.scheduler).__name__ == "DDIMScheduler"
+    enc = SegmentEncoder(pipe.tokenizer, pipe.text_encoder, 240, "longalign")
+    with torch.no_grad():
+        out = pipe(prompt_embeds=enc([it.prompt for it in items]), negative_prompt_embeds=enc.unconditional(2),
+                   num_inference_steps=check["steps"], guidance_scale=check["guidance"], output_type="np",
+                   generator=[torch.Generator().manual_seed(r.seed) for r in reqs]).images
+    want = (out * 255).round().astype(int)
+    # same arithmetic except batching and LoRA bookkeeping: float32 rounding may move a pixel by one level
+    assert got.shape == want.shape == (2, 32, 32, 3) and np.abs(got - want).max() <= 1
+
+    # scale: pixel repetition; the identity (cache key) ignores where the zoo lies
+    big = build_model("mini:longsd", {"zoo": str(zoo), "scale": 2, "fuse": "false"}).generate(reqs[:1])[0]
+    assert big.size == (64, 64) and np.array_equal(np.asarray(big)[::2, ::2], got[0])
+    ident = model.identity()
+    assert ident["spec"] == "mini:longsd" and ident["base"] == "mini:base" and "zoo" not in ident["args"]
+    assert ident["sampling"] == {"steps": check["steps"], "guidance": check["guidance"]}
+    assert build_model("mini:sd", {"zoo": str(zoo)}).identity_hash() != model.identity_hash()
+
+    # the shipped checkpoint also loads as longsd:DIR, its mini:base resolving to the zoo it sits in
+    assert build_model(f"longsd:{zoo / 'longsd'}").base_path() == str(zoo / "base")
+
+
+def test_mini_spec_dispatch_errors_and_listing(mini_smoke_repro, monkeypatch, tmp_path):
+    from longbench.mini import zoo as zoo_mod
+    from longbench.models.base import build_model
+    from longbench.models.mini import MiniGeneratorModel, MiniSceneModel
+
+    monkeypatch.setattr(zoo_mod, "ZOO_DIR", tmp_path / "nothing-shipped")
+    with pytest.raises(LongbenchError, match=r"mini model 'longsd' is not in the shipped miniature weights"):
+        build_model("mini:longsd")
+    # the reproduction layout (<name>/final) loads as well
+    assert isinstance(build_model("mini:sd", {"zoo": str(mini_smoke_repro)}), MiniGeneratorModel)
+    with pytest.raises(LongbenchError, match=r"mini:clip is not a generator"):
+        build_model("mini:clip")
+    with pytest.raises(LongbenchError, match=r"did you mean 'mini:longsd'"):
+        build_model("mini:longsdd")
+    with pytest.raises(LongbenchError, match=r"did you mean 'mini:oracle'"):
+        build_model("mini:orcle")
+    # scene models read scale only; the generators' options (one --model-arg list per run) change nothing
+    oracle = build_model("mini:oracle", {"zoo": "/elsewhere", "steps": "3"})
+    assert isinstance(oracle, MiniSceneModel) and oracle.identity() == build_model("mini:oracle").identity()
+    with pytest.raises(LongbenchError, match=r"has no option 'scael'; did you mean 'scale'"):
+        build_model("mini:oracle", {"scael": "2"})
+
+    import cli
+
+    res = CliRunner().invoke(cli.main, ["models", "list"])
+    assert res.exit_code == 0 and "reward-w03" in res.output and "zoo" in res.output and "oracle" in res.output
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_zoo_scorers_as_metric_weights(mini_smoke_zoo, monkeypatch):
+    from longbench.metrics.clip_models import load_clip_scorer
+    from longbench.mini import zoo as zoo_mod
+
+    by_spec = load_clip_scorer("mini:clip", zoo=str(mini_smoke_zoo))
+    by_dir = load_clip_scorer(str(mini_smoke_zoo / "clip"))
+    monkeypatch.setattr(zoo_mod, "ZOO_DIR", mini_smoke_zoo)
+    shipped = load_clip_scorer("mini:denscore")
+    assert by_spec.identity["model"] == "mini:clip" and shipped.identity["model"] == "mini:denscore"
+    assert by_spec.image_size == 32 and by_spec.identity["model_fingerprint"] == by_dir.identity["model_fingerprint"]
+    # 32-px images pass the processor unresized: exactly (x/255 - mean) / std, as the clip stage trained
+    img = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    mean, std = torch.tensor(by_spec.image_mean)[:, None, None], torch.tensor(by_spec.image_std)[:, None, None]
+    want = (img.double() / 255 - mean.double()) / std.double()
+    assert torch.allclose(by_spec.standard_pixels(list(img)).double(), want, atol=1e-6)  # float32 rounding
+    a = by_spec.image_features(by_spec.standard_pixels(list(img)))
+    b = by_dir.image_features(by_dir.standard_pixels(list(img)))
+    assert torch.equal(a, b)
+
+
+def test_fid_clip_on_mini_clip_against_rendered_oracle(mini_smoke_zoo, tmp_path):
+    """Reference statistics = mean / covariance (n-1) of mini-clip features of mini:oracle's images of every
+    mini-v0 item, drawn with the reference seed stream; computed once, then read from the cache."""
+    from longbench.metrics.base import MetricContext, build_metric
+    from longbench.metrics.clip_models import load_clip_scorer
+    from longbench.mini.suite import mini_v0
+    from longbench.models.base import Request, build_model, request_seed
+
+    suite = mini_v0()
+    ctx = MetricContext(suite=suite, cache_dir=tmp_path / "cache", seed=3)
+    opts = {"model": "mini:clip", "ref_model": "mini:oracle", "zoo": str(mini_smoke_zoo)}
+    metric = build_metric("fid-clip", ctx, opts)
+    ref = metric.reference()
+    assert ref["info"]["cached"] is False and ref["info"]["n"] == len(suite)
+
+    scorer = load_clip_scorer(str(mini_smoke_zoo / "clip"))
+    oracle = build_model("mini:oracle")
+    reqs = [Request(it, request_seed(3, "mini-v0/reference", it.id)) for it in suite.items]
+    imgs = [torch.from_numpy(np.asarray(im)).permute(2, 0, 1) for im in oracle.generate(reqs)]
+    with torch.no_grad():
+        feats = torch.cat([scorer.image_features(scorer.standard_pixels(imgs[i:i + 50])) for i in range(0, 200, 50)])
+    f = feats.double().numpy()
+    # float32 features from other batch compositions: agree to float32 rounding, not bit for bit
+    assert np.allclose(ref["mu"].numpy(), f.mean(0), atol=1e-5)
+    assert np.allclose(ref["sigma"].numpy(), np.cov(f, rowvar=False), atol=1e-5)
+
+    again = build_metric("fid-clip", ctx, opts).reference()
+    assert again["info"]["cached"] is True and torch.equal(again["mu"], ref["mu"])
+    with pytest.raises(LongbenchError, match="ref and ref_model both given"):
+        build_metric("fid-clip", ctx, {**opts, "ref": str(tmp_path / "x.npz")})
+    with pytest.raises(LongbenchError, match="unknown mini model"):
+        build_metric("fid-clip", ctx, {**opts, "ref_model": "mini:nope"})
+
+
+# ------------------------------------------------------------------------------------------ the default
+def test_miniature_default_eval_on_a_smoke_zoo(mini_smoke_zoo, monkeypatch, tmp_path):
+    """With the miniature default on, `longbench eval` (no options but a limit) runs mini:oracle, mini:sd and
+    mini:longsd on mini-v0 with the exact and the learned metrics of the zoo."""
+    import cli
+    from longbench.mini import zoo as zoo_mod
+
+    assert cli.default_suite() == ("mini-v0" if cli.MINI_DEFAULT else "synth-v0")
+    monkeypatch.setattr(cli, "MINI_DEFAULT", True)
+    monkeypatch.setattr(zoo_mod, "ZOO_DIR", mini_smoke_zoo)
+    res = CliRunner().invoke(cli.main, ["eval", "--limit", "6", "--output", str(tmp_path / "runs"), "--json",
+                                        "--no-progress"])
+    assert res.exit_code == 0, res.output
+    runs = json.loads(res.stdout)
+    assert [r["model"]["spec"] for r in runs] == ["mini:oracle", "mini:sd", "mini:longsd"]
+    want = {"fact_recall", "fact_recall@>77", "denscore", "denscore-o", "segment-align-mean", "clipscore",
+            "fid-clip"}
+    for r in runs:
+        assert r["suite"]["name"] == "mini-v0" and r["n"] == 6
+        assert want <= set(r["metrics"]), sorted(want - set(r["metrics"]))
+    assert runs[0]["metrics"]["fact_recall"]["value"] == 1.0  # the exact oracle: the ceiling
+    proto = runs[1]["protocols"]
+    assert proto["denscore"]["model"]["model"] == "mini:denscore"
+    assert proto["fid-clip"]["reference"]["source"] == "images of model mini:oracle"
