@@ -61,7 +61,8 @@ def train(ctx: click.Context, stage: str | None, config: str | None, overrides: 
     `longbench train make-tiny-base DIR` writes a tiny random base pipeline for the offline miniature run
     of docs/training.md; `longbench train import-release SRC DIR` converts the LongAlign authors' released
     checkpoint into a longSD checkpoint; `longbench train mini-reproduce` trains every miniature model in order,
-    `longbench train mini-ship` packages them as the shipped zoo.
+    `longbench train mini-ship` packages them as the shipped zoo, `longbench train mini-report` writes the
+    reproduction report (docs/miniature.md).
     """
     if ctx.invoked_subcommand is not None:
         given = [f"--{name.replace('_', '-')}" for name in ("stage", "config", "output") if ctx.params[name]]
@@ -109,15 +110,19 @@ def make_tiny_base(directory: str, seed: int, sample_size: int) -> None:
 @click.option("--size", type=click.Choice(["smoke", "full"]), default="full", show_default=True,
               help="full: the shipped configs; smoke: the same stages for a few dozen steps (minutes).")
 @click.option("--configs", type=click.Path(file_okay=False), default="docs/examples/mini", show_default=True,
-              help="Directory of the per-model configs (clip, vae, base, sd, longsd, denscore .yaml).")
+              help="Directory of the per-model configs (<name>.yaml for each model trained).")
 @click.option("--only", multiple=True, metavar="NAME", help="Train only this model (repeatable); its inputs must "
-              "exist in --out.")
-def mini_reproduce(out: str, size: str, configs: str, only: tuple[str, ...]) -> None:
-    """Train the miniature models (clip, vae, base, sd, longsd, denscore) in order into OUT, with a
-    manifest of configs, seeds and sha256 per file (docs/mini.md). Finished models are kept."""
+              "exist in --out or be trained in the same call.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train up to N models at once as their inputs become ready, each in a child process with "
+                   "max(1, cpu_count // N) torch threads (1: one after the other in this process).")
+def mini_reproduce(out: str, size: str, configs: str, only: tuple[str, ...], jobs: int) -> None:
+    """Train the miniature models (clip, vae, base, sd, longsd, naive, denscore, reward-w0, reward-w03,
+    reward-w1) in dependency order into OUT, with a manifest of configs, seeds and sha256 per file
+    (docs/mini.md). Finished models are kept."""
     from longalign.mini_reproduce import reproduce
 
-    path = reproduce(out, size=size, configs=configs, only=only, echo=click.echo)
+    path = reproduce(out, size=size, configs=configs, only=only, echo=click.echo, jobs=jobs)
     click.echo(f"manifest: {path}")
 
 

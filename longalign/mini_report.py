@@ -12,9 +12,10 @@ Uncertainty:
 * every per-sample column: the run's own 95% percentile-bootstrap interval over items (``results.json``);
 * a comparison of two models on such a column: the mean over items of the per-item difference ``a - b``
   (items where both have a value), with a paired percentile bootstrap over items of that mean;
-* FID has no per-sample score: its interval, and that of a difference of two FIDs, resample the scored items
-  (the same draw for every model, so differences are paired) and the reference set, recomputing the
-  statistics from per-image features of the metric's own feature network.
+* FID has no per-sample score: its interval, and that of a difference of two FIDs, come from a bootstrap that
+  resamples the scored items (the same draw for every model, so differences are paired) and the reference
+  set, recomputing FID from per-image features of the metric's own feature network; they are normal
+  intervals from the bootstrap standard error (:class:`FIDBootstrap` says why not percentile intervals).
 
 The FID reference is ``fid-clip``'s ``ref_model=mini:oracle``: the exact renderer's images of all 200 mini-v0
 items, drawn with a seed stream apart from the runs' own, so ``mini:oracle``'s FID is the floor set by finite
@@ -127,7 +128,12 @@ class Comparison:
 
     @property
     def verdict(self) -> str:
-        return MISSING if self.missing else direction_verdict(self.ci, self.expect)
+        """The test's verdict; for a control (``expect`` 0, context rows only) whether 0 is inside the CI."""
+        if self.missing:
+            return MISSING
+        if self.expect == 0:
+            return "0 outside the CI" if self.excludes_zero else "0 inside the CI"
+        return direction_verdict(self.ci, self.expect)
 
     @property
     def excludes_zero(self) -> bool | None:
@@ -166,8 +172,12 @@ class FIDBootstrap:
     ``features[name]`` are (n, d) arrays whose row ``i`` is the same item for every model; ``reference`` is the
     (N, d) reference set. Each resample draws n item indices (shared by every model, so differences are paired)
     and N reference indices (shared too), from ``numpy.random.default_rng(seed)``; its FIDs are computed once
-    and every interval is a percentile interval over the same resamples (as :mod:`longbench.stats`). FID needs
-    at least two items (a LongbenchError otherwise).
+    and shared by every interval. FID needs at least two items (a LongbenchError otherwise).
+
+    The intervals are normal intervals from the bootstrap standard error, ``value -/+ 1.96 sd`` (a single FID's
+    cut at 0), not percentile intervals: a resample repeats images, which lowers the rank of its covariance and
+    raises FID, so the resampled FIDs sit above the value (far above it near FID 0, where the percentile
+    interval of the exact renderer excludes its own value); their spread is still the sampling spread.
     """
 
     def __init__(self, features: Mapping[str, np.ndarray], reference: np.ndarray, *, seed: int = 0,
@@ -209,25 +219,32 @@ class FIDBootstrap:
                                         for _ in range(self.n_resamples)])
         return self._resampled
 
-    def _interval(self, values: np.ndarray) -> tuple[float, float]:
+    @staticmethod
+    def _interval(value: float, resampled: np.ndarray, floor: float | None = None) -> tuple[float, float]:
+        """``value -/+ z * sd(resampled)`` (normal interval from the bootstrap standard error), cut at ``floor``."""
+        from statistics import NormalDist
+
         from longbench.stats import CONFIDENCE
 
-        alpha = (1.0 - CONFIDENCE) / 2.0
-        lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-        return float(lo), float(hi)
+        half = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2.0) * float(np.std(resampled, ddof=1))
+        lo = value - half if floor is None else max(floor, value - half)
+        return float(lo), float(value + half)
 
     def estimate(self, name: str) -> Estimate:
-        return Estimate(self.full[name], self._interval(self.resampled()[:, self.names.index(name)]), self.n)
+        value = self.full[name]
+        return Estimate(value, self._interval(value, self.resampled()[:, self.names.index(name)], floor=0.0), self.n)
 
     def difference(self, a: str, b: str) -> tuple[float, tuple[float, float], int]:
         r = self.resampled()
-        return self.full[a] - self.full[b], self._interval(r[:, self.names.index(a)] - r[:, self.names.index(b)]), self.n
+        diff = self.full[a] - self.full[b]
+        return diff, self._interval(diff, r[:, self.names.index(a)] - r[:, self.names.index(b)]), self.n
 
 
 # ---------------------------------------------------------------------------------------------- claims
 @dataclass(frozen=True)
 class Test:
-    """One comparison of a claim: ``a - b`` on ``column`` is expected to have sign ``expect``."""
+    """One comparison of a claim: ``a - b`` on ``column`` is expected to have sign ``expect`` (+1 or -1; 0: a
+    control expected to show no difference, only among a claim's context rows)."""
 
     a: str
     b: str
@@ -265,7 +282,7 @@ CLAIMS: tuple[Claim, ...] = (
         (Test("longsd", "sd", "fact_recall@>77", 1, "longsd recalls more facts beyond token 77 than sd"),),
         lambda v: v[0], "test 1",
         ("oracle", "clip77", "sd", "longsd"), ("fact_recall", "fact_recall@<=77", "fact_recall@>77"),
-        context=(Test("longsd", "sd", "fact_recall@<=77", 1, "control: facts within 77 (no difference expected)"),
+        context=(Test("longsd", "sd", "fact_recall@<=77", 0, "control: facts within 77, both encoders read them"),
                  Test("longsd", "sd", "fact_recall", 1, "all facts"),
                  Test("clip77", "oracle", "fact_recall@>77", -1, "what a 77-position window loses"))),
     Claim(
@@ -571,7 +588,7 @@ def _comparison_rows(data: ReportData, tests: Sequence[Test], numbered: bool) ->
         else:
             numbers = [fmt(c.diff, signed=True), fmt_ci(c.ci), str(c.n)]
         rows.append(([str(k)] if numbered else []) + [f"{t.a} - {t.b}", f"`{t.column}`", *numbers,
-                                                      "> 0" if t.expect > 0 else "< 0", t.why,
+                                                      {1: "> 0", -1: "< 0", 0: "0 (control)"}[t.expect], t.why,
                                                       f"{c.verdict}" + (f" ({', '.join(c.missing)} missing)"
                                                                         if c.missing else "")])
     return rows
@@ -635,9 +652,12 @@ def render(data: ReportData, command: str) -> str:
          "compare FIDs of the same items only."),
         (f"- Intervals: per-sample columns carry the run's 95% percentile bootstrap over items ({N_RESAMPLES} "
          f"resamples, seed {data.seed}); a difference of two models is the mean per-item difference over the items "
-         "where both have a value, with a paired bootstrap over items. FID has no per-sample score: its interval "
-         "and those of FID differences resample the scored items (the same draw for every model) and the "
-         "reference set, and recompute FID from per-image features; the FID value is the run's."), ""]
+         "where both have a value, with a paired percentile bootstrap over items. FID has no per-sample score: "
+         f"{N_RESAMPLES} resamples of the scored items (the same draw for every model) and of the reference set "
+         "recompute FID from per-image features, and an FID or a difference of FIDs gets value -/+ 1.96 x the "
+         "standard deviation of its resampled values (a single FID cut at 0). Not a percentile interval: a "
+         "resample repeats images, which raises FID, so resampled FIDs sit above the value. The FID value is the "
+         "run's."), ""]
 
     order = list(WORLD_MODELS) + [m for m in _generators() if m in data.runs or m in data.missing]
     lines += ["## All models", "", "Exact metrics (higher is better):", ""]

@@ -179,8 +179,8 @@ def ship(repro: str | Path, to: str | Path | None = None, echo: Callable[[str], 
         total = sum(m["bytes"] for m in models.values())
         if total > MAX_BYTES:
             biggest = max(models, key=lambda n: models[n]["bytes"])
-            raise LongbenchError(f"the zoo would take {total / 1e6:.1f} MB, over the {MAX_BYTES / 1e6:.0f} MB budget "
-                                 f"(largest: {biggest}, {models[biggest]['bytes'] / 1e6:.1f} MB); nothing was written")
+            raise LongbenchError(f"the zoo would take {total / 1e6:.2f} MB, over the {MAX_BYTES / 1e6:.2f} MB budget "
+                                 f"(largest: {biggest}, {models[biggest]['bytes'] / 1e6:.2f} MB); nothing was written")
         manifest = {"format": SHIP_FORMAT, "format_version": SHIP_FORMAT_VERSION, "dtype": "float16",
                     "size": source.get("size"), "source_manifest_sha256": file_sha256(src_manifest),
                     "trained_with": source.get("longbench_version"), "longbench_version": longbench.__version__,

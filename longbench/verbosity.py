@@ -59,6 +59,11 @@ LIBRARIES: dict[str, Callable[[ModuleType], None]] = {
 }
 
 
+def level() -> int:
+    """The current ``-v`` count (for a child process that should be as chatty as its parent)."""
+    return _verbose
+
+
 def configure(verbose: int) -> None:
     """Set the libraries' verbosity and progress bars from the ``-v`` count (0: quiet; module docstring)."""
     global _verbose, _warning_filter

@@ -89,19 +89,14 @@ def tiny_sd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def mini_smoke_repro(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One ``longbench train mini-reproduce --size smoke`` per test session (a few minutes of CPU, on one
-    thread), shared by every test that needs trained miniature models. Read-only: copy it to change it."""
-    import torch
-
+    """One ``longbench train mini-reproduce --size smoke --jobs 2`` per test session (a few minutes of CPU; two
+    models at a time, each in its own process on one thread), shared by every test that needs trained miniature
+    models. Read-only: copy it to change it."""
     from longalign.mini_reproduce import reproduce
 
     out = tmp_path_factory.mktemp("mini-smoke") / "repro"
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        reproduce(out, size="smoke", configs=Path(__file__).resolve().parents[1] / "docs" / "examples" / "mini")
-    finally:
-        torch.set_num_threads(n)
+    reproduce(out, size="smoke", configs=Path(__file__).resolve().parents[1] / "docs" / "examples" / "mini", jobs=2,
+              threads=1)
     return out
 
 

@@ -59,6 +59,17 @@ def _comparisons(cis: dict[tuple[str, str, str], tuple[float, float] | None], mi
     return out
 
 
+def test_control_rows_and_claim_tests():
+    control = R.Comparison("longsd", "sd", "fact_recall@<=77", 0, 0.01, (-0.02, 0.04), 9)
+    assert control.verdict == "0 inside the CI"
+    assert R.Comparison("a", "b", "c", 0, 0.1, (0.05, 0.2), 9).verdict == "0 outside the CI"
+    assert R.Comparison("a", "b", "c", 1, missing=("a",)).verdict == MISSING
+    for claim in R.CLAIMS:  # a claim's own tests state a direction; controls are context only
+        assert all(t.expect in (1, -1) for t in claim.tests)
+    with pytest.raises(ValueError):
+        R.direction_verdict((0.1, 0.2), 0)
+
+
 def _verdicts(comparisons):
     return {c.key: R.claim_verdict(c, comparisons)[0] for c in R.CLAIMS}
 
@@ -133,10 +144,16 @@ def test_fid_bootstrap_values_and_pairing():
     assert (diff, ci, n) == (0.0, (0.0, 0.0), 20)
     diff, ci, _ = boot.difference("a", "b")
     assert diff == pytest.approx(boot.full["a"] - boot.full["b"]) and ci[0] <= diff <= ci[1]
-    # resample 0 recomputed by hand from the same generator draws
+    # resample 0 recomputed by hand from the same generator draws; the interval is value -/+ 1.96 sd
     draw = np.random.default_rng(0)
     idx, ref_idx = draw.integers(0, 20, 20), draw.integers(0, 40, 40)
     assert boot.resampled()[0, 0] == pytest.approx(_fid_scipy(a[idx], ref[ref_idx]), rel=1e-6)
+    sd = np.std([_fid_scipy(a[i], ref[j]) for i, j in ((draw.integers(0, 20, 20), draw.integers(0, 40, 40))
+                                                         for _ in range(199))] + [boot.resampled()[0, 0]], ddof=1)
+    assert est.ci == pytest.approx((est.value - 1.959964 * sd, est.value + 1.959964 * sd), rel=1e-5)
+    # a single FID's interval stops at 0
+    near = R.FIDBootstrap({"r": ref[:20]}, ref, seed=0, n_resamples=50).estimate("r")
+    assert near.ci[0] == max(0.0, near.value - (near.ci[1] - near.value))
     with pytest.raises(LongbenchError, match="at least 2 images"):
         R.FIDBootstrap({"a": a[:1]}, ref)
     with pytest.raises(LongbenchError, match="shapes"):

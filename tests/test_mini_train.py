@@ -145,25 +145,27 @@ def _losses(run: Path) -> list[float]:
 
 
 @pytest.mark.slow
-def test_smoke_reproduction_trains_loadable_models(tmp_path):
-    """``mini-reproduce --size smoke``: every model trains, is hashed in the manifest, and loads by spec and
-    in plain diffusers / transformers. Smoke training is too short to beat chance on the exact metrics;
-    what it must show: the losses of the from-scratch stages fall, and the stages' checks are recorded."""
+def test_smoke_reproduction_trains_loadable_models(mini_smoke_repro):
+    """``mini-reproduce --size smoke --jobs 2`` (the shared session reproduction): every model trains in its own
+    process, is hashed in the manifest, and loads by spec and in plain diffusers / transformers. Smoke training is
+    too short to beat chance on the exact metrics; what it must show: the losses of the from-scratch stages
+    fall, and the stages' checks are recorded."""
     import torch
     from diffusers import AutoencoderKL, StableDiffusionPipeline
     from transformers import CLIPModel
 
-    from longalign.mini_reproduce import SMOKE, STEPS, file_hashes, reproduce
+    from longalign.mini_reproduce import SMOKE, STEPS, file_hashes
     from longbench.metrics.clip_models import load_clip_scorer
     from longbench.mini.suite import mini_v0
     from longbench.models.base import Request, build_model
 
-    out = tmp_path / "mini"
-    manifest = json.loads(reproduce(out, size="smoke", configs=ROOT / "docs" / "examples" / "mini").read_text())
+    out = mini_smoke_repro
+    manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["size"] == "smoke" and list(manifest["models"]) == [s.name for s in STEPS]
     for name, entry in manifest["models"].items():
         assert entry["files"] == file_hashes(out / name / "final")
         assert entry["data_seed"] == 1 and entry["overrides"][-len(SMOKE[name]):] == list(SMOKE[name])
+        assert entry["threads"] == 1 and entry["wall_s"] > 0
     for name in ("clip", "vae", "base"):
         losses = _losses(out / name)
         k = max(3, len(losses) // 4)
@@ -171,6 +173,16 @@ def test_smoke_reproduction_trains_loadable_models(tmp_path):
     vae_check = manifest["models"]["vae"]["check"]
     assert 0.0 <= vae_check["fact_recall"] <= 1.0 and 0.0 < vae_check["palette_pixel_accuracy"] <= 1.0
     assert manifest["models"]["clip"]["check"]["chance"] == 1 / 16
+    # the ablation and the reward runs: their encoding, parent, reward model and omega
+    naive = json.loads((out / "naive" / "final" / "manifest.json").read_text())
+    assert naive["encoder"]["merge"] == "naive" and naive["token_length"] == 240
+    for name, omega in (("reward-w0", 0.0), ("reward-w03", 0.3), ("reward-w1", 1.0)):
+        m = json.loads((out / name / "final" / "manifest.json").read_text())
+        assert m["stage"] == "reward" and m["lineage"][-1]["stage"] == "align"
+        assert Path(m["lineage"][-1]["path"]) == out / "longsd" / "final"
+        assert m["config"]["reward"]["model"] == str(out / "denscore" / "final")
+        assert m["config"]["reward"]["omega"] == omega and m["config"]["reward"]["crop_fraction"] == 1.0
+        assert len(_losses(out / name)) == 2
 
     # plain transformers / diffusers
     CLIPModel.from_pretrained(str(out / "clip" / "final"))
@@ -181,12 +193,111 @@ def test_smoke_reproduction_trains_loadable_models(tmp_path):
                  output_type="np", generator=torch.Generator().manual_seed(0)).images[0]
     assert image.shape == (32, 32, 3)
     pipe.load_lora_weights(str(out / "longsd" / "final"))
-    # by spec: the learned metrics' loader and the longsd: adapter
+    # by spec: the learned metrics' loader and the longsd: adapter (naive: encoded by naive concatenation)
     scorer = load_clip_scorer(str(out / "denscore" / "final"))
     assert scorer.image_size == 32 and scorer.count_tokens("three red circles") == 3
-    model = build_model(f"longsd:{out / 'longsd' / 'final'}", {"steps": 2})
-    images = model.generate([Request(item=mini_v0().items[0], seed=0)])
-    assert images[0].size == (32, 32)
+    for name in ("longsd", "naive", "reward-w03"):
+        model = build_model(f"longsd:{out / name / 'final'}", {"steps": 2})
+        images = model.generate([Request(item=mini_v0().items[0], seed=0)])
+        assert images[0].size == (32, 32)
+        assert model.encoder().merge == ("naive" if name == "naive" else "longalign")
+
+
+def _fake_training(calls: list):
+    """A stand-in for ``run_training``: writes a final/ the manifest can describe, and logs the call."""
+    def run(stage, config, overrides, output, progress=True):
+        calls.append((Path(output).name, stage, list(overrides)))
+        final = Path(output) / "final"
+        final.mkdir(parents=True)
+        (final / "manifest.json").write_text(json.dumps({"step": 3, "config": {"train": {"seed": 0},
+                                                                               "data": {"mini_seed": 1}}}))
+        (final / "weights.bin").write_bytes(stage.encode())
+        return str(final)
+    return run
+
+
+def test_reproduce_order_inputs_and_manifest(tmp_path, monkeypatch):
+    """--jobs 1: every model in this process, in order, each with its inputs as overrides; a second call keeps
+    what exists; --only checks inputs before training anything."""
+    import torch
+
+    import longalign.commands
+    from longalign.mini_reproduce import SMOKE, STEPS, reproduce
+
+    calls: list = []
+    monkeypatch.setattr(longalign.commands, "run_training", _fake_training(calls))
+    configs = ROOT / "docs" / "examples" / "mini"
+    out = tmp_path / "o"
+    manifest = json.loads(reproduce(out, size="smoke", configs=configs).read_text())
+    assert [c[0] for c in calls] == [s.name for s in STEPS] == list(manifest["models"])
+    assert [c[1] for c in calls] == ["clip", "vae", "base", "align", "align", "align", "denscore", "reward",
+                                     "reward", "reward"]
+    by_name = {c[0]: c[2] for c in calls}
+    assert by_name["naive"] == [f"model.base={out / 'base' / 'final'}", *SMOKE["naive"]]
+    assert by_name["reward-w1"] == [f"model.init_from={out / 'longsd' / 'final'}",
+                                    f"reward.model={out / 'denscore' / 'final'}", *SMOKE["reward-w1"]]
+    entry = manifest["models"]["reward-w03"]
+    assert entry["threads"] == torch.get_num_threads() and entry["steps"] == 3 and entry["config"].endswith(
+        "reward-w03.yaml")
+    walls = {k: v["wall_s"] for k, v in manifest["models"].items()}
+    calls.clear()
+    again = json.loads(reproduce(out, size="smoke", configs=configs).read_text())
+    assert calls == [] and {k: v["wall_s"] for k, v in again["models"].items()} == walls
+
+    # --only: an input outside the selection must exist; inside it, it is trained first
+    fresh = tmp_path / "p"
+    with pytest.raises(LongbenchError, match="reward-w0 needs longsd"):
+        reproduce(fresh, size="smoke", configs=configs, only=("reward-w0",))
+    with pytest.raises(LongbenchError, match="longsd needs base"):
+        reproduce(fresh, size="smoke", configs=configs, only=("reward-w0", "longsd"))
+    assert calls == [] and not fresh.exists()
+    with pytest.raises(LongbenchError, match="--jobs 0: expected an integer >= 1"):
+        reproduce(fresh, size="smoke", configs=configs, jobs=0)
+
+
+def test_manifest_keeps_entries_written_by_another_call(tmp_path, monkeypatch):
+    """The manifest is re-read before each write: an entry another ``--only`` call recorded meanwhile is kept."""
+    import longalign.commands
+    from longalign.mini_reproduce import reproduce
+
+    configs = ROOT / "docs" / "examples" / "mini"
+    out = tmp_path / "o"
+    calls: list = []
+    fake = _fake_training(calls)
+    monkeypatch.setattr(longalign.commands, "run_training", fake)
+    reproduce(out, size="smoke", configs=configs, only=("clip",))
+
+    def vae_while_clip_is_rerecorded(stage, config, overrides, output, progress=True):
+        path = out / "manifest.json"
+        m = json.loads(path.read_text())
+        m["models"]["clip"]["wall_s"] = 123.0  # what a concurrent call wrote meanwhile
+        path.write_text(json.dumps(m))
+        return fake(stage, config, overrides, output, progress)
+
+    monkeypatch.setattr(longalign.commands, "run_training", vae_while_clip_is_rerecorded)
+    manifest = json.loads(reproduce(out, size="smoke", configs=configs, only=("vae",)).read_text())
+    assert list(manifest["models"]) == ["clip", "vae"] and manifest["models"]["clip"]["wall_s"] == 123.0
+
+
+def test_child_error_names_the_model(tmp_path):
+    """--jobs 2: a child's failure is the command's one-line error, with the model's name (exit 2 for bad input)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from longalign.commands import train
+
+    configs = tmp_path / "configs"
+    shutil.copytree(ROOT / "docs" / "examples" / "mini", configs)
+    with (configs / "clip.yaml").open("a") as f:
+        f.write("bogus_section:\n  x: 1\n")
+    res = CliRunner().invoke(train, ["mini-reproduce", "--out", str(tmp_path / "o"), "--only", "clip", "--jobs", "2",
+                                     "--configs", str(configs), "--size", "smoke"])
+    last = res.output.strip().splitlines()[-1]
+    assert res.exit_code == 2 and last.startswith("error: clip: ") and "bogus_section" in last, res.output
+    assert not (tmp_path / "o" / "manifest.json").exists()
+    res = CliRunner().invoke(train, ["mini-reproduce", "--out", str(tmp_path / "o"), "--jobs", "0"])
+    assert res.exit_code == 2 and "--jobs" in res.output
 
 
 def test_mini_reproduce_cli_errors(tmp_path):

@@ -88,19 +88,19 @@ def test_ship_fp16_files_manifest_and_base_probe(mini_smoke_repro, mini_smoke_zo
 
 
 def test_ship_cli_refusals_leave_the_zoo_alone(mini_smoke_repro, tmp_path, monkeypatch):
+    import cli
     from longalign import mini_ship
-    from longalign.commands import train
 
     runner = CliRunner()
     zoo = tmp_path / "zoo"
-    res = runner.invoke(train, ["mini-ship", "--from", str(mini_smoke_repro), "--to", str(zoo)])
+    res = runner.invoke(cli.main, ["train", "mini-ship", "--from", str(mini_smoke_repro), "--to", str(zoo)])
     assert res.exit_code == 0, res.output
     before = {p: p.read_bytes() for p in zoo.rglob("*") if p.is_file()}
 
     def refused(args: list[str], match: str) -> None:
-        res = runner.invoke(train, ["mini-ship", *args])
+        res = runner.invoke(cli.main, ["train", "mini-ship", *args])
         assert res.exit_code == 2, res.output
-        line = res.output.strip()
+        line = res.stderr.strip()  # stdout has the progress lines
         assert "\n" not in line and line.startswith("error:") and match in line, line
         assert {p: p.read_bytes() for p in zoo.rglob("*") if p.is_file()} == before
 
@@ -126,7 +126,7 @@ def test_ship_cli_refusals_leave_the_zoo_alone(mini_smoke_repro, tmp_path, monke
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    res = runner.invoke(train, ["mini-ship", "--from", str(mini_smoke_repro), "--to", str(other)])
+    res = runner.invoke(cli.main, ["train", "mini-ship", "--from", str(mini_smoke_repro), "--to", str(other)])
     assert res.exit_code == 2 and "not a shipped zoo" in res.output and (other / "notes.txt").is_file()
 
 
