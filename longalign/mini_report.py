@@ -392,7 +392,9 @@ def zoo_inventory(root: Path) -> list[dict[str, Any]]:
     from longbench.weights import file_sha256
 
     manifest_path = root / "manifest.json"
-    entries = (jsonio.read_json(manifest_path).get("models") or {}) if manifest_path.is_file() else {}
+    manifest = jsonio.read_json(manifest_path) if manifest_path.is_file() else {}
+    entries = manifest.get("models") if isinstance(manifest, dict) else None
+    entries = entries if isinstance(entries, dict) else {}
     out = []
     for name in Z.NAMES:
         try:

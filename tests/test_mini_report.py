@@ -184,6 +184,25 @@ def test_check_zoo_partial_and_bad(tmp_path):
         R.check_zoo(_fake_zoo(tmp_path / "y", ["clip", "sd"]))
 
 
+def test_zoo_inventory_hand_computed(tmp_path):
+    import hashlib
+    import json
+
+    root = _fake_zoo(tmp_path / "z", ["clip", "denscore", "base"])
+    (root / "clip" / "final" / "sub").mkdir()
+    (root / "clip" / "final" / "sub" / "w.bin").write_bytes(b"abc")
+    (root / "manifest.json").write_text(json.dumps({"models": {"clip": {"stage": "clip", "steps": 24, "wall_s": 4.5}}}))
+    inv = {m["name"]: m for m in R.zoo_inventory(root)}
+    assert list(inv) == ["clip", "denscore", "base"]
+    sha = hashlib.sha256
+    lines = f"config.json {sha(b'{}').hexdigest()}\nsub/w.bin {sha(b'abc').hexdigest()}\n"
+    assert inv["clip"] == {"name": "clip", "stage": "clip", "steps": 24, "wall_s": 4.5, "bytes": 5,
+                           "sha256": sha(lines.encode()).hexdigest()}
+    assert inv["base"]["steps"] is None and inv["base"]["bytes"] == 2
+    (root / "manifest.json").write_text("[1, 2]")  # not a manifest: the numbers are unknown, not an error
+    assert R.zoo_inventory(root)[0]["steps"] is None
+
+
 def test_cli_bad_zoo_and_limit(tmp_path):
     from click.testing import CliRunner
 
@@ -295,6 +314,22 @@ def test_report_on_the_smoke_zoo(mini_smoke_repro, tmp_path):
     for claim in R.CLAIMS:
         assert f"{claim.title}: {R.claim_verdict(claim, data.comparisons)[0]}" in res.output
     assert out.read_text(encoding="utf-8") == text
+
+    # a partial zoo (the same models, without naive and the reward generators): reported missing, their claims
+    # not evaluated, claim 1 from the same (cached) images with the same numbers
+    partial = tmp_path / "partial"
+    for name in ("clip", "denscore", "base", "sd", "longsd"):
+        (partial / name).mkdir(parents=True)
+        (partial / name / "final").symlink_to(mini_smoke_repro / name / "final", target_is_directory=True)
+    _, part = R.write_report(partial, tmp_path / "partial.md", limit=3, seed=0, runs=tmp_path / "runs")
+    text = (tmp_path / "partial.md").read_text(encoding="utf-8")
+    assert part.missing == ["naive", "reward-w0", "reward-w03", "reward-w1"]
+    assert "**Missing generators**: `mini:naive`, `mini:reward-w0`, `mini:reward-w03`, `mini:reward-w1`" in text
+    assert "| mini:reward-w1 | missing from the zoo |" in text
+    verdicts = {c.key: R.claim_verdict(c, part.comparisons)[0] for c in R.CLAIMS}
+    assert verdicts["reweighting"] == MISSING and verdicts["encoding-ablation"] == MISSING
+    key = ("longsd", "sd", "fact_recall@>77")
+    assert part.comparisons[key] == data.comparisons[key]
 
 
 def _umask() -> int:

@@ -360,7 +360,7 @@ class FrechetMetric(LongbenchMetric):
         if self._ref is not None:
             ref = dict(self._ref["info"])
         elif self._ref_suite is not None:
-            ref = {"source": "suite reference (not yet computed)", "suite_sha256": self._ref_suite.sha256}
+            ref = {"source": f"{self._ref_suite.source} (not yet computed)", "suite_sha256": self._ref_suite.sha256}
         else:
             ref = {"source": "none"}
         return {

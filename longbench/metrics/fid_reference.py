@@ -87,6 +87,7 @@ class SuiteReference:
     sha256: str
     entries: tuple[tuple[str, Path], ...]  # (item id, image path)
     cache_dir: Path | None
+    source = "suite reference images"
 
     @classmethod
     def of(cls, suite: Any, cache_dir: str | Path | None, name: str) -> SuiteReference:
@@ -128,7 +129,7 @@ class SuiteReference:
         this feature protocol (``features``), else computed with ``statistics_of`` (and cached)."""
         files_sha = self.files_sha256()
         proto_hash = protocol_sha256(features)
-        info: dict[str, Any] = {"source": "suite reference images", "suite": self.suite,
+        info: dict[str, Any] = {"source": self.source, "suite": self.suite,
                                 "suite_version": self.version, "suite_sha256": self.sha256,
                                 "feature_protocol_sha256": proto_hash}
         cache = None
@@ -174,6 +175,7 @@ class ModelReference:
         self.spec, self.seed = spec, int(seed)
         self.model = build_model(spec)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.source = f"images of model {spec}"
 
     def _images(self) -> Iterable[Any]:
         from longbench.models.base import Request, request_seed
@@ -190,7 +192,7 @@ class ModelReference:
         seed and feature protocol, else computed (and cached)."""
         model = self.model.identity()
         key = protocol_sha256({"features": features, "model": model, "seed": self.seed})
-        info: dict[str, Any] = {"source": f"images of model {self.spec}", "model": model, "seed": self.seed,
+        info: dict[str, Any] = {"source": self.source, "model": model, "seed": self.seed,
                                 "seed_stream": f"{self.suite}/reference", "suite": self.suite,
                                 "suite_version": self.version, "suite_sha256": self.sha256,
                                 "feature_protocol_sha256": protocol_sha256(features)}
