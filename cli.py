@@ -30,14 +30,15 @@ LAZY_COMMANDS = {
 }
 
 #: What `longbench eval` runs with no --model (per suite; another suite gets the synth-v0 models) and no --suite.
-#: MINI_DEFAULT switches the offline default to the miniature zoo: the shipped trained generators and the exact
-#: oracle (the ceiling) on mini-v0, with its default metrics (exact and learned on the zoo's scorers).
-MINI_DEFAULT = False
+#: With the trained miniature zoo shipped (longbench.mini.zoo.SHIPPED) the offline default is mini-v0: the
+#: zoo's generators and the exact oracle (the ceiling), with its default metrics (exact and learned).
 DEFAULT_MODELS = {"synth-v0": ("synth:oracle", "synth:clip77"), "mini-v0": ("mini:oracle", "mini:sd", "mini:longsd")}
 
 
 def default_suite() -> str:
-    return "mini-v0" if MINI_DEFAULT else "synth-v0"
+    from longbench.mini import zoo
+
+    return "mini-v0" if zoo.SHIPPED else "synth-v0"
 
 
 class LongbenchGroup(ErrorExitGroup):

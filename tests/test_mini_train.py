@@ -279,6 +279,36 @@ def test_manifest_keeps_entries_written_by_another_call(tmp_path, monkeypatch):
     assert list(manifest["models"]) == ["clip", "vae"] and manifest["models"]["clip"]["wall_s"] == 123.0
 
 
+@pytest.mark.parametrize("raised,kind,code", [(LongbenchError("train.max_steps=0 must be >= 1"), "bad_input", 2),
+                                               (ValueError("boom"), "bug", 3)])
+def test_child_report_and_the_error_the_parent_raises(monkeypatch, raised, kind, code):
+    """What a child sends for bad input and for a bug, and the error the parent makes of it: the model's name, the
+    child's one line, the exit code of its kind, and (for a bug) the child's traceback as the cause."""
+    import multiprocessing
+    from types import SimpleNamespace
+
+    import longalign.commands
+    from longalign import mini_reproduce as mr
+    from longbench import verbosity
+    from longbench.cli_support import classify
+
+    def fail(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(longalign.commands, "run_training", fail)
+    receive, send = multiprocessing.Pipe(duplex=False)
+    mr._train_child("align", "cfg.yaml", [], "run", 1, verbosity.level(), send)  # in this process
+    child = mr._Child(mr.STEPS[4], SimpleNamespace(join=lambda: None, exitcode=0), receive, 0.0, 1)
+    _, error = mr._finish_child(child)
+    got_code, message = classify(error)
+    assert got_code == code
+    if kind == "bad_input":
+        assert message == "longsd: train.max_steps=0 must be >= 1"
+    else:
+        assert message.startswith("internal error (ChildFailed: longsd: ValueError: boom)")
+        assert "raise raised" in str(error.__cause__)
+
+
 def test_child_error_names_the_model(tmp_path):
     """--jobs 2: a child's failure is the command's one-line error, with the model's name (exit 2 for bad input)."""
     import shutil

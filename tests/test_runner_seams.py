@@ -157,13 +157,18 @@ def test_runner_hands_its_prompt_lengths_to_the_metrics(monkeypatch, tmp_path):
         metric.update([np.zeros((8, 8, 3), dtype=np.uint8)], [Item(id="other", prompt="a dog")])
 
 
-def test_suites_declare_their_default_metrics(tmp_path):
+def test_suites_declare_their_default_metrics(tmp_path, monkeypatch):
+    from longbench.mini import zoo
     from longbench.runner import Runner
     from longbench.suites.loaders import load_jsonl_suite, load_suite
     from longbench.suites.schema import validate_file
 
     runner = Runner(EvalConfig(output=str(tmp_path)))
     assert runner.metric_names(load_suite("synth-v0")) == ["synth"]
+    # mini-v0: the exact metric, and the learned ones on the zoo's scorers once the zoo is shipped
+    monkeypatch.setattr(zoo, "SHIPPED", False)
+    assert runner.metric_names(load_suite("mini-v0")) == ["mini"]
+    monkeypatch.setattr(zoo, "SHIPPED", True)
     assert runner.metric_names(load_suite("mini-v0")) == ["mini", "denscore", "segment-align", "clipscore", "fid-clip"]
     assert runner.metric_names(load_suite("longbench-v1")) == ["clipscore", "denscore", "segment-align", "count"]
     # a suite file declares them (and option defaults) in its header; --metric-arg overrides a default

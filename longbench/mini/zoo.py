@@ -23,6 +23,9 @@ BASE = "base"
 #: (naive: the paper's encoding ablation), and reward fine-tuning of longsd at omega 0, 0.3 and 1
 GENERATORS = ("sd", "longsd", "naive", "reward-w0", "reward-w03", "reward-w1")
 NAMES = SCORERS + (BASE,) + GENERATORS
+#: whether the package ships the trained zoo: it switches ``longbench eval``'s offline default (no --suite)
+#: and ``mini-v0``'s default metrics to the zoo (trained generators; learned metrics on the zoo's scorers)
+SHIPPED = False
 #: prefix of a weights spec naming a zoo model (``mini:clip``)
 PREFIX = "mini:"
 
