@@ -546,10 +546,14 @@ def claim_verdict(claim: Claim, comparisons: Mapping[tuple[str, str, str], Compa
 
 # ---------------------------------------------------------------------------------------------- Markdown
 def fmt(x: float | None, signed: bool = False) -> str:
-    """A number as the report prints it: 3 decimals (1 from 100 on); ``n/a`` for none."""
+    """A number as the report prints it: 3 decimals (1 from 100 on; two significant digits below 0.001, so a
+    small interval end that decides a verdict does not print as 0); ``n/a`` for none."""
     if x is None or not math.isfinite(x):
         return "n/a"
-    text = f"{x:.3f}" if abs(x) < 100 else f"{x:.1f}"
+    if x != 0 and abs(x) < 0.001:
+        text = f"{x:.1e}"
+    else:
+        text = f"{x:.3f}" if abs(x) < 100 else f"{x:.1f}"
     return f"+{text}" if signed and x >= 0 else text
 
 

@@ -164,6 +164,7 @@ def test_formatting():
     assert R.fmt(0.12345) == "0.123" and R.fmt(123.456) == "123.5" and R.fmt(None) == "n/a"
     assert R.fmt(float("nan")) == "n/a" and R.fmt(0.5, signed=True) == "+0.500" and R.fmt(-0.5, signed=True) == "-0.500"
     assert R.fmt_ci((0.1, 0.2)) == "[0.100, 0.200]" and R.fmt_ci(None) == "n/a"
+    assert R.fmt(0.0) == "0.000" and R.fmt(0.00042) == "4.2e-04" and R.fmt(-3.14e-6, signed=True) == "-3.1e-06"
 
 
 # ------------------------------------------------------------------------------------------ zoo checks
