@@ -136,16 +136,13 @@ class SuiteReference:
         if self.cache_dir is not None:
             cache = self.cache_dir / "fid-reference" / f"{name}-{self.sha256[:16]}-{proto_hash[:16]}.npz"
             info["cache"] = str(cache)
-            if cache.is_file():
-                try:
-                    mu, sigma, extra = F.load_gaussian_npz(cache)
-                except LongbenchError as e:
-                    logger.warning("%s: ignoring unreadable reference cache (%s)", name, e)
-                else:
-                    if extra.get("protocol", {}).get("files_sha256") == files_sha:
-                        logger.info("%s: reference statistics from cache %s", name, cache)
-                        return mu, sigma, {**info, "n": extra.get("n"), "cached": True}
-                    logger.info("%s: reference images changed since %s was written; recomputing", name, cache)
+            cached = read_cache(cache, name)
+            if cached is not None:
+                mu, sigma, extra = cached
+                if extra.get("protocol", {}).get("files_sha256") == files_sha:
+                    logger.info("%s: reference statistics from cache %s", name, cache)
+                    return mu, sigma, {**info, "n": extra.get("n"), "cached": True}
+                logger.info("%s: reference images changed since %s was written; recomputing", name, cache)
         logger.info("%s: computing reference statistics from %d images of suite %r", name,
                     len(self.entries), self.suite)
         mu, sigma, _ = statistics_of(read_reference_image(p, item_id, name) for item_id, p in self.entries)
@@ -154,6 +151,17 @@ class SuiteReference:
             F.save_gaussian_npz(cache, mu, sigma, n=n, protocol={
                 "features": features, "suite_sha256": self.sha256, "files_sha256": files_sha})
         return mu, sigma, {**info, "n": n, "cached": False}
+
+
+def read_cache(cache: Path, name: str) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]] | None:
+    """``(mu, sigma, extra)`` of a reference cache file; None when there is none or it is unreadable (logged)."""
+    if not cache.is_file():
+        return None
+    try:
+        return F.load_gaussian_npz(cache)
+    except LongbenchError as e:
+        logger.warning("%s: ignoring unreadable reference cache (%s)", name, e)
+        return None
 
 
 class ModelReference:
@@ -200,14 +208,11 @@ class ModelReference:
         if self.cache_dir is not None:
             cache = self.cache_dir / "fid-reference" / f"{name}-model-{self.sha256[:16]}-{key[:16]}.npz"
             info["cache"] = str(cache)
-            if cache.is_file():
-                try:
-                    mu, sigma, extra = F.load_gaussian_npz(cache)
-                except LongbenchError as e:
-                    logger.warning("%s: ignoring unreadable reference cache (%s)", name, e)
-                else:
-                    logger.info("%s: reference statistics from cache %s", name, cache)
-                    return mu, sigma, {**info, "n": extra.get("n"), "cached": True}
+            cached = read_cache(cache, name)
+            if cached is not None:
+                mu, sigma, extra = cached
+                logger.info("%s: reference statistics from cache %s", name, cache)
+                return mu, sigma, {**info, "n": extra.get("n"), "cached": True}
         logger.info("%s: computing reference statistics from %d images of %s", name, len(self.items), self.spec)
         mu, sigma, n = statistics_of(self._images())
         if cache is not None:
