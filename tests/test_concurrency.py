@@ -269,3 +269,33 @@ def test_resume_refuses_a_state_saved_by_another_number_of_processes(tmp_path):
                         "order and global batch depend on the process count, so resume with 2 (e.g. accelerate "
                         "launch --num_processes 2)")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["state"]  # nothing trained or written
+
+
+def test_a_signal_while_the_command_starts_still_kills_it(tmp_path, monkeypatch):
+    # Ctrl-C (or SIGTERM) landing inside Popen, after the fork but before Popen returns, used to leave the child
+    # running with nothing bound to kill it; here the signal is sent at exactly that point, every time.
+    from longbench.models import command
+
+    pidfile = tmp_path / "child.pid"
+    real_popen = subprocess.Popen
+
+    def popen_then_interrupt(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        end = time.monotonic() + 60
+        while not (pidfile.is_file() and pidfile.read_text().strip()) and time.monotonic() < end:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # the handler runs now unless the signal is held
+        return proc
+
+    monkeypatch.setattr(command.subprocess, "Popen", popen_then_interrupt)
+    argv = ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 600"]
+    with pytest.raises(KeyboardInterrupt):
+        command.run_command(argv, 600, "x", tmp_path)
+    child = int(pidfile.read_text())
+    try:
+        assert _wait_dead(child), f"the command {child} outlived the interrupt"
+    finally:
+        if _alive(child):
+            os.killpg(child, signal.SIGKILL)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

@@ -9,13 +9,15 @@ substituted in each argument: ``{prompt}``, ``{prompt_file}`` (a UTF-8 file hold
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shlex
 import signal
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,23 +59,53 @@ def run_command(argv: list[str], timeout: float, item_id: str, log_dir: Path) ->
     (``sh -c 'sleep 600'``).
     """
     out_path, err_path = log_dir / f"{item_id}.stdout", log_dir / f"{item_id}.stderr"
+    proc = None
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
-        except FileNotFoundError:
-            raise LongbenchError(f"cmd: program {argv[0]!r} not found") from None
-        except PermissionError:
-            raise LongbenchError(f"cmd: program {argv[0]!r} is not executable") from None
-        except (ValueError, OSError) as e:  # e.g. a NUL character in a substituted argument
-            raise LongbenchError(f"cmd: cannot run the command for item {item_id!r}: {e}") from None
-        try:
+            try:
+                with _signals_held():
+                    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                            start_new_session=True)
+            except FileNotFoundError:
+                raise LongbenchError(f"cmd: program {argv[0]!r} not found") from None
+            except PermissionError:
+                raise LongbenchError(f"cmd: program {argv[0]!r} is not executable") from None
+            except (ValueError, OSError) as e:  # e.g. a NUL character in a substituted argument
+                raise LongbenchError(f"cmd: cannot run the command for item {item_id!r}: {e}") from None
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            _kill_group(proc)
             raise LongbenchError(f"cmd: timed out after {timeout:g}s on item {item_id!r}") from None
         finally:
-            _kill_group(proc)  # also children left running in the background, and on Ctrl-C
+            if proc is not None:
+                _kill_group(proc)  # also children left running in the background, on timeout and on Ctrl-C
     return proc.returncode, _tail(out_path), _tail(err_path)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGTERM and SIGINT while a command starts. Raised inside ``Popen`` after the fork (a loaded machine
+    makes that window wide), they would leave the child running with nothing to kill it; held, they are
+    delivered once ``proc`` is bound, and unwind through the ``finally`` that kills its group. Only the main
+    thread can swap handlers; elsewhere nothing is held."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    held = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.getsignal(s) for s in held}
+
+    def hold(signum: int, frame: Any) -> None:
+        pending.append(signum)
+
+    for s in held:
+        signal.signal(s, hold)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s in dict.fromkeys(pending):
+            signal.raise_signal(s)
 
 
 class CommandModel(Model):
