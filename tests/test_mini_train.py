@@ -121,6 +121,35 @@ def test_mini_preferences_prefer_the_correct_render():
     assert len(MiniPreferenceDataset(4, 3, [1, 2], limit=3)) == 3
 
 
+def test_mini_ladder_preferences_are_adjacent_rungs():
+    """pairs.mini_ladder: the preferred image breaks K-1 of the same facts the rejected one breaks K of, so the
+    exact reader sees strictly more facts hold in it; for K=1 it is the correct render."""
+    import numpy as np
+
+    from longalign.data.mini import MiniPreferenceDataset, reader_scores
+    from longbench.mini.render import Renderer
+    from longbench.mini.views import corrupt_scene
+
+    d = MiniPreferenceDataset(12, 3, [1, 2, 3, 4], ladder=True)
+    assert d.describe()["mini_ladder"] is True
+    rungs_used = 0
+    for k in range(len(d)):
+        e = d[k]
+        good, bad = (e["image_1"], e["image_0"]) if e["label"] == 1 else (e["image_0"], e["image_1"])
+        i, j = divmod(k, 4)
+        item = d.items[i]
+        recall_good = reader_scores([np.asarray(good)], [item])["fact_recall"]
+        recall_bad = reader_scores([np.asarray(bad)], [item])["fact_recall"]
+        assert recall_good > recall_bad, (k, recall_good, recall_bad)
+        if j == 0:
+            assert recall_good == 1.0
+        elif recall_good < 1.0:  # a rung, not the fallback: the render of K-1 broken facts
+            rungs_used += 1
+            rung = Renderer().render_array(corrupt_scene(item, j, seed=i), seed=i)
+            assert np.array_equal(np.asarray(good), rung)
+    assert rungs_used >= 20  # most pairs are real rungs (36 pairs with K > 1)
+
+
 @pytest.mark.parametrize("stage,override,message", [
     ("clip", "data.mini_seed=20250611", "data.mini_seed=20250611 is the mini-v0 test split's seed"),
     ("clip", "clip.eval_seed=1", "clip.eval_seed=1 equals data.mini_seed"),

@@ -15,7 +15,10 @@ renders (slot arrangement drawn from the item index), enlarged by pixel repetiti
 :class:`MiniPreferenceDataset` serves the ``denscore`` stage (``pairs.format: mini``): each item's
 correct render against a render of the same item with ``K`` facts broken (``mini:corrupt-K``), for each
 ``K`` of ``pairs.mini_corrupt``; the correct image is preferred and sits at ``image_0`` or ``image_1``
-alternately.
+alternately. With ``pairs.mini_ladder`` the preferred image is instead the render with ``K - 1`` facts broken
+(the corruptions are nested in ``K``, so it breaks a subset of the same facts): adjacent rungs of the ladder
+``longbench meta-eval`` ranks, a finer signal than correct-vs-broken; where breaking the ``K``-th fact changes
+nothing (its group already dropped), the pair falls back to the correct render.
 """
 
 from __future__ import annotations
@@ -109,10 +112,11 @@ class MiniPreferenceDataset:
     """Preference pairs of the miniature world → ``{"caption", "image_0", "image_1" (PIL RGB), "label",
     "index"}`` (module docstring)."""
 
-    def __init__(self, size: int, seed: int, corrupt: Sequence[int], limit: int = 0):
+    def __init__(self, size: int, seed: int, corrupt: Sequence[int], limit: int = 0, ladder: bool = False):
         if not corrupt or any(int(k) < 1 for k in corrupt):
             raise LongbenchError(f"pairs.mini_corrupt={list(corrupt)!r}: give one or more numbers of broken facts ≥ 1")
         self.size, self.seed, self.corrupt, self.limit = size, seed, [int(k) for k in corrupt], limit
+        self.ladder = bool(ladder)
         self.items = _items(size, seed)
         self._renderer: Any = None
 
@@ -128,15 +132,20 @@ class MiniPreferenceDataset:
             self._renderer = Renderer()
         i, j = divmod(k, len(self.corrupt))
         item = self.items[i]
-        good = self._renderer.render(item_scene(item), seed=i)
-        bad = self._renderer.render(corrupt_scene(item, self.corrupt[j], seed=i), seed=i)
+        broken = corrupt_scene(item, self.corrupt[j], seed=i)
+        preferred = item_scene(item)
+        if self.ladder and self.corrupt[j] > 1:
+            rung = corrupt_scene(item, self.corrupt[j] - 1, seed=i)
+            preferred = rung if rung != broken else preferred
+        good = self._renderer.render(preferred, seed=i)
+        bad = self._renderer.render(broken, seed=i)
         label = k % 2  # the preferred (correct) image's index alternates
         images = (bad, good) if label else (good, bad)
         return {"caption": item.prompt, "image_0": images[0], "image_1": images[1], "label": float(label), "index": k}
 
     def describe(self) -> dict[str, Any]:
         return {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
-                "mini_corrupt": self.corrupt}
+                "mini_corrupt": self.corrupt, "mini_ladder": self.ladder}
 
 
 def eval_items(n: int, seed: int) -> list[Item]:

@@ -66,6 +66,8 @@ class PairsSection:
     mini_size: int = 2048
     mini_seed: int = 1
     mini_corrupt: list[int] = field(default_factory=lambda: [1, 2, 4])
+    #: mini: prefer the render with K-1 facts broken over the one with K (adjacent rungs), not the correct one
+    mini_ladder: bool = False
 
     def check(self) -> None:
         require_choice(self.format, "pairs.format", ("jsonl", "mini"))
@@ -142,7 +144,7 @@ class DenscoreStage(Stage):
             from longalign.data.mini import MiniPreferenceDataset
 
             self._data: Any = MiniPreferenceDataset(cfg.pairs.mini_size, cfg.pairs.mini_seed, cfg.pairs.mini_corrupt,
-                                                    limit=cfg.pairs.limit)
+                                                    limit=cfg.pairs.limit, ladder=cfg.pairs.mini_ladder)
         else:
             self._data = PreferenceDataset(load_preference_pairs(cfg.pairs))
         self.scorer = load_clip_scorer(cfg.scorer.init, cfg.scorer.processor or None,
