@@ -157,7 +157,8 @@ def mini_report(zoo: str | None, out: str, limit: int | None, seed: int, runs: s
     """Evaluate the world's reference models and the zoo's generators on mini-v0 and write the reproduction
     report (docs/miniature.md): every number with its 95% CI and a verdict per claim (docs/mini.md). Claims that
     do not hold are findings: the exit code is 0 whatever the verdicts."""
-    from longalign.mini_report import CLAIMS, claim_verdict, write_report
+    from longalign.mini_claims import CLAIMS, claim_verdict
+    from longalign.mini_report import write_report
     from longbench.cli_support import RichProgress
 
     with RichProgress(enabled=not no_progress) as progress:

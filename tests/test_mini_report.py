@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from longalign import mini_claims as C
 from longalign import mini_report as R
-from longalign.mini_report import FAILS, HOLDS, MISSING, UNCLEAR
+from longalign.mini_claims import FAILS, HOLDS, MISSING, UNCLEAR
 from longbench.errors import LongbenchError
 from tests.helpers_longalign import one_thread
 
@@ -26,7 +27,7 @@ def _threads():
     ((0.0, 0.0), 1, UNCLEAR),
 ])
 def test_direction_verdict(ci, expect, verdict):
-    assert R.direction_verdict(ci, expect) == verdict
+    assert C.direction_verdict(ci, expect) == verdict
 
 
 def test_three_valued_logic_truth_tables():
@@ -42,9 +43,9 @@ def test_three_valued_logic_truth_tables():
     for a in values:
         for b in values:
             key = (a, b) if (a, b) in expected_and else (b, a)
-            assert R.all_of(a, b) == expected_and[key], (a, b)
-            assert R.any_of(a, b) == expected_or[key], (a, b)
-    assert R.all_of(HOLDS, HOLDS, HOLDS) == HOLDS and R.any_of(FAILS, FAILS, FAILS) == FAILS
+            assert C.all_of(a, b) == expected_and[key], (a, b)
+            assert C.any_of(a, b) == expected_or[key], (a, b)
+    assert C.all_of(HOLDS, HOLDS, HOLDS) == HOLDS and C.any_of(FAILS, FAILS, FAILS) == FAILS
 
 
 def _comparisons(cis: dict[tuple[str, str, str], tuple[float, float] | None], missing: set[str] = frozenset()):
@@ -54,24 +55,24 @@ def _comparisons(cis: dict[tuple[str, str, str], tuple[float, float] | None], mi
         for t in claim.tests + claim.context:
             lacking = tuple(m for m in (t.a, t.b) if m in missing)
             ci = cis.get((t.a, t.b, t.column), (-1.0, 1.0))
-            out[(t.a, t.b, t.column)] = (R.Comparison(t.a, t.b, t.column, t.expect, missing=lacking) if lacking else
-                                         R.Comparison(t.a, t.b, t.column, t.expect, sum(ci) / 2, ci, 10))
+            out[(t.a, t.b, t.column)] = (C.Comparison(t.a, t.b, t.column, t.expect, missing=lacking) if lacking else
+                                         C.Comparison(t.a, t.b, t.column, t.expect, sum(ci) / 2, ci, 10))
     return out
 
 
 def test_control_rows_and_claim_tests():
-    control = R.Comparison("longsd", "sd", "fact_recall@<=77", 0, 0.01, (-0.02, 0.04), 9)
+    control = C.Comparison("longsd", "sd", "fact_recall@<=77", 0, 0.01, (-0.02, 0.04), 9)
     assert control.verdict == "0 inside the CI"
-    assert R.Comparison("a", "b", "c", 0, 0.1, (0.05, 0.2), 9).verdict == "0 outside the CI"
-    assert R.Comparison("a", "b", "c", 1, missing=("a",)).verdict == MISSING
+    assert C.Comparison("a", "b", "c", 0, 0.1, (0.05, 0.2), 9).verdict == "0 outside the CI"
+    assert C.Comparison("a", "b", "c", 1, missing=("a",)).verdict == MISSING
     for claim in R.CLAIMS:  # a claim's own tests state a direction; controls are context only
         assert all(t.expect in (1, -1) for t in claim.tests)
     with pytest.raises(ValueError):
-        R.direction_verdict((0.1, 0.2), 0)
+        C.direction_verdict((0.1, 0.2), 0)
 
 
 def _verdicts(comparisons):
-    return {c.key: R.claim_verdict(c, comparisons)[0] for c in R.CLAIMS}
+    return {c.key: C.claim_verdict(c, comparisons)[0] for c in R.CLAIMS}
 
 
 def test_claim_verdicts_from_hand_made_intervals():
@@ -79,17 +80,17 @@ def test_claim_verdicts_from_hand_made_intervals():
     # omega=1 raises Denscore-O and loses facts; omega=0.3 keeps fidelity better than omega=1: claim 2 holds
     cis = {("longsd", "sd", "fact_recall@>77"): (0.05, 0.30),
            (w1, ls, "denscore-o"): (0.5, 2.0), (w1, ls, "fact_recall"): (-0.2, -0.05),
-           (w03, w1, R.FID): (-3.0, -0.5), ("naive", ls, R.FID): (-4.0, -1.0)}
+           (w03, w1, C.FID): (-3.0, -0.5), ("naive", ls, C.FID): (-4.0, -1.0)}
     assert _verdicts(_comparisons(cis)) == {"segment-encoding": HOLDS, "reweighting": HOLDS,
                                             "encoding-ablation": FAILS}
     # Denscore-O does not go up at omega=1 (interval below 0): no over-fitting, whatever else holds
     assert _verdicts(_comparisons({**cis, (w1, ls, "denscore-o"): (-2.0, -0.5)}))["reweighting"] == FAILS
     # over-fitting shown, but omega=0.3 not distinguishable from omega=1 on fidelity and facts
-    assert _verdicts(_comparisons({**cis, (w03, w1, R.FID): (-1.0, 1.0)}))["reweighting"] == UNCLEAR
+    assert _verdicts(_comparisons({**cis, (w03, w1, C.FID): (-1.0, 1.0)}))["reweighting"] == UNCLEAR
     # no degradation established at omega=1 (every degradation test contains 0)
     assert _verdicts(_comparisons({**cis, (w1, ls, "fact_recall"): (-0.1, 0.1)}))["reweighting"] == UNCLEAR
     # every degradation test reversed: omega=1 is better on fidelity and facts -> the over-fitting part fails
-    better = {(w1, ls, R.FID): (-2.0, -1.0), (w1, ls, "fact_recall"): (0.1, 0.2), (w1, ls, "fact_recall@>77"): (0.1, 0.2)}
+    better = {(w1, ls, C.FID): (-2.0, -1.0), (w1, ls, "fact_recall"): (0.1, 0.2), (w1, ls, "fact_recall@>77"): (0.1, 0.2)}
     assert _verdicts(_comparisons({**cis, **better}))["reweighting"] == FAILS
     # a missing generator: its tests are not evaluated, and so is the claim unless another part fails
     v = _verdicts(_comparisons(cis, missing={w03}))
@@ -103,20 +104,20 @@ def test_claim_verdicts_from_hand_made_intervals():
 def test_paired_difference_hand_numbers():
     a = {"x": 1.0, "y": 0.0, "z": None, "w": 0.5, "u": float("nan")}
     b = {"x": 0.0, "y": 0.0, "z": 1.0, "w": 0.5, "u": 1.0, "v": 1.0}
-    diff, ci, n = R.paired_difference(a, b)
+    diff, ci, n = C.paired_difference(a, b)
     assert n == 3 and diff == pytest.approx(1 / 3)  # items x, y, w
     assert ci[0] == 0.0 and ci[1] == 1.0  # resampled means of {1, 0, 0} lie in {0, 1/3, 2/3, 1}
     # constant differences: the interval is the point
-    diff, ci, n = R.paired_difference({"a": 0.75, "b": 0.5}, {"a": 0.5, "b": 0.25})
+    diff, ci, n = C.paired_difference({"a": 0.75, "b": 0.5}, {"a": 0.5, "b": 0.25})
     assert (diff, ci, n) == (0.25, (0.25, 0.25), 2)
     # pairing: a shared per-item offset does not widen the interval of the difference
     rng = np.random.default_rng(3)
     base = rng.uniform(0, 1, 50)
-    diff, ci, n = R.paired_difference(dict(enumerate(base + 0.1)), dict(enumerate(base)))
+    diff, ci, n = C.paired_difference(dict(enumerate(base + 0.1)), dict(enumerate(base)))
     assert diff == pytest.approx(0.1) and ci[0] == pytest.approx(0.1) and ci[1] == pytest.approx(0.1)
-    assert R.paired_difference({"a": 1.0}, {"b": 1.0}) == (None, None, 0)
+    assert C.paired_difference({"a": 1.0}, {"b": 1.0}) == (None, None, 0)
     # n = 2 differences {0, 1}: resampled means 0, 1/2, 1 (p = 1/4, 1/2, 1/4) -> the 95% interval is [0, 1]
-    assert R.paired_difference({"a": 1.0, "b": 0.0}, {"a": 0.0, "b": 0.0})[1] == (0.0, 1.0)
+    assert C.paired_difference({"a": 1.0, "b": 0.0}, {"a": 0.0, "b": 0.0})[1] == (0.0, 1.0)
 
 
 def _fid_scipy(x: np.ndarray, y: np.ndarray) -> float:
@@ -134,7 +135,7 @@ def test_fid_bootstrap_values_and_pairing():
     ref = rng.normal(size=(40, 3))
     a = rng.normal(size=(20, 3)) + np.array([1.0, 0.0, 0.0])
     b = rng.normal(size=(20, 3)) * 1.5
-    boot = R.FIDBootstrap({"a": a, "b": b, "a2": a.copy()}, ref, seed=0, n_resamples=200)
+    boot = C.FIDBootstrap({"a": a, "b": b, "a2": a.copy()}, ref, seed=0, n_resamples=200)
     assert boot.full["a"] == pytest.approx(_fid_scipy(a, ref), rel=1e-8)
     assert boot.full["b"] == pytest.approx(_fid_scipy(b, ref), rel=1e-8)
     est = boot.estimate("a")
@@ -152,12 +153,12 @@ def test_fid_bootstrap_values_and_pairing():
                                                          for _ in range(199))] + [boot.resampled()[0, 0]], ddof=1)
     assert est.ci == pytest.approx((est.value - 1.959964 * sd, est.value + 1.959964 * sd), rel=1e-5)
     # a single FID's interval stops at 0
-    near = R.FIDBootstrap({"r": ref[:20]}, ref, seed=0, n_resamples=50).estimate("r")
+    near = C.FIDBootstrap({"r": ref[:20]}, ref, seed=0, n_resamples=50).estimate("r")
     assert near.ci[0] == max(0.0, near.value - (near.ci[1] - near.value))
     with pytest.raises(LongbenchError, match="at least 2 images"):
-        R.FIDBootstrap({"a": a[:1]}, ref)
+        C.FIDBootstrap({"a": a[:1]}, ref)
     with pytest.raises(LongbenchError, match="shapes"):
-        R.FIDBootstrap({"a": a, "b": b[:, :2]}, ref)
+        C.FIDBootstrap({"a": a, "b": b[:, :2]}, ref)
 
 
 def test_formatting():
@@ -227,7 +228,7 @@ def _hand_data(missing: list[str]) -> R.ReportData:
                                     if g not in missing]
     for k, name in enumerate(names):
         runs[name] = R.ModelRun(name, {"metrics": {}, "model": {}}, {}, {})
-        estimates[name] = {c: R.Estimate(0.1 * k, (0.1 * k - 0.05, 0.1 * k + 0.05), 4)
+        estimates[name] = {c: C.Estimate(0.1 * k, (0.1 * k - 0.05, 0.1 * k + 0.05), 4)
                            for c in R.EXACT_COLUMNS + R.LEARNED_COLUMNS}
     comparisons = _comparisons({("longsd", "sd", "fact_recall@>77"): (0.05, 0.30)}, missing=set(missing))
     return R.ReportData(zoo=Path("/z"), seed=0, limit=4, suite={"name": "mini-v0", "version": "0", "sha256": "ab" * 32,
@@ -304,16 +305,16 @@ def test_report_on_the_smoke_zoo(mini_smoke_repro, tmp_path):
     assert f"`{R.REFERENCE_MODEL}`" in text or R.REFERENCE_MODEL in text
     assert "3 items scored (`--limit 3`)" in text
     for claim in R.CLAIMS:  # the verdict lines are the verdicts of the comparisons in the tables
-        assert f"| {claim.title} | **{R.claim_verdict(claim, data.comparisons)[0]}** |" in text
+        assert f"| {claim.title} | **{C.claim_verdict(claim, data.comparisons)[0]}** |" in text
     for name, run in data.runs.items():  # the report's per-image features reproduce the run's FID
-        assert data.fid.full[name] == pytest.approx(run.results["metrics"][R.FID]["value"], rel=1e-6, abs=1e-9)
+        assert data.fid.full[name] == pytest.approx(run.results["metrics"][C.FID]["value"], rel=1e-6, abs=1e-9)
         assert data.estimates[name]["fact_recall"].n == 3
     # the command line: the same report again (cached images, recomputed metrics and bootstraps)
     res = CliRunner().invoke(train, ["mini-report", "--zoo", str(mini_smoke_repro), "--out", str(out), "--limit", "3",
                                      "--runs", str(tmp_path / "runs"), "--no-progress"])
     assert res.exit_code == 0, res.output
     for claim in R.CLAIMS:
-        assert f"{claim.title}: {R.claim_verdict(claim, data.comparisons)[0]}" in res.output
+        assert f"{claim.title}: {C.claim_verdict(claim, data.comparisons)[0]}" in res.output
     assert out.read_text(encoding="utf-8") == text
 
     # a partial zoo (the same models, without naive and the reward generators): reported missing, their claims
@@ -327,7 +328,7 @@ def test_report_on_the_smoke_zoo(mini_smoke_repro, tmp_path):
     assert part.missing == ["naive", "reward-w0", "reward-w03", "reward-w1"]
     assert "**Missing generators**: `mini:naive`, `mini:reward-w0`, `mini:reward-w03`, `mini:reward-w1`" in text
     assert "| mini:reward-w1 | missing from the zoo |" in text
-    verdicts = {c.key: R.claim_verdict(c, part.comparisons)[0] for c in R.CLAIMS}
+    verdicts = {c.key: C.claim_verdict(c, part.comparisons)[0] for c in R.CLAIMS}
     assert verdicts["reweighting"] == MISSING and verdicts["encoding-ablation"] == MISSING
     key = ("longsd", "sd", "fact_recall@>77")
     assert part.comparisons[key] == data.comparisons[key]
