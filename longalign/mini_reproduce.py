@@ -118,8 +118,8 @@ class _ChildTraceback(Exception):
     """The traceback text of a child process, chained as the cause so ``--debug`` shows it."""
 
 
-def _train_child(stage: str, config: str, overrides: list[str], run_dir: str, threads: int, verbose: int,
-                 conn: Any) -> None:
+def _train_child(stage: str, config: str, overrides: list[str], run_dir: str, resume: bool, threads: int,
+                 verbose: int, conn: Any) -> None:
     """Body of a child process: one training run on ``threads`` intra-op threads; reports to ``conn``."""
     try:
         import torch
@@ -131,7 +131,7 @@ def _train_child(stage: str, config: str, overrides: list[str], run_dir: str, th
         torch.set_num_threads(threads)
         verbosity.configure(verbose)
         try:
-            run_training(stage, config, overrides, run_dir, progress=False)
+            run_training(stage, config, overrides, run_dir, resume=resume, progress=False)
         except Exception as e:  # noqa: BLE001 - every failure goes back to the parent on one line
             code, message = classify(e)
             if code == EXIT_BAD_INPUT:
@@ -158,7 +158,8 @@ def reproduce(out: str | Path, size: str = "full", configs: str | Path = DEFAULT
               threads: int | None = None) -> Path:
     """Train every model of :data:`STEPS` (or those in ``only``; an input outside ``only`` must exist) into
     ``out``; return the path of ``manifest.json``. A model whose run directory already has ``final/`` is kept
-    (its hashes are recorded again), so an interrupted reproduction continues where it stopped.
+    (its hashes are recorded again) and one with a saved training state resumes from it, so an interrupted
+    reproduction continues where it stopped.
 
     Args:
         jobs: models trained at once, each in a child process (1: one after the other in this process).
@@ -266,8 +267,16 @@ def _train_here(step: Step, configs: Path, overrides: list[str], out: Path,
     if echo:
         echo(f"mini-reproduce: {step.name} (--stage {step.stage})")
     start = time.perf_counter()
-    run_training(step.stage, str(configs / f"{step.name}.yaml"), overrides, str(out / step.name), progress=False)
+    run_training(step.stage, str(configs / f"{step.name}.yaml"), overrides, str(out / step.name),
+                 resume=_has_state(out / step.name, step.stage), progress=False)
     return round(time.perf_counter() - start, 1), torch.get_num_threads()
+
+
+def _has_state(run_dir: Path, stage: str) -> bool:
+    """Whether an interrupted run left a state in ``run_dir`` to resume (its wall time then counts the rest)."""
+    from longalign.resume import RunState
+
+    return RunState(run_dir, stage).find() is not None
 
 
 def _start_child(step: Step, configs: Path, overrides: list[str], out: Path, threads: int, verbose: int,
@@ -278,7 +287,7 @@ def _start_child(step: Step, configs: Path, overrides: list[str], out: Path, thr
     receive, send = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_train_child, name=f"mini-reproduce-{step.name}",
                           args=(step.stage, str(configs / f"{step.name}.yaml"), overrides, str(out / step.name),
-                                threads, verbose, send))
+                                _has_state(out / step.name, step.stage), threads, verbose, send))
     if echo:
         echo(f"mini-reproduce: {step.name} (--stage {step.stage}, {threads} thread{'s' * (threads != 1)})")
     process.start()

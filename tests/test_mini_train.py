@@ -234,8 +234,8 @@ def test_smoke_reproduction_trains_loadable_models(mini_smoke_repro):
 
 def _fake_training(calls: list):
     """A stand-in for ``run_training``: writes a final/ the manifest can describe, and logs the call."""
-    def run(stage, config, overrides, output, progress=True):
-        calls.append((Path(output).name, stage, list(overrides)))
+    def run(stage, config, overrides, output, resume=False, progress=True):
+        calls.append((Path(output).name, stage, list(overrides)) + (("resume",) if resume else ()))
         final = Path(output) / "final"
         final.mkdir(parents=True)
         (final / "manifest.json").write_text(json.dumps({"step": 3, "config": {"train": {"seed": 0},
@@ -296,16 +296,32 @@ def test_manifest_keeps_entries_written_by_another_call(tmp_path, monkeypatch):
     monkeypatch.setattr(longalign.commands, "run_training", fake)
     reproduce(out, size="smoke", configs=configs, only=("clip",))
 
-    def vae_while_clip_is_rerecorded(stage, config, overrides, output, progress=True):
+    def vae_while_clip_is_rerecorded(stage, config, overrides, output, resume=False, progress=True):
         path = out / "manifest.json"
         m = json.loads(path.read_text())
         m["models"]["clip"]["wall_s"] = 123.0  # what a concurrent call wrote meanwhile
         path.write_text(json.dumps(m))
-        return fake(stage, config, overrides, output, progress)
+        return fake(stage, config, overrides, output, resume, progress)
 
     monkeypatch.setattr(longalign.commands, "run_training", vae_while_clip_is_rerecorded)
     manifest = json.loads(reproduce(out, size="smoke", configs=configs, only=("vae",)).read_text())
     assert list(manifest["models"]) == ["clip", "vae"] and manifest["models"]["clip"]["wall_s"] == 123.0
+
+
+def test_an_interrupted_model_resumes_from_its_state(tmp_path, monkeypatch):
+    """A run directory with a saved state but no final/ (a reproduction killed mid-training) is resumed, not
+    refused as an existing run; one without a state starts fresh."""
+    import longalign.commands
+    from longalign.mini_reproduce import reproduce
+
+    out = tmp_path / "o"
+    (out / "clip" / "state").mkdir(parents=True)
+    (out / "clip" / "state" / "trainer.json").write_text(json.dumps({"stage": "clip", "step": 1000}))
+    calls: list = []
+    monkeypatch.setattr(longalign.commands, "run_training", _fake_training(calls))
+    reproduce(out, size="smoke", configs=ROOT / "docs" / "examples" / "mini", only=("clip", "vae"))
+    assert [c[0] for c in calls] == ["clip", "vae"]
+    assert calls[0][-1] == "resume" and calls[1][-1] != "resume"
 
 
 @pytest.mark.parametrize("raised,kind,code", [(LongbenchError("train.max_steps=0 must be >= 1"), "bad_input", 2),
