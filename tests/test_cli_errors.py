@@ -56,10 +56,11 @@ BUG = "import longbench.runner as r\ndef _bug(*a, **k):\n    return {}['missing'
 
 
 def test_a_bug_exits_3_with_one_line_and_the_traceback_only_with_debug(tmp_path):
-    r = cli_subprocess("eval", "--output", str(tmp_path / "o"), "--no-progress", patch=BUG)
+    r = cli_subprocess("eval", "--suite", "synth-v0", "--output", str(tmp_path / "o"), "--no-progress", patch=BUG)
     assert one_error_line(r, 3) == ("error: internal error (KeyError: 'missing'); this is a bug in longbench "
                                     "(run with --debug for the traceback)")
-    r = cli_subprocess("--debug", "eval", "--output", str(tmp_path / "o"), "--no-progress", patch=BUG)
+    r = cli_subprocess("--debug", "eval", "--suite", "synth-v0", "--output", str(tmp_path / "o"), "--no-progress",
+                       patch=BUG)
     assert r.returncode == 3
     assert "Traceback (most recent call last)" in r.stderr and "in _bug" in r.stderr
     assert r.stderr.strip().splitlines()[-1] == "error: internal error (KeyError: 'missing'); this is a bug in longbench"
@@ -105,7 +106,7 @@ def test_ctrl_c_exits_130_not_1(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "run_eval", interrupted)
-    assert run(["eval", "--output", tmp_path / "o", "--no-progress"]).exit_code == 130
+    assert run(["eval", "--suite", "synth-v0", "--output", tmp_path / "o", "--no-progress"]).exit_code == 130
 
 
 # --------------------------------------------------------------------------------------------- one style

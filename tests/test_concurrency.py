@@ -27,7 +27,8 @@ def _leftover_temps(root: Path) -> list[Path]:
 
 # ------------------------------------------------------------------------------------ evals on one --output
 def _concurrent_evals(out: Path, n: int, limit: int) -> list[list[dict]]:
-    cmd = [sys.executable, "-m", "cli", "eval", "--limit", str(limit), "--output", str(out), "--json", "--no-progress"]
+    cmd = [sys.executable, "-m", "cli", "eval", "--suite", "synth-v0", "--limit", str(limit), "--output", str(out),
+           "--json", "--no-progress"]
     procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(n)]
     results = []
     for p in procs:

@@ -199,7 +199,7 @@ def test_suite_must_match(tmp_path):
 def synth_runs(tmp_path_factory):
     """The default runs (synth:oracle, synth:clip77 on synth-v0), first 10 items, through the real CLI."""
     out = tmp_path_factory.mktemp("synth")
-    res = CliRunner().invoke(main, ["eval", "--limit", "10", "--output", str(out / "runs"), "--no-progress",
+    res = CliRunner().invoke(main, ["eval", "--suite", "synth-v0", "--limit", "10", "--output", str(out / "runs"), "--no-progress",
                                     "--view", str(out / "view")], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "viewer:" in res.output
