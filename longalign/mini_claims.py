@@ -267,9 +267,11 @@ CLAIMS: tuple[Claim, ...] = (
         "77-position encoder cannot read?",
         (Test("longsd", "sd", "fact_recall@>77", 1, "longsd recalls more facts beyond token 77 than sd"),),
         lambda v: v[0], "test 1",
-        ("oracle", "clip77", "sd", "longsd"), ("fact_recall", "fact_recall@<=77", "fact_recall@>77"),
+        ("oracle", "clip77", "random", "sd", "longsd"), ("fact_recall", "fact_recall@<=77", "fact_recall@>77"),
         context=(Test("longsd", "sd", "fact_recall@<=77", 0, "control: facts within 77, both encoders read them"),
                  Test("longsd", "sd", "fact_recall", 1, "all facts"),
+                 Test("sd", "random", "fact_recall", 1, "sd above chance (a drawing that ignores the prompt)"),
+                 Test("longsd", "random", "fact_recall", 1, "longsd above chance"),
                  Test("clip77", "oracle", "fact_recall@>77", -1, "what a 77-position window loses"))),
     Claim(
         "reweighting", "Claim 2: reward reweighting",

@@ -1,7 +1,7 @@
 """``longbench train mini-report``: the reproduction report of the miniature zoo (``docs/miniature.md``).
 
-One command evaluates the world's reference models (``mini:oracle``, the ceiling, and ``mini:clip77``, what a
-77-position window can know) and every generator the zoo holds (``mini:sd``, ``mini:longsd``, ``mini:naive``,
+One command evaluates the world's reference models (``mini:oracle``, the ceiling, ``mini:clip77``, what a
+77-position window can know, and ``mini:random``, the chance level) and every generator the zoo holds (``mini:sd``, ``mini:longsd``, ``mini:naive``,
 ``mini:reward-w0``, ``mini:reward-w03``, ``mini:reward-w1``) on ``mini-v0`` through the evaluation API
 (:func:`longbench.evaluate.evaluate`), with the exact metric ``mini``, ``denscore`` on ``mini:denscore``,
 ``clipscore`` / ``segment-align`` on ``mini:clip`` and ``fid-clip`` on ``mini:clip``, and writes a Markdown
@@ -45,8 +45,9 @@ logger = logging.getLogger(__name__)
 SUITE = "mini-v0"
 DEFAULT_OUT = "docs/miniature.md"
 DEFAULT_RUNS = "runs/mini-report"
-#: the world's reference models: the ceiling and the 77-position window (no weights)
-WORLD_MODELS = ("oracle", "clip77")
+#: the world's reference models (no weights): the ceiling, the 77-position window and chance (a scene drawn
+#: from the seed alone, ignoring the prompt)
+WORLD_MODELS = ("oracle", "clip77", "random")
 #: zoo models the report cannot run without: the learned metrics' weights and the generators' base
 REQUIRED = ("clip", "denscore", "base")
 METRICS = ("mini", "denscore", "clipscore", "segment-align", "fid-clip")

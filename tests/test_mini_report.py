@@ -224,7 +224,7 @@ def test_cli_bad_zoo_and_limit(tmp_path):
 # ------------------------------------------------------------------------------------------ rendering
 def _hand_data(missing: list[str]) -> R.ReportData:
     runs, estimates = {}, {}
-    names = ["oracle", "clip77"] + [g for g in ("sd", "longsd", "naive", "reward-w0", "reward-w03", "reward-w1")
+    names = ["oracle", "clip77", "random"] + [g for g in ("sd", "longsd", "naive", "reward-w0", "reward-w03", "reward-w1")
                                     if g not in missing]
     for k, name in enumerate(names):
         runs[name] = R.ModelRun(name, {"metrics": {}, "model": {}}, {}, {})
@@ -296,7 +296,7 @@ def test_report_on_the_smoke_zoo(mini_smoke_repro, tmp_path):
         assert heading in text
     present = [n for n in ("sd", "longsd", "naive", "reward-w0", "reward-w03", "reward-w1")
                if (mini_smoke_repro / n / "final").is_dir()]
-    assert set(data.runs) == {"oracle", "clip77", *present}
+    assert set(data.runs) == {"oracle", "clip77", "random", *present}
     for name in present:
         assert f"| mini:{name} | " in text and f"| `{name}` | " in text
     for name in {"naive", "reward-w0", "reward-w03", "reward-w1"} - set(present):

@@ -383,3 +383,32 @@ def test_backgrounds_are_neutral_and_objects_never_are():
         Scene("red", (Group("circle", "blue", "top-left", 1),)).validate(strict=False)
     with pytest.raises(LongbenchError, match="share a region"):
         Scene("white", (Group("circle", "blue", "top-left", 1), Group("square", "red", "top-left", 1))).validate()
+
+
+def test_random_model_ignores_the_prompt_and_scores_chance(suite):
+    """mini:random draws a world scene from the request seed alone: the same image for any prompt with the same
+    seed, read back exactly, and a mean fact recall at the level of drawing *another* item's scene (an
+    independent estimate of chance, computed by hand without the reader)."""
+    from longbench.mini.metric import MiniFactsMetric
+    from longbench.mini.world import MINI
+    from longbench.models.base import Request, build_model
+
+    model = build_model("mini:random")
+    items = suite.items
+    a, b = model.generate([Request(item=items[0], seed=5), Request(item=items[1], seed=5)])
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    c, = model.generate([Request(item=items[0], seed=6)])
+    assert not np.array_equal(np.asarray(a), np.asarray(c))
+
+    seeds = list(range(len(items)))
+    images = model.generate([Request(item=it, seed=s) for it, s in zip(items, seeds)])
+    metric = MiniFactsMetric()
+    metric.update(images, items)
+    by_reader = metric.per_sample()["fact_recall"]
+    by_hand = [_recall_by_hand(it, MINI.random_scene(s))[0] for it, s in zip(items, seeds)]
+    assert by_reader == pytest.approx(by_hand, abs=1e-12)
+    shuffled = [_recall_by_hand(it, views.item_scene(items[(i + 1) % len(items)]))[0] for i, it in enumerate(items)]
+    assert 0.1 < statistics.mean(by_hand) < 0.35
+    assert abs(statistics.mean(by_hand) - statistics.mean(shuffled)) < 0.05
+    with pytest.raises(LongbenchError, match="did you mean 'mini:random'"):
+        build_model("mini:randon")

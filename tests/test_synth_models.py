@@ -429,3 +429,15 @@ def test_model_rejects_inconsistent_facts():
                    facts=(Fact("presence", 0, "pink stars"),), meta={**item.meta, "fact_spans": [[[0, 3]]]})
     with pytest.raises(LongbenchError, match="pink stars"):
         build_model("synth:corrupt-1").generate([Request(unknown, 0)])
+
+
+def test_synth_random_ignores_the_prompt():
+    """synth:random: a scene of the world drawn from the request seed alone (the chance level): any two prompts
+    with one seed give one image, and it is not the oracle's drawing."""
+    suite = load_suite("synth-v0")
+    a, b = suite.items[0], suite.items[1]
+    model = build_model("synth:random", {"size": "128"})
+    x, y = model.generate([Request(item=a, seed=3), Request(item=b, seed=3)])
+    assert np.array_equal(np.asarray(x), np.asarray(y))
+    oracle, = build_model("synth:oracle", {"size": "128"}).generate([Request(item=a, seed=3)])
+    assert not np.array_equal(np.asarray(x), np.asarray(oracle))

@@ -119,4 +119,4 @@ class Scene(SceneBase):
 #: The miniature world as the generic layer (``longbench.worlds``) sees it.
 MINI = World(name="mini", adjective="miniature", suite="mini-v0", scene_key="mini_scene", scene_type=Scene,
              fact_fields={"attribute": "colour", "count": "count", "spatial": "region"},
-             default_background=DEFAULT_BACKGROUND, rng_prefix="mini-")
+             default_background=DEFAULT_BACKGROUND, rng_prefix="mini-", sampler="longbench.mini.sampler")

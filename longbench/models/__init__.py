@@ -28,10 +28,10 @@ BUILTIN = {
         "images; every --model-arg is passed through"),
     "synth": Entry(
         "longbench.models.synth:SynthModel", "synth:NAME - the synthetic world's renderers (oracle, clip<N> "
-        "such as clip77, corrupt-<K>)", options=O.SynthModelOptions),
+        "such as clip77, corrupt-<K>, random)", options=O.SynthModelOptions),
     "mini": Entry(
         "longbench.models.mini:MiniModel", "mini:NAME - the miniature world: 32x32 scene renderers (oracle, clip<N> "
-        "such as clip77, corrupt-<K>) and the trained zoo generators (sd, longsd, naive, reward-w0, reward-w03, "
+        "such as clip77, corrupt-<K>, random) and the trained zoo generators (sd, longsd, naive, reward-w0, reward-w03, "
         "reward-w1)", options=O.MiniModelOptions),
     "longsd": Entry(
         "longbench.models.longsd:LongSDModel", "longsd:DIR - a longSD checkpoint (longbench train, or the LongAlign "

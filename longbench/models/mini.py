@@ -9,7 +9,9 @@ One spec kind, dispatched by name (:class:`MiniModel`):
     token lies inside the window; groups introduced later are missing, and unknown colours, counts and
     quadrants are guessed (``longbench.mini.views.known_scene``). ``clip<N>`` uses an N-position window;
   * ``corrupt-K`` — the oracle with K of the item's facts broken, chosen with the request seed
-    (``longbench.mini.views.corrupt_scene``); ``corrupt-0`` equals ``oracle``.
+    (``longbench.mini.views.corrupt_scene``); ``corrupt-0`` equals ``oracle``;
+  * ``random`` — a scene drawn by the world's sampler from the request seed, whatever the prompt: the chance
+    level of the exact metric.
 
   The request seed also picks the slot arrangement of each group, so an image is a pure function of
   (name, item, seed, scale).
@@ -73,7 +75,7 @@ class MiniModel:
             if close and str(e).startswith("unknown mini model"):
                 raise LongbenchError(f"unknown mini model {arg!r}; did you mean 'mini:{close[0]}'? (generators: "
                                      f"{', '.join(zoo.GENERATORS)}; scene models: oracle, clip<N>, "
-                                     "corrupt-<K>)") from None
+                                     "corrupt-<K>, random)") from None
             raise
 
 
@@ -84,7 +86,7 @@ class MiniSceneModel(SceneModel):
     Options = MiniModelOptions
     world = MINI
     render_version = RENDER_VERSION
-    examples = ("oracle", "clip77", "clip248", "corrupt-1", "corrupt-2", "corrupt-4")
+    examples = ("oracle", "clip77", "clip248", "corrupt-1", "corrupt-2", "corrupt-4", "random")
 
     def make_renderer(self) -> Renderer:
         from longbench.mini.render import Renderer, check_scale

@@ -8,6 +8,7 @@ Names:
   content tokens 0-74; groups introduced later are missing, and unknown counts, sizes and regions are
   guessed (``longbench.synth.views.known_scene``). ``clip<N>`` uses an N-position window (e.g.
   ``clip248`` for a Long-CLIP-sized encoder);
+* ``random`` — a scene drawn by the world's sampler from the request seed, whatever the prompt (chance).
 * ``corrupt-K`` — the oracle with K of the item's facts dropped or altered, chosen with the request
   seed (``longbench.synth.views.corrupt_scene``); ``corrupt-0`` equals ``oracle``.
 
@@ -38,7 +39,7 @@ class SynthModel(SceneModel):
     Options = SynthModelOptions
     world = SYNTH
     render_version = RENDER_VERSION
-    examples = ("oracle", "clip77", "clip248", "corrupt-1", "corrupt-2", "corrupt-4", "corrupt-8")
+    examples = ("oracle", "clip77", "clip248", "corrupt-1", "corrupt-2", "corrupt-4", "corrupt-8", "random")
 
     def make_renderer(self) -> Renderer:
         from longbench.synth.render import Renderer, check_image_size

@@ -100,4 +100,4 @@ class Scene(SceneBase):
 #: The synthetic world as the generic layer (``longbench.worlds``) sees it.
 SYNTH = World(name="synth", adjective="synthetic", suite="synth-v0", scene_key="scene", scene_type=Scene,
               fact_fields={"count": "count", "attribute": "size", "spatial": "region"},
-              default_background=DEFAULT_BACKGROUND)
+              default_background=DEFAULT_BACKGROUND, sampler="longbench.synth.sampler")

@@ -1,8 +1,9 @@
 """The ``<world>:<name>`` model adapter of a scene world: renders (part of) an item's scene exactly.
 
 Names: ``oracle`` (the whole scene), ``clip<N>`` (what an N-position text encoder can know,
-``World.known_scene``) and ``corrupt-K`` (K facts broken, ``World.corrupt_scene``; ``corrupt-0`` equals
-``oracle``). A world's adapter subclasses :class:`SceneModel` with its ``world``, ``kind``, options,
+``World.known_scene``), ``corrupt-K`` (K facts broken, ``World.corrupt_scene``; ``corrupt-0`` equals
+``oracle``) and ``random`` (a scene of the world drawn from the request seed, ignoring the prompt:
+``World.random_scene``, the chance level). A world's adapter subclasses :class:`SceneModel` with its ``world``, ``kind``, options,
 ``render_version`` and renderer.
 """
 
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from longbench.text.tokenizer import TokenCounter
     from longbench.worlds.world import World
 
-_NAME_RE = re.compile(r"^(?:(oracle)|clip(\d+)|corrupt-(\d+))$")
+_NAME_RE = re.compile(r"^(?:(oracle)|clip(\d+)|corrupt-(\d+)|(random))$")
 
 
 class SceneModel(Model):
@@ -46,9 +47,10 @@ class SceneModel(Model):
             close = difflib.get_close_matches(arg, self.examples, n=2, cutoff=0.4)
             hint = f"; did you mean {' or '.join(repr(f'{kind}:{c}') for c in close)}?" if close else ""
             raise LongbenchError(f"unknown {kind} model {arg!r}{hint} (use {kind}:oracle, {kind}:clip<N> "
-                                 f"such as {kind}:clip77, or {kind}:corrupt-<K>)")
+                                 f"such as {kind}:clip77, {kind}:corrupt-<K>, or {kind}:random)")
         self.window = int(m.group(2)) if m.group(2) is not None else None
         self.k = int(m.group(3)) if m.group(3) is not None else None
+        self.random = m.group(4) is not None
         if self.window is not None and self.window < 3:
             raise LongbenchError(f"{self.kind}:{arg}: the window must hold at least 3 positions "
                                  f"(start, one token, end)")
@@ -75,6 +77,8 @@ class SceneModel(Model):
             return self.world.known_scene(request.item, request.seed, self.window, self._tokens())
         if self.k is not None:
             return self.world.corrupt_scene(request.item, self.k, request.seed)
+        if self.random:
+            return self.world.random_scene(request.seed)
         scene = self.world.item_scene(request.item)
         self.world.check_facts(request.item, scene)
         return scene

@@ -21,6 +21,9 @@ fields that hold their values.
   image's fact recall is non-increasing in K. ``facts`` restricts the breaking to some of the facts (the
   ladders of ``longbench meta-eval``: only facts within, or only facts beyond, 77 positions): those are
   shuffled the same way and broken by the same rules.
+* :meth:`World.random_scene` (``<world>:random``): a scene drawn by the world's own sampler from the request
+  seed alone, ignoring the prompt: the fact recall a model gets by chance, with drawings as plausible as the
+  oracle's.
 
 Pure Python.
 """
@@ -56,6 +59,8 @@ class World:
             value; :meth:`known_scene` guesses unknown values in this order (``spatial`` last).
         default_background: drawn by ``clip<N>`` models that never read the background's colour.
         rng_prefix: prefix of the string seeds of the drawn scenes (each world keeps its own streams).
+        sampler: module holding the world's ``sample_scene(rng)`` (imported when first used: the sampler
+            imports the world's tables, which import this).
     """
 
     name: str
@@ -66,6 +71,7 @@ class World:
     fact_fields: dict[str, str]
     default_background: str
     rng_prefix: str = ""
+    sampler: str = ""
 
     def item_scene(self, item: Item) -> Any:
         """The scene of an item of this world (``item.meta[scene_key]``); a clear error for any other item."""
@@ -140,6 +146,15 @@ class World:
         if bg_last is not None and not visible(bg_last, window):
             background = self.default_background
         return type(scene)(background, tuple(groups)).sorted()
+
+    def random_scene(self, seed: int) -> Any:
+        """A scene of the world drawn from ``seed`` alone, whatever the prompt (module docstring)."""
+        import importlib
+
+        if not self.sampler:
+            raise LongbenchError(f"the {self.adjective} world declares no scene sampler")
+        sample = importlib.import_module(self.sampler).sample_scene
+        return sample(random.Random(f"{self.rng_prefix}random:{seed}")).sorted()
 
     def corrupt_scene(self, item: Item, k: int, seed: int, facts: Sequence[int] | None = None) -> Any:
         """The scene with ``k`` of the item's facts broken (module docstring); ``facts``: the indices (into
