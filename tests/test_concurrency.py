@@ -290,13 +290,19 @@ def test_a_signal_while_the_command_starts_still_kills_it(tmp_path, monkeypatch)
         return proc
 
     monkeypatch.setattr(command.subprocess, "Popen", popen_then_interrupt)
+    # Python's own Ctrl-C handler, whatever this process inherited: a shell's background job (`cmd &`) starts with
+    # SIGINT ignored, and an ignored SIGINT raises nothing
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     argv = ["sh", "-c", f"echo $$ > {pidfile}; exec sleep 600"]
-    with pytest.raises(KeyboardInterrupt):
-        command.run_command(argv, 600, "x", tmp_path)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            command.run_command(argv, 600, "x", tmp_path)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     child = int(pidfile.read_text())
     try:
         assert _wait_dead(child), f"the command {child} outlived the interrupt"
     finally:
         if _alive(child):
             os.killpg(child, signal.SIGKILL)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored

@@ -342,7 +342,7 @@ def test_child_report_and_the_error_the_parent_raises(monkeypatch, raised, kind,
 
     monkeypatch.setattr(longalign.commands, "run_training", fail)
     receive, send = multiprocessing.Pipe(duplex=False)
-    mr._train_child("align", "cfg.yaml", [], "run", 1, verbosity.level(), send)  # in this process
+    mr._train_child("align", "cfg.yaml", [], "run", False, 1, verbosity.level(), send)  # in this process
     child = mr._Child(mr.STEPS[4], SimpleNamespace(join=lambda: None, exitcode=0), receive, 0.0, 1)
     _, error = mr._finish_child(child)
     got_code, message = classify(error)
