@@ -224,8 +224,8 @@ def test_cli_bad_zoo_and_limit(tmp_path):
 # ------------------------------------------------------------------------------------------ rendering
 def _hand_data(missing: list[str]) -> R.ReportData:
     runs, estimates = {}, {}
-    names = ["oracle", "clip77", "random"] + [g for g in ("sd", "longsd", "naive", "reward-w0", "reward-w03", "reward-w1")
-                                    if g not in missing]
+    generators = ("sd", "longsd", "naive", "reward-w0", "reward-w03", "reward-w1")
+    names = ["oracle", "clip77", "random"] + [g for g in generators if g not in missing]
     for k, name in enumerate(names):
         runs[name] = R.ModelRun(name, {"metrics": {}, "model": {}}, {}, {})
         estimates[name] = {c: C.Estimate(0.1 * k, (0.1 * k - 0.05, 0.1 * k + 0.05), 4)

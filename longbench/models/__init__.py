@@ -31,8 +31,8 @@ BUILTIN = {
         "such as clip77, corrupt-<K>, random)", options=O.SynthModelOptions),
     "mini": Entry(
         "longbench.models.mini:MiniModel", "mini:NAME - the miniature world: 32x32 scene renderers (oracle, clip<N> "
-        "such as clip77, corrupt-<K>, random) and the trained zoo generators (sd, longsd, naive, reward-w0, reward-w03, "
-        "reward-w1)", options=O.MiniModelOptions),
+        "such as clip77, corrupt-<K>, random) and the trained zoo generators (sd, longsd, naive, reward-w0, "
+        "reward-w03, reward-w1)", options=O.MiniModelOptions),
     "longsd": Entry(
         "longbench.models.longsd:LongSDModel", "longsd:DIR - a longSD checkpoint (longbench train, or the LongAlign "
         "release) on its base pipeline",

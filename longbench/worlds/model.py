@@ -3,8 +3,8 @@
 Names: ``oracle`` (the whole scene), ``clip<N>`` (what an N-position text encoder can know,
 ``World.known_scene``), ``corrupt-K`` (K facts broken, ``World.corrupt_scene``; ``corrupt-0`` equals
 ``oracle``) and ``random`` (a scene of the world drawn from the request seed, ignoring the prompt:
-``World.random_scene``, the chance level). A world's adapter subclasses :class:`SceneModel` with its ``world``, ``kind``, options,
-``render_version`` and renderer.
+``World.random_scene``, the chance level). A world's adapter subclasses :class:`SceneModel` with its
+``world``, ``kind``, options, ``render_version`` and renderer.
 """
 
 from __future__ import annotations
