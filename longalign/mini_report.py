@@ -5,7 +5,8 @@ One command evaluates the world's reference models (``mini:oracle``, the ceiling
 (``mini:sd``, ``mini:longsd``, ``mini:naive``, ``mini:reward-w0``, ``mini:reward-w03``, ``mini:reward-w1``) on
 ``mini-v0`` through the evaluation API (:func:`longbench.evaluate.evaluate`), with the exact metric ``mini``,
 ``denscore`` on ``mini:denscore``, ``clipscore`` / ``segment-align`` on ``mini:clip`` and ``fid-clip`` on
-``mini:clip``, and writes a Markdown report: the setup, one table per claim and a verdict per claim computed from the numbers.
+``mini:clip``, and writes a Markdown report: the setup, one table per claim and a verdict per claim computed
+from the numbers.
 
 The claims, the statistics behind each number's interval and the verdict rules live in
 :mod:`longalign.mini_claims`.
