@@ -142,6 +142,8 @@ class DataSection:
     mini_size: int = 2048
     mini_seed: int = 1
     mini_captions: str = "prompt"
+    #: mini: also serve each element's twin, its item with a stated fact broken (clip's hard negatives)
+    mini_twins: bool = False
 
     def check(self) -> None:
         require_choice(self.format, "data.format", DATA_FORMATS)
@@ -158,6 +160,7 @@ class DataSection:
         from longalign.data.mini import MINI_CAPTIONS
 
         require_choice(self.mini_captions, "data.mini_captions", MINI_CAPTIONS)
+        require(not self.mini_twins or self.format == "mini", "data.mini_twins needs data.format=mini")
 
 
 @dataclass

@@ -258,7 +258,8 @@ def build_dataset(cfg: DataSection, load_images: bool = True) -> Any:
     if cfg.format == "mini":
         from longalign.data.mini import MiniDataset
 
-        return MiniDataset(cfg.mini_size, cfg.mini_seed, cfg.resolution, cfg.mini_captions, load_images)
+        return MiniDataset(cfg.mini_size, cfg.mini_seed, cfg.resolution, cfg.mini_captions, load_images,
+                           twins=cfg.mini_twins)
     return PairDataset(load_pairs(cfg, require_images=load_images), cfg.resolution, load_images)
 
 
@@ -269,6 +270,7 @@ def collate_pairs(examples: list[dict[str, Any]]) -> dict[str, Any]:
         "caption": [e["caption"] for e in examples],
         "index": torch.tensor([e["index"] for e in examples]),
     }
-    if "pixel_values" in examples[0]:
-        out["pixel_values"] = torch.stack([e["pixel_values"] for e in examples]).contiguous()
+    for key in ("pixel_values", "twin_pixel_values"):
+        if key in examples[0]:
+            out[key] = torch.stack([e[key] for e in examples]).contiguous()
     return out

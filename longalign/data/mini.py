@@ -12,6 +12,12 @@ renders (slot arrangement drawn from the item index), enlarged by pixel repetiti
   image–sentence pairs; filler sentences state nothing and are left out);
 * ``sentences+prompt`` — both of the above.
 
+With ``data.mini_twins`` each element also carries ``twin_pixel_values``: the render of its item with one of
+the facts its text states broken (``corrupt_scene`` restricted to those facts; a text that states none, the
+background sentence, gets another background). The ``clip`` stage scores the text against both, so the twin
+is a hard negative that only count, colour, quadrant or presence tells apart from the true image; without it
+colour and background alone retrieve most images of a random batch, and the text tower learned little else.
+
 :class:`MiniPreferenceDataset` serves the ``denscore`` stage (``pairs.format: mini``): each item's
 correct render against a render of the same item with ``K`` facts broken (``mini:corrupt-K``), for each
 ``K`` of ``pairs.mini_corrupt``; the correct image is preferred and sits at ``image_0`` or ``image_1``
@@ -48,11 +54,26 @@ def fact_sentences(item: Item) -> list[int]:
     return sorted(keep)
 
 
+def twin_scene(item: Item, sentence: int | None, seed: int) -> Any:
+    """``item``'s scene with one fact stated by its sentence ``sentence`` (None: by the whole prompt) broken;
+    for a sentence that states none (the background's), the scene on another background."""
+    from longbench.mini.views import corrupt_scene, item_scene
+
+    stated = [j for j, f in enumerate(item.facts) if sentence is None or f.sentence == sentence]
+    if stated:
+        return corrupt_scene(item, 1, seed=seed, facts=stated)
+    scene = item_scene(item)
+    backgrounds = scene.BACKGROUNDS
+    shift = 1 + seed % (len(backgrounds) - 1)
+    return type(scene)(backgrounds[(backgrounds.index(scene.background) + shift) % len(backgrounds)], scene.groups)
+
+
 class MiniDataset:
     """Map-style dataset of miniature renders and their texts → ``{"pixel_values" ([-1, 1]), "caption",
     "index"}`` (module docstring)."""
 
-    def __init__(self, size: int, seed: int, resolution: int, captions: str = "prompt", load_images: bool = True):
+    def __init__(self, size: int, seed: int, resolution: int, captions: str = "prompt", load_images: bool = True,
+                 twins: bool = False):
         from longbench.mini.world import IMAGE_SIZE
 
         if captions not in MINI_CAPTIONS:
@@ -63,6 +84,7 @@ class MiniDataset:
         self.size, self.seed, self.resolution, self.captions = size, seed, resolution, captions
         self.scale = resolution // IMAGE_SIZE
         self.load_images = load_images
+        self.twins = twins
         self.items = _items(size, seed)
         self.elements: list[tuple[int, int | None]] = []  # (item, sentence or None for the whole text)
         for i, item in enumerate(self.items):
@@ -85,8 +107,8 @@ class MiniDataset:
             return item.segments[sentence]
         return short_caption(item_scene(item)) if self.captions == "short" else item.prompt
 
-    def render(self, i: int) -> Any:
-        """The (3, H, W) float tensor in [-1, 1] of item ``i``."""
+    def render(self, i: int, scene: Any = None) -> Any:
+        """The (3, H, W) float tensor in [-1, 1] of item ``i`` (or of ``scene``, drawn with item ``i``'s slots)."""
         import torch
 
         from longbench.mini.render import Renderer
@@ -94,18 +116,26 @@ class MiniDataset:
 
         if self._renderer is None:
             self._renderer = Renderer(self.scale)
-        arr = self._renderer.render_array(item_scene(self.items[i]), seed=i)
+        arr = self._renderer.render_array(item_scene(self.items[i]) if scene is None else scene, seed=i)
         return torch.from_numpy(arr).permute(2, 0, 1).float().div(127.5).sub(1.0)
+
+    def twin_scene(self, k: int) -> Any:
+        """Element ``k``'s item with one of the facts its text states broken (module docstring)."""
+        i, sentence = self.elements[k]
+        return twin_scene(self.items[i], sentence, seed=k)
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         out: dict[str, Any] = {"caption": self.text(k), "index": k}
         if self.load_images:
-            out["pixel_values"] = self.render(self.elements[k][0])
+            i = self.elements[k][0]
+            out["pixel_values"] = self.render(i)
+            if self.twins:
+                out["twin_pixel_values"] = self.render(i, self.twin_scene(k))
         return out
 
     def describe(self) -> dict[str, Any]:
         return {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
-                "mini_captions": self.captions, "resolution": self.resolution}
+                "mini_captions": self.captions, "mini_twins": self.twins, "resolution": self.resolution}
 
 
 class MiniPreferenceDataset:
@@ -165,14 +195,20 @@ def reader_scores(images: Sequence[Any], items: Sequence[Item]) -> dict[str, flo
 def renders(items: Sequence[Item]) -> Any:
     """The exact renders of ``items`` as a (N, 3, 32, 32) float tensor in [-1, 1] (item ``i`` with layout
     seed ``i``, as :class:`MiniDataset` draws them)."""
+    from longbench.mini.views import item_scene
+
+    return render_scenes([item_scene(it) for it in items], range(len(items)))
+
+
+def render_scenes(scenes: Sequence[Any], seeds: Sequence[int]) -> Any:
+    """The exact renders of ``scenes`` (layout seed ``seeds[i]``) as a (N, 3, 32, 32) float tensor in [-1, 1]."""
     import numpy as np
     import torch
 
     from longbench.mini.render import Renderer
-    from longbench.mini.views import item_scene
 
     r = Renderer()
-    arr = np.stack([r.render_array(item_scene(it), seed=i) for i, it in enumerate(items)])
+    arr = np.stack([r.render_array(scene, seed=seed) for scene, seed in zip(scenes, seeds, strict=True)])
     return torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 

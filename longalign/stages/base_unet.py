@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "longalign-base"
 BETA_SCHEDULES = ("scaled_linear", "linear", "squaredcos_cap_v2")
+TIMESTEP_SPACINGS = ("leading", "trailing", "linspace")
 
 
 @dataclass
@@ -98,6 +99,12 @@ class NoiseSection:
     beta_end: float = 0.012
     beta_schedule: str = "scaled_linear"
     prediction_type: str = "epsilon"
+    #: rescale the betas so that the last timestep is pure noise (Lin et al. 2024, "Common Diffusion Noise
+    #: Schedules and Sample Steps are Flawed"): on 16² latents the SD schedule leaves the layout readable at
+    #: t = T−1 in training but not at sampling time. Needs v_prediction (ε says nothing about x0 there).
+    rescale_betas_zero_snr: bool = False
+    #: how samplers space their timesteps ("trailing" starts at T−1, where a zero-SNR schedule is pure noise)
+    timestep_spacing: str = "leading"
 
     def check(self) -> None:
         check_range(self.num_train_timesteps, "noise.num_train_timesteps", 2)
@@ -105,6 +112,10 @@ class NoiseSection:
         check_range(self.beta_end, "noise.beta_end", 0, 1, lo_open=True, hi_open=True)
         require_choice(self.beta_schedule, "noise.beta_schedule", BETA_SCHEDULES)
         require_choice(self.prediction_type, "noise.prediction_type", ("epsilon", "v_prediction"))
+        require_choice(self.timestep_spacing, "noise.timestep_spacing", TIMESTEP_SPACINGS)
+        require(not self.rescale_betas_zero_snr or self.prediction_type == "v_prediction",
+                "noise.rescale_betas_zero_snr=true needs noise.prediction_type=v_prediction (at zero SNR an "
+                "ε-prediction carries no information about the image)")
 
 
 @dataclass
@@ -204,7 +215,9 @@ class BaseUnetStage(DiffusionStage):
         n = cfg.noise
         self.noise_scheduler = DDPMScheduler(num_train_timesteps=n.num_train_timesteps, beta_start=n.beta_start,
                                              beta_end=n.beta_end, beta_schedule=n.beta_schedule,
-                                             prediction_type=n.prediction_type, clip_sample=False)
+                                             prediction_type=n.prediction_type, clip_sample=False,
+                                             rescale_betas_zero_snr=n.rescale_betas_zero_snr,
+                                             timestep_spacing=n.timestep_spacing)
         self.prediction_type = n.prediction_type
         assert self.prediction_type in PREDICTION_TYPES
         self.num_train_timesteps = n.num_train_timesteps

@@ -162,6 +162,7 @@ class ClipStage(CaptionDataStage):
             if scorer.kind != "transformers" or getattr(scorer.model.config, "model_type", "") != "clip":
                 raise LongbenchError(f"clip.init={c.init!r}: expected a transformers CLIPModel directory")
             self.model, self.tokenizer = scorer.model, scorer.tokenizer
+            self.model.requires_grad_(True)  # the scorer loader freezes what it loads
             self.image_processor = scorer.image_processor or image_processor_for(scorer.image_size)
             self.image_size = scorer.image_size
         else:
@@ -208,11 +209,23 @@ class ClipStage(CaptionDataStage):
                                                                                         dict[str, float]]:
         import torch
 
-        pixels = self.pixels(batch["pixel_values"]).to(self.accelerator.device)
-        out = self.model_train(pixel_values=pixels, return_loss=True, **self.tokens(list(batch["caption"])))
+        import torch.nn.functional as F
+
+        images = batch["pixel_values"]
+        n = len(images)
+        if "twin_pixel_values" in batch:  # hard negatives: scored against every text, the positive of none
+            images = torch.cat([images, batch["twin_pixel_values"]])
+        pixels = self.pixels(images).to(self.accelerator.device)
+        out = self.model_train(pixel_values=pixels, **self.tokens(list(batch["caption"])))
+        logits = out.logits_per_text  # (texts, images): text i's image is image i
+        target = torch.arange(n, device=pixels.device)
+        # CLIP's symmetric loss; the twins enlarge only the text→image softmax
+        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
         with torch.no_grad():
-            hits = out.logits_per_image.argmax(dim=1) == torch.arange(len(pixels), device=pixels.device)
-        return out.loss, {"batch_accuracy": float(hits.float().mean())}
+            stats = {"batch_accuracy": float((logits[:, :n].T.argmax(dim=1) == target).float().mean())}
+            if len(images) > n:
+                stats["twin_accuracy"] = float((logits[target, target] > logits[target, target + n]).float().mean())
+        return loss, stats
 
     # -------------------------------------------------------------------------------------- checkpoint
     @staticmethod
@@ -225,16 +238,23 @@ class ClipStage(CaptionDataStage):
         """Top-1 image→prompt retrieval on the held-out items (module docstring)."""
         import torch
 
-        from longalign.data.mini import renders
+        from longalign.data.mini import render_scenes, renders, twin_scene
         from longbench.metrics.functional import denscore as F
 
         items = self.eval_items
+        # every fact-stating sentence against its item's render and that render with one of its facts broken
+        stating = [(i, s) for i, it in enumerate(items) for s in sorted({f.sentence for f in it.facts})]
+        twins = [twin_scene(items[i], s, seed=k) for k, (i, s) in enumerate(stating)]
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
                 img = F.l2_normalize(self._features(model.get_image_features(
                     pixel_values=self.pixels(renders(items)).to(self.accelerator.device))).float())
+                twin = F.l2_normalize(self._features(model.get_image_features(
+                    pixel_values=self.pixels(render_scenes(twins, [i for i, _ in stating])).to(self.accelerator.device))).float())
+                stated = F.l2_normalize(self._features(model.get_text_features(
+                    **self.tokens([items[i].segments[s] for i, s in stating]))).float())
                 sentences = [s for it in items for s in it.segments]
                 owner = torch.as_tensor([i for i, it in enumerate(items) for _ in it.segments], device=img.device)
                 seg = F.l2_normalize(self._features(model.get_text_features(**self.tokens(sentences))).float())
@@ -244,9 +264,12 @@ class ClipStage(CaptionDataStage):
         finally:
             model.train(was_training)
         target = torch.arange(len(items), device=img.device)
+        owner_of = torch.as_tensor([i for i, _ in stating], device=img.device)
+        true_sim = (stated * img[owner_of]).sum(-1)
         return {"retrieval_top1_segments": float(((img @ prompt_vec.T).argmax(1) == target).float().mean()),
                 "retrieval_top1_prompt": float(((img @ whole.T).argmax(1) == target).float().mean()),
-                "chance": 1.0 / len(items), "n": len(items)}
+                "chance": 1.0 / len(items), "n": len(items),
+                "twin_accuracy": float((true_sim > (stated * twin).sum(-1)).float().mean()), "twin_n": len(stating)}
 
     def save_checkpoint(self, target: Path, step: int) -> None:
         import longbench
