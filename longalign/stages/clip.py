@@ -208,7 +208,6 @@ class ClipStage(CaptionDataStage):
     def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:
         import torch
-
         import torch.nn.functional as F
 
         images = batch["pixel_values"]
