@@ -289,3 +289,29 @@ def test_naive_token_rows_and_description(tok, enc_model):
     assert ours.describe()["merge"] == "longalign" and ours.describe()["pad_embed_positions"] == 60
     with pytest.raises(LongbenchError, match=r"merge='concat': expected one of longalign, naive"):
         SegmentEncoder(tok, enc_model, merge="concat")
+
+
+def test_text_grad_trains_the_text_encoder_and_never_caches(tok):
+    """``text_grad``: the context keeps the text encoder's graph (a gradient reaches its weights) and the padding
+    embedding and unconditional context follow the weights as they change; without it, no graph and both are
+    cached."""
+    from longbench.longsd.encoding import SegmentEncoder
+
+    model = tiny_text_encoder(seed=5)
+    frozen = SegmentEncoder(tok, model, token_length=154)
+    assert not frozen(["A cat. A dog."]).requires_grad
+    before = frozen.unconditional(1)
+    trained = SegmentEncoder(tok, model, token_length=154, text_grad=True)
+    cond = trained(["A cat. A dog."])
+    assert cond.requires_grad
+    (cond.square().mean() + trained.unconditional(2).square().mean()).backward()
+    emb = model.get_input_embeddings().weight
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert not trained(["A cat."]).requires_grad  # evaluation under no_grad stays graph-free
+        emb.add_(torch.randn(emb.shape, generator=torch.Generator().manual_seed(0)))  # LayerNorm absorbs a shift
+    assert torch.equal(frozen.unconditional(1), before)  # cached: the stale encoding of the old weights
+    fresh = trained.unconditional(1)
+    assert not torch.allclose(fresh, before, atol=1e-3)
+    with torch.no_grad():
+        assert torch.allclose(fresh, SegmentEncoder(tok, model, token_length=154).unconditional(1), atol=1e-6)

@@ -138,6 +138,9 @@ class BaseSection(DenoiseSection):
     eval_seed: int = 7
     eval_steps: int = 10
     eval_guidance: float = 3.0
+    #: train the text encoder with the UNet (GLIDE-style) instead of freezing it; the pipeline saves the
+    #: trained tower, which ``align`` and the reward stages then keep frozen
+    train_text_encoder: bool = False
 
     def check(self) -> None:
         super().check()
@@ -224,8 +227,11 @@ class BaseUnetStage(DiffusionStage):
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod.float().to(self.accelerator.device)
         cfg.check_schedule(self.num_train_timesteps)
         device = self.accelerator.device
-        for module in (self.text_encoder, self.vae):
+        frozen = (self.vae,) if cfg.base.train_text_encoder else (self.text_encoder, self.vae)
+        for module in frozen:
             module.requires_grad_(False).eval().to(device=device, dtype=self.weight_dtype)
+        if cfg.base.train_text_encoder:
+            self.text_encoder.requires_grad_(True).to(device=device).train()
         self.unet.requires_grad_(True)
         self.unet.to(device=device).train()
         if cfg.train.gradient_checkpointing:
@@ -233,7 +239,7 @@ class BaseUnetStage(DiffusionStage):
         self.parent = None
         self.t5_tokenizer = self.t5_encoder = self.adapter = None
         self.encoder = SegmentEncoder(self.tokenizer, self.text_encoder, cfg.encoding.token_length,
-                                      cfg.encoding.splitter)
+                                      cfg.encoding.splitter, text_grad=cfg.base.train_text_encoder)
         self.eval_items = None
         if cfg.base.eval_items:
             from longalign.data.mini import eval_items
@@ -255,7 +261,13 @@ class BaseUnetStage(DiffusionStage):
             norm_num_groups=u.norm_num_groups)
 
     def trainable_modules(self) -> list[nn.Module]:
-        return [self.unet]
+        return [self.unet, self.text_encoder] if self.cfg.base.train_text_encoder else [self.unet]
+
+    def set_prepared(self, modules: list[nn.Module]) -> None:
+        self.prepared = list(modules)
+        self.unet_train = modules[0]
+        if len(modules) > 1:
+            self.encoder.text_encoder = modules[1]  # forward through the wrapper so DDP syncs its gradients
 
     def training_step(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor,
                                                                                         dict[str, float]]:
@@ -300,12 +312,14 @@ class BaseUnetStage(DiffusionStage):
         unet = self.unwrapped_unet()
         pipe = self.pipeline(unet)
         pipe.set_progress_bar_config(disable=True)
-        was_training = unet.training
-        unet.eval()
+        trained = [unet, self.text_encoder] if self.cfg.base.train_text_encoder else [unet]
+        for module in trained:
+            module.eval()
         try:
             check = self.evaluate(pipe) if self.eval_items else None
         finally:
-            unet.train(was_training)
+            for module in trained:
+                module.train()
         if check is not None:
             logger.info("base step %d: generated images read back %s", step, check)
         with atomic_dir(target) as tmp:

@@ -79,6 +79,8 @@ class SegmentEncoder:
         t5_tokenizer: tokenizer of the optional T5 branch.
         t5_encoder: a frozen ``transformers.T5EncoderModel``.
         adapter: the :class:`~longbench.longsd.t5_adapter.T5Adapter` (may be trainable: its forward keeps grad).
+        text_grad: keep the CLIP text encoder's graph (a stage that trains it); also recomputes the padding
+            embedding and the unconditional context at every call instead of caching them.
 
     Calling the encoder on a list of prompts returns the conditional context; ``unconditional(n)`` the
     matching unconditional context. Both have ``output_length`` rows.
@@ -86,7 +88,7 @@ class SegmentEncoder:
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, text_encoder: nn.Module, token_length: int = 240,
                  splitter: str = "longalign", *, merge: str = "longalign", t5_tokenizer: PreTrainedTokenizerBase | None = None,
-                 t5_encoder: nn.Module | None = None, adapter: T5Adapter | None = None):
+                 t5_encoder: nn.Module | None = None, adapter: T5Adapter | None = None, text_grad: bool = False):
         self.segment_length = int(tokenizer.model_max_length)
         check_token_length(token_length, self.segment_length)
         check_splitter(splitter)
@@ -101,6 +103,7 @@ class SegmentEncoder:
         self.t5_tokenizer = t5_tokenizer
         self.t5_encoder = t5_encoder
         self.adapter = adapter
+        self.text_grad = text_grad
         self._drop_ids = {i for i in (tokenizer.eos_token_id, tokenizer.pad_token_id) if i is not None}
         self._split = self._make_splitter(splitter)
         # Per-instance constants, computed on first use.
@@ -217,19 +220,26 @@ class SegmentEncoder:
         return out
 
     # -- CLIP branch -------------------------------------------------------------------------------
-    @torch.no_grad()
+    def _text_grad(self) -> Any:
+        """Grad mode of the CLIP text encoder's forward passes."""
+        return torch.set_grad_enabled(self.text_grad and torch.is_grad_enabled())
+
     def pad_embedding(self) -> torch.Tensor:
         """(D,) mean of the last 60 hidden states of ``""`` padded to the full segment length."""
-        if self._pad_embedding is None:
+        if self._pad_embedding is None or self.text_grad:
             ids = self.tokenizer([""], max_length=self.segment_length, padding="max_length", truncation=True,
                                  return_tensors="pt").input_ids.to(self.device)
-            hidden = self.text_encoder(ids)[0]
+            with self._text_grad():
+                hidden = self.text_encoder(ids)[0]
             self._pad_embedding = hidden[0, -PAD_EMBED_POSITIONS:].mean(dim=0)
         return self._pad_embedding
 
-    @torch.no_grad()
     def encode_clip(self, prompts: Sequence[str]) -> torch.Tensor:
         """The CLIP part of the context: (B, token_length, D)."""
+        with self._text_grad():
+            return self._encode_clip(prompts)
+
+    def _encode_clip(self, prompts: Sequence[str]) -> torch.Tensor:
         if self.merge == "naive":
             return self._encode_naive(prompts)
         segments, owners = self.segments(prompts)
@@ -311,7 +321,7 @@ class SegmentEncoder:
         """Unconditional context, the encoding of ``""`` (``longalign``: start token, then padding embeddings;
         ``naive``: Stable Diffusion's own empty-prompt encoding, its last row repeated): (batch_size,
         output_length, D)."""
-        if self._uncond_clip is None:
+        if self._uncond_clip is None or self.text_grad:
             self._uncond_clip = self.encode_clip([""])
         clip = self._uncond_clip.expand(batch_size, -1, -1)
         if self.adapter is None:
