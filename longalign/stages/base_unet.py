@@ -6,7 +6,8 @@ CLIPModel or CLIPTextModel directory with its tokenizer, e.g. a ``clip`` stage c
 (``components.vae``: e.g. a ``vae`` stage checkpoint) and a fresh UNet of the size in the ``unet``
 section (weights drawn from ``train.seed``; cross-attention width = the text encoder's), and trains every
 UNet weight (no LoRA) with the ``align`` objective (``base`` section: ε-MSE at uniform timesteps,
-caption dropout). Or it continues the UNet of a pipeline it wrote before (``components.init_from``).
+caption dropout). Or it continues the UNet of a pipeline it wrote before (``components.init_from``). With
+``base.train_text_encoder`` the text tower trains with the UNet (GLIDE-style) and the pipeline saves it.
 
 Captions are encoded exactly as ``align`` encodes them (``encoding`` section: the segment encoder with
 ``token_length`` rows), so the base and its ``align`` children read the same kind of context. For the
