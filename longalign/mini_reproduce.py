@@ -74,7 +74,8 @@ _REWARD_SMOKE = ("train.max_steps=2", "train.batch_size=2", "data.mini_size=16",
 #: VAE's reconstructions keep 0.57-0.83 of the facts of 64 held-out items, where renders of the wrong items keep
 #: 0.23. One layer per tower, batch 64 and lr 1e-3 take clip past matching backgrounds only (about 3x chance,
 #: where batch 16 stayed, and two layers mostly did, at this budget); L2 and 8 norm groups let the VAE recover the
-#: objects where L1 or 16 groups left some seeds near the wrong-item level. The other models are too short to
+#: objects where L1 or 16 groups left some seeds near the wrong-item level. (The clip numbers were measured before
+#: clip.yaml turned on ``data.mini_twins``; the test's margins hold with it.) The other models are too short to
 #: beat chance (tests/test_mini_train.py).
 SMOKE: dict[str, tuple[str, ...]] = {
     "clip": ("train.max_steps=300", "train.batch_size=64", "data.mini_size=1024", "clip.eval_items=16",
