@@ -40,6 +40,7 @@ from longalign.sections import (
     path_field,
 )
 from longalign.stages.align import DenoiseSection, denoising_step
+from longalign.stages.base import Stage
 from longalign.stages.common import DiffusionStage, _load
 from longbench.errors import LongbenchError
 
@@ -265,7 +266,7 @@ class BaseUnetStage(DiffusionStage):
         return [self.unet, self.text_encoder] if self.cfg.base.train_text_encoder else [self.unet]
 
     def set_prepared(self, modules: list[nn.Module]) -> None:
-        self.prepared = list(modules)
+        Stage.set_prepared(self, modules)  # not DiffusionStage's: its second module is a T5 adapter
         self.unet_train = modules[0]
         if len(modules) > 1:
             self.encoder.text_encoder = modules[1]  # forward through the wrapper so DDP syncs its gradients
@@ -313,7 +314,7 @@ class BaseUnetStage(DiffusionStage):
         unet = self.unwrapped_unet()
         pipe = self.pipeline(unet)
         pipe.set_progress_bar_config(disable=True)
-        trained = [unet, self.text_encoder] if self.cfg.base.train_text_encoder else [unet]
+        trained = self.trainable_modules()  # the unwrapped modules
         for module in trained:
             module.eval()
         try:

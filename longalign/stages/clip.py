@@ -244,19 +244,24 @@ class ClipStage(CaptionDataStage):
         # every fact-stating sentence against its item's render and that render with one of its facts broken
         stating = [(i, s) for i, it in enumerate(items) for s in sorted({f.sentence for f in it.facts})]
         twins = [twin_scene(items[i], s, seed=k) for k, (i, s) in enumerate(stating)]
+        first = [0]
+        for it in items[:-1]:
+            first.append(first[-1] + len(it.segments))
+
+        def image_vectors(pixels: torch.Tensor) -> torch.Tensor:
+            return F.l2_normalize(self._features(model.get_image_features(
+                pixel_values=self.pixels(pixels).to(self.accelerator.device))).float())
+
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
-                img = F.l2_normalize(self._features(model.get_image_features(
-                    pixel_values=self.pixels(renders(items)).to(self.accelerator.device))).float())
-                twin = F.l2_normalize(self._features(model.get_image_features(
-                    pixel_values=self.pixels(render_scenes(twins, [i for i, _ in stating])).to(self.accelerator.device))).float())
-                stated = F.l2_normalize(self._features(model.get_text_features(
-                    **self.tokens([items[i].segments[s] for i, s in stating]))).float())
+                img = image_vectors(renders(items))
+                twin = image_vectors(render_scenes(twins, [i for i, _ in stating]))
                 sentences = [s for it in items for s in it.segments]
                 owner = torch.as_tensor([i for i, it in enumerate(items) for _ in it.segments], device=img.device)
                 seg = F.l2_normalize(self._features(model.get_text_features(**self.tokens(sentences))).float())
+                stated = seg[[first[i] + s for i, s in stating]]
                 prompt_vec = F.prompt_vectors(seg, owner, len(items))
                 whole = F.l2_normalize(self._features(model.get_text_features(
                     **self.tokens([it.prompt for it in items]))).float())
