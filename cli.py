@@ -63,7 +63,8 @@ class LongbenchGroup(ErrorExitGroup):
 def main(verbose: int, debug: bool) -> None:
     """Long-prompt text-to-image benchmarks and the LongAlign reference trainer.
 
-    Run `longbench eval` with no options for the offline synthetic benchmark.
+    Run `longbench eval` with no options for the offline benchmark: the miniature world's trained generators
+    (mini-v0, docs/mini.md).
     """
     import logging
 

@@ -4,7 +4,10 @@ Input: the output directory of ``longbench train mini-reproduce`` (``REPRO/<name
 ``REPRO/manifest.json``). Output (``--to``, default the package's :data:`longbench.mini.zoo.ZOO_DIR`): one
 directory per zoo model present (``<to>/<name>/``, the names of :data:`longbench.mini.zoo.NAMES`) and
 ``<to>/manifest.json``. Every floating-point tensor is stored as float16 (the issue's 25 MB budget: the fp32
-zoo is about 36 MB); the loaders read it back into the model's float32. The longSD checkpoints (the
+zoo is about 56 MB); the loaders read it back into the model's float32. A generator trained on another zoo
+generator (the reward models on ``longsd``) stores the parent's LoRA and its own stacked along the rank axis; the
+zoo keeps only its own slice (``lora_delta/pytorch_lora_weights.safetensors``, manifest ``lora_parent``), checked to be
+exact, and the loaders stack the two back (``longbench.longsd.lora.read_lora``). The longSD checkpoints (the
 generators) name their base ``mini:base`` instead of a path of the training machine, and their base probe
 (:func:`longbench.longsd.checkpoint.check_base`) is taken again on the shipped, fp16-rounded base.
 
@@ -81,9 +84,10 @@ def _base_probe(base_dir: Path) -> dict[str, Any]:
     return base_probe(unet, text)
 
 
-def _ship_checkpoint_manifest(src: Path, dst: Path, probe: dict[str, Any], repro: Path) -> None:
-    """A longSD checkpoint manifest whose base is ``mini:base`` (probed on the shipped base) and whose lineage
-    names zoo models rather than directories of the training machine."""
+def _ship_checkpoint_manifest(src: Path, dst: Path, probe: dict[str, Any], repro: Path,
+                              parent: tuple[str, int] | None) -> None:
+    """A longSD checkpoint manifest whose base is ``mini:base`` (probed on the shipped base), whose lineage
+    names zoo models rather than directories of the training machine, and, for a delta, its ``lora_parent``."""
     m = json.loads(src.read_text(encoding="utf-8"))
     if m.get("format") != "longsd":
         raise LongbenchError(f"--from: {src} is not a longSD checkpoint manifest")
@@ -93,7 +97,51 @@ def _ship_checkpoint_manifest(src: Path, dst: Path, probe: dict[str, Any], repro
         path = step.get("path")
         if path and str(Path(path).resolve()) in finals:
             step["path"] = finals[str(Path(path).resolve())]
+    if parent:
+        m["lora_parent"], m["lora_parent_rank"] = f"mini:{parent[0]}", parent[1]
     dst.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+
+
+def _lora_parent(name: str, repro: Path, present: list[str]) -> tuple[str, int] | None:
+    """(zoo name, rank) of the generator whose LoRA ``name`` was trained on (its lineage's last step), when that
+    model ships too: its LoRA must then be exactly the leading rank slice of ``name``'s, and only the rest ships
+    (:func:`_ship_delta`). None for a generator trained on the base."""
+    import torch
+
+    from longbench.longsd.lora import lora_rank_summary, read_lora
+    from longbench.mini import zoo
+
+    m = json.loads((repro / name / "final" / "manifest.json").read_text(encoding="utf-8"))
+    lineage = m.get("lineage") or []
+    finals = {(repro / n / "final").resolve(): n for n in present if n in zoo.GENERATORS and n != name}
+    parent = finals.get(Path(lineage[-1]["path"]).resolve()) if lineage and lineage[-1].get("path") else None
+    if parent is None:
+        return None
+    own, base = read_lora(repro / name / "final"), read_lora(repro / parent / "final")
+    ranks = lora_rank_summary(base)["ranks"]
+    if len(ranks) != 1:
+        raise LongbenchError(f"--from: {parent}'s LoRA has ranks {ranks}; a parent must have one rank")
+    for k, t in base.items():
+        mine = own.get(k)
+        if mine is None or not torch.equal(mine.narrow(0 if ".lora_A." in k else 1, 0, ranks[0]), t):
+            raise LongbenchError(f"--from: {name}'s LoRA does not start with its parent {parent}'s ({k}); it cannot "
+                                 "ship as a delta")
+    return parent, ranks[0]
+
+
+def _ship_delta(src_dir: Path, rank: int, dst: Path) -> None:
+    """Write the LoRA of ``src_dir`` without its leading ``rank`` ranks (its parent's), as float16."""
+    import torch
+    from safetensors.torch import save_file
+
+    from longbench.longsd.lora import read_lora
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    delta = {}
+    for k, t in read_lora(src_dir).items():
+        dim = 0 if ".lora_A." in k else 1
+        delta[f"unet.{k}"] = t.narrow(dim, rank, t.shape[dim] - rank).to(torch.float16).contiguous()
+    save_file(delta, str(dst), metadata={"format": "pt"})
 
 
 def _zoo_names() -> tuple[str, ...]:
@@ -114,6 +162,7 @@ def ship(repro: str | Path, to: str | Path | None = None, echo: Callable[[str], 
     from longalign.mini_reproduce import MANIFEST_FORMAT
     from longbench import jsonio
     from longbench.fileio import atomic_dir, check_writable
+    from longbench.longsd.checkpoint import LORA_DELTA_NAME, LORA_WEIGHT_NAME
     from longbench.mini import zoo
     from longbench.weights import file_sha256
 
@@ -157,14 +206,17 @@ def ship(repro: str | Path, to: str | Path | None = None, echo: Callable[[str], 
             if echo:
                 echo(f"mini-ship: {name}")
             final, out = repro / name / "final", tmp / name
+            parent = _lora_parent(name, repro, present) if name in zoo.GENERATORS else None
             for rel in files[name]:
                 src, dst = final / rel, out / rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                if src.suffix == ".safetensors":
+                if parent and rel == LORA_WEIGHT_NAME:
+                    _ship_delta(final, parent[1], out / LORA_DELTA_NAME)
+                elif src.suffix == ".safetensors":
                     _fp16_safetensors(src, dst)
                 elif name in zoo.GENERATORS and rel == "manifest.json":
                     probe = probe if probe is not None else _base_probe(tmp / zoo.BASE)
-                    _ship_checkpoint_manifest(src, dst, probe, repro)
+                    _ship_checkpoint_manifest(src, dst, probe, repro, parent)
                 else:
                     shutil.copyfile(src, dst)
             shipped = {p.relative_to(out).as_posix(): {"sha256": file_sha256(p), "bytes": p.stat().st_size}

@@ -252,7 +252,7 @@ def test_a_python_judge_that_raises_or_exits_is_exit_2_naming_the_judge(tmp_path
                                        "def leave(images, questions):\n    sys.exit(1)\n")
     (mods / "lb_judge_broken.py").write_text("raise RuntimeError('broken at import')\n")
     monkeypatch.syspath_prepend(str(mods))
-    base = ["eval", "--model", "synth:clip77", "--limit", "1", "--metric", "vqa", "--output", tmp_path / "runs",
+    base = ["eval", "--suite", "synth-v0", "--model", "synth:clip77", "--limit", "1", "--metric", "vqa", "--output", tmp_path / "runs",
             "--no-progress", "--metric-arg"]
     line = one_error_line(run([*base, "vqa.judge=python:lb_judges:boom"]))
     assert line == "error: vqa: judge python:lb_judges:boom raised ValueError: no VLM"

@@ -36,7 +36,8 @@ def test_ship_fp16_files_manifest_and_base_probe(mini_smoke_repro, mini_smoke_zo
     from safetensors.torch import load_file
 
     from longalign.mini_ship import BASE_SPEC, MAX_BYTES, SHIP_FORMAT
-    from longbench.longsd.checkpoint import read_manifest
+    from longbench.longsd.checkpoint import LORA_DELTA_NAME, LORA_WEIGHT_NAME, read_manifest
+    from longbench.longsd.lora import read_lora
 
     repro, zoo = mini_smoke_repro, mini_smoke_zoo
     source = json.loads((repro / "manifest.json").read_text())
@@ -50,16 +51,37 @@ def test_ship_fp16_files_manifest_and_base_probe(mini_smoke_repro, mini_smoke_zo
     assert sorted(m["models"]) == sorted(present)
     assert not (zoo / "vae").exists()  # the VAE ships inside base
     total = 0
+    deltas = []
     for name, entry in m["models"].items():
         src = source["models"][name]
         for key in ("stage", "config", "config_sha256", "data_seed", "train_seed", "steps", "check"):
             assert entry[key] == src[key], (name, key)
         on_disk = sorted(p.relative_to(zoo / name).as_posix() for p in (zoo / name).rglob("*") if p.is_file())
-        assert sorted(entry["files"]) == on_disk == sorted(src["files"])
+        expected = sorted(src["files"])
+        if (zoo / name / LORA_DELTA_NAME).is_file():  # a reward model: its parent's ranks ship once, with the parent
+            deltas.append(name)
+            expected = sorted(LORA_DELTA_NAME if r == LORA_WEIGHT_NAME else r for r in expected)
+        assert sorted(entry["files"]) == on_disk == expected
         for rel, f in entry["files"].items():
             p = zoo / name / rel
             assert f == {"sha256": _sha(p), "bytes": p.stat().st_size}
-            if rel.endswith(".safetensors"):  # every float tensor is the fp32 one rounded to fp16, exactly
+            if rel == LORA_DELTA_NAME:  # the trained rank-stacked LoRA without the parent's leading ranks, fp16
+                ck = read_manifest(zoo / name)
+                assert ck["lora_parent"] == "mini:longsd"
+                r = ck["lora_parent_rank"]
+                parent = load_file(str(repro / "longsd" / "final" / LORA_WEIGHT_NAME))
+                shipped, trained = load_file(str(p)), load_file(str(repro / name / "final" / LORA_WEIGHT_NAME))
+                assert shipped.keys() == trained.keys() == parent.keys()
+                for k, t in trained.items():
+                    dim = 0 if ".lora_A." in k else 1
+                    assert torch.equal(t.narrow(dim, 0, r), parent[k])
+                    assert torch.equal(shipped[k], t.narrow(dim, r, t.shape[dim] - r).to(torch.float16)), (name, k)
+                # read back: the whole trained LoRA, rounded to fp16
+                whole = read_lora(zoo / name)
+                assert whole.keys() == {k.removeprefix("unet.") for k in trained}
+                for k, t in trained.items():
+                    assert torch.equal(whole[k.removeprefix("unet.")], t.to(torch.float16).float()), (name, k)
+            elif rel.endswith(".safetensors"):  # every float tensor is the fp32 one rounded to fp16, exactly
                 shipped, trained = load_file(str(p)), load_file(str(repro / name / "final" / rel))
                 assert shipped.keys() == trained.keys()
                 for k, t in trained.items():
@@ -70,6 +92,7 @@ def test_ship_fp16_files_manifest_and_base_probe(mini_smoke_repro, mini_smoke_zo
         assert entry["bytes"] == sum(f["bytes"] for f in entry["files"].values())
         total += entry["bytes"]
     assert m["total_bytes"] == total <= MAX_BYTES
+    assert deltas == [n for n in ("reward-w0", "reward-w03", "reward-w1") if n in present] and deltas
 
     # the generators: base mini:base, probed on the shipped (fp16-rounded) base, loadable there
     from diffusers import UNet2DConditionModel
@@ -188,6 +211,27 @@ def test_generators_load_by_spec_like_plain_diffusers(mini_smoke_zoo):
 
     # the shipped checkpoint also loads as longsd:DIR, its mini:base resolving to the zoo it sits in
     assert build_model(f"longsd:{zoo / 'longsd'}").base_path() == str(zoo / "base")
+
+    # a reward model ships as a delta on mini:longsd: by spec = plain diffusers with both adapters on
+    from longbench.longsd.checkpoint import LORA_DELTA_NAME
+
+    got = np.stack([np.asarray(im) for im in build_model("mini:reward-w03", {"zoo": str(zoo), "fuse": "false"})
+                    .generate(reqs)]).astype(int)
+    pipe = StableDiffusionPipeline.from_pretrained(str(zoo / "base"))
+    pipe.set_progress_bar_config(disable=True)
+    with pytest.raises((OSError, ValueError)):  # no part of the LoRA loads by mistake: the slice sits one level down
+        pipe.load_lora_weights(str(zoo / "reward-w03"))
+    pipe.load_lora_weights(str(zoo / "longsd"), adapter_name="longsd")
+    pipe.load_lora_weights(str((zoo / "reward-w03" / LORA_DELTA_NAME).parent), adapter_name="reward")
+    pipe.set_adapters(["longsd", "reward"])
+    with torch.no_grad():
+        out = pipe(prompt_embeds=enc([it.prompt for it in items]), negative_prompt_embeds=enc.unconditional(2),
+                   num_inference_steps=check["steps"], guidance_scale=check["guidance"], output_type="np",
+                   generator=[torch.Generator().manual_seed(r.seed) for r in reqs]).images
+    want_reward = (out * 255).round().astype(int)
+    assert np.abs(got - want_reward).max() <= 1
+    # and the slice acts: without it (mini:longsd's images) some pixel moves by more than that tolerance
+    assert np.abs(want_reward - want).max() > 1
 
 
 def test_mini_spec_dispatch_errors_and_listing(mini_smoke_repro, monkeypatch, tmp_path):

@@ -111,7 +111,7 @@ def test_eval_end_to_end(tmp_path: Path, which, tiny_blip_dir, tiny_qwen_dir):  
     from cli import main
 
     path = tiny_blip_dir if which == "blip" else tiny_qwen_dir
-    r = CliRunner().invoke(main, ["eval", "--model", "synth:oracle", "--metric", "vqa", "--limit", "1",
+    r = CliRunner().invoke(main, ["eval", "--suite", "synth-v0", "--model", "synth:oracle", "--metric", "vqa", "--limit", "1",
                                   "--metric-arg", f"vqa.judge={path}", "--metric-arg", "vqa.max_new_tokens=3",
                                   "--output", str(tmp_path), "--json", "--no-progress"])
     assert r.exit_code == 0, r.output

@@ -174,7 +174,7 @@ def test_cli_end_to_end(tmp_path: Path):
 
     from cli import main
 
-    r = CliRunner().invoke(main, ["eval", "--model", "synth:oracle", "--model", "synth:corrupt-4", "--metric", "vqa",
+    r = CliRunner().invoke(main, ["eval", "--suite", "synth-v0", "--model", "synth:oracle", "--model", "synth:corrupt-4", "--metric", "vqa",
                                   "--limit", "4", "--output", str(tmp_path), "--json", "--no-progress"])
     assert r.exit_code == 0, r.output
     oracle, corrupt = json.loads(r.output)
@@ -199,7 +199,7 @@ def test_cli_bad_judge_is_one_line(tmp_path: Path):
                      ("vqa.judge=someorg/not-cached-vqa-model", "not found offline"),
                      ("vqa.questions=all", "questions must be one of"),
                      ("vqa.pic_num=5", "pic_num must be 1..4")):
-        r = CliRunner().invoke(main, ["eval", "--model", "synth:oracle", "--metric", "vqa", "--limit", "1",
+        r = CliRunner().invoke(main, ["eval", "--suite", "synth-v0", "--model", "synth:oracle", "--metric", "vqa", "--limit", "1",
                                       "--metric-arg", arg, "--output", str(tmp_path), "--no-progress"])
         assert r.exit_code == 2, (arg, r.output)
         assert msg in r.output, (arg, r.output)

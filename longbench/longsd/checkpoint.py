@@ -13,6 +13,14 @@ checkpoint (e.g. reward on align) stores the parent's LoRA and its own side by s
 (``[B_p, B_n] @ [A_p; A_n] = B_p A_p + B_n A_n``), with each LoRA's ``alpha/rank`` scale folded into ``B``,
 so one ``load_lora_weights(dir)`` reproduces the trained model exactly, without any chain of files.
 
+The one exception is a *shipped* checkpoint whose parent ships beside it (``longbench train mini-ship``: the
+reward models on ``mini:longsd``, to fit the zoo's size budget). It stores only its own rank slice, as
+``lora_delta/pytorch_lora_weights.safetensors``, and names the parent in the manifest (``lora_parent``, a
+``mini:`` zoo name resolved in the zoo the checkpoint sits in); :func:`longbench.longsd.lora.read_lora` stacks the
+two back into the whole LoRA. The slice sits in a sub-directory so that a plain ``load_lora_weights(dir)`` finds
+no weights and fails instead of loading part of the model; plain diffusers loads the parent and the slice as two
+adapters, both on (docs/mini.md, "The zoo").
+
 Checkpoints remember their base through a *probe* (strided samples of a few base weights plus the
 architecture) and refuse to load onto another base model.
 """
@@ -38,6 +46,8 @@ FORMAT = "longsd"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
+#: a shipped checkpoint's own rank slice on top of its ``lora_parent`` (module docstring)
+LORA_DELTA_NAME = "lora_delta/pytorch_lora_weights.safetensors"
 ADAPTER_DIR = "t5_adapter"
 PROBE_POINTS = 16
 _ARCH_KEYS_UNET = ("in_channels", "out_channels", "cross_attention_dim", "block_out_channels", "layers_per_block")
@@ -73,8 +83,9 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("stage", "base", "encoder"):
         if key not in m:
             raise LongbenchError(f"{f}: missing {key!r}")
-    if m["stage"] != "denscore" and not (d / LORA_WEIGHT_NAME).is_file():
-        raise LongbenchError(f"{d}: missing {LORA_WEIGHT_NAME}")
+    weights = LORA_DELTA_NAME if m.get("lora_parent") else LORA_WEIGHT_NAME
+    if m["stage"] != "denscore" and not (d / weights).is_file():
+        raise LongbenchError(f"{d}: missing {weights}")
     m["_dir"] = str(d)
     m["_adapter_dir"] = str(d / ADAPTER_DIR)
     return m

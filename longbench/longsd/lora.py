@@ -38,18 +38,41 @@ def lora_state_dict(unet: nn.Module, adapter_name: str) -> dict[str, torch.Tenso
     return sd
 
 
-def read_lora(ckpt_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The UNet LoRA of a checkpoint, keys without the ``unet.`` prefix."""
+def _read_lora_file(f: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    f = Path(ckpt_dir) / LORA_WEIGHT_NAME
-    sd = load_file(str(f))
     out = {}
-    for k, v in sd.items():
+    for k, v in load_file(str(f)).items():
         if not k.startswith("unet."):
             raise LongbenchError(f"{f}: unexpected key {k!r} (longSD LoRAs hold UNet weights only)")
         out[k[len("unet."):]] = v.float()
     return out
+
+
+def lora_parent_dir(spec: str, ckpt_dir: Path) -> Path:
+    """The directory of a shipped checkpoint's ``lora_parent`` (a ``mini:`` name in the zoo ``ckpt_dir`` sits in)."""
+    from longbench.mini import zoo
+
+    if not zoo.is_zoo_spec(spec):
+        raise LongbenchError(f"{ckpt_dir}: lora_parent {spec!r} is not a zoo model name (mini:NAME)")
+    return zoo.model_dir(spec[len(zoo.PREFIX):], ckpt_dir.parent)
+
+
+def read_lora(ckpt_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The UNet LoRA of a checkpoint, the whole difference from the base, keys without the ``unet.`` prefix: a
+    shipped delta (manifest ``lora_parent``) is stacked onto its parent's LoRA, the parent's ranks first."""
+    from longbench.longsd.checkpoint import LORA_DELTA_NAME, read_manifest
+
+    m = read_manifest(ckpt_dir)
+    d = Path(m["_dir"])
+    if not m.get("lora_parent"):
+        return _read_lora_file(d / LORA_WEIGHT_NAME)
+    parent = read_lora(lora_parent_dir(m["lora_parent"], d))
+    ranks = lora_rank_summary(parent)["ranks"]
+    if ranks != [m.get("lora_parent_rank")]:
+        raise LongbenchError(f"{d}: lora_parent {m['lora_parent']} has LoRA ranks {ranks}, the manifest expects "
+                             f"{m.get('lora_parent_rank')!r}")
+    return stack_loras(parent, _read_lora_file(d / LORA_DELTA_NAME))
 
 
 def stack_loras(parent: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -78,7 +101,6 @@ def lora_rank_summary(sd: dict[str, torch.Tensor]) -> dict[str, Any]:
 def fuse_checkpoint_lora(unet: nn.Module, ckpt_dir: str | os.PathLike) -> None:
     """Merge a checkpoint's LoRA into the UNet's weights (diffusers load → fuse → unload)."""
     name = "longsd_parent"
-    unet.load_lora_adapter(str(ckpt_dir), prefix="unet", adapter_name=name, weight_name=LORA_WEIGHT_NAME,
-                           use_safetensors=True, local_files_only=True)
+    unet.load_lora_adapter({f"unet.{k}": v for k, v in read_lora(ckpt_dir).items()}, prefix="unet", adapter_name=name)
     unet.fuse_lora(adapter_names=[name])
     unet.unload_lora()

@@ -25,7 +25,7 @@ GENERATORS = ("sd", "longsd", "naive", "reward-w0", "reward-w03", "reward-w1")
 NAMES = SCORERS + (BASE,) + GENERATORS
 #: whether the package ships the trained zoo: it switches ``longbench eval``'s offline default (no --suite)
 #: and ``mini-v0``'s default metrics to the zoo (trained generators; learned metrics on the zoo's scorers)
-SHIPPED = False
+SHIPPED = True
 #: prefix of a weights spec naming a zoo model (``mini:clip``)
 PREFIX = "mini:"
 

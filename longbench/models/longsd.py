@@ -83,7 +83,7 @@ class LongSDModel(DiffusersModel):
 
         from longbench.devices import torch_dtype
         from longbench.longsd import release
-        from longbench.longsd.checkpoint import LORA_WEIGHT_NAME, base_probe, check_base
+        from longbench.longsd.checkpoint import LORA_DELTA_NAME, LORA_WEIGHT_NAME, base_probe, check_base
         from longbench.weights import check_lora_loaded, pipeline_strict
 
         path = self.base_path()
@@ -98,18 +98,15 @@ class LongSDModel(DiffusersModel):
         check_base(self.manifest, base_probe(pipe.unet, pipe.text_encoder), self.base_spec)
         if self.manifest.get("format") == release.FORMAT:
             lora = release.release_lora(pipe.unet, self.manifest)  # the authors' tensor lists → peft keys
-            pipe.unet.load_lora_adapter({f"unet.{k}": v for k, v in lora.items()}, prefix="unet", adapter_name="longsd")
-            given, weights = set(lora), f"{self.checkpoint_dir} (release)"
+            weights = f"{self.checkpoint_dir} (release)"
         else:
-            from safetensors import safe_open
+            from longbench.longsd.lora import read_lora
 
-            lora_file = self.checkpoint_dir / LORA_WEIGHT_NAME
-            with safe_open(str(lora_file), framework="pt") as f:
-                given = {k.removeprefix("unet.") for k in f.keys()}  # noqa: SIM118 - safe_open is not iterable
-            pipe.unet.load_lora_adapter(str(self.checkpoint_dir), prefix="unet", adapter_name="longsd",
-                                        weight_name=LORA_WEIGHT_NAME, use_safetensors=True, local_files_only=True)
-            weights = str(lora_file)
-        check_lora_loaded(pipe.unet, given, "longsd", what=f"{self.spec} LoRA", weights=weights)
+            lora = read_lora(self.checkpoint_dir)  # a shipped delta comes back stacked onto its parent
+            own = LORA_DELTA_NAME if self.manifest.get("lora_parent") else LORA_WEIGHT_NAME
+            weights = str(self.checkpoint_dir / own)
+        pipe.unet.load_lora_adapter({f"unet.{k}": v for k, v in lora.items()}, prefix="unet", adapter_name="longsd")
+        check_lora_loaded(pipe.unet, set(lora), "longsd", what=f"{self.spec} LoRA", weights=weights)
         if self.options.fuse:
             pipe.unet.fuse_lora(adapter_names=["longsd"])
         sampler = self.manifest.get("inference") or {}
