@@ -368,7 +368,7 @@ def render(data: ReportData, command: str) -> str:
               (f"- World: suite `{s['name']}` v{s['version']} (sha256 `{s['sha256'][:16]}`), {s['n']} items scored "
                f"({scored}), global seed {data.seed} (per-item seeds derive from it, so a limited run draws the "
                "same images as a full one)."),
-              f"- Zoo: `{data.zoo}`:", ""]
+              f"- Zoo: {_zoo_name(data.zoo)}:", ""]
     zoo_rows = [[f"`{m['name']}`", m["stage"] or "-", m["steps"] if m["steps"] is not None else "-",
                  f"{m['wall_s']:.0f} s" if m["wall_s"] is not None else "-", f"{m['bytes'] / 1e6:.2f} MB",
                  f"`{m['sha256'][:12]}`"] for m in data.zoo_models]
@@ -425,6 +425,13 @@ def _generators() -> tuple[str, ...]:
     from longbench.mini import zoo as Z
 
     return Z.GENERATORS
+
+
+def _zoo_name(zoo: Path) -> str:
+    """The shipped zoo by name (its path depends on where the package is installed), another by its path."""
+    from longbench.mini.zoo import ZOO_DIR
+
+    return "the shipped zoo (`longbench/mini/weights`)" if zoo.resolve() == ZOO_DIR.resolve() else f"`{zoo}`"
 
 
 def report_command(zoo: str | Path | None, out: str | Path, limit: int | None, seed: int) -> str:

@@ -199,6 +199,7 @@ def test_mini_ladder_preferences_are_adjacent_rungs():
     ("base", "data.mini_captions=words", "data.mini_captions"),
     ("base", "noise.rescale_betas_zero_snr=true", "needs noise.prediction_type=v_prediction"),
     ("base", "noise.timestep_spacing=last", "noise.timestep_spacing"),
+    ("base", "encoding.merge=concat", "encoding.merge='concat': expected one of longalign, naive"),
     ("denscore", "pairs.mini_corrupt=[0]", "pairs.mini_corrupt"),
 ])
 def test_config_errors_name_the_key(stage, override, message):
@@ -504,3 +505,33 @@ def test_mini_reproduce_cli_errors(tmp_path):
     res = CliRunner().invoke(train, ["mini-reproduce", "--out", str(tmp_path / "o"), "--only", "base",
                                      "--configs", str(ROOT / "docs" / "examples" / "mini")])
     assert res.exit_code == 2 and "base needs clip" in res.output
+
+
+def test_base_encoding_merge_naive_keeps_the_end_token(mini_smoke_repro):
+    """``encoding.merge: naive`` trains the base on whole segment encodings: for a one-sentence caption CLIP's 77
+    states (end token and the encoder's padding states), what a plain Stable Diffusion pipeline computes; the
+    default (LongAlign's merge) keeps the start and word states and replaces the rest by the padding embedding."""
+    import torch
+    from accelerate import Accelerator
+
+    from longalign.config import load_config, stage_class
+    from longbench.mini.suite import train_items
+
+    parts = [f"components.text_encoder={mini_smoke_repro / 'clip' / 'final'}",
+             f"components.vae={mini_smoke_repro / 'vae' / 'final'}", "data.mini_size=4", "base.eval_items=0"]
+    caption = "two red circles in the top left corner."
+    got = {}
+    for merge in ("naive", "longalign"):
+        cfg = load_config("base", None, [*parts, f"encoding.merge={merge}"])
+        stage = stage_class("base")(cfg, Accelerator(cpu=True))
+        stage.setup()
+        with torch.no_grad():
+            got[merge] = stage.encoder([caption])[0]
+            ids = stage.tokenizer([caption], padding="max_length", max_length=77, return_tensors="pt").input_ids
+            plain = stage.text_encoder(ids)[0][0]
+    assert len(train_items(4, cfg.data.mini_seed)) == 4
+    assert got["naive"].shape == got["longalign"].shape == (77, plain.shape[-1])
+    assert torch.allclose(got["naive"], plain, atol=1e-5)
+    n = len(stage.tokenizer(caption).input_ids)  # start, words, end
+    assert torch.allclose(got["longalign"][: n - 1], plain[: n - 1], atol=1e-5)  # start and words: the same states
+    assert not torch.allclose(got["longalign"][n - 1:], plain[n - 1:], atol=1e-3)  # end and padding: replaced

@@ -124,12 +124,16 @@ class NoiseSection:
 class EncodingSection:
     token_length: int = 77
     splitter: str = "longalign"
+    #: ``naive`` keeps every segment whole, end token included (for a one-sentence caption at 77 positions:
+    #: Stable Diffusion's own encoding); ``longalign`` drops end tokens for the padding embedding
+    merge: str = "longalign"
 
     def check(self) -> None:
-        from longbench.longsd.encoding import check_token_length
+        from longbench.longsd.encoding import check_merge, check_token_length
 
         check_token_length(self.token_length, 77, "encoding.token_length")
         check_splitter(self.splitter, "encoding.splitter")
+        check_merge(self.merge, "encoding.merge")
 
 
 @dataclass
@@ -241,7 +245,8 @@ class BaseUnetStage(DiffusionStage):
         self.parent = None
         self.t5_tokenizer = self.t5_encoder = self.adapter = None
         self.encoder = SegmentEncoder(self.tokenizer, self.text_encoder, cfg.encoding.token_length,
-                                      cfg.encoding.splitter, text_grad=cfg.base.train_text_encoder)
+                                      cfg.encoding.splitter, merge=cfg.encoding.merge,
+                                      text_grad=cfg.base.train_text_encoder)
         self.eval_items = None
         if cfg.base.eval_items:
             from longalign.data.mini import eval_items
