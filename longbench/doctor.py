@@ -36,6 +36,8 @@ def report() -> None:
     except Exception as e:  # report, never crash the doctor
         console.print(f"CLIP tokenizer: [red]failed[/red] ({e})")
 
+    console.print(f"miniature zoo (the offline default): {_zoo_status()}")
+
     weights = Table(title="metric weights (offline)", title_justify="left")
     for col in ("metric", "weights", "status"):
         weights.add_column(col, overflow="fold")
@@ -57,3 +59,23 @@ def report() -> None:
             weights.add_row(name, entry["spec"], "[green]found[/green]: " + entry.get("where", "") if ok
                             else "[red]missing[/red]: " + entry.get("where", ""))
     console.print(weights)
+
+
+def _zoo_status() -> str:
+    """Whether the shipped miniature zoo is complete: every file its manifest lists, with its size."""
+    from longbench import jsonio
+    from longbench.mini import zoo
+
+    manifest = zoo.ZOO_DIR / "manifest.json"
+    if not zoo.SHIPPED:
+        return "not shipped in this build"
+    try:
+        models = jsonio.read_json(manifest)["models"]
+        bad = [f"{name}/{rel}" for name, m in models.items() for rel, f in m["files"].items()
+               if not (zoo.ZOO_DIR / name / rel).is_file() or (zoo.ZOO_DIR / name / rel).stat().st_size != f["bytes"]]
+    except Exception as e:  # report, never crash the doctor
+        return f"[red]unreadable[/red] ({manifest}: {e})"
+    if bad:
+        return f"[red]incomplete[/red]: {len(bad)} file(s) missing or of another size, e.g. {bad[0]} ({zoo.ZOO_DIR})"
+    total = sum(m["bytes"] for m in models.values())
+    return f"[green]ok[/green]: {len(models)} models, {total / 1e6:.2f} MB ({zoo.ZOO_DIR})"

@@ -341,3 +341,20 @@ def test_miniature_default_eval_on_a_smoke_zoo(mini_smoke_zoo, monkeypatch, tmp_
     proto = runs[1]["protocols"]
     assert proto["denscore"]["model"]["model"] == "mini:denscore"
     assert proto["fid-clip"]["reference"]["source"] == "images of model mini:oracle"
+
+
+def test_doctor_reports_the_zoo(mini_smoke_zoo, tmp_path, monkeypatch):
+    """`longbench doctor` says whether the shipped zoo is complete: every file of its manifest, at its size."""
+    from longbench import doctor
+    from longbench.mini import zoo as zoo_mod
+
+    copy = tmp_path / "zoo"
+    shutil.copytree(mini_smoke_zoo, copy)
+    monkeypatch.setattr(zoo_mod, "ZOO_DIR", copy)
+    monkeypatch.setattr(zoo_mod, "SHIPPED", True)
+    n = len(json.loads((copy / "manifest.json").read_text())["models"])
+    assert doctor._zoo_status().startswith(f"[green]ok[/green]: {n} models")
+    (copy / "longsd" / "pytorch_lora_weights.safetensors").write_bytes(b"x")
+    assert "incomplete[/red]: 1 file(s)" in doctor._zoo_status() and "longsd/pytorch_lora_weights" in doctor._zoo_status()
+    monkeypatch.setattr(zoo_mod, "SHIPPED", False)
+    assert doctor._zoo_status() == "not shipped in this build"
