@@ -542,3 +542,28 @@ def test_runner_end_to_end_fid_clip(clip_dir: Path, tmp_path: Path) -> None:
     assert entry["by_bucket"]["<=77"]["value"] == pytest.approx(short.compute()["fid-clip"], rel=CROSS_BATCH_REL)
     assert entry["by_bucket"]["<=77"]["n"] == 5
     assert list((tmp_path / "runs" / "cache" / "metrics" / "fid-reference").glob("fid-clip-*.npz"))
+
+
+def test_small_sample_warning_only_for_the_whole_set(caplog: pytest.LogCaptureFixture) -> None:
+    """FID from no more images than feature dimensions warns once for the run's value; a small length bucket of
+    an otherwise large run (mini-v0's 25 prompts within 77 tokens) only logs at INFO."""
+    import logging
+
+    torch.manual_seed(0)
+    ref_mu, ref_sigma = torch.zeros(256, dtype=torch.float64), torch.eye(256, dtype=torch.float64)
+    m = FrechetStub()
+    m.set_reference(ref_mu, ref_sigma)
+    labels = ["<=77"] * 10 + ["78-154"] * 290
+    m.update_features(torch.rand(300, 256, dtype=torch.float64), buckets=labels)
+    with caplog.at_level(logging.INFO, logger="longbench.metrics.fid"):
+        m.compute()
+        groups = m.compute_groups(labels)
+    assert set(groups) == {"<=77", "78-154"}
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "'<=77' from 10 images" in caplog.records[0].message
+    caplog.clear()
+    small = FrechetStub(by_bucket=False)
+    small.set_reference(ref_mu, ref_sigma)
+    small.update_features(torch.rand(12, 256, dtype=torch.float64))
+    with caplog.at_level(logging.INFO, logger="longbench.metrics.fid"):
+        small.compute()
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and "from 12 images" in caplog.records[0].message

@@ -249,13 +249,16 @@ class FrechetMetric(LongbenchMetric):
                     logger.info("%s: group %r has %d image(s); FID needs 2", self.name, label, int(counts[k]))
                     continue
                 mu, sigma = F.gaussian_from_moments(self.feature_sum[k], self.feature_outer[k], counts[k])
-                out[label] = {self.name: self._distance(mu, sigma, int(counts[k]))}
+                out[label] = {self.name: self._distance(mu, sigma, int(counts[k]), group=label)}
             return out
 
-    def _distance(self, mu: torch.Tensor, sigma: torch.Tensor, n: int) -> float:
+    def _distance(self, mu: torch.Tensor, sigma: torch.Tensor, n: int, group: str | None = None) -> float:
         ref = self.reference()
         d = mu.shape[0]
-        if n <= d and not self._warned_small:
+        if n <= d and group is not None:  # a small length bucket of a run is routine: not worth a warning
+            logger.info("%s of group %r from %d images, fewer than the %d feature dimensions: biased upward",
+                        self.name, group, n, d)
+        elif n <= d and not self._warned_small:
             self._warned_small = True
             logger.warning("%s from %d images, fewer than the %d feature dimensions: the covariance is singular "
                            "and FID is biased upward; compare only runs with the same number of images",
