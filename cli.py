@@ -41,6 +41,20 @@ def default_suite() -> str:
     return "mini-v0" if zoo.SHIPPED else "synth-v0"
 
 
+#: the built-in worlds: the model-spec kind that draws one, and its suite
+WORLD_SUITES = {"synth": "synth-v0", "mini": "mini-v0"}
+
+
+def check_world_of_default_suite(models: tuple[str, ...], suite: str) -> None:
+    """A world's model (``synth:oracle``) run without --suite on another world's default suite is a one-line
+    error that says which --suite to add, instead of a failure on the suite's first item."""
+    for spec in models:
+        kind = spec.split(":", 1)[0]
+        if WORLD_SUITES.get(kind, suite) != suite:
+            raise LongbenchError(f"--model {spec} draws the {kind} world's scenes, but no --suite was given and "
+                                   f"the default suite is {suite}; add --suite {WORLD_SUITES[kind]}")
+
+
 class LongbenchGroup(ErrorExitGroup):
     """The top-level group: imports lazy sub-commands on demand; errors map to exit codes (cli_support)."""
 
@@ -164,7 +178,9 @@ def eval_cmd(models: tuple[str, ...], suite: str | None, metrics: tuple[str, ...
     from longbench.gates import Gates
     from longbench.runner import EvalConfig
 
-    suite = suite or default_suite()
+    if suite is None:
+        suite = default_suite()
+        check_world_of_default_suite(models, suite)
     config = EvalConfig(
         models=list(models) or list(DEFAULT_MODELS.get(suite, DEFAULT_MODELS["synth-v0"])), suite=suite,
         metrics=list(metrics) or None,

@@ -449,3 +449,20 @@ def test_make_tiny_base_under_a_file_names_the_argument_and_builds_nothing(tmp_p
     line = one_error_line(run(["train", "make-tiny-base", blocker / "base"]))
     assert line == f"error: DIRECTORY {blocker / 'base'}: {blocker} is not a directory"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_world_model_without_suite_names_the_suite_to_add(tmp_path, monkeypatch):
+    """Without --suite the default suite is one world's; another world's model says which --suite to add, in one
+    line, before anything runs (it used to fail on the first item with an error about meta.scene)."""
+    import cli
+    from longbench.mini import zoo
+
+    monkeypatch.setattr(zoo, "SHIPPED", True)  # default suite mini-v0
+    line = one_error_line(run(["eval", "--model", "synth:oracle", "--limit", "1", "--output", tmp_path / "runs"]))
+    assert line == ("error: --model synth:oracle draws the synth world's scenes, but no --suite was given and the "
+                    "default suite is mini-v0; add --suite synth-v0")
+    monkeypatch.setattr(zoo, "SHIPPED", False)  # default suite synth-v0
+    line = one_error_line(run(["eval", "--model", "mini:oracle", "--limit", "1", "--output", tmp_path / "runs"]))
+    assert line.endswith("the default suite is synth-v0; add --suite mini-v0")
+    assert not (tmp_path / "runs").exists()
+    cli.check_world_of_default_suite(("python:m:f", "diffusers:x", "synth:clip77"), "synth-v0")  # no world clash

@@ -250,6 +250,12 @@ def test_mini_spec_dispatch_errors_and_listing(mini_smoke_repro, monkeypatch, tm
         build_model("mini:longsdd")
     with pytest.raises(LongbenchError, match=r"did you mean 'mini:oracle'"):
         build_model("mini:orcle")
+    # nothing close: both families are listed, so a new user learns that the generators exist
+    for spec in ("mini:nope", "mini:"):
+        with pytest.raises(LongbenchError) as e:
+            build_model(spec)
+        assert "did you mean" not in str(e.value)
+        assert "(generators: sd, longsd, naive, reward-w0, reward-w03, reward-w1; scene models: oracle" in str(e.value)
     # scene models read scale only; the generators' options (one --model-arg list per run) change nothing
     oracle = build_model("mini:oracle", {"zoo": "/elsewhere", "steps": "3"})
     assert isinstance(oracle, MiniSceneModel) and oracle.identity() == build_model("mini:oracle").identity()

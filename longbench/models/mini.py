@@ -71,12 +71,13 @@ class MiniModel:
         try:
             return MiniSceneModel(arg, args)
         except LongbenchError as e:
-            close = difflib.get_close_matches(arg, zoo.GENERATORS, n=1, cutoff=0.6)
-            if close and str(e).startswith("unknown mini model"):
-                raise LongbenchError(f"unknown mini model {arg!r}; did you mean 'mini:{close[0]}'? (generators: "
-                                     f"{', '.join(zoo.GENERATORS)}; scene models: oracle, clip<N>, "
-                                     "corrupt-<K>, random)") from None
-            raise
+            if not str(e).startswith("unknown mini model"):
+                raise
+            # the scene models' own hint knows nothing of the zoo: name both families, the closest first
+            close = difflib.get_close_matches(arg, [*zoo.GENERATORS, "oracle", "random"], n=1, cutoff=0.6)
+            hint = f"; did you mean 'mini:{close[0]}'?" if close else ""
+            raise LongbenchError(f"unknown mini model {arg!r}{hint} (generators: {', '.join(zoo.GENERATORS)}; "
+                                 "scene models: oracle, clip<N>, corrupt-<K>, random)") from None
 
 
 class MiniSceneModel(SceneModel):
