@@ -21,7 +21,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from longbench.errors import LongbenchError
 
@@ -84,8 +84,14 @@ def _base_probe(base_dir: Path) -> dict[str, Any]:
     return base_probe(unet, text)
 
 
+class _Parent(NamedTuple):
+    name: str  # the parent's zoo name
+    rank: int  # its LoRA rank: the leading ranks of the child's
+    own: dict[str, Any]  # the child's LoRA without them
+
+
 def _ship_checkpoint_manifest(src: Path, dst: Path, probe: dict[str, Any], repro: Path,
-                              parent: tuple[str, int] | None) -> None:
+                              parent: _Parent | None) -> None:
     """A longSD checkpoint manifest whose base is ``mini:base`` (probed on the shipped base), whose lineage
     names zoo models rather than directories of the training machine, and, for a delta, its ``lora_parent``."""
     m = json.loads(src.read_text(encoding="utf-8"))
@@ -98,17 +104,17 @@ def _ship_checkpoint_manifest(src: Path, dst: Path, probe: dict[str, Any], repro
         if path and str(Path(path).resolve()) in finals:
             step["path"] = finals[str(Path(path).resolve())]
     if parent:
-        m["lora_parent"], m["lora_parent_rank"] = f"mini:{parent[0]}", parent[1]
+        m["lora_parent"], m["lora_parent_rank"] = f"mini:{parent.name}", parent.rank
     dst.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
 
 
-def _lora_parent(name: str, repro: Path, present: list[str]) -> tuple[str, int] | None:
-    """(zoo name, rank) of the generator whose LoRA ``name`` was trained on (its lineage's last step), when that
-    model ships too: its LoRA must then be exactly the leading rank slice of ``name``'s, and only the rest ships
-    (:func:`_ship_delta`). None for a generator trained on the base."""
+def _lora_parent(name: str, repro: Path, present: list[str]) -> _Parent | None:
+    """The parent of a generator trained on another zoo generator that ships too (its lineage's last step): the
+    parent's LoRA must be exactly the leading rank slice of ``name``'s, and only the rest ships. None for a
+    generator trained on the base."""
     import torch
 
-    from longbench.longsd.lora import lora_rank_summary, read_lora
+    from longbench.longsd.lora import lora_rank_summary, read_lora, split_lora
     from longbench.mini import zoo
 
     m = json.loads((repro / name / "final" / "manifest.json").read_text(encoding="utf-8"))
@@ -117,31 +123,26 @@ def _lora_parent(name: str, repro: Path, present: list[str]) -> tuple[str, int] 
     parent = finals.get(Path(lineage[-1]["path"]).resolve()) if lineage and lineage[-1].get("path") else None
     if parent is None:
         return None
-    own, base = read_lora(repro / name / "final"), read_lora(repro / parent / "final")
+    base = read_lora(repro / parent / "final")
     ranks = lora_rank_summary(base)["ranks"]
     if len(ranks) != 1:
         raise LongbenchError(f"--from: {parent}'s LoRA has ranks {ranks}; a parent must have one rank")
+    head, own = split_lora(read_lora(repro / name / "final"), ranks[0])
     for k, t in base.items():
-        mine = own.get(k)
-        if mine is None or not torch.equal(mine.narrow(0 if ".lora_A." in k else 1, 0, ranks[0]), t):
+        if k not in head or not torch.equal(head[k], t):
             raise LongbenchError(f"--from: {name}'s LoRA does not start with its parent {parent}'s ({k}); it cannot "
                                  "ship as a delta")
-    return parent, ranks[0]
+    return _Parent(parent, ranks[0], own)
 
 
-def _ship_delta(src_dir: Path, rank: int, dst: Path) -> None:
-    """Write the LoRA of ``src_dir`` without its leading ``rank`` ranks (its parent's), as float16."""
+def _ship_delta(own: dict[str, Any], dst: Path) -> None:
+    """Write a LoRA slice as float16 safetensors (peft keys with the ``unet.`` prefix)."""
     import torch
     from safetensors.torch import save_file
 
-    from longbench.longsd.lora import read_lora
-
     dst.parent.mkdir(parents=True, exist_ok=True)
-    delta = {}
-    for k, t in read_lora(src_dir).items():
-        dim = 0 if ".lora_A." in k else 1
-        delta[f"unet.{k}"] = t.narrow(dim, rank, t.shape[dim] - rank).to(torch.float16).contiguous()
-    save_file(delta, str(dst), metadata={"format": "pt"})
+    save_file({f"unet.{k}": t.to(torch.float16).contiguous() for k, t in own.items()}, str(dst),
+              metadata={"format": "pt"})
 
 
 def _zoo_names() -> tuple[str, ...]:
@@ -211,7 +212,7 @@ def ship(repro: str | Path, to: str | Path | None = None, echo: Callable[[str], 
                 src, dst = final / rel, out / rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 if parent and rel == LORA_WEIGHT_NAME:
-                    _ship_delta(final, parent[1], out / LORA_DELTA_NAME)
+                    _ship_delta(parent.own, out / LORA_DELTA_NAME)
                 elif src.suffix == ".safetensors":
                     _fp16_safetensors(src, dst)
                 elif name in zoo.GENERATORS and rel == "manifest.json":

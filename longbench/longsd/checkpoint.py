@@ -83,12 +83,17 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     for key in ("stage", "base", "encoder"):
         if key not in m:
             raise LongbenchError(f"{f}: missing {key!r}")
-    weights = LORA_DELTA_NAME if m.get("lora_parent") else LORA_WEIGHT_NAME
+    weights = own_lora_name(m)
     if m["stage"] != "denscore" and not (d / weights).is_file():
         raise LongbenchError(f"{d}: missing {weights}")
     m["_dir"] = str(d)
     m["_adapter_dir"] = str(d / ADAPTER_DIR)
     return m
+
+
+def own_lora_name(manifest: dict[str, Any]) -> str:
+    """The checkpoint's own LoRA file: the whole LoRA, or a shipped delta's slice (manifest ``lora_parent``)."""
+    return LORA_DELTA_NAME if manifest.get("lora_parent") else LORA_WEIGHT_NAME
 
 
 def open_checkpoint(path: str | os.PathLike, *, align: str | None = None, merge: str | None = None) -> dict[str, Any]:

@@ -61,18 +61,19 @@ def lora_parent_dir(spec: str, ckpt_dir: Path) -> Path:
 def read_lora(ckpt_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The UNet LoRA of a checkpoint, the whole difference from the base, keys without the ``unet.`` prefix: a
     shipped delta (manifest ``lora_parent``) is stacked onto its parent's LoRA, the parent's ranks first."""
-    from longbench.longsd.checkpoint import LORA_DELTA_NAME, read_manifest
+    from longbench.longsd.checkpoint import own_lora_name, read_manifest
 
     m = read_manifest(ckpt_dir)
     d = Path(m["_dir"])
+    own = _read_lora_file(d / own_lora_name(m))
     if not m.get("lora_parent"):
-        return _read_lora_file(d / LORA_WEIGHT_NAME)
+        return own
     parent = read_lora(lora_parent_dir(m["lora_parent"], d))
     ranks = lora_rank_summary(parent)["ranks"]
     if ranks != [m.get("lora_parent_rank")]:
         raise LongbenchError(f"{d}: lora_parent {m['lora_parent']} has LoRA ranks {ranks}, the manifest expects "
                              f"{m.get('lora_parent_rank')!r}")
-    return stack_loras(parent, _read_lora_file(d / LORA_DELTA_NAME))
+    return stack_loras(parent, own)
 
 
 def stack_loras(parent: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -90,6 +91,18 @@ def stack_loras(parent: dict[str, torch.Tensor], new: dict[str, torch.Tensor]) -
         else:
             raise LongbenchError(f"cannot stack LoRA tensor {key!r} (only lora_A/lora_B weights are supported)")
     return out
+
+
+def split_lora(whole: dict[str, torch.Tensor], rank: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The inverse of :func:`stack_loras`: the leading ``rank`` ranks of every tensor and the rest."""
+    head, rest = {}, {}
+    for key, value in whole.items():
+        if ".lora_A." not in key and ".lora_B." not in key:
+            raise LongbenchError(f"cannot split LoRA tensor {key!r} (only lora_A/lora_B weights are supported)")
+        dim = 0 if ".lora_A." in key else 1
+        head[key] = value.narrow(dim, 0, rank)
+        rest[key] = value.narrow(dim, rank, value.shape[dim] - rank)
+    return head, rest
 
 
 def lora_rank_summary(sd: dict[str, torch.Tensor]) -> dict[str, Any]:

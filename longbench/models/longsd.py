@@ -83,7 +83,7 @@ class LongSDModel(DiffusersModel):
 
         from longbench.devices import torch_dtype
         from longbench.longsd import release
-        from longbench.longsd.checkpoint import LORA_DELTA_NAME, LORA_WEIGHT_NAME, base_probe, check_base
+        from longbench.longsd.checkpoint import base_probe, check_base, own_lora_name
         from longbench.weights import check_lora_loaded, pipeline_strict
 
         path = self.base_path()
@@ -103,8 +103,7 @@ class LongSDModel(DiffusersModel):
             from longbench.longsd.lora import read_lora
 
             lora = read_lora(self.checkpoint_dir)  # a shipped delta comes back stacked onto its parent
-            own = LORA_DELTA_NAME if self.manifest.get("lora_parent") else LORA_WEIGHT_NAME
-            weights = str(self.checkpoint_dir / own)
+            weights = str(self.checkpoint_dir / own_lora_name(self.manifest))
         pipe.unet.load_lora_adapter({f"unet.{k}": v for k, v in lora.items()}, prefix="unet", adapter_name="longsd")
         check_lora_loaded(pipe.unet, set(lora), "longsd", what=f"{self.spec} LoRA", weights=weights)
         if self.options.fuse:
