@@ -194,6 +194,7 @@ def test_mini_ladder_preferences_are_adjacent_rungs():
 @pytest.mark.parametrize("stage,override,message", [
     ("clip", "data.mini_seed=20250611", "data.mini_seed=20250611 is the mini-v0 test split's seed"),
     ("clip", "clip.eval_seed=1", "clip.eval_seed=1 equals data.mini_seed"),
+    ("clip", "clip.word_loss=-0.5", "clip.word_loss"),
     ("vae", "vae.block_out_channels=[24,32]", "24 is not a multiple of vae.norm_num_groups=16"),
     ("base", "train.max_steps=1", "components.text_encoder and components.vae are required"),
     ("base", "data.mini_captions=words", "data.mini_captions"),
@@ -210,6 +211,35 @@ def test_config_errors_name_the_key(stage, override, message):
         extra = ["components.text_encoder=a", "components.vae=b"]
     with pytest.raises(LongbenchError, match=message.replace("[", r"\[").replace(".", r"\.")):
         load_config(stage, None, [override, *extra])
+
+
+def test_word_vectors_project_the_mean_of_the_word_rows(mini_tok):
+    """``clip.word_loss``'s vectors: the text projection of the mean of the last-layer rows strictly between the
+    start and the first end token, whatever the padding; checked against numpy on explicit row slices."""
+    import numpy as np
+    import torch
+
+    from longalign.stages.clip import ClipSection, fresh_clip, word_vectors
+
+    torch.manual_seed(0)
+    model = fresh_clip(ClipSection(text_width=32, text_layers=1, text_heads=2, vision_width=32, vision_layers=1,
+                                   vision_heads=2, projection_dim=16), mini_tok).eval()
+    texts = ["four red squares in the top left corner.", "a blue circle.", "the background is white."]
+    enc = mini_tok(texts, padding="longest", return_tensors="pt")
+    with torch.no_grad():
+        hidden = model.text_model(**enc).last_hidden_state
+        got = word_vectors(model, hidden, enc.input_ids, enc.attention_mask).numpy()
+        alone = [word_vectors(model, model.text_model(**e).last_hidden_state, e.input_ids, e.attention_mask)
+                 for e in (mini_tok([t], return_tensors="pt") for t in texts)]
+    proj = model.text_projection.weight.detach().numpy().astype(np.float64)
+    for i, text in enumerate(texts):
+        n = len(mini_tok(text).input_ids)  # start, words, end
+        assert n < hidden.shape[1] or i == 0
+        mean = hidden[i, 1:n - 1].numpy().astype(np.float64).mean(0)
+        want = proj @ mean
+        np.testing.assert_allclose(got[i], want / np.linalg.norm(want), atol=1e-5)
+        np.testing.assert_allclose(got[i], alone[i][0].numpy(), atol=1e-5)  # padding rows change nothing
+    assert np.abs(got[1] - got[2]).max() > 0.1  # different words, different vectors
 
 
 # ------------------------------------------------------------------------------------------ end to end

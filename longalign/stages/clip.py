@@ -4,7 +4,8 @@ Built for the miniature world (``data.format: mini`` with ``data.mini_captions: 
 each image against each of its fact sentences and its whole prompt), but any pair dataset of the
 ``data`` section works. The model is fresh (architecture in the ``clip`` section, weights drawn from
 ``train.seed``) or continues from ``clip.init``. Loss: CLIP's symmetric in-batch cross-entropy with a
-learned temperature (``CLIPModel(return_loss=True)``). Images: ``data.resolution`` pixels, resized to
+learned temperature (``CLIPModel(return_loss=True)``), plus ``clip.word_loss`` times the same loss on the
+projected mean of each text's word states (:func:`word_vectors`). Images: ``data.resolution`` pixels, resized to
 ``clip.image_size`` (bicubic, antialiased) when they differ, CLIP-normalised — the preprocessing the
 saved image processor applies at evaluation.
 
@@ -17,8 +18,10 @@ The checkpoint is a transformers model directory (safetensors, tokenizer, ``CLIP
 (``--metric-arg model=DIR``), ``denscore`` starts from it (``scorer.init``) and the ``base`` stage takes
 its text tower as the text encoder of a pipeline. On save, the model is checked on ``clip.eval_items``
 held-out items (seed ``clip.eval_seed``): image→prompt top-1 retrieval accuracy with the Denscore
-prompt vector (mean of normalised sentence vectors) and with the truncated whole prompt; chance is
-1 / ``clip.eval_items``.
+prompt vector (mean of normalised sentence vectors) and with the truncated whole prompt (chance
+1 / ``clip.eval_items``), and twin accuracy: how often a fact sentence scores its render above the render with
+one of its facts broken, by the end-token vector (``twin_accuracy``) and by the word vector
+(``twin_accuracy_words``); chance 0.5.
 """
 
 from __future__ import annotations
@@ -60,6 +63,10 @@ class ClipSection:
     vision_layers: int = 4
     vision_heads: int = 4
     projection_dim: int = 128
+    #: weight of the word-state loss: the same contrastive loss on the projected mean of each text's word
+    #: states (last layer, start/end/padding excluded). CLIP's own loss reads only the end token, so without it
+    #: the word states a segment-merged prompt keeps are trained only through attention (docs/mini.md)
+    word_loss: float = 0.0
     #: held-out miniature items checked at every save (0: no check); their seed (never a training seed)
     eval_items: int = 64
     eval_seed: int = 7
@@ -74,6 +81,7 @@ class ClipSection:
         require(self.vision_width % self.vision_heads == 0, "clip.vision_width must be a multiple of "
                 "clip.vision_heads")
         require(bool(self.tokenizer), "clip.tokenizer is required: mini, clip or a tokenizer directory")
+        check_range(self.word_loss, "clip.word_loss", 0.0, why="0: CLIP's end-token loss only")
         check_range(self.eval_items, "clip.eval_items", 0, why="0: no check")
         check_mini_seed(self.eval_seed, "clip.eval_seed")
 
@@ -112,6 +120,22 @@ def fresh_clip(section: ClipSection, tokenizer: Any) -> Any:
                               image_size=s.image_size, patch_size=s.patch_size, projection_dim=s.projection_dim)
     cfg = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=s.projection_dim)
     return CLIPModel(cfg)
+
+
+def word_vectors(model: Any, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+                 ) -> torch.Tensor:
+    """Unit vectors of ``clip.word_loss``: the text projection of the mean of each row's word states.
+
+    ``hidden`` is the text tower's last hidden state (after its final layer norm); word positions are the
+    attended ones that hold neither the start nor the end token.
+    """
+    import torch.nn.functional as F
+
+    cfg = model.config.text_config
+    words = attention_mask.bool() & (input_ids != cfg.bos_token_id) & (input_ids != cfg.eos_token_id)
+    w = words.unsqueeze(-1).to(hidden.dtype)
+    mean = (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
+    return F.normalize(model.text_projection(mean), dim=-1)
 
 
 def image_processor_for(image_size: int) -> Any:
@@ -215,13 +239,26 @@ class ClipStage(CaptionDataStage):
         if "twin_pixel_values" in batch:  # hard negatives: scored against every text, the positive of none
             images = torch.cat([images, batch["twin_pixel_values"]])
         pixels = self.pixels(images).to(self.accelerator.device)
-        out = self.model_train(pixel_values=pixels, **self.tokens(list(batch["caption"])))
-        logits = out.logits_per_text  # (texts, images): text i's image is image i
+        tokens = self.tokens(list(batch["caption"]))
+        out = self.model_train(pixel_values=pixels, **tokens)
         target = torch.arange(n, device=pixels.device)
-        # CLIP's symmetric loss; the twins enlarge only the text→image softmax
-        loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+
+        def contrastive(logits: torch.Tensor) -> torch.Tensor:
+            """CLIP's symmetric loss over (texts, images) logits; the twins enlarge only the text→image softmax."""
+            return (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+
+        logits = out.logits_per_text  # (texts, images): text i's image is image i
+        loss = contrastive(logits)
+        stats: dict[str, float] = {}
+        if self.cfg.clip.word_loss > 0:
+            model = self.accelerator.unwrap_model(self.model_train)
+            words = word_vectors(model, out.text_model_output.last_hidden_state, tokens["input_ids"],
+                                 tokens["attention_mask"])
+            word_loss = contrastive(model.logit_scale.exp() * words @ out.image_embeds.T)
+            loss = loss + self.cfg.clip.word_loss * word_loss
+            stats["word_loss"] = float(word_loss.detach())
         with torch.no_grad():
-            stats = {"batch_accuracy": float((logits[:, :n].T.argmax(dim=1) == target).float().mean())}
+            stats["batch_accuracy"] = float((logits[:, :n].T.argmax(dim=1) == target).float().mean())
             if len(images) > n:
                 stats["twin_accuracy"] = float((logits[target, target] > logits[target, target + n]).float().mean())
         return loss, stats
@@ -262,6 +299,9 @@ class ClipStage(CaptionDataStage):
                 owner = torch.as_tensor([i for i, it in enumerate(items) for _ in it.segments], device=img.device)
                 seg = F.l2_normalize(self._features(model.get_text_features(**self.tokens(sentences))).float())
                 stated = seg[[first[i] + s for i, s in stating]]
+                stated_tokens = self.tokens([items[i].segments[s] for i, s in stating])
+                stated_words = word_vectors(model, model.text_model(**stated_tokens).last_hidden_state,
+                                            stated_tokens["input_ids"], stated_tokens["attention_mask"]).float()
                 prompt_vec = F.prompt_vectors(seg, owner, len(items))
                 whole = F.l2_normalize(self._features(model.get_text_features(
                     **self.tokens([it.prompt for it in items]))).float())
@@ -273,7 +313,10 @@ class ClipStage(CaptionDataStage):
         return {"retrieval_top1_segments": float(((img @ prompt_vec.T).argmax(1) == target).float().mean()),
                 "retrieval_top1_prompt": float(((img @ whole.T).argmax(1) == target).float().mean()),
                 "chance": 1.0 / len(items), "n": len(items),
-                "twin_accuracy": float((true_sim > (stated * twin).sum(-1)).float().mean()), "twin_n": len(stating)}
+                "twin_accuracy": float((true_sim > (stated * twin).sum(-1)).float().mean()),
+                "twin_accuracy_words": float(((stated_words * img[owner_of]).sum(-1)
+                                              > (stated_words * twin).sum(-1)).float().mean()),
+                "twin_n": len(stating)}
 
     def save_checkpoint(self, target: Path, step: int) -> None:
         import longbench
