@@ -249,6 +249,8 @@ def test_render_has_every_section_and_computed_verdicts():
     assert "| Claim 2: reward reweighting | **not evaluated** |" in text
     assert "| 1 | longsd - sd | `fact_recall@>77` | +0.175 | [0.050, 0.300] | 10 | > 0 |" in text
     assert "**Missing generators**: `mini:naive`, `mini:reward-w1`" in text
+    for column in ("binding_acc@>77", "count_acc@>77", "position_acc@>77"):  # claim 1's context, fact by kind
+        assert f"| longsd - sd | `{column}` |" in text, column
     assert "| mini:naive | missing from the zoo | - |" in text
     assert "| `clip` | clip | 3 | 1 s | 2.00 MB | `cdcdcdcdcdcd` |" in text
     assert "- `mini:sd` sampler: steps 2, guidance 3.0." in text
