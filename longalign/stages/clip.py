@@ -297,11 +297,12 @@ class ClipStage(CaptionDataStage):
                 twin = image_vectors(render_scenes(twins, [i for i, _ in stating]))
                 sentences = [s for it in items for s in it.segments]
                 owner = torch.as_tensor([i for i, it in enumerate(items) for _ in it.segments], device=img.device)
-                seg = F.l2_normalize(self._features(model.get_text_features(**self.tokens(sentences))).float())
-                stated = seg[[first[i] + s for i, s in stating]]
-                stated_tokens = self.tokens([items[i].segments[s] for i, s in stating])
-                stated_words = word_vectors(model, model.text_model(**stated_tokens).last_hidden_state,
-                                            stated_tokens["input_ids"], stated_tokens["attention_mask"]).float()
+                tokens = self.tokens(sentences)
+                text = model.text_model(**tokens)  # one pass: end-token and word vectors of every sentence
+                seg = F.l2_normalize(model.text_projection(text.pooler_output).float())
+                words = word_vectors(model, text.last_hidden_state, tokens["input_ids"], tokens["attention_mask"])
+                rows = [first[i] + s for i, s in stating]
+                stated, stated_words = seg[rows], words[rows].float()
                 prompt_vec = F.prompt_vectors(seg, owner, len(items))
                 whole = F.l2_normalize(self._features(model.get_text_features(
                     **self.tokens([it.prompt for it in items]))).float())
