@@ -195,6 +195,8 @@ def test_mini_ladder_preferences_are_adjacent_rungs():
     ("clip", "data.mini_seed=20250611", "data.mini_seed=20250611 is the mini-v0 test split's seed"),
     ("clip", "clip.eval_seed=1", "clip.eval_seed=1 equals data.mini_seed"),
     ("clip", "clip.word_loss=-0.5", "clip.word_loss"),
+    ("clip", "clip.position_init=zeros", "clip.position_init='zeros': expected one of normal, sincos"),
+    ("clip", "clip.vision_width=6", "clip.vision_width=6: clip.position_init=sincos needs a multiple of 4"),
     ("vae", "vae.block_out_channels=[24,32]", "24 is not a multiple of vae.norm_num_groups=16"),
     ("base", "train.max_steps=1", "components.text_encoder and components.vae are required"),
     ("base", "data.mini_captions=words", "data.mini_captions"),
@@ -207,6 +209,8 @@ def test_config_errors_name_the_key(stage, override, message):
     from longalign.config import load_config
 
     extra = ["scorer.init=x", "pairs.format=mini"] if stage == "denscore" else []
+    if "vision_width" in override:
+        extra = ["clip.vision_heads=2", "clip.position_init=sincos"]
     if stage == "base" and "components" not in message:
         extra = ["components.text_encoder=a", "components.vae=b"]
     with pytest.raises(LongbenchError, match=message.replace("[", r"\[").replace(".", r"\.")):
@@ -240,6 +244,33 @@ def test_word_vectors_project_the_mean_of_the_word_rows(mini_tok):
         np.testing.assert_allclose(got[i], want / np.linalg.norm(want), atol=1e-5)
         np.testing.assert_allclose(got[i], alone[i][0].numpy(), atol=1e-5)  # padding rows change nothing
     assert np.abs(got[1] - got[2]).max() > 0.1  # different words, different vectors
+
+
+def test_sincos_position_table_by_hand(mini_tok):
+    """``clip.position_init=sincos``: patch (r, c) of the row-major grid gets [sin(r w), cos(r w), sin(c w),
+    cos(c w)] at frequencies w_k = 10000^(-k / (dim/4)), times SINCOS_SCALE; the class row is 0; the default
+    keeps transformers' N(0, 0.02^2) draw."""
+    import math
+
+    import numpy as np
+    import torch
+
+    from longalign.stages.clip import SINCOS_SCALE, ClipSection, fresh_clip
+
+    arch = dict(text_width=32, text_layers=1, text_heads=2, vision_width=16, vision_layers=1, vision_heads=2,
+                projection_dim=16, image_size=32, patch_size=8)
+    torch.manual_seed(0)
+    table = fresh_clip(ClipSection(**arch, position_init="sincos"), mini_tok).vision_model.embeddings \
+        .position_embedding.weight.detach().numpy()
+    assert table.shape == (17, 16) and not table[0].any()
+    w = [10000 ** (-k / 4) for k in range(4)]  # dim 16: 4 frequencies per axis
+    for r, c in [(0, 0), (1, 2), (3, 3), (2, 0)]:
+        want = ([math.sin(r * x) for x in w] + [math.cos(r * x) for x in w]
+                + [math.sin(c * x) for x in w] + [math.cos(c * x) for x in w])
+        np.testing.assert_allclose(table[1 + 4 * r + c], SINCOS_SCALE * np.array(want), atol=1e-6)
+    torch.manual_seed(0)
+    normal = fresh_clip(ClipSection(**arch), mini_tok).vision_model.embeddings.position_embedding.weight.detach()
+    assert 0.01 < float(normal.std()) < 0.03
 
 
 # ------------------------------------------------------------------------------------------ end to end

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from longalign.checks import check_range, require
+from longalign.checks import check_range, require, require_choice
 from longalign.config import StageConfig
 from longalign.sections import DataSection, OptimSection, TrainSection, check_mini_seed, path_field
 from longalign.stages.base import CaptionDataStage
@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 MANIFEST_FORMAT = "longalign-clip"
 TOKENIZER_CHOICES = ("mini", "clip")
+POSITION_INITS = ("normal", "sincos")
+#: scale of the 2D sin-cos table (entries in [-1, 1]): rows of norm ~0.2 * sqrt(width / 2), about the size of a
+#: fresh patch embedding's output, so position and content enter the first layer norm at comparable sizes
+SINCOS_SCALE = 0.2
 
 
 @dataclass
@@ -63,6 +67,10 @@ class ClipSection:
     vision_layers: int = 4
     vision_heads: int = 4
     projection_dim: int = 128
+    #: initial vision position embeddings: ``normal`` (transformers' N(0, 0.02²): ~7x smaller than the patch
+    #: embeddings, and a 4-layer tower then learns where an object is only slowly) or ``sincos`` (a fixed 2D
+    #: sin-cos table over the patch grid, MAE-style, still trained); docs/mini.md
+    position_init: str = "normal"
     #: weight of the word-state loss: the same contrastive loss on the projected mean of each text's word
     #: states (last layer, start/end/padding excluded). CLIP's own loss reads only the end token, so without it
     #: the word states a segment-merged prompt keeps are trained only through attention (docs/mini.md)
@@ -80,6 +88,9 @@ class ClipSection:
         require(self.text_width % self.text_heads == 0, "clip.text_width must be a multiple of clip.text_heads")
         require(self.vision_width % self.vision_heads == 0, "clip.vision_width must be a multiple of "
                 "clip.vision_heads")
+        require_choice(self.position_init, "clip.position_init", POSITION_INITS)
+        require(self.position_init != "sincos" or self.vision_width % 4 == 0, f"clip.vision_width={self.vision_width}: "
+                "clip.position_init=sincos needs a multiple of 4 (sines and cosines of rows and of columns)")
         require(bool(self.tokenizer), "clip.tokenizer is required: mini, clip or a tokenizer directory")
         check_range(self.word_loss, "clip.word_loss", 0.0, why="0: CLIP's end-token loss only")
         check_range(self.eval_items, "clip.eval_items", 0, why="0: no check")
@@ -119,7 +130,31 @@ def fresh_clip(section: ClipSection, tokenizer: Any) -> Any:
                               num_hidden_layers=s.vision_layers, num_attention_heads=s.vision_heads,
                               image_size=s.image_size, patch_size=s.patch_size, projection_dim=s.projection_dim)
     cfg = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=s.projection_dim)
-    return CLIPModel(cfg)
+    model = CLIPModel(cfg)
+    if s.position_init == "sincos":
+        import torch
+
+        table = model.vision_model.embeddings.position_embedding.weight
+        with torch.no_grad():
+            table[0] = 0.0  # the class token's row: no place
+            table[1:] = SINCOS_SCALE * sincos_2d(s.image_size // s.patch_size, s.vision_width)
+    return model
+
+
+def sincos_2d(grid: int, dim: int) -> torch.Tensor:
+    """(grid², dim) table of a row-major patch grid: half the channels encode the row, half the column, each as
+    sines and cosines at ``dim // 4`` frequencies from 1 to 1/10000 (MAE's fixed 2D embedding)."""
+    import torch
+
+    freqs = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
+    pos = torch.arange(grid, dtype=torch.float64)
+
+    def axis(p: torch.Tensor) -> torch.Tensor:
+        angles = p[:, None] * freqs[None]
+        return torch.cat([angles.sin(), angles.cos()], dim=1)
+
+    rows, cols = torch.meshgrid(pos, pos, indexing="ij")
+    return torch.cat([axis(rows.flatten()), axis(cols.flatten())], dim=1).float()
 
 
 def word_vectors(model: Any, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
