@@ -113,6 +113,21 @@ def test_ship_fp16_files_manifest_and_base_probe(mini_smoke_repro, mini_smoke_zo
         assert ck["encoder"] == trained["encoder"] and ck["config"] == trained["config"]
 
 
+def test_shipped_zoo_was_trained_with_the_configs_in_the_repository():
+    """Every model of the shipped zoo records the config it was trained with and that file's sha256: the file in
+    docs/examples/mini must still hash to it, so `mini-reproduce` with the shipped configs retrains this zoo
+    (editing a config, even a comment, means reshipping)."""
+    from longbench.mini.zoo import zoo_root
+
+    manifest = json.loads((zoo_root() / "manifest.json").read_text())
+    repo = Path(__file__).resolve().parents[1]
+    assert manifest["size"] == "full" and len(manifest["models"]) == 9
+    for name, entry in manifest["models"].items():
+        config = repo / entry["config"]
+        assert config.parent == repo / "docs" / "examples" / "mini", (name, entry["config"])
+        assert _sha(config) == entry["config_sha256"], f"{entry['config']} changed since {name} was shipped"
+
+
 def test_ship_cli_refusals_leave_the_zoo_alone(mini_smoke_repro, tmp_path, monkeypatch):
     import cli
     from longalign import mini_ship

@@ -78,6 +78,8 @@ class UnetSection:
     #: channels per resolution level; cross-attention in every level but the lowest
     block_out_channels: list[int] = field(default_factory=lambda: [32, 64, 128])
     layers_per_block: int = 1
+    #: passed as diffusers' ``attention_head_dim``, which UNet2DConditionModel uses as the *number of heads* per
+    #: transformer block (its legacy naming): 8 gives heads of 4 channels at the 32-channel level
     attention_head_dim: int = 8
     norm_num_groups: int = 32
 
