@@ -143,18 +143,14 @@ def fresh_clip(section: ClipSection, tokenizer: Any) -> Any:
 
 def sincos_2d(grid: int, dim: int) -> torch.Tensor:
     """(grid², dim) table of a row-major patch grid: half the channels encode the row, half the column, each as
-    sines and cosines at ``dim // 4`` frequencies from 1 to 1/10000 (MAE's fixed 2D embedding)."""
+    sines and cosines at ``dim // 4`` frequencies from 1 to 1/10000 (MAE's fixed 2D embedding, diffusers' code;
+    its ``get_2d_sincos_pos_embed`` would put the column first and rescale positions to a 16-patch base)."""
     import torch
+    from diffusers.models.embeddings import get_2d_sincos_pos_embed_from_grid
 
-    freqs = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim // 4))
     pos = torch.arange(grid, dtype=torch.float64)
-
-    def axis(p: torch.Tensor) -> torch.Tensor:
-        angles = p[:, None] * freqs[None]
-        return torch.cat([angles.sin(), angles.cos()], dim=1)
-
     rows, cols = torch.meshgrid(pos, pos, indexing="ij")
-    return torch.cat([axis(rows.flatten()), axis(cols.flatten())], dim=1).float()
+    return get_2d_sincos_pos_embed_from_grid(dim, torch.stack([rows.flatten(), cols.flatten()])).float()
 
 
 def word_vectors(model: Any, hidden: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
