@@ -263,6 +263,9 @@ def test_mini_spec_dispatch_errors_and_listing(mini_smoke_repro, monkeypatch, tm
         build_model("mini:clip")
     with pytest.raises(LongbenchError, match=r"did you mean 'mini:longsd'"):
         build_model("mini:longsdd")
+    # the message quotes the spec as typed, so a doubled prefix reads as the mistake it is
+    with pytest.raises(LongbenchError, match=r"^unknown mini model 'mini:mini:longsd'; did you mean 'mini:longsd'\?"):
+        build_model("mini:mini:longsd")
     with pytest.raises(LongbenchError, match=r"did you mean 'mini:oracle'"):
         build_model("mini:orcle")
     # nothing close: both families are listed, so a new user learns that the generators exist
