@@ -45,11 +45,19 @@ def check_splitter(name: str, key: str) -> None:
 
 
 def check_mini_seed(seed: int, key: str) -> None:
-    """A training seed of the miniature world: ≥ 0 and not the ``mini-v0`` test split's."""
-    from longbench.mini.suite import MINI_V0_SEED
+    """A training seed of the miniature world: ≥ 0 and not a test split's (``mini-v0``, ``mini-v1``)."""
+    from longbench.mini.suite import MINI_V0_SEED, MINI_V1_SEED
 
     check_range(seed, key, 0)
-    require(seed != MINI_V0_SEED, f"{key}={seed} is the mini-v0 test split's seed; pick another")
+    for name, test_seed in (("mini-v0", MINI_V0_SEED), ("mini-v1", MINI_V1_SEED)):
+        require(seed != test_seed, f"{key}={seed} is the {name} test split's seed; pick another")
+
+
+def check_mini_layout(layout: str, key: str) -> None:
+    """A scene layout of the miniature world (``free``: mini-v0; ``homes``: mini-v1)."""
+    from longbench.mini.world import LAYOUTS
+
+    require_choice(layout, key, LAYOUTS)
 
 
 @dataclass
@@ -144,6 +152,9 @@ class DataSection:
     mini_captions: str = "prompt"
     #: mini: also serve each element's twin, its item with a stated fact broken (clip's hard negatives)
     mini_twins: bool = False
+    #: mini: the scenes' layout: free (mini-v0) or homes (mini-v1: each shape in its home quadrant, no places
+    #: stated); the stages' held-out checks draw the same layout
+    mini_layout: str = "free"
 
     def check(self) -> None:
         require_choice(self.format, "data.format", DATA_FORMATS)
@@ -161,6 +172,7 @@ class DataSection:
 
         require_choice(self.mini_captions, "data.mini_captions", MINI_CAPTIONS)
         require(not self.mini_twins or self.format == "mini", "data.mini_twins needs data.format=mini")
+        check_mini_layout(self.mini_layout, "data.mini_layout")
 
 
 @dataclass

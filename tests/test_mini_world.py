@@ -23,7 +23,7 @@ from longbench.mini.suite import (
     MINI_V0_SIZE,
     make_items,
     mini_v0,
-    mini_v0_scene_keys,
+    split_scene_keys,
     train_items,
 )
 from longbench.mini.world import (
@@ -272,7 +272,7 @@ def test_suite_sha256_pinned(suite):
 
 
 def test_train_and_test_splits_never_share_scenes(counter):
-    test_keys = mini_v0_scene_keys()
+    test_keys = split_scene_keys()
     assert len(test_keys) > 190
     train = train_items(400, seed=1, counter=counter)
     assert not {views.item_scene(it).key() for it in train} & test_keys

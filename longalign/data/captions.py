@@ -259,7 +259,7 @@ def build_dataset(cfg: DataSection, load_images: bool = True) -> Any:
         from longalign.data.mini import MiniDataset
 
         return MiniDataset(cfg.mini_size, cfg.mini_seed, cfg.resolution, cfg.mini_captions, load_images,
-                           twins=cfg.mini_twins)
+                           twins=cfg.mini_twins, layout=cfg.mini_layout)
     return PairDataset(load_pairs(cfg, require_images=load_images), cfg.resolution, load_images)
 
 

@@ -1,7 +1,8 @@
 """Training data from the miniature world (``data.format: mini``), rendered on the fly at 32 px.
 
-Items come from ``longbench.mini.suite.train_items(data.mini_size, data.mini_seed)``: item ``i`` depends
-only on ``(seed, i)`` and never shows the groups of a ``mini-v0`` test scene. Images are the exact
+Items come from ``longbench.mini.suite.train_items(data.mini_size, data.mini_seed, layout=data.mini_layout)``:
+item ``i`` depends only on ``(seed, i)`` and never shows the groups of a test scene of its layout (``free``:
+``mini-v0``; ``homes``: ``mini-v1``). Images are the exact
 renders (slot arrangement drawn from the item index), enlarged by pixel repetition when
 ``data.resolution`` is a multiple of 32. ``data.mini_captions`` picks the text of each element:
 
@@ -40,12 +41,12 @@ if TYPE_CHECKING:
 MINI_CAPTIONS = ("prompt", "short", "sentences", "sentences+prompt")
 
 
-def _items(size: int, seed: int) -> list[Item]:
-    from longbench.mini.suite import MINI_V0_SEED, train_items
+def _items(size: int, seed: int, layout: str = "free") -> list[Item]:
+    from longbench.mini.suite import TEST_SEEDS, train_items
 
-    if seed == MINI_V0_SEED:
-        raise LongbenchError(f"mini seed {seed} is the mini-v0 test split's seed; pick another")
-    return train_items(size, seed)
+    if seed in TEST_SEEDS:
+        raise LongbenchError(f"mini seed {seed} is a test split's seed (mini-v0, mini-v1); pick another")
+    return train_items(size, seed, layout=layout)
 
 
 def fact_sentences(item: Item) -> list[int]:
@@ -73,7 +74,7 @@ class MiniDataset:
     "index"}`` (module docstring)."""
 
     def __init__(self, size: int, seed: int, resolution: int, captions: str = "prompt", load_images: bool = True,
-                 twins: bool = False):
+                 twins: bool = False, layout: str = "free"):
         from longbench.mini.world import IMAGE_SIZE
 
         if captions not in MINI_CAPTIONS:
@@ -85,7 +86,8 @@ class MiniDataset:
         self.scale = resolution // IMAGE_SIZE
         self.load_images = load_images
         self.twins = twins
-        self.items = _items(size, seed)
+        self.layout = layout
+        self.items = _items(size, seed, layout)
         self.elements: list[tuple[int, int | None]] = []  # (item, sentence or None for the whole text)
         for i, item in enumerate(self.items):
             if captions in ("sentences", "sentences+prompt"):
@@ -134,20 +136,23 @@ class MiniDataset:
         return out
 
     def describe(self) -> dict[str, Any]:
-        return {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
-                "mini_captions": self.captions, "mini_twins": self.twins, "resolution": self.resolution}
+        d = {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
+             "mini_captions": self.captions, "mini_twins": self.twins, "resolution": self.resolution}
+        return {**d, "mini_layout": self.layout} if self.layout != "free" else d
 
 
 class MiniPreferenceDataset:
     """Preference pairs of the miniature world → ``{"caption", "image_0", "image_1" (PIL RGB), "label",
     "index"}`` (module docstring)."""
 
-    def __init__(self, size: int, seed: int, corrupt: Sequence[int], limit: int = 0, ladder: bool = False):
+    def __init__(self, size: int, seed: int, corrupt: Sequence[int], limit: int = 0, ladder: bool = False,
+                 layout: str = "free"):
         if not corrupt or any(int(k) < 1 for k in corrupt):
             raise LongbenchError(f"pairs.mini_corrupt={list(corrupt)!r}: give one or more numbers of broken facts ≥ 1")
         self.size, self.seed, self.corrupt, self.limit = size, seed, [int(k) for k in corrupt], limit
         self.ladder = bool(ladder)
-        self.items = _items(size, seed)
+        self.layout = layout
+        self.items = _items(size, seed, layout)
         self._renderer: Any = None
 
     def __len__(self) -> int:
@@ -174,13 +179,14 @@ class MiniPreferenceDataset:
         return {"caption": item.prompt, "image_0": images[0], "image_1": images[1], "label": float(label), "index": k}
 
     def describe(self) -> dict[str, Any]:
-        return {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
-                "mini_corrupt": self.corrupt, "mini_ladder": self.ladder}
+        d = {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
+             "mini_corrupt": self.corrupt, "mini_ladder": self.ladder}
+        return {**d, "mini_layout": self.layout} if self.layout != "free" else d
 
 
-def eval_items(n: int, seed: int) -> list[Item]:
+def eval_items(n: int, seed: int, layout: str = "free") -> list[Item]:
     """Held-out items a stage checks its model on when it saves (a training seed of their own)."""
-    return _items(n, seed)
+    return _items(n, seed, layout)
 
 
 def reader_scores(images: Sequence[Any], items: Sequence[Item]) -> dict[str, float]:

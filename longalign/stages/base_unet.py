@@ -253,7 +253,7 @@ class BaseUnetStage(DiffusionStage):
         if cfg.base.eval_items:
             from longalign.data.mini import eval_items
 
-            self.eval_items = eval_items(cfg.base.eval_items, cfg.base.eval_seed)
+            self.eval_items = eval_items(cfg.base.eval_items, cfg.base.eval_seed, cfg.data.mini_layout)
         torch.manual_seed(cfg.train.seed)  # nothing else draws from the global generator before training
 
     def fresh_unet(self) -> Any:

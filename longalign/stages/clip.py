@@ -234,7 +234,7 @@ class ClipStage(CaptionDataStage):
         if c.eval_items:
             from longalign.data.mini import eval_items
 
-            self.eval_items = eval_items(c.eval_items, c.eval_seed)
+            self.eval_items = eval_items(c.eval_items, c.eval_seed, cfg.data.mini_layout)
 
     # -------------------------------------------------------------------------------------- loop
     def trainable_modules(self) -> list[nn.Module]:

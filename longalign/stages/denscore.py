@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from longalign.checks import check_range, require, require_choice
 from longalign.config import StageConfig
-from longalign.sections import OptimSection, TrainSection, check_mini_seed, check_splitter, path_field
+from longalign.sections import (
+    OptimSection,
+    TrainSection,
+    check_mini_layout,
+    check_mini_seed,
+    check_splitter,
+    path_field,
+)
 from longalign.stages.base import Stage
 from longbench.errors import LongbenchError
 
@@ -68,12 +75,15 @@ class PairsSection:
     mini_corrupt: list[int] = field(default_factory=lambda: [1, 2, 4])
     #: mini: prefer the render with K-1 facts broken over the one with K (adjacent rungs), not the correct one
     mini_ladder: bool = False
+    #: mini: the scenes' layout, free (mini-v0) or homes (mini-v1)
+    mini_layout: str = "free"
 
     def check(self) -> None:
         require_choice(self.format, "pairs.format", ("jsonl", "mini"))
         if self.format == "mini":
             check_range(self.mini_size, "pairs.mini_size", 1)
             check_mini_seed(self.mini_seed, "pairs.mini_seed")
+            check_mini_layout(self.mini_layout, "pairs.mini_layout")
             require(bool(self.mini_corrupt) and all(k >= 1 for k in self.mini_corrupt),
                     f"pairs.mini_corrupt={self.mini_corrupt!r}: give numbers of broken facts, each ≥ 1")
         else:
@@ -144,7 +154,8 @@ class DenscoreStage(Stage):
             from longalign.data.mini import MiniPreferenceDataset
 
             self._data: Any = MiniPreferenceDataset(cfg.pairs.mini_size, cfg.pairs.mini_seed, cfg.pairs.mini_corrupt,
-                                                    limit=cfg.pairs.limit, ladder=cfg.pairs.mini_ladder)
+                                                    limit=cfg.pairs.limit, ladder=cfg.pairs.mini_ladder,
+                                                    layout=cfg.pairs.mini_layout)
         else:
             self._data = PreferenceDataset(load_preference_pairs(cfg.pairs))
         self.scorer = load_clip_scorer(cfg.scorer.init, cfg.scorer.processor or None,

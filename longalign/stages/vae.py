@@ -146,7 +146,7 @@ class VaeStage(CaptionDataStage):
         if v.eval_items:
             from longalign.data.mini import eval_items
 
-            self.eval_items = eval_items(v.eval_items, v.eval_seed)
+            self.eval_items = eval_items(v.eval_items, v.eval_seed, cfg.data.mini_layout)
 
     def trainable_modules(self) -> list[nn.Module]:
         return [self.vae]

@@ -1,8 +1,8 @@
 """Grammar: a miniature scene → a long prompt whose facts carry their exact character spans.
 
 Every group yields four facts: ``presence`` (its shape), ``attribute`` (its colour), ``count`` and
-``spatial`` (its quadrant). An *introduction* always states presence plus any subset of the other
-three; up to two later *detail* sentences state the rest, referring back by shape ("the circles").
+``spatial`` (its quadrant); in a ``homes`` scene (mini-v1) only the first three, since the shape fixes the
+quadrant. An *introduction* always states presence plus any subset of the others; up to two later *detail* sentences state the rest, referring back by shape ("the circles").
 Two introductions may share a sentence. One sentence names the background (not a fact), and *filler*
 sentences about style state nothing; their number and places push many facts past token 77.
 
@@ -28,6 +28,8 @@ from longbench.suites.base import Fact
 from longbench.worlds.grammar import RealiserBase, Sentence, partition, plan_groups
 
 FACT_KINDS = ("colour", "count", "region")  # besides presence, which the introduction always states
+#: a ``homes`` scene's quadrants follow from its shapes: its prompts state no places (mini-v1)
+HOMES_FACT_KINDS = ("colour", "count")
 _FACT_TYPE = {"colour": "attribute", "count": "count", "region": "spatial"}
 _TYPE_ORDER = {"presence": 0, "count": 1, "attribute": 2, "spatial": 3}
 _VALUE_FIELD = {"count": "n", "attribute": "c", "spatial": "l"}
@@ -114,6 +116,8 @@ FLOURISHES = (
     ", with a little empty space all around",
 )
 MIN_FILLERS, MAX_FILLERS = 2, 10
+#: without place phrases a prompt is shorter: more fillers keep a mini-v1 prompt as long as a mini-v0 one
+HOMES_FILLERS = (4, 13)
 _PLURAL_VERBS = ("sit", "are placed", "are drawn", "can be seen", "appear", "rest")
 _SINGULAR_VERBS = ("sits", "is placed", "is drawn", "can be seen", "appears", "rests")
 #: Labelled fields of a template: n count, c colour, s shape noun, l location (suffix: group slot in the
@@ -278,9 +282,11 @@ def make_prompt(scene: Scene, rng: random.Random) -> Prompt:
     n = len(scene.groups)
     verbosity = rng.random()  # one knob per prompt: more fillers and more detail sentences
     # terse prompts state a group in one sentence more often
-    parts = [partition(rng, FACT_KINDS, 0.8 - 0.6 * verbosity) for _ in range(n)]
+    kinds = HOMES_FACT_KINDS if scene.layout == "homes" else FACT_KINDS
+    parts = [partition(rng, kinds, 0.8 - 0.6 * verbosity) for _ in range(n)]
     plan = plan_groups(rng, parts, p_pair=0.3)
-    n_fill = max(MIN_FILLERS, min(MAX_FILLERS, round(verbosity * MAX_FILLERS + rng.uniform(-1.5, 1.5))))
+    lo, hi = HOMES_FILLERS if scene.layout == "homes" else (MIN_FILLERS, MAX_FILLERS)
+    n_fill = max(lo, min(hi, round(verbosity * hi + rng.uniform(-1.5, 1.5))))
     for filler in rng.sample(range(len(FILLERS)), n_fill):
         plan.insert(rng.randint(0, len(plan)), Sentence("filler", [filler]))
     bg_at = 0 if rng.random() < 0.5 else rng.randint(1, len(plan))

@@ -10,8 +10,10 @@ last first) so that a segment encoder with ``token_length`` 240 reads every fact
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
+from longbench.errors import LongbenchError
 from longbench.mini import zoo
 from longbench.mini.grammar import Prompt, make_prompt
 from longbench.mini.sampler import sample_scene
@@ -27,6 +29,16 @@ MINI_V0_NAME = "mini-v0"
 MINI_V0_VERSION = "0"
 MINI_V0_SEED = 20250611
 MINI_V0_SIZE = 200
+#: mini-v1: the ``homes`` layout (each shape in its home quadrant; prompts state no places), 200 items
+MINI_V1_NAME = "mini-v1"
+MINI_V1_VERSION = "1"
+MINI_V1_SEED = 20261130
+MINI_V1_SIZE = 200
+#: per layout: the test split's (name, seed, size, item id prefix) and the prefix of its training items
+_SPLITS = {"free": (MINI_V0_NAME, MINI_V0_SEED, MINI_V0_SIZE, "mini", "mini-train"),
+           "homes": (MINI_V1_NAME, MINI_V1_SEED, MINI_V1_SIZE, "mini1", "mini1-train")}
+#: seeds no training split may use: the test splits'
+TEST_SEEDS = (MINI_V0_SEED, MINI_V1_SEED)
 #: Longest prompt in content tokens: with one start token per sentence it stays under 240 positions.
 MAX_TOKENS = 200
 #: what ``longbench eval`` runs on a miniature training split by default: the exact fact metric (no weights)
@@ -49,9 +61,19 @@ def mini_metric_args() -> dict[str, dict[str, str]]:
 _TAG = "mini:"
 
 
-def mini_v0_scene_keys() -> frozenset[tuple[tuple[str, str, str, int], ...]]:
-    """The group keys of every ``mini-v0`` scene (no prompt or tokenizer needed)."""
-    return frozenset(sample_scene(item_rng(MINI_V0_SEED, i, _TAG)).key() for i in range(MINI_V0_SIZE))
+def split_scene_keys(layout: str = "free") -> frozenset[tuple[tuple[str, str, str, int], ...]]:
+    """The group keys of every scene of the layout's test split (``mini-v0`` / ``mini-v1``; no prompt or
+    tokenizer needed)."""
+    _, seed, size, _, _ = _split(layout)
+    return frozenset(sample_scene(item_rng(seed, i, _TAG), layout).key() for i in range(size))
+
+
+def _split(layout: str) -> tuple[str, int, int, str, str]:
+    from longbench.mini.world import LAYOUTS
+
+    if layout not in _SPLITS:
+        raise LongbenchError(f"unknown mini layout {layout!r} (known: {', '.join(LAYOUTS)})")
+    return _SPLITS[layout]
 
 
 def scene_item(item_id: str, scene: Scene, prompt: Prompt, sentence_starts: Sequence[int],
@@ -101,10 +123,12 @@ def build_items(drafts: Sequence[tuple[str, Scene, Prompt]], tags: tuple[str, ..
 
 
 def make_items(n: int, seed: int, prefix: str, exclude: frozenset = frozenset(), start: int = 0,
-               tags: tuple[str, ...] = ("mini",), counter: TokenCounter | None = None) -> list[Item]:
+               tags: tuple[str, ...] = ("mini",), counter: TokenCounter | None = None,
+               layout: str = "free") -> list[Item]:
     """Items ``{prefix}-{i}`` for ``i`` in ``start..start+n-1``; item ``i`` depends only on ``(seed, i)``.
     A scene whose key is in ``exclude`` is redrawn from the same generator."""
-    drafts = [(f"{prefix}-{i:04d}", *draft(seed, i, sample_scene, make_prompt, _TAG, exclude))
+    sample = partial(sample_scene, layout=layout)
+    drafts = [(f"{prefix}-{i:04d}", *draft(seed, i, sample, make_prompt, _TAG, exclude))
               for i in range(start, start + n)]
     return build_items(drafts, tags, counter)
 
@@ -121,16 +145,34 @@ def mini_v0() -> Suite:
     )
 
 
-def train_items(n: int, seed: int, start: int = 0, counter: TokenCounter | None = None) -> list[Item]:
-    """A training split: ``n`` items from ``start``, seeded, never sharing a scene key with ``mini-v0``."""
-    if seed == MINI_V0_SEED:
-        raise ValueError(f"seed {seed} is the test split's seed; pick another")
-    return make_items(n, seed, prefix=f"mini-train{seed}", exclude=mini_v0_scene_keys(), start=start,
-                      tags=("mini", "train"), counter=counter)
+def mini_v1() -> Suite:
+    """The miniature test suite of the ``homes`` layout: 200 scenes whose shapes sit in their home quadrants,
+    prompts that state no places."""
+    return Suite(
+        name=MINI_V1_NAME, version=MINI_V1_VERSION,
+        items=make_items(MINI_V1_SIZE, MINI_V1_SEED, prefix="mini1", layout="homes"),
+        description="Miniature 32x32 scenes whose 2-3 groups sit in their shapes' home quadrants; prompts state "
+                    "shapes, colours and counts, many beyond CLIP's 77-token window.",
+        default_metrics=MINI_DEFAULT_METRICS,
+        metric_args=mini_metric_args(),
+    )
 
 
-def train_suite(n: int, seed: int) -> Suite:
-    """``train_items`` as a suite named ``mini-v0-train``."""
-    return Suite(name="mini-v0-train", version=f"{MINI_V0_VERSION}+seed{seed}", items=train_items(n, seed),
-                 description=f"Training split of mini-v0 ({n} items, seed {seed}); no scene shared with the test split.",
+def train_items(n: int, seed: int, start: int = 0, counter: TokenCounter | None = None,
+                layout: str = "free") -> list[Item]:
+    """A training split of the layout: ``n`` items from ``start``, seeded, never sharing a scene key with its
+    test split (``mini-v0`` / ``mini-v1``); the test splits' seeds are refused."""
+    name, _, _, _, prefix = _split(layout)
+    if seed in TEST_SEEDS:
+        raise ValueError(f"seed {seed} is a test split's seed; pick another")
+    return make_items(n, seed, prefix=f"{prefix}{seed}", exclude=split_scene_keys(layout), start=start,
+                      tags=("mini", "train"), counter=counter, layout=layout)
+
+
+def train_suite(n: int, seed: int, layout: str = "free") -> Suite:
+    """``train_items`` as a suite named ``mini-v0-train`` (``mini-v1-train``)."""
+    name = _split(layout)[0]
+    version = MINI_V1_VERSION if layout == "homes" else MINI_V0_VERSION
+    return Suite(name=f"{name}-train", version=f"{version}+seed{seed}", items=train_items(n, seed, layout=layout),
+                 description=f"Training split of {name} ({n} items, seed {seed}); no scene shared with the test split.",
                  default_metrics=MINI_DEFAULT_METRICS)

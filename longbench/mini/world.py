@@ -14,7 +14,7 @@ each with a 7-pixel glyph and a 1-pixel gap, so up to four objects per quadrant 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from longbench.errors import LongbenchError
 from longbench.worlds.scene import GroupBase, SceneBase
@@ -60,6 +60,11 @@ SHAPE_PLURALS: dict[str, str] = {"square": "squares", "circle": "circles", "tria
 REGIONS: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
 MIN_GROUPS, MAX_GROUPS = 2, 3
 MIN_COUNT, MAX_COUNT = 1, 4
+#: Scene layouts: ``free`` (``mini-v0``: any distinct quadrants, stated by the prompt) or ``homes`` (``mini-v1``:
+#: each shape always in its home quadrant, so the prompt states no places; crosses have no home)
+LAYOUTS: tuple[str, ...] = ("free", "homes")
+HOMES: dict[str, str] = {"square": "top-left", "circle": "top-right", "triangle": "bottom-left",
+                         "diamond": "bottom-right"}
 
 
 def glyph_rows(shape: str) -> tuple[str, ...]:
@@ -104,7 +109,10 @@ class Group(GroupBase):
 @dataclass(frozen=True)
 class Scene(SceneBase):
     """A neutral background and 2-3 groups of distinct shapes in distinct quadrants, ordered by quadrant
-    (reading order). ``key()`` (the sorted groups) is what train and test splits never share."""
+    (reading order). ``key()`` (the sorted groups) is what train and test splits never share. ``layout``
+    ``homes`` puts every group in its shape's home quadrant (``HOMES``)."""
+
+    layout: str = "free"
 
     GROUP = Group
     BACKGROUNDS = tuple(BACKGROUND_COLOURS)  # neutral, so an object never has the background's colour
@@ -114,6 +122,35 @@ class Scene(SceneBase):
     GROUPS = (MIN_GROUPS, MAX_GROUPS)
     DISTINCT = (("region", "region", False), ("shape", "shape", False))
     LOOKUP = "shape"  # scene.group("circle")
+
+    def home(self, group: Group) -> str | None:
+        """The quadrant ``group`` must lie in: its shape's home in a ``homes`` layout, else None (any free one)."""
+        return HOMES.get(group.shape) if self.layout == "homes" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        if self.layout != "free":  # a free scene's JSON is mini-v0's, unchanged
+            d["layout"] = self.layout
+        return d
+
+    @classmethod
+    def extra_fields(cls, d: dict[str, Any]) -> dict[str, Any]:
+        return {"layout": d.get("layout", "free")}
+
+    def sampler_args(self) -> dict[str, Any]:
+        return {"layout": self.layout}
+
+    def validate(self, where: str = "scene", strict: bool = True) -> None:
+        super().validate(where, strict)
+        if self.layout not in LAYOUTS:
+            raise LongbenchError(f"{where}: unknown layout {self.layout!r} (known: {', '.join(LAYOUTS)})")
+        if self.layout == "homes":
+            for g in self.groups:
+                if g.shape not in HOMES:
+                    raise LongbenchError(f"{where}: a homes layout has no {g.name} (shapes: {', '.join(HOMES)})")
+                if g.region != HOMES[g.shape]:
+                    raise LongbenchError(f"{where}: the {g.name} lie {g.region}, not in their home "
+                                         f"{HOMES[g.shape]}")
 
 
 #: The miniature world as the generic layer (``longbench.worlds``) sees it.

@@ -16,6 +16,10 @@ BUILTIN = {
         "longbench.mini.suite:mini_v0", "the miniature world's test split: 32x32 scenes, prompts of 50-200 CLIP "
         "tokens, per-fact visibility (train split: longbench.mini.suite.train_items)", version="0", size=200,
         sha256="bebef3d25bcc73de5569666a566e79832ec9f46f111bc6c3ec878dc2961be503"),
+    "mini-v1": Entry(
+        "longbench.mini.suite:mini_v1", "the miniature world with each shape in its home quadrant: prompts of "
+        "70-200 CLIP tokens stating shapes, colours and counts (train split: train_items(..., layout='homes'))",
+        version="1", size=200, sha256="d10215f1f9affe86ac9dc93ea5e08241b80c9862788d0d7cd630e82334e68b98"),
     "longbench-v1": Entry(
         "longbench.suites.builtin:longbench_v1", "230 annotated long prompts (about 50-390 CLIP tokens) in twelve "
         "domains", version="1", size=230,

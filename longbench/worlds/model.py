@@ -77,8 +77,8 @@ class SceneModel(Model):
             return self.world.known_scene(request.item, request.seed, self.window, self._tokens())
         if self.k is not None:
             return self.world.corrupt_scene(request.item, self.k, request.seed)
-        if self.random:
-            return self.world.random_scene(request.seed)
+        if self.random:  # drawn like the item's scene (its layout), whatever the prompt says
+            return self.world.random_scene(request.seed, like=self.world.item_scene(request.item))
         scene = self.world.item_scene(request.item)
         self.world.check_facts(request.item, scene)
         return scene

@@ -72,9 +72,22 @@ class SceneBase:
             groups = tuple(cls.GROUP(**{k: g[k] for k in names}) for g in d["groups"])
         except (KeyError, TypeError) as e:
             raise LongbenchError(f"{where}: malformed group ({e})") from e
-        scene = cls(background=d.get("background"), groups=groups)
+        scene = cls(background=d.get("background"), groups=groups, **cls.extra_fields(d))
         scene.validate(where)
         return scene
+
+    @classmethod
+    def extra_fields(cls, d: dict[str, Any]) -> dict[str, Any]:
+        """Scene fields besides background and groups, from the JSON form (a world with more overrides it)."""
+        return {}
+
+    def home(self, group: Any) -> str | None:
+        """The region ``group`` must lie in, when the world fixes it; None: any free region."""
+        return None
+
+    def sampler_args(self) -> dict[str, Any]:
+        """Keyword arguments of the world's ``sample_scene`` that draw scenes of this one's kind."""
+        return {}
 
     def validate(self, where: str = "scene", strict: bool = True) -> None:
         """Check vocabulary, counts, that no group has the background's colour and the ``DISTINCT``
@@ -103,7 +116,7 @@ class SceneBase:
     def sorted(self) -> Self:
         """The same scene with groups in reading order of their regions (the canonical order)."""
         regions = self.VOCABULARY["region"]
-        return type(self)(self.background, tuple(sorted(self.groups, key=lambda g: regions.index(g.region))))
+        return dataclasses.replace(self, groups=tuple(sorted(self.groups, key=lambda g: regions.index(g.region))))
 
     def group(self, key: str) -> Any:
         """The group whose ``LOOKUP`` attribute is ``key``, or None."""

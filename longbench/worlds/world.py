@@ -139,22 +139,24 @@ class World:
         groups = []
         for g, values, region in drafts:
             if region is None:
-                region = free.pop(rng.randrange(len(free)))
+                region = scene.home(g) or free.pop(rng.randrange(len(free)))
             groups.append(dataclasses.replace(g, region=region, **values))
         background = scene.background
         bg_last = background_last_token(item, counter)
         if bg_last is not None and not visible(bg_last, window):
             background = self.default_background
-        return type(scene)(background, tuple(groups)).sorted()
+        return dataclasses.replace(scene, background=background, groups=tuple(groups)).sorted()
 
-    def random_scene(self, seed: int) -> Any:
-        """A scene of the world drawn from ``seed`` alone, whatever the prompt (module docstring)."""
+    def random_scene(self, seed: int, like: SceneBase | None = None) -> Any:
+        """A scene of the world drawn from ``seed`` alone, whatever the prompt (module docstring); ``like``: a
+        scene whose kind (``SceneBase.sampler_args``, e.g. the miniature layout) the drawn one shares."""
         import importlib
 
         if not self.sampler:
             raise LongbenchError(f"the {self.adjective} world declares no scene sampler")
         sample = importlib.import_module(self.sampler).sample_scene
-        return sample(random.Random(f"{self.rng_prefix}random:{seed}")).sorted()
+        kwargs = like.sampler_args() if like is not None else {}
+        return sample(random.Random(f"{self.rng_prefix}random:{seed}"), **kwargs).sorted()
 
     def corrupt_scene(self, item: Item, k: int, seed: int, facts: Sequence[int] | None = None) -> Any:
         """The scene with ``k`` of the item's facts broken (module docstring); ``facts``: the indices (into
@@ -185,4 +187,4 @@ class World:
                 options = [v for v in scene.values(field) if v != getattr(g, field)]
             rng = random.Random(f"{self.rng_prefix}corrupt:{seed}:{fi}")
             groups[f.entity] = dataclasses.replace(g, **{field: rng.choice(options)})
-        return type(scene)(scene.background, tuple(g for g in groups.values() if g is not None)).sorted()
+        return dataclasses.replace(scene, groups=tuple(g for g in groups.values() if g is not None)).sorted()
