@@ -193,6 +193,9 @@ def test_mini_ladder_preferences_are_adjacent_rungs():
 
 @pytest.mark.parametrize("stage,override,message", [
     ("clip", "data.mini_seed=20250611", "data.mini_seed=20250611 is the mini-v0 test split's seed"),
+    ("clip", "data.mini_seed=20261130", "data.mini_seed=20261130 is the mini-v1 test split's seed"),
+    ("clip", "data.mini_layout=grid", "data.mini_layout='grid': expected one of free, homes"),
+    ("denscore", "pairs.mini_layout=grid", "pairs.mini_layout='grid': expected one of free, homes"),
     ("clip", "clip.eval_seed=1", "clip.eval_seed=1 equals data.mini_seed"),
     ("clip", "clip.word_loss=-0.5", "clip.word_loss"),
     ("clip", "clip.position_init=zeros", "clip.position_init='zeros': expected one of normal, sincos"),

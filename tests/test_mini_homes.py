@@ -1,0 +1,152 @@
+"""The miniature world's ``homes`` layout and its suite ``mini-v1``: every shape in its home quadrant, prompts
+that state no places, splits that never share scenes, and the scene models that respect the layout."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+
+from longbench.errors import LongbenchError
+from longbench.mini import views
+from longbench.mini.captions import short_caption
+from longbench.mini.grammar import LOCATIONS
+from longbench.mini.sampler import sample_scene
+from longbench.mini.suite import (
+    MAX_TOKENS,
+    MINI_V1_SEED,
+    MINI_V1_SIZE,
+    mini_v1,
+    split_scene_keys,
+    train_items,
+)
+from longbench.mini.world import HOMES, MINI, Group, Scene, visible
+
+MINI_V1_SHA256 = "d10215f1f9affe86ac9dc93ea5e08241b80c9862788d0d7cd630e82334e68b98"
+
+
+@pytest.fixture(scope="module")
+def suite():
+    return mini_v1()
+
+
+def test_homes_is_one_quadrant_per_shape_and_crosses_have_none():
+    assert sorted(HOMES.values()) == sorted(["top-left", "top-right", "bottom-left", "bottom-right"])
+    assert "cross" not in HOMES
+    for seed in range(300):
+        scene = sample_scene(seed, "homes")
+        assert scene.layout == "homes" and 2 <= len(scene.groups) <= 3
+        assert all(g.region == HOMES[g.shape] for g in scene.groups)
+    # the free layout draws what mini-v0 always drew: the layout argument changes nothing there
+    assert sample_scene(11) == sample_scene(11, "free") and sample_scene(11).layout == "free"
+    with pytest.raises(LongbenchError, match="unknown mini layout 'grid'"):
+        sample_scene(0, "grid")
+
+
+def test_scene_json_and_validation():
+    scene = Scene("gray", (Group("square", "red", "top-left", 2), Group("diamond", "blue", "bottom-right", 1)),
+                  "homes")
+    d = scene.to_dict()
+    assert d["layout"] == "homes" and Scene.from_dict(d) == scene
+    free = Scene("gray", scene.groups)
+    assert "layout" not in free.to_dict() and Scene.from_dict(free.to_dict()).layout == "free"
+    moved = {**d, "groups": [{**d["groups"][0], "region": "top-right"}, d["groups"][1]]}
+    with pytest.raises(LongbenchError, match="the squares lie top-right, not in their home top-left"):
+        Scene.from_dict(moved, where="item x")
+    crosses = {**d, "groups": [{"shape": "cross", "colour": "red", "region": "top-right", "count": 1},
+                               d["groups"][1]]}
+    with pytest.raises(LongbenchError, match="a homes layout has no crosses"):
+        Scene.from_dict(crosses)
+    with pytest.raises(LongbenchError, match="unknown layout 'grid'"):
+        Scene.from_dict({**d, "layout": "grid"})
+
+
+def test_short_caption_states_no_place():
+    scene = Scene("gray", (Group("square", "red", "top-left", 3), Group("circle", "blue", "top-right", 1)), "homes")
+    assert short_caption(scene) == "three red squares. one blue circle. gray background."
+    assert short_caption(Scene("gray", scene.groups)) == ("three red squares in the top left corner. one blue circle "
+                                                          "in the top right corner. gray background.")
+
+
+def test_suite_states_no_places_and_keeps_facts_beyond_77(suite):
+    assert len(suite) == MINI_V1_SIZE and suite.sha256 == MINI_V1_SHA256
+    phrases = [p for ps in LOCATIONS.values() for p in ps]
+    for it in suite.items:
+        scene = views.item_scene(it)
+        assert scene.layout == "homes"
+        assert {f.type for f in it.facts} <= {"presence", "attribute", "count"}
+        assert len(it.facts) == 3 * len(it.entities)
+        assert not any(p in it.prompt.lower() for p in phrases), it.id
+        views.check_facts(it, scene)
+    n = [it.meta["n_tokens"] for it in suite.items]
+    assert max(n) <= MAX_TOKENS and 110 <= statistics.median(n) <= 160
+    assert sum(x > 75 for x in n) / len(n) >= 0.9
+    lasts = [t for it in suite.items for t in it.meta["fact_last_tokens"]]
+    assert 0.35 <= sum(not visible(t) for t in lasts) / len(lasts) <= 0.5
+
+
+def test_train_and_test_splits_never_share_scenes(suite):
+    keys = split_scene_keys("homes")
+    assert keys == {views.item_scene(it).key() for it in suite.items}
+    train = train_items(300, seed=1, layout="homes")
+    assert all(views.item_scene(it).layout == "homes" for it in train)
+    assert not {views.item_scene(it).key() for it in train} & keys
+    assert train[0].id == "mini1-train1-0000"
+    for seed in (MINI_V1_SEED, 20250611):  # both test splits' seeds, for either layout
+        for layout in ("free", "homes"):
+            with pytest.raises(ValueError, match="test split"):
+                train_items(1, seed=seed, layout=layout)
+
+
+def test_scene_models_keep_the_layout(suite):
+    """clip77 puts a group whose place it cannot read in its home (not a random free quadrant); random draws
+    homes scenes for homes items; corruption never moves a group."""
+    for i, it in enumerate(suite.items):
+        scene = views.item_scene(it)
+        for drawn in (views.known_scene(it, i, 77), MINI.random_scene(i, like=scene), views.corrupt_scene(it, 3, i)):
+            drawn.validate(strict=False)
+            assert drawn.layout == "homes" and all(g.region == HOMES[g.shape] for g in drawn.groups)
+
+
+def test_models_and_metric_on_mini_v1(suite):
+    from longbench.mini.metric import MiniFactsMetric
+    from longbench.models.base import Request, build_model
+
+    items = suite.items[:60]
+    requests = [Request(it, seed=i) for i, it in enumerate(items)]
+    values = {}
+    for spec in ("mini:oracle", "mini:clip77"):
+        model = build_model(spec)
+        model.prepare(requests)
+        metric = MiniFactsMetric()
+        metric.update(model.generate(requests), items)
+        values[spec] = metric.compute()
+    assert values["mini:oracle"]["fact_recall"] == 1.0 and math.isnan(values["mini:oracle"]["position_acc"])
+    clip77 = values["mini:clip77"]
+    assert clip77["fact_recall@<=77"] == 1.0 and clip77["fact_recall@>77"] < 0.5
+
+
+def test_training_data_of_the_homes_layout():
+    """data.mini_layout / pairs.mini_layout: the datasets draw homes items, their short captions state no place,
+    a twin or a broken render never moves a group, and describe() records the layout (free: as before)."""
+    import numpy as np
+
+    from longalign.data.mini import MiniDataset, MiniPreferenceDataset, eval_items
+    from longbench.mini.render import Renderer
+
+    data = MiniDataset(6, 3, 32, "short", layout="homes", twins=True)
+    assert data.describe()["mini_layout"] == "homes"
+    assert "mini_layout" not in MiniDataset(2, 3, 32, "short").describe()
+    for k in range(len(data)):
+        item = data.items[data.elements[k][0]]
+        scene = views.item_scene(item)
+        assert scene.layout == "homes" and data.text(k) == short_caption(scene)
+        assert data.twin_scene(k).layout == "homes"
+    want = Renderer().render_array(views.item_scene(data.items[0]), seed=0)
+    got = ((data[0]["pixel_values"].permute(1, 2, 0).numpy() + 1.0) * 127.5).round().astype(np.uint8)
+    assert np.array_equal(got, want)
+    pairs = MiniPreferenceDataset(8, 3, [1, 2], layout="homes")
+    assert pairs.describe()["mini_layout"] == "homes" and all(views.item_scene(it).layout == "homes"
+                                                                for it in pairs.items)
+    assert [views.item_scene(it).layout for it in eval_items(3, 7, "homes")] == ["homes"] * 3
