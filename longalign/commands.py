@@ -116,13 +116,16 @@ def make_tiny_base(directory: str, seed: int, sample_size: int) -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train up to N models at once as their inputs become ready, each in a child process with "
                    "max(1, cpu_count // N) torch threads (1: one after the other in this process).")
-def mini_reproduce(out: str, size: str, configs: str, only: tuple[str, ...], jobs: int) -> None:
+@click.option("--layout", type=click.Choice(["free", "homes"]), default="free", show_default=True,
+              help="Scene layout of the training data: free (the mini-v0 world) or homes (mini-v1: each shape in "
+                   "its home quadrant, prompts without places).")
+def mini_reproduce(out: str, size: str, configs: str, only: tuple[str, ...], jobs: int, layout: str) -> None:
     """Train the miniature models (clip, vae, base, sd, longsd, naive, denscore, reward-w0, reward-w03,
     reward-w1) in dependency order into OUT, with a manifest of configs, seeds and sha256 per file
     (docs/mini.md). Finished models are kept."""
     from longalign.mini_reproduce import reproduce
 
-    path = reproduce(out, size=size, configs=configs, only=only, echo=click.echo, jobs=jobs)
+    path = reproduce(out, size=size, configs=configs, only=only, echo=click.echo, jobs=jobs, layout=layout)
     click.echo(f"manifest: {path}")
 
 

@@ -163,7 +163,7 @@ class _Child:
 
 def reproduce(out: str | Path, size: str = "full", configs: str | Path = DEFAULT_CONFIGS,
               only: tuple[str, ...] = (), echo: Callable[[str], None] | None = None, jobs: int = 1,
-              threads: int | None = None) -> Path:
+              threads: int | None = None, layout: str = "free") -> Path:
     """Train every model of :data:`STEPS` (or those in ``only``; an input outside ``only`` must exist) into
     ``out``; return the path of ``manifest.json``. A model whose run directory already has ``final/`` is kept
     (its hashes are recorded again) and one with a saved training state resumes from it, so an interrupted
@@ -173,6 +173,9 @@ def reproduce(out: str | Path, size: str = "full", configs: str | Path = DEFAULT
         jobs: models trained at once, each in a child process (1: one after the other in this process).
         threads: torch intra-op threads of each child (default :func:`default_threads`); ignored with ``jobs``
             1, where the run uses this process's setting. Recorded per model in the manifest.
+        layout: the miniature world's scene layout every model trains on (``free``: mini-v0; ``homes``:
+            mini-v1), passed as ``data.mini_layout`` (``pairs.mini_layout`` for ``denscore``); a manifest holds
+            models of one layout.
     """
     from longbench import verbosity
 
@@ -180,6 +183,10 @@ def reproduce(out: str | Path, size: str = "full", configs: str | Path = DEFAULT
         raise LongbenchError(f"--size {size!r}: expected one of {', '.join(SIZES)}")
     if not isinstance(jobs, int) or jobs < 1:
         raise LongbenchError(f"--jobs {jobs!r}: expected an integer >= 1")
+    from longbench.mini.world import LAYOUTS
+
+    if layout not in LAYOUTS:
+        raise LongbenchError(f"--layout {layout!r}: expected one of {', '.join(LAYOUTS)}")
     names = [s.name for s in STEPS]
     for name in only:
         if name not in names:
@@ -196,10 +203,10 @@ def reproduce(out: str | Path, size: str = "full", configs: str | Path = DEFAULT
             if model not in chosen and not (out / model / "final").is_dir():
                 raise LongbenchError(f"{step.name} needs {model} ({out / model / 'final'} does not exist)")
     manifest_path = out / "manifest.json"
-    previous = _read_manifest(manifest_path, size)
+    previous = _read_manifest(manifest_path, size, layout)
     import longbench
 
-    state = _ManifestWriter(manifest_path, size, longbench.__version__, previous)
+    state = _ManifestWriter(manifest_path, size, longbench.__version__, previous, layout)
     child_threads = threads if threads is not None else default_threads(jobs)
 
     def entry(step: Step, overrides: list[str], wall: float | None, used_threads: int | None) -> dict[str, Any]:
@@ -217,6 +224,8 @@ def reproduce(out: str | Path, size: str = "full", configs: str | Path = DEFAULT
 
     def overrides_of(step: Step) -> list[str]:
         found = [f"{key}={out / model / 'final'}" for key, model in step.inputs]
+        if layout != "free":  # free is every config's default: mini-v0 manifests keep their overrides
+            found.append(f"{'pairs' if step.stage == 'denscore' else 'data'}.mini_layout={layout}")
         return found + (list(SMOKE[step.name]) if size == "smoke" else [])
 
     queue = list(selected)
@@ -334,13 +343,16 @@ def _finish_child(child: _Child) -> tuple[float, BaseException | None]:
     return wall, ChildFailed(f"{name}: its training process ended with {how} without a result")
 
 
-def _read_manifest(path: Path, size: str) -> dict[str, Any]:
-    """The models of an existing manifest of the same size (none when there is no manifest)."""
+def _read_manifest(path: Path, size: str, layout: str) -> dict[str, Any]:
+    """The models of an existing manifest of the same size and layout (none when there is no manifest)."""
     if not path.is_file():
         return {}
     previous = json.loads(path.read_text(encoding="utf-8"))
     if previous.get("size") != size:
         raise LongbenchError(f"{path}: a {previous.get('size')} reproduction; use another --out")
+    if previous.get("layout", "free") != layout:
+        raise LongbenchError(f"{path}: a reproduction of the {previous.get('layout', 'free')} layout, not "
+                             f"{layout}; use another --out")
     return dict(previous.get("models", {}))
 
 
@@ -348,8 +360,8 @@ class _ManifestWriter:
     """The reproduction manifest, rewritten atomically after each model. Entries this call did not record are
     re-read from disk at every write, so another ``mini-reproduce --only`` on the same ``--out`` keeps its own."""
 
-    def __init__(self, path: Path, size: str, version: str, previous: dict[str, Any]):
-        self.path, self.size, self.version = path, size, version
+    def __init__(self, path: Path, size: str, version: str, previous: dict[str, Any], layout: str = "free"):
+        self.path, self.size, self.version, self.layout = path, size, version, layout
         self.previous = previous
         self.recorded: dict[str, Any] = {}
 
@@ -358,11 +370,13 @@ class _ManifestWriter:
         self.write()
 
     def write(self) -> Path:
-        on_disk = _read_manifest(self.path, self.size) if self.path.is_file() else self.previous
+        on_disk = _read_manifest(self.path, self.size, self.layout) if self.path.is_file() else self.previous
         models = {**on_disk, **self.recorded}
         order = [s.name for s in STEPS] + sorted(set(models) - {s.name for s in STEPS})
         manifest = {"format": MANIFEST_FORMAT, "format_version": 1, "size": self.size,
                     "models": {name: models[name] for name in order if name in models},
                     "longbench_version": self.version}
+        if self.layout != "free":
+            manifest["layout"] = self.layout
         atomic_write_text(self.path, json.dumps(manifest, indent=2) + "\n")
         return self.path

@@ -465,6 +465,31 @@ def test_reproduce_order_inputs_and_manifest(tmp_path, monkeypatch):
         reproduce(fresh, size="smoke", configs=configs, jobs=0)
 
 
+def test_reproduce_layout_homes_overrides_every_stage(tmp_path, monkeypatch):
+    """--layout homes: every model trains on the homes layout (data.mini_layout, pairs.mini_layout for
+    denscore), the manifest records it, and an --out of the other layout is refused before training."""
+    import longalign.commands
+    from longalign.mini_reproduce import SMOKE, STEPS, reproduce
+
+    calls: list = []
+    monkeypatch.setattr(longalign.commands, "run_training", _fake_training(calls))
+    configs = ROOT / "docs" / "examples" / "mini"
+    out = tmp_path / "h"
+    manifest = json.loads(reproduce(out, size="smoke", configs=configs, layout="homes").read_text())
+    assert manifest["layout"] == "homes" and [c[0] for c in calls] == [s.name for s in STEPS]
+    by_name = {c[0]: c[2] for c in calls}
+    assert by_name["clip"] == ["data.mini_layout=homes", *SMOKE["clip"]]
+    assert by_name["denscore"] == [f"scorer.init={out / 'clip' / 'final'}", "pairs.mini_layout=homes",
+                                   *SMOKE["denscore"]]
+    assert all(("pairs" if n == "denscore" else "data") + ".mini_layout=homes" in o for n, o in by_name.items())
+    calls.clear()
+    with pytest.raises(LongbenchError, match="a reproduction of the homes layout, not free; use another --out"):
+        reproduce(out, size="smoke", configs=configs)
+    with pytest.raises(LongbenchError, match="--layout 'grid': expected one of free, homes"):
+        reproduce(tmp_path / "g", size="smoke", configs=configs, layout="grid")
+    assert calls == []
+
+
 def test_manifest_keeps_entries_written_by_another_call(tmp_path, monkeypatch):
     """The manifest is re-read before each write: an entry another ``--only`` call recorded meanwhile is kept."""
     import longalign.commands
