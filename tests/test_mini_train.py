@@ -35,8 +35,10 @@ def test_compact_tokenizer_keeps_every_position(mini_tok):
     from longbench.mini.views import item_scene
     from longbench.text.tokenizer import load_clip_tokenizer
 
+    from longbench.mini.suite import mini_v1
+
     full = load_clip_tokenizer()
-    items = list(mini_v0().items) + train_items(100, seed=11)
+    items = list(mini_v0().items) + train_items(100, seed=11) + list(mini_v1().items)
     texts = [it.prompt for it in items] + [short_caption(item_scene(it)) for it in items]
     texts += [s for it in items[:20] for s in it.segments]
     assert len(mini_tok) < 2000  # vs 49,408
@@ -49,6 +51,17 @@ def test_compact_tokenizer_keeps_every_position(mini_tok):
     # the stored positions of the suite agree: n_tokens is the compact tokenizer's count as well
     for it in items[:50]:
         assert len(mini_tok(it.prompt, add_special_tokens=False).input_ids) == it.meta["n_tokens"]
+
+
+def test_compact_tokenizer_is_the_shipped_zoos(mini_tok):
+    """The vocabulary the world builds today is the one the shipped clip was trained with (a new constant in
+    the world's tables must not shift the token ids)."""
+    import json
+
+    from longbench.mini import zoo
+
+    shipped = zoo.ZOO_DIR / "clip" / "vocab.json"
+    assert mini_tok.get_vocab() == json.loads(shipped.read_text(encoding="utf-8"))
 
 
 def test_compact_tokenizer_files_and_unknown_words(mini_tok, tmp_path):
