@@ -46,11 +46,11 @@ def check_splitter(name: str, key: str) -> None:
 
 def check_mini_seed(seed: int, key: str) -> None:
     """A training seed of the miniature world: ≥ 0 and not a test split's (``mini-v0``, ``mini-v1``)."""
-    from longbench.mini.suite import MINI_V0_SEED, MINI_V1_SEED
+    from longbench.mini.suite import TEST_SPLITS
 
     check_range(seed, key, 0)
-    for name, test_seed in (("mini-v0", MINI_V0_SEED), ("mini-v1", MINI_V1_SEED)):
-        require(seed != test_seed, f"{key}={seed} is the {name} test split's seed; pick another")
+    for split in TEST_SPLITS.values():
+        require(seed != split.seed, f"{key}={seed} is the {split.name} test split's seed; pick another")
 
 
 def check_mini_layout(layout: str, key: str) -> None:

@@ -49,6 +49,11 @@ def _items(size: int, seed: int, layout: str = "free") -> list[Item]:
     return train_items(size, seed, layout=layout)
 
 
+def _with_layout(description: dict[str, Any], layout: str) -> dict[str, Any]:
+    """A dataset's description with its layout; a free one's stays as mini-v0 manifests recorded it."""
+    return {**description, "mini_layout": layout} if layout != "free" else description
+
+
 def fact_sentences(item: Item) -> list[int]:
     """Indices of the sentences of ``item`` that state a fact or name the background, in order."""
     keep = {f.sentence for f in item.facts} | {int(item.meta["background_sentence"])}
@@ -136,9 +141,9 @@ class MiniDataset:
         return out
 
     def describe(self) -> dict[str, Any]:
-        d = {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
-             "mini_captions": self.captions, "mini_twins": self.twins, "resolution": self.resolution}
-        return {**d, "mini_layout": self.layout} if self.layout != "free" else d
+        return _with_layout({"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
+                             "mini_captions": self.captions, "mini_twins": self.twins, "resolution": self.resolution},
+                            self.layout)
 
 
 class MiniPreferenceDataset:
@@ -179,9 +184,8 @@ class MiniPreferenceDataset:
         return {"caption": item.prompt, "image_0": images[0], "image_1": images[1], "label": float(label), "index": k}
 
     def describe(self) -> dict[str, Any]:
-        d = {"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
-             "mini_corrupt": self.corrupt, "mini_ladder": self.ladder}
-        return {**d, "mini_layout": self.layout} if self.layout != "free" else d
+        return _with_layout({"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
+                             "mini_corrupt": self.corrupt, "mini_ladder": self.ladder}, self.layout)
 
 
 def eval_items(n: int, seed: int, layout: str = "free") -> list[Item]:

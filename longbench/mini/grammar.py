@@ -2,7 +2,8 @@
 
 Every group yields four facts: ``presence`` (its shape), ``attribute`` (its colour), ``count`` and
 ``spatial`` (its quadrant); in a ``homes`` scene (mini-v1) only the first three, since the shape fixes the
-quadrant. An *introduction* always states presence plus any subset of the others; up to two later *detail* sentences state the rest, referring back by shape ("the circles").
+quadrant. An *introduction* always states presence plus any subset of the others; up to two later *detail*
+sentences state the rest, referring back by shape ("the circles").
 Two introductions may share a sentence. One sentence names the background (not a fact), and *filler*
 sentences about style state nothing; their number and places push many facts past token 77.
 

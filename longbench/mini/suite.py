@@ -10,6 +10,7 @@ last first) so that a segment encoder with ``token_length`` 240 reads every fact
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -34,11 +35,26 @@ MINI_V1_NAME = "mini-v1"
 MINI_V1_VERSION = "1"
 MINI_V1_SEED = 20261130
 MINI_V1_SIZE = 200
-#: per layout: the test split's (name, seed, size, item id prefix) and the prefix of its training items
-_SPLITS = {"free": (MINI_V0_NAME, MINI_V0_SEED, MINI_V0_SIZE, "mini", "mini-train"),
-           "homes": (MINI_V1_NAME, MINI_V1_SEED, MINI_V1_SIZE, "mini1", "mini1-train")}
+
+
+@dataclass(frozen=True)
+class Split:
+    """The test suite of one scene layout: its name, version, seed, size and item id prefix, and the id prefix of
+    the training items drawn apart from it."""
+
+    name: str
+    version: str
+    seed: int
+    size: int
+    prefix: str
+    train_prefix: str
+
+
+#: per layout, its test split
+TEST_SPLITS = {"free": Split(MINI_V0_NAME, MINI_V0_VERSION, MINI_V0_SEED, MINI_V0_SIZE, "mini", "mini-train"),
+               "homes": Split(MINI_V1_NAME, MINI_V1_VERSION, MINI_V1_SEED, MINI_V1_SIZE, "mini1", "mini1-train")}
 #: seeds no training split may use: the test splits'
-TEST_SEEDS = (MINI_V0_SEED, MINI_V1_SEED)
+TEST_SEEDS = tuple(s.seed for s in TEST_SPLITS.values())
 #: Longest prompt in content tokens: with one start token per sentence it stays under 240 positions.
 MAX_TOKENS = 200
 #: what ``longbench eval`` runs on a miniature training split by default: the exact fact metric (no weights)
@@ -64,16 +80,14 @@ _TAG = "mini:"
 def split_scene_keys(layout: str = "free") -> frozenset[tuple[tuple[str, str, str, int], ...]]:
     """The group keys of every scene of the layout's test split (``mini-v0`` / ``mini-v1``; no prompt or
     tokenizer needed)."""
-    _, seed, size, _, _ = _split(layout)
-    return frozenset(sample_scene(item_rng(seed, i, _TAG), layout).key() for i in range(size))
+    split = _split(layout)
+    return frozenset(sample_scene(item_rng(split.seed, i, _TAG), layout).key() for i in range(split.size))
 
 
-def _split(layout: str) -> tuple[str, int, int, str, str]:
-    from longbench.mini.world import LAYOUTS
-
-    if layout not in _SPLITS:
-        raise LongbenchError(f"unknown mini layout {layout!r} (known: {', '.join(LAYOUTS)})")
-    return _SPLITS[layout]
+def _split(layout: str) -> Split:
+    if layout not in TEST_SPLITS:
+        raise LongbenchError(f"unknown mini layout {layout!r} (known: {', '.join(TEST_SPLITS)})")
+    return TEST_SPLITS[layout]
 
 
 def scene_item(item_id: str, scene: Scene, prompt: Prompt, sentence_starts: Sequence[int],
@@ -137,7 +151,7 @@ def mini_v0() -> Suite:
     """The built-in miniature test suite: 200 scenes, prompts of ~40-200 CLIP tokens."""
     return Suite(
         name=MINI_V0_NAME, version=MINI_V0_VERSION,
-        items=make_items(MINI_V0_SIZE, MINI_V0_SEED, prefix="mini"),
+        items=make_items(MINI_V0_SIZE, MINI_V0_SEED, prefix=TEST_SPLITS["free"].prefix),
         description="Miniature 32x32 scenes (2-3 groups of 7-px shapes in quadrants) for training and "
                     "testing tiny models; facts have exact spans, many beyond CLIP's 77-token window.",
         default_metrics=MINI_V0_DEFAULT_METRICS if zoo.SHIPPED else MINI_DEFAULT_METRICS,
@@ -150,7 +164,7 @@ def mini_v1() -> Suite:
     prompts that state no places."""
     return Suite(
         name=MINI_V1_NAME, version=MINI_V1_VERSION,
-        items=make_items(MINI_V1_SIZE, MINI_V1_SEED, prefix="mini1", layout="homes"),
+        items=make_items(MINI_V1_SIZE, MINI_V1_SEED, prefix=TEST_SPLITS["homes"].prefix, layout="homes"),
         description="Miniature 32x32 scenes whose 2-3 groups sit in their shapes' home quadrants; prompts state "
                     "shapes, colours and counts, many beyond CLIP's 77-token window.",
         default_metrics=MINI_DEFAULT_METRICS,
@@ -162,17 +176,18 @@ def train_items(n: int, seed: int, start: int = 0, counter: TokenCounter | None 
                 layout: str = "free") -> list[Item]:
     """A training split of the layout: ``n`` items from ``start``, seeded, never sharing a scene key with its
     test split (``mini-v0`` / ``mini-v1``); the test splits' seeds are refused."""
-    name, _, _, _, prefix = _split(layout)
+    split = _split(layout)
     if seed in TEST_SEEDS:
         raise ValueError(f"seed {seed} is a test split's seed; pick another")
-    return make_items(n, seed, prefix=f"{prefix}{seed}", exclude=split_scene_keys(layout), start=start,
+    return make_items(n, seed, prefix=f"{split.train_prefix}{seed}", exclude=split_scene_keys(layout), start=start,
                       tags=("mini", "train"), counter=counter, layout=layout)
 
 
 def train_suite(n: int, seed: int, layout: str = "free") -> Suite:
     """``train_items`` as a suite named ``mini-v0-train`` (``mini-v1-train``)."""
-    name = _split(layout)[0]
-    version = MINI_V1_VERSION if layout == "homes" else MINI_V0_VERSION
-    return Suite(name=f"{name}-train", version=f"{version}+seed{seed}", items=train_items(n, seed, layout=layout),
-                 description=f"Training split of {name} ({n} items, seed {seed}); no scene shared with the test split.",
+    split = _split(layout)
+    return Suite(name=f"{split.name}-train", version=f"{split.version}+seed{seed}",
+                 items=train_items(n, seed, layout=layout),
+                 description=f"Training split of {split.name} ({n} items, seed {seed}); no scene shared with the test "
+                             "split.",
                  default_metrics=MINI_DEFAULT_METRICS)

@@ -76,8 +76,9 @@ class MiniModel:
             # the scene models' own hint knows nothing of the zoo: name both families, the closest first
             close = difflib.get_close_matches(arg, [*zoo.GENERATORS, "oracle", "random"], n=1, cutoff=0.6)
             hint = f"; did you mean 'mini:{close[0]}'?" if close else ""
-            raise LongbenchError(f"unknown mini model {'mini:' + arg!r}{hint} (generators: {', '.join(zoo.GENERATORS)}; "
-                                 "scene models: oracle, clip<N>, corrupt-<K>, random)") from None
+            raise LongbenchError(f"unknown mini model {'mini:' + arg!r}{hint} (generators: "
+                                 f"{', '.join(zoo.GENERATORS)}; scene models: oracle, clip<N>, corrupt-<K>, random)"
+                                 ) from None
 
 
 class MiniSceneModel(SceneModel):
