@@ -29,30 +29,43 @@ LAZY_COMMANDS = {
     "meta-eval": "longbench.mini.commands:meta_eval",
 }
 
-#: What `longbench eval` runs with no --model (per suite; another suite gets the synth-v0 models) and no --suite.
-#: With the trained miniature zoo shipped (longbench.mini.zoo.SHIPPED) the offline default is mini-v0: the
-#: zoo's generators and the exact oracle (the ceiling), with its default metrics (exact and learned).
-DEFAULT_MODELS = {"synth-v0": ("synth:oracle", "synth:clip77"), "mini-v0": ("mini:oracle", "mini:sd", "mini:longsd")}
+#: What `longbench eval` runs with no --model, per world of the suite (a suite file gets the synth world's): on a
+#: miniature split the zoo's generators and the exact oracle (the ceiling), scored with its default metrics.
+DEFAULT_MODELS = {"synth": ("synth:oracle", "synth:clip77"), "mini": ("mini:oracle", "mini:sd", "mini:longsd")}
+
+
+def world_suites() -> dict[str, str]:
+    """The built-in worlds: the model-spec kind that draws one → its default suite (the miniature world's is the
+    test split the shipped zoo was trained for: mini-v0 or mini-v1)."""
+    from longbench.mini import zoo
+
+    return {"synth": "synth-v0", "mini": zoo.suite_name() if zoo.SHIPPED else "mini-v0"}
 
 
 def default_suite() -> str:
+    """The offline default: the shipped miniature zoo's test split, else the synthetic world's suite."""
     from longbench.mini import zoo
 
-    return "mini-v0" if zoo.SHIPPED else "synth-v0"
+    return world_suites()["mini"] if zoo.SHIPPED else "synth-v0"
 
 
-#: the built-in worlds: the model-spec kind that draws one, and its suite
-WORLD_SUITES = {"synth": "synth-v0", "mini": "mini-v0"}
+def default_models(suite: str) -> tuple[str, ...]:
+    """The models `longbench eval` runs on ``suite`` without --model."""
+    from longbench.mini.suite import TEST_SPLITS
+
+    mini = {s.name for s in TEST_SPLITS.values()}
+    return DEFAULT_MODELS["mini" if suite in mini else "synth"]
 
 
 def check_world_of_default_suite(models: tuple[str, ...], suite: str) -> None:
     """A world's model (``synth:oracle``) run without --suite on another world's default suite is a one-line
     error that says which --suite to add, instead of a failure on the suite's first item."""
+    worlds = world_suites()
     for spec in models:
         kind = spec.split(":", 1)[0]
-        if WORLD_SUITES.get(kind, suite) != suite:
+        if worlds.get(kind, suite) != suite:
             raise LongbenchError(f"--model {spec} draws the {kind} world's scenes, but no --suite was given and "
-                                   f"the default suite is {suite}; add --suite {WORLD_SUITES[kind]}")
+                                   f"the default suite is {suite}; add --suite {worlds[kind]}")
 
 
 class LongbenchGroup(ErrorExitGroup):
@@ -78,7 +91,7 @@ def main(verbose: int, debug: bool) -> None:
     """Long-prompt text-to-image benchmarks and the LongAlign reference trainer.
 
     Run `longbench eval` with no options for the offline benchmark: the miniature world's trained generators
-    (mini-v0, docs/mini.md).
+    on the test split of the shipped zoo (docs/mini.md).
     """
     import logging
 
@@ -133,8 +146,8 @@ def print_comparison(outputs: list[Any]) -> None:
 @main.command("eval")
 @click.option("--model", "models", multiple=True, metavar="SPEC",
               help="Model spec, repeatable: diffusers:ID|DIR, longsd:DIR, images:DIR, cmd:TEMPLATE, "
-                   "python:MOD:FN, synth:NAME, mini:NAME. Default: synth:oracle and synth:clip77 (on mini-v0: "
-                   "mini:oracle, mini:sd and mini:longsd).")
+                   "python:MOD:FN, synth:NAME, mini:NAME. Default: on a miniature suite mini:oracle, mini:sd and "
+                   "mini:longsd; on another, synth:oracle and synth:clip77.")
 @click.option("--suite", default=None, metavar="NAME|FILE",
               help=f"Suite name or suite JSONL file.  [default: {default_suite()}]")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME", help="Metric name, repeatable (default: the suite's defaults).")
@@ -168,10 +181,10 @@ def eval_cmd(models: tuple[str, ...], suite: str | None, metrics: tuple[str, ...
              compare_to: str | None, max_regression: tuple[str, ...], as_json: bool, no_progress: bool) -> None:
     """Evaluate models on a suite and write results under --output.
 
-    With no options, fully offline: the default --suite with its default models — synth-v0: the synthetic
-    world's renderers synth:oracle vs synth:clip77; mini-v0: the miniature zoo's trained generators mini:sd
-    (77 positions) and mini:longsd (segments, 240) beside the exact mini:oracle, scored with the exact and the
-    learned metrics (docs/mini.md).
+    With no options, fully offline: the default --suite (the shipped miniature zoo's test split) with its
+    default models — the zoo's trained generators mini:sd (77 positions) and mini:longsd (segments, 240)
+    beside the exact mini:oracle, scored with the exact and the learned metrics (docs/mini.md). On synth-v0
+    the defaults are the synthetic world's renderers synth:oracle vs synth:clip77.
     """
     from leaderboard.gate import parse_max_regression
     from longbench.evaluate import evaluate
@@ -182,7 +195,7 @@ def eval_cmd(models: tuple[str, ...], suite: str | None, metrics: tuple[str, ...
         suite = default_suite()
         check_world_of_default_suite(models, suite)
     config = EvalConfig(
-        models=list(models) or list(DEFAULT_MODELS.get(suite, DEFAULT_MODELS["synth-v0"])), suite=suite,
+        models=list(models) or list(default_models(suite)), suite=suite,
         metrics=list(metrics) or None,
         model_args=parse_pairs(model_arg, "--model-arg"), metric_args=parse_metric_args(metric_arg), limit=limit,
         seed=seed, batch_size=batch_size, output=output, device=device, prefetch=prefetch)

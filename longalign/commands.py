@@ -149,7 +149,7 @@ def mini_ship(repro: str, to: str | None) -> None:
               help="Zoo directory (a `mini-reproduce --out` or a shipped zoo; default: the package's weights).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default="docs/miniature.md", show_default=True,
               help="The Markdown report to write (atomically).")
-@click.option("--limit", type=int, default=None, help="Score only the first N items of mini-v0 (N >= 2).")
+@click.option("--limit", type=int, default=None, help="Score only the first N items of the zoo's test split (N >= 2).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Global seed of the images and the bootstraps.")
 @click.option("--runs", type=click.Path(file_okay=False), default="runs/mini-report", show_default=True,
               help="Run directory root of the evaluations (results, samples, image cache: a second run reuses it).")
@@ -157,7 +157,8 @@ def mini_ship(repro: str, to: str | None) -> None:
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 def mini_report(zoo: str | None, out: str, limit: int | None, seed: int, runs: str, device: str,
                 no_progress: bool) -> None:
-    """Evaluate the world's reference models and the zoo's generators on mini-v0 and write the reproduction
+    """Evaluate the world's reference models and the zoo's generators on the test split of the zoo's layout
+    (mini-v0 for free, mini-v1 for homes; its manifest says which) and write the reproduction
     report (docs/miniature.md): every number with its 95% CI and a verdict per claim (docs/mini.md). Claims that
     do not hold are findings: the exit code is 0 whatever the verdicts."""
     from longalign.mini_claims import CLAIMS, claim_verdict

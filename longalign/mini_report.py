@@ -3,7 +3,8 @@
 One command evaluates the world's reference models (``mini:oracle``, the ceiling, ``mini:clip77``, what a
 77-position window can know, and ``mini:random``, the chance level) and every generator the zoo holds
 (``mini:sd``, ``mini:longsd``, ``mini:naive``, ``mini:reward-w0``, ``mini:reward-w03``, ``mini:reward-w1``) on
-``mini-v0`` through the evaluation API (:func:`longbench.evaluate.evaluate`), with the exact metric ``mini``,
+the test split of the zoo's layout (``mini-v0`` for ``free``, ``mini-v1`` for ``homes``; :func:`longbench.mini.
+zoo.suite_name`) through the evaluation API (:func:`longbench.evaluate.evaluate`), with the exact metric ``mini``,
 ``denscore`` on ``mini:denscore``, ``clipscore`` / ``segment-align`` on ``mini:clip`` and ``fid-clip`` on
 ``mini:clip``, and writes a Markdown report: the setup, one table per claim and a verdict per claim computed
 from the numbers.
@@ -11,8 +12,8 @@ from the numbers.
 The claims, the statistics behind each number's interval and the verdict rules live in
 :mod:`longalign.mini_claims`.
 
-The FID reference is ``fid-clip``'s ``ref_model=mini:oracle``: the exact renderer's images of all 200 mini-v0
-items, drawn with a seed stream apart from the runs' own, so ``mini:oracle``'s FID is the floor set by finite
+The FID reference is ``fid-clip``'s ``ref_model=mini:oracle``: the exact renderer's images of all 200 items of
+that split, drawn with a seed stream apart from the runs' own, so ``mini:oracle``'s FID is the floor set by finite
 samples and slot arrangements rather than 0, and the reference does not change with ``--limit``.
 """
 
@@ -43,7 +44,6 @@ from longbench.errors import LongbenchError
 
 logger = logging.getLogger(__name__)
 
-SUITE = "mini-v0"
 DEFAULT_OUT = "docs/miniature.md"
 DEFAULT_RUNS = "runs/mini-report"
 #: the world's reference models (no weights): the ceiling, the 77-position window and chance (a scene drawn
@@ -52,7 +52,7 @@ WORLD_MODELS = ("oracle", "clip77", "random")
 #: zoo models the report cannot run without: the learned metrics' weights and the generators' base
 REQUIRED = ("clip", "denscore", "base")
 METRICS = ("mini", "denscore", "clipscore", "segment-align", "fid-clip")
-#: the FID reference set: the exact renderer's images of every mini-v0 item (fid-clip's ``ref_model``)
+#: the FID reference set: the exact renderer's images of every item of the split (fid-clip's ``ref_model``)
 REFERENCE_MODEL = "mini:oracle"
 #: the exact columns, then the learned ones, as the report's tables show them
 EXACT_COLUMNS = ("fact_recall", "fact_recall@<=77", "fact_recall@>77", "count_acc", "binding_acc", "position_acc")
@@ -218,7 +218,10 @@ def collect(zoo: str | Path | None = None, *, runs: str | Path = DEFAULT_RUNS, l
     from longbench.runner import EvalConfig
     from longbench.suites.loaders import load_suite
 
+    from longbench.mini.zoo import suite_name
+
     root, have, missing = check_zoo(zoo)
+    suite = suite_name(root)
     if limit is not None and limit < 2:
         raise LongbenchError(f"--limit must be >= 2 (FID and every interval need two items), got {limit}")
     zoo_arg = str(root)
@@ -226,7 +229,7 @@ def collect(zoo: str | Path | None = None, *, runs: str | Path = DEFAULT_RUNS, l
     fid_opts = {**clip_opts, "ref_model": REFERENCE_MODEL}
     names = list(WORLD_MODELS) + have
     config = EvalConfig(
-        models=[f"mini:{n}" for n in names], suite=SUITE, metrics=list(METRICS), model_args={"zoo": zoo_arg},
+        models=[f"mini:{n}" for n in names], suite=suite, metrics=list(METRICS), model_args={"zoo": zoo_arg},
         metric_args={"denscore": {"model": "mini:denscore", "zoo": zoo_arg}, "clipscore": dict(clip_opts),
                      "segment-align": dict(clip_opts), FID: fid_opts},
         limit=limit, seed=seed, output=str(runs), device=device, batch_size=batch_size)
@@ -241,7 +244,7 @@ def collect(zoo: str | Path | None = None, *, runs: str | Path = DEFAULT_RUNS, l
             raise RuntimeError(f"mini:{name} scored other items than mini:{WORLD_MODELS[0]}")
 
     metric = feature_metric(fid_opts, device)
-    reference = reference_features(metric, load_suite(SUITE), seed)
+    reference = reference_features(metric, load_suite(suite), seed)
     fid = FIDBootstrap({n: _features(metric, [r.images[i] for i in item_ids]) for n, r in model_runs.items()},
                        reference, seed=seed)
     estimates: dict[str, dict[str, Estimate]] = {}
@@ -320,6 +323,14 @@ def _model_rows(data: ReportData, models: Sequence[str], columns: Sequence[str])
         else:
             rows.append([f"mini:{m}", *(_estimate_cell(data.estimates[m].get(c)) for c in columns)])
     return rows
+
+
+def _stated(data: ReportData, column: str) -> bool:
+    """Whether the suite states facts of the column's kind: the oracle scored any (mini-v1 states no places, so
+    its quadrant columns are empty and left out of the tables)."""
+    oracle = data.runs.get("oracle")
+    e = oracle.estimate(column) if oracle is not None else None
+    return e is None or e.n > 0  # a column the run does not have (FID's bootstrap) is always shown
 
 
 def _comparison_rows(data: ReportData, tests: Sequence[Test], numbered: bool) -> list[list[str]]:
@@ -403,8 +414,9 @@ def render(data: ReportData, command: str) -> str:
          "run's."), ""]
 
     order = list(WORLD_MODELS) + [m for m in _generators() if m in data.runs or m in data.missing]
+    exact = [c for c in EXACT_COLUMNS if _stated(data, c)]
     lines += ["## All models", "", "Exact metrics (higher is better):", ""]
-    lines += _table(["model", *(f"`{c}`" for c in EXACT_COLUMNS)], _model_rows(data, order, EXACT_COLUMNS))
+    lines += _table(["model", *(f"`{c}`" for c in exact)], _model_rows(data, order, exact))
     lines += ["", "Learned metrics (higher is better, except `fid-clip`):", ""]
     lines += _table(["model", *(f"`{c}`" for c in LEARNED_COLUMNS)], _model_rows(data, order, LEARNED_COLUMNS))
     lines.append("")
@@ -414,9 +426,10 @@ def render(data: ReportData, command: str) -> str:
         lines += _table(["model", *(f"`{c}`" for c in claim.columns)], _model_rows(data, claim.models, claim.columns))
         lines += ["", "Tests:", ""]
         lines += _table(header, _comparison_rows(data, claim.tests, numbered=True))
-        if claim.context:
+        context = [t for t in claim.context if _stated(data, t.column)]
+        if context:
             lines += ["", "Context (not part of the verdict):", ""]
-            lines += _table(header[1:], _comparison_rows(data, claim.context, numbered=False))
+            lines += _table(header[1:], _comparison_rows(data, context, numbered=False))
         lines += ["", f"**Verdict: {claim_verdict(claim, data.comparisons)[0]}** (rule: {claim.rule_text}).", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -78,5 +78,5 @@ def _zoo_status() -> str:
     if bad:
         return f"[red]incomplete[/red]: {len(bad)} file(s) missing or of another size, e.g. {bad[0]} ({zoo.ZOO_DIR})"
     total = sum(m["bytes"] for m in models.values())
-    return (f"[green]ok[/green]: {len(models)} models, {total / 1e6:.2f} MB ({zoo.ZOO_DIR}); on mini-v0 the learned "
+    return (f"[green]ok[/green]: {len(models)} models, {total / 1e6:.2f} MB ({zoo.ZOO_DIR}); on {zoo.suite_name()} the learned "
             "metrics score with these weights (mini:clip, mini:denscore), not with the defaults below")

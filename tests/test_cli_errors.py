@@ -457,10 +457,10 @@ def test_a_world_model_without_suite_names_the_suite_to_add(tmp_path, monkeypatc
     import cli
     from longbench.mini import zoo
 
-    monkeypatch.setattr(zoo, "SHIPPED", True)  # default suite mini-v0
+    monkeypatch.setattr(zoo, "SHIPPED", True)  # default suite: the zoo's test split
     line = one_error_line(run(["eval", "--model", "synth:oracle", "--limit", "1", "--output", tmp_path / "runs"]))
     assert line == ("error: --model synth:oracle draws the synth world's scenes, but no --suite was given and the "
-                    "default suite is mini-v0; add --suite synth-v0")
+                    f"default suite is {zoo.suite_name()}; add --suite synth-v0")
     monkeypatch.setattr(zoo, "SHIPPED", False)  # default suite synth-v0
     line = one_error_line(run(["eval", "--model", "mini:oracle", "--limit", "1", "--output", tmp_path / "runs"]))
     assert line.endswith("the default suite is synth-v0; add --suite mini-v0")

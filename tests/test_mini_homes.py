@@ -150,3 +150,66 @@ def test_training_data_of_the_homes_layout():
     assert pairs.describe()["mini_layout"] == "homes" and all(views.item_scene(it).layout == "homes"
                                                                 for it in pairs.items)
     assert [views.item_scene(it).layout for it in eval_items(3, 7, "homes")] == ["homes"] * 3
+
+
+# --------------------------------------------------------------------------------- the zoo's layout
+def _zoo_of_layout(src, dst, layout):
+    """A copy of a shipped zoo whose manifest records ``layout`` (None: no ``layout`` key, as before mini-v1)."""
+    import json
+    import shutil
+
+    shutil.copytree(src, dst)
+    m = json.loads((dst / "manifest.json").read_text())
+    m.pop("layout", None)
+    if layout is not None:
+        m["layout"] = layout
+    (dst / "manifest.json").write_text(json.dumps(m))
+    return dst
+
+
+def test_zoo_layout_names_its_test_split(mini_smoke_zoo, tmp_path):
+    """The zoo manifest's layout picks the split the zoo is evaluated on; a manifest without one is a free zoo
+    (mini-v0); an unknown layout and a directory without a manifest are one-line errors naming the file."""
+    import json
+
+    from longbench.mini import zoo
+
+    assert json.loads((mini_smoke_zoo / "manifest.json").read_text())["layout"] == "free"  # mini-ship records it
+    assert zoo.suite_name(mini_smoke_zoo) == "mini-v0"
+    assert zoo.suite_name(_zoo_of_layout(mini_smoke_zoo, tmp_path / "h", "homes")) == "mini-v1"
+    assert zoo.layout(_zoo_of_layout(mini_smoke_zoo, tmp_path / "old", None)) == "free"
+    with pytest.raises(LongbenchError, match=r"bad/manifest\.json: layout 'grid' is not one of free, homes"):
+        zoo.layout(_zoo_of_layout(mini_smoke_zoo, tmp_path / "bad", "grid"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(LongbenchError, match=r"empty/manifest\.json: no zoo manifest"):
+        zoo.layout(tmp_path / "empty")
+
+
+def test_a_homes_zoo_moves_the_defaults_to_mini_v1(mini_smoke_zoo, tmp_path, monkeypatch):
+    """Shipping a homes zoo makes mini-v1 the offline default (its generators, the learned metrics on its
+    scorers) and leaves mini-v0 the exact metric only; a mini: model without --suite points at mini-v1."""
+    import cli
+    from longbench.mini import suite as suite_mod
+    from longbench.mini import zoo
+
+    monkeypatch.setattr(zoo, "SHIPPED", True)
+    monkeypatch.setattr(zoo, "ZOO_DIR", _zoo_of_layout(mini_smoke_zoo, tmp_path / "zoo", "homes"))
+    assert cli.default_suite() == "mini-v1"
+    assert cli.default_models("mini-v1") == cli.default_models("mini-v0") == ("mini:oracle", "mini:sd", "mini:longsd")
+    assert cli.default_models("synth-v0") == ("synth:oracle", "synth:clip77")
+    assert suite_mod.mini_v1().default_metrics == ("mini", "denscore", "segment-align", "clipscore", "fid-clip")
+    assert suite_mod.mini_v0().default_metrics == ("mini",)
+    with pytest.raises(LongbenchError, match="add --suite synth-v0"):
+        cli.check_world_of_default_suite(("synth:oracle",), "mini-v1")
+    cli.check_world_of_default_suite(("mini:oracle",), "mini-v1")
+    with pytest.raises(LongbenchError, match="add --suite mini-v1"):
+        cli.check_world_of_default_suite(("mini:oracle",), "synth-v0")
+
+
+def test_meta_eval_defaults_to_the_split_of_its_zoo(mini_smoke_zoo, tmp_path):
+    """meta-eval without --suite ranks the metrics on the test split of the --zoo's layout."""
+    from longbench.mini.meta_eval import MetaEvalConfig, meta_evaluate
+
+    homes = _zoo_of_layout(mini_smoke_zoo, tmp_path / "zoo", "homes")
+    result = meta_evaluate(MetaEvalConfig(zoo=str(homes), levels=1, limit=3, metrics=["clipscore"], n_bootstrap=10))
+    assert result["suite"]["name"] == "mini-v1" and result["config"]["suite"] == "mini-v1"

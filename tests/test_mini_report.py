@@ -258,6 +258,19 @@ def test_render_has_every_section_and_computed_verdicts():
     assert "Every generator of the zoo contract is present." in R.render(_hand_data([]), "x")
 
 
+def test_render_leaves_out_the_kinds_the_suite_never_states():
+    """On mini-v1 (no places stated) the oracle has no quadrant facts: the quadrant columns and claim 1's quadrant
+    context row are left out rather than shown as n/a."""
+    data = _hand_data([])
+    empty = {"value": None, "ci": None, "n": 0}
+    data.runs["oracle"].results["metrics"].update({"position_acc": empty, "position_acc@>77": empty})
+    text = R.render(data, "x")
+    assert "position_acc" not in text
+    assert "| model | `fact_recall` | `fact_recall@<=77` | `fact_recall@>77` | `count_acc` | `binding_acc` |\n" in text
+    assert "| longsd - sd | `count_acc@>77` |" in text
+    assert "`position_acc`" in R.render(_hand_data([]), "x")  # a suite that states places keeps them
+
+
 def test_report_command_line():
     assert R.report_command(None, R.DEFAULT_OUT, None, 0) == "longbench train mini-report --seed 0"
     assert R.report_command("z", "r.md", 8, 3) == "longbench train mini-report --zoo z --out r.md --limit 8 --seed 3"

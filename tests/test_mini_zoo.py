@@ -348,7 +348,7 @@ def test_miniature_default_eval_on_a_smoke_zoo(mini_smoke_zoo, monkeypatch, tmp_
     import cli
     from longbench.mini import zoo as zoo_mod
 
-    assert cli.default_suite() == ("mini-v0" if zoo_mod.SHIPPED else "synth-v0")
+    assert cli.default_suite() == (zoo_mod.suite_name() if zoo_mod.SHIPPED else "synth-v0")
     monkeypatch.setattr(zoo_mod, "SHIPPED", True)
     monkeypatch.setattr(zoo_mod, "ZOO_DIR", mini_smoke_zoo)
     res = CliRunner().invoke(cli.main, ["eval", "--limit", "6", "--output", str(tmp_path / "runs"), "--json",

@@ -46,8 +46,9 @@ def print_table(result: dict[str, Any]) -> None:
 
 
 @click.command("meta-eval")
-@click.option("--suite", default="mini-v0", show_default=True, metavar="NAME|FILE",
-              help="A suite of the miniature world.")
+@click.option("--suite", default=None, metavar="NAME|FILE",
+              help="A suite of the miniature world.  [default: the test split of the --zoo's layout: mini-v0 for "
+                   "free, mini-v1 for homes]")
 @click.option("--levels", type=int, default=4, show_default=True, metavar="K",
               help="Ladder length: images with 0..K facts broken, per item and side.")
 @click.option("--metric", "metrics", multiple=True, metavar="NAME",
@@ -67,7 +68,7 @@ def print_table(result: dict[str, Any]) -> None:
               help="Directory of meta_eval.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print meta_eval.json instead of a table.")
 @click.option("--no-progress", is_flag=True, help="Do not draw the progress bar.")
-def meta_eval(suite: str, levels: int, metrics: tuple[str, ...], metric_arg: tuple[str, ...], zoo: str | None,
+def meta_eval(suite: str | None, levels: int, metrics: tuple[str, ...], metric_arg: tuple[str, ...], zoo: str | None,
               limit: int | None, seed: int, n_bootstrap: int, device: str, output: str, as_json: bool,
               no_progress: bool) -> None:
     """Rank metrics against the exact fact recall of graded corruptions of the miniature world.

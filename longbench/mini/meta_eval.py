@@ -78,7 +78,8 @@ class MetaEvalConfig:
     """Everything that defines a meta-evaluation (written into ``meta_eval.json``).
 
     Attributes:
-        suite: a suite of the miniature world (name or JSONL file).
+        suite: a suite of the miniature world (name or JSONL file); None: the test split of the zoo's layout
+            (``longbench.mini.zoo.suite_name``), the split its scorers were trained for.
         levels: K, the most facts broken per side (ladder 0..K).
         metrics: registry names; None: :data:`DEFAULT_METRICS`.
         metric_args: metric → option → value (``--metric-arg``), over :data:`DEFAULT_OPTIONS`.
@@ -90,7 +91,7 @@ class MetaEvalConfig:
         batch_size: images per metric update.
     """
 
-    suite: str = "mini-v0"
+    suite: str | None = None
     levels: int = 4
     metrics: list[str] | None = None
     metric_args: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -279,7 +280,10 @@ def meta_evaluate(config: MetaEvalConfig, progress: Progress | None = None,
     config.validate()
     progress = progress or Progress()
     check_device(config.device)
-    full = load_mini_suite(config.suite)
+    from longbench.mini.zoo import suite_name
+
+    suite_spec = config.suite if config.suite is not None else suite_name(config.zoo)
+    full = load_mini_suite(suite_spec)
     items = full.items if config.limit is None else full.head(config.limit).items
     counter = TokenCounter()
     ladders, skipped = build_ladders(items, full.name, config.seed, config.levels, counter)
@@ -320,7 +324,7 @@ def meta_evaluate(config: MetaEvalConfig, progress: Progress | None = None,
         "kind": "longbench-meta-eval", "schema_version": SCHEMA_VERSION, "longbench_version": __version__,
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "suite": full.info(), "config": {
-            "suite": config.suite, "levels": config.levels, "metrics": list(ranked), "metric_args":
+            "suite": suite_spec, "levels": config.levels, "metrics": list(ranked), "metric_args":
             config.metric_args, "zoo": config.zoo, "limit": config.limit, "seed": config.seed,
             "n_bootstrap": config.n_bootstrap, "device": config.device, "batch_size": config.batch_size},
         "reference": {"metric": REFERENCE_METRIC, "column": REFERENCE_COLUMN},

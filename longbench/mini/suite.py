@@ -59,13 +59,19 @@ TEST_SEEDS = tuple(s.seed for s in TEST_SPLITS.values())
 MAX_TOKENS = 200
 #: what ``longbench eval`` runs on a miniature training split by default: the exact fact metric (no weights)
 MINI_DEFAULT_METRICS = ("mini",)
-#: what it runs on ``mini-v0`` once the zoo is shipped (``zoo.SHIPPED``): the exact metric and the learned
-#: ones on the zoo's scorers (:func:`mini_metric_args`); before, the exact metric only
-MINI_V0_DEFAULT_METRICS = ("mini", "denscore", "segment-align", "clipscore", "fid-clip")
+#: what it runs on the test split of the shipped zoo's layout (``zoo.SHIPPED``, ``zoo.layout()``): the exact metric
+#: and the learned ones on the zoo's scorers (:func:`mini_metric_args`); on the other split, the exact metric only
+ZOO_SPLIT_DEFAULT_METRICS = ("mini", "denscore", "segment-align", "clipscore", "fid-clip")
+
+
+def split_default_metrics(layout: str) -> tuple[str, ...]:
+    """The default metrics of the layout's test split: the learned ones too where the shipped zoo's scorers were
+    trained on that layout (a Denscore trained on ``homes`` scenes never learned to read stated places)."""
+    return ZOO_SPLIT_DEFAULT_METRICS if zoo.SHIPPED and zoo.layout() == layout else MINI_DEFAULT_METRICS
 
 
 def mini_metric_args() -> dict[str, dict[str, str]]:
-    """Option defaults of ``mini-v0``: the learned metrics score with the miniature zoo's models (Denscore and
+    """Option defaults of the test splits: the learned metrics score with the miniature zoo's models (Denscore and
     Denscore-O with mini-denscore; segment alignment, CLIPScore and CLIP-feature FID with mini-clip), and FID
     compares with the exact renderer's images of the suite (``mini:oracle``, :class:`~longbench.metrics.
     fid_reference.ModelReference`). ``--metric-arg NAME.zoo=DIR`` points a metric at another zoo."""
@@ -154,7 +160,7 @@ def mini_v0() -> Suite:
         items=make_items(MINI_V0_SIZE, MINI_V0_SEED, prefix=TEST_SPLITS["free"].prefix),
         description="Miniature 32x32 scenes (2-3 groups of 7-px shapes in quadrants) for training and "
                     "testing tiny models; facts have exact spans, many beyond CLIP's 77-token window.",
-        default_metrics=MINI_V0_DEFAULT_METRICS if zoo.SHIPPED else MINI_DEFAULT_METRICS,
+        default_metrics=split_default_metrics("free"),
         metric_args=mini_metric_args(),
     )
 
@@ -167,7 +173,7 @@ def mini_v1() -> Suite:
         items=make_items(MINI_V1_SIZE, MINI_V1_SEED, prefix=TEST_SPLITS["homes"].prefix, layout="homes"),
         description="Miniature 32x32 scenes whose 2-3 groups sit in their shapes' home quadrants; prompts state "
                     "shapes, colours and counts, many beyond CLIP's 77-token window.",
-        default_metrics=MINI_DEFAULT_METRICS,
+        default_metrics=split_default_metrics("homes"),
         metric_args=mini_metric_args(),
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from longbench.errors import LongbenchError
+from longbench.mini.world import LAYOUTS
 
 #: the shipped zoo (package data)
 ZOO_DIR = Path(__file__).resolve().parent / "weights"
@@ -28,6 +29,9 @@ NAMES = SCORERS + (BASE,) + GENERATORS
 SHIPPED = True
 #: prefix of a weights spec naming a zoo model (``mini:clip``)
 PREFIX = "mini:"
+#: the zoo's manifest: a shipped zoo's (``mini-ship``) or a reproduction's (``mini-reproduce``); both record the
+#: scene layout the models were trained on (no ``layout``: ``free``, the manifests before ``mini-v1``)
+MANIFEST = "manifest.json"
 
 
 def zoo_root(zoo: str | Path | None = None) -> Path:
@@ -58,3 +62,26 @@ def resolve_weights(spec: str, zoo: str | Path | None = None) -> str:
     if is_zoo_spec(spec):
         return str(model_dir(spec[len(PREFIX):], zoo))
     return spec
+
+
+def layout(zoo: str | Path | None = None) -> str:
+    """The scene layout the zoo's models were trained on (``free`` or ``homes``), from its manifest."""
+    from longbench import jsonio
+
+    path = zoo_root(zoo) / MANIFEST
+    if not path.is_file():
+        raise LongbenchError(f"{path}: no zoo manifest (expected the --out of `longbench train mini-reproduce` or a "
+                             "shipped zoo)")
+    manifest = jsonio.read_json(path)
+    found = manifest.get("layout", "free") if isinstance(manifest, dict) else None
+    if found not in LAYOUTS:
+        raise LongbenchError(f"{path}: layout {found!r} is not one of {', '.join(LAYOUTS)}")
+    return found
+
+
+def suite_name(zoo: str | Path | None = None) -> str:
+    """The name of the test suite of the zoo's layout (``mini-v0`` for ``free``, ``mini-v1`` for ``homes``): the
+    suite its generators and scorers are evaluated on by default."""
+    from longbench.mini.suite import TEST_SPLITS
+
+    return TEST_SPLITS[layout(zoo)].name
