@@ -215,10 +215,9 @@ def collect(zoo: str | Path | None = None, *, runs: str | Path = DEFAULT_RUNS, l
     """Evaluate the world's models and the zoo's generators (one :func:`~longbench.evaluate.evaluate` call) and
     compute every estimate and comparison."""
     from longbench.evaluate import evaluate
+    from longbench.mini.zoo import suite_name
     from longbench.runner import EvalConfig
     from longbench.suites.loaders import load_suite
-
-    from longbench.mini.zoo import suite_name
 
     root, have, missing = check_zoo(zoo)
     suite = suite_name(root)
