@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from longbench.errors import LongbenchError
+from longbench.results import dumps
 
 SHIP_FORMAT = "longbench-mini-zoo"
 SHIP_FORMAT_VERSION = 1
@@ -105,7 +106,13 @@ def _ship_checkpoint_manifest(src: Path, dst: Path, probe: dict[str, Any], repro
             step["path"] = finals[str(Path(path).resolve())]
     if parent:
         m["lora_parent"], m["lora_parent_rank"] = f"mini:{parent.name}", parent.rank
-    dst.write_text(json.dumps(m, indent=2) + "\n", encoding="utf-8")
+    dst.write_text(dumps(m), encoding="utf-8")
+
+
+def _strict_json_copy(src: Path, dst: Path) -> None:
+    """A model manifest as strict JSON: a non-finite number (a check column of a kind the layout never states,
+    written as ``NaN`` by trainings before ``reader_scores`` said None) becomes null."""
+    dst.write_text(dumps(json.loads(src.read_text(encoding="utf-8"))), encoding="utf-8")
 
 
 def _lora_parent(name: str, repro: Path, present: list[str]) -> _Parent | None:
@@ -218,6 +225,8 @@ def ship(repro: str | Path, to: str | Path | None = None, echo: Callable[[str], 
                 elif name in zoo.GENERATORS and rel == "manifest.json":
                     probe = probe if probe is not None else _base_probe(tmp / zoo.BASE)
                     _ship_checkpoint_manifest(src, dst, probe, repro, parent)
+                elif rel == "manifest.json":
+                    _strict_json_copy(src, dst)
                 else:
                     shutil.copyfile(src, dst)
             shipped = {p.relative_to(out).as_posix(): {"sha256": file_sha256(p), "bytes": p.stat().st_size}
@@ -238,5 +247,5 @@ def ship(repro: str | Path, to: str | Path | None = None, echo: Callable[[str], 
                     "size": source.get("size"), "layout": source.get("layout", "free"), "source_manifest_sha256": file_sha256(src_manifest),
                     "trained_with": source.get("longbench_version"), "longbench_version": longbench.__version__,
                     "total_bytes": total, "models": models}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        (tmp / "manifest.json").write_text(dumps(manifest), encoding="utf-8")
     return target / "manifest.json"

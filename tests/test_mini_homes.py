@@ -213,3 +213,42 @@ def test_meta_eval_defaults_to_the_split_of_its_zoo(mini_smoke_zoo, tmp_path):
     homes = _zoo_of_layout(mini_smoke_zoo, tmp_path / "zoo", "homes")
     result = meta_evaluate(MetaEvalConfig(zoo=str(homes), levels=1, limit=3, metrics=["clipscore"], n_bootstrap=10))
     assert result["suite"]["name"] == "mini-v1" and result["config"]["suite"] == "mini-v1"
+
+
+def test_checks_say_none_for_a_kind_the_layout_never_states():
+    """The held-out checks' reader scores on homes items: exact renders recall every fact, and the quadrant
+    column, which has no fact, is None (it used to be NaN, which made the manifests that record checks invalid
+    JSON)."""
+    from longalign.data.mini import MiniDataset, reader_scores, to_uint8
+
+    d = MiniDataset(4, 3, 32, "short", layout="homes")
+    scores = reader_scores([to_uint8(d.render(i)[None])[0] for i in range(4)], d.items)
+    assert scores["fact_recall"] == 1.0 and scores["count_acc"] == 1.0 and scores["position_acc"] is None
+
+
+def test_ship_writes_strict_json(mini_smoke_repro, tmp_path):
+    """A model manifest holding NaN (a check written before reader_scores said None) ships as strict JSON."""
+    import json
+    import shutil
+
+    from longalign.mini_ship import ship
+    from longbench.weights import file_sha256
+
+    repro = tmp_path / "repro"
+    shutil.copytree(mini_smoke_repro, repro)
+    clip_manifest = repro / "clip" / "final" / "manifest.json"
+    m = json.loads(clip_manifest.read_text())
+    m["check"] = {**(m.get("check") or {}), "position_acc": float("nan")}
+    clip_manifest.write_text(json.dumps(m))
+    top = json.loads((repro / "manifest.json").read_text())
+    top["models"]["clip"]["files"]["manifest.json"] = file_sha256(clip_manifest)
+    (repro / "manifest.json").write_text(json.dumps(top))
+    zoo = tmp_path / "zoo"
+    ship(repro, zoo)
+
+    def refuse(name):
+        raise AssertionError(f"non-finite {name} in a shipped JSON file")
+
+    for path in zoo.rglob("*.json"):
+        json.loads(path.read_text(), parse_constant=refuse)
+    assert json.loads((zoo / "clip" / "manifest.json").read_text())["check"]["position_acc"] is None
