@@ -136,11 +136,16 @@ def print_comparison(outputs: list[Any]) -> None:
     cols: list[str] = []
     for o in outputs:
         cols += [c for c in o.results["metrics"] if c not in cols]
-    for col in cols:
+    # a column no item has a value in, for any model (position_acc on mini-v1, which states no places): one line
+    empty = [c for c in cols if all(o.results["metrics"].get(c, {}).get("n", 1) == 0 for o in outputs)]
+    for col in (c for c in cols if c not in empty):
         arrow = "↑" if first["metrics"].get(col, {}).get("higher_is_better", True) else "↓"
         table.add_row(escape(f"{col} {arrow}"), *[format_value(o.results["metrics"][col]) if col in o.results["metrics"]
                                           else "-" for o in outputs])
-    Console(emoji=False).print(table)
+    console = Console(emoji=False)
+    console.print(table)
+    if empty:
+        console.print(escape(f"no item has a value for {', '.join(empty)} (the suite states no such fact)"))
 
 
 @main.command("eval")

@@ -252,3 +252,23 @@ def test_ship_writes_strict_json(mini_smoke_repro, tmp_path):
     for path in zoo.rglob("*.json"):
         json.loads(path.read_text(), parse_constant=refuse)
     assert json.loads((zoo / "clip" / "manifest.json").read_text())["check"]["position_acc"] is None
+
+
+def test_eval_table_leaves_out_columns_without_any_value(capsys):
+    """A column no model has a value for on any item (mini-v1's quadrant columns) is one line under the table, not
+    a row of n/a; a column one model lacks stays a row."""
+    from types import SimpleNamespace
+
+    import cli
+
+    def run(spec, metrics):
+        return SimpleNamespace(results={"suite": {"name": "mini-v1", "version": "1", "sha256": "ab" * 32}, "n": 2,
+                                        "model": {"spec": spec}, "metrics": metrics})
+
+    empty = {"value": None, "ci": None, "n": 0, "higher_is_better": True}
+    full = {"value": 0.5, "ci": [0.25, 0.75], "n": 2, "higher_is_better": True}
+    cli.print_comparison([run("mini:sd", {"fact_recall": full, "position_acc": empty, "count_acc": full}),
+                          run("mini:longsd", {"fact_recall": full, "position_acc": empty, "count_acc": empty})])
+    out = capsys.readouterr().out
+    assert "fact_recall ↑" in out and "count_acc ↑" in out and "position_acc ↑" not in out
+    assert "no item has a value for position_acc (the suite states no such fact)" in out
