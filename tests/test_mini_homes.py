@@ -169,7 +169,7 @@ def _zoo_of_layout(src, dst, layout):
 
 def test_zoo_layout_names_its_test_split(mini_smoke_zoo, tmp_path):
     """The zoo manifest's layout picks the split the zoo is evaluated on; a manifest without one is a free zoo
-    (mini-v0); an unknown layout and a directory without a manifest are one-line errors naming the file."""
+    (mini-v0), as is a zoo without a manifest; an unknown layout is a one-line error naming the file."""
     import json
 
     from longbench.mini import zoo
@@ -180,9 +180,8 @@ def test_zoo_layout_names_its_test_split(mini_smoke_zoo, tmp_path):
     assert zoo.layout(_zoo_of_layout(mini_smoke_zoo, tmp_path / "old", None)) == "free"
     with pytest.raises(LongbenchError, match=r"bad/manifest\.json: layout 'grid' is not one of free, homes"):
         zoo.layout(_zoo_of_layout(mini_smoke_zoo, tmp_path / "bad", "grid"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(LongbenchError, match=r"empty/manifest\.json: no zoo manifest"):
-        zoo.layout(tmp_path / "empty")
+    (tmp_path / "by-hand").mkdir()
+    assert zoo.layout(tmp_path / "by-hand") == "free"  # no manifest: no record of another layout
 
 
 def test_a_homes_zoo_moves_the_defaults_to_mini_v1(mini_smoke_zoo, tmp_path, monkeypatch):
