@@ -122,7 +122,10 @@ def test_shipped_zoo_was_trained_with_the_configs_in_the_repository():
     manifest = json.loads((zoo_root() / "manifest.json").read_text())
     repo = Path(__file__).resolve().parents[1]
     assert manifest["size"] == "full" and len(manifest["models"]) == 9
+    layout = manifest.get("layout", "free")
     for name, entry in manifest["models"].items():
+        if layout != "free":  # every model of the zoo trained on its layout (mini-reproduce --layout)
+            assert any(o.endswith(f".mini_layout={layout}") for o in entry["overrides"]), (name, entry["overrides"])
         config = repo / entry["config"]
         assert config.parent == repo / "docs" / "examples" / "mini", (name, entry["config"])
         assert _sha(config) == entry["config_sha256"], f"{entry['config']} changed since {name} was shipped"
