@@ -244,7 +244,8 @@ def ship(repro: str | Path, to: str | Path | None = None, echo: Callable[[str], 
             raise LongbenchError(f"the zoo would take {total / 1e6:.2f} MB, over the {MAX_BYTES / 1e6:.2f} MB budget "
                                  f"(largest: {biggest}, {models[biggest]['bytes'] / 1e6:.2f} MB); nothing was written")
         manifest = {"format": SHIP_FORMAT, "format_version": SHIP_FORMAT_VERSION, "dtype": "float16",
-                    "size": source.get("size"), "layout": source.get("layout", "free"), "source_manifest_sha256": file_sha256(src_manifest),
+                    "size": source.get("size"), "layout": source.get("layout", "free"),
+                    "source_manifest_sha256": file_sha256(src_manifest),
                     "trained_with": source.get("longbench_version"), "longbench_version": longbench.__version__,
                     "total_bytes": total, "models": models}
         (tmp / "manifest.json").write_text(dumps(manifest), encoding="utf-8")

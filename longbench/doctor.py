@@ -73,10 +73,11 @@ def _zoo_status() -> str:
         models = jsonio.read_json(manifest)["models"]
         bad = [f"{name}/{rel}" for name, m in models.items() for rel, f in m["files"].items()
                if not (zoo.ZOO_DIR / name / rel).is_file() or (zoo.ZOO_DIR / name / rel).stat().st_size != f["bytes"]]
+        split = zoo.suite_name()
     except Exception as e:  # report, never crash the doctor
         return f"[red]unreadable[/red] ({manifest}: {e})"
     if bad:
         return f"[red]incomplete[/red]: {len(bad)} file(s) missing or of another size, e.g. {bad[0]} ({zoo.ZOO_DIR})"
     total = sum(m["bytes"] for m in models.values())
-    return (f"[green]ok[/green]: {len(models)} models, {total / 1e6:.2f} MB ({zoo.ZOO_DIR}); on {zoo.suite_name()} the learned "
-            "metrics score with these weights (mini:clip, mini:denscore), not with the defaults below")
+    return (f"[green]ok[/green]: {len(models)} models, {total / 1e6:.2f} MB ({zoo.ZOO_DIR}); on {split} "
+            "the learned metrics score with these weights (mini:clip, mini:denscore), not with the defaults below")

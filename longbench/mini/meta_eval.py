@@ -272,6 +272,7 @@ def meta_evaluate(config: MetaEvalConfig, progress: Progress | None = None,
     """
     from longbench.devices import check_device
     from longbench.metrics.base import MetricContext, build_metric
+    from longbench.mini.zoo import suite_name
     from longbench.results import to_json
     from longbench.runner import Progress
     from longbench.text.tokenizer import PromptLengths, TokenCounter
@@ -280,8 +281,6 @@ def meta_evaluate(config: MetaEvalConfig, progress: Progress | None = None,
     config.validate()
     progress = progress or Progress()
     check_device(config.device)
-    from longbench.mini.zoo import suite_name
-
     suite_spec = config.suite if config.suite is not None else suite_name(config.zoo)
     full = load_mini_suite(suite_spec)
     items = full.items if config.limit is None else full.head(config.limit).items
