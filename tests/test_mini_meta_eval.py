@@ -117,6 +117,8 @@ def test_ladders_are_nested_and_exact_recall_counts_the_broken_facts(suite):
             assert list(lad.facts) == sides[side] and len(lad.facts) >= 3
             order = sorted(lad.facts)
             random.Random(f"mini-corrupt:{lad.seed}").shuffle(order)  # the documented corrupt-K order
+            assert MINI.corruption_order(item, lad.seed, lad.facts) == order
+            assert ME.step_kinds(lad, 3) == [item.facts[i].type for i in order[:3]]
             prev: set[int] = set()
             for k in range(len(order) + 1):
                 image = renderer.render(ME.ladder_scene(item, lad.facts, k, lad.seed), lad.seed)
@@ -141,6 +143,26 @@ def test_ladders_are_nested_and_exact_recall_counts_the_broken_facts(suite):
         assert MINI.corrupt_scene(it, k, 9) == MINI.corrupt_scene(it, k, 9, facts=range(len(it.facts)))
     with pytest.raises(LongbenchError, match="outside"):
         MINI.corrupt_scene(it, 1, 9, facts=[len(it.facts)])
+
+
+def test_step_stats_by_hand():
+    """Steps where the exact recall stays (a fact of a dropped group) or the column is NaN are left out; a tie
+    counts in `tied`, not in `right`; the mean drop is over the steps kept."""
+    metric = np.array([[5.0, 4.0, 4.0, 6.0],
+                       [3.0, np.nan, 1.0, 0.5],
+                       [2.0, 2.0, 1.0, 1.5]])
+    recall = np.array([[1.0, 0.75, 0.5, 0.25],
+                       [1.0, 0.75, 0.5, 0.5],
+                       [1.0, 0.5, 0.5, 0.25]])
+    kinds = [["count", "attribute", "count"], ["count", "presence", "attribute"], ["presence", "count", "count"]]
+    got = ME.step_stats(metric, recall, kinds)
+    # count: drops 1 (row 0 step 1), -2 (row 0 step 3), -0.5 (row 2 step 3); row 1 step 1 is NaN, row 2
+    # step 2 keeps the recall. attribute: 0 (row 0 step 2); row 1 step 3 keeps the recall. presence: 0 (row 2
+    # step 1); row 1 step 2 starts from NaN.
+    assert got == {"attribute": {"n": 1, "right": 0.0, "tied": 1.0, "mean_drop": 0.0},
+                   "count": {"n": 3, "right": pytest.approx(1 / 3), "tied": 0.0, "mean_drop": pytest.approx(-0.5)},
+                   "presence": {"n": 1, "right": 0.0, "tied": 1.0, "mean_drop": 0.0}}
+    assert ME.step_stats(np.zeros((0, 3)), np.zeros((0, 3)), []) == {}
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -169,6 +191,17 @@ def test_exact_metric_ranks_perfectly_and_a_blind_column_is_undefined_beyond_77(
     assert blind["beyond"]["per_prompt"] == {"tau": 0.0, "ci": [0.0, 0.0], "n": n_beyond, "undefined": n_beyond}
     assert blind["beyond"]["system"]["undefined"] is True and blind["beyond"]["system"]["tau"] == 0.0
     assert blind["in"]["per_prompt"]["tau"] == 1.0 and blind["in"]["system"]["tau"] == 1.0
+    # by kind of fact: the exact column drops at every step that breaks something; the blind one never moves
+    # beyond 77. Every kept step of a side is a step of one of its ladders that lowers the exact recall.
+    for side in ME.SIDES:
+        steps = full[side]["steps"]
+        assert steps and set(steps) <= {"presence", "count", "attribute"}
+        assert all(v["right"] == 1.0 and v["tied"] == 0.0 and v["mean_drop"] > 0 for v in steps.values())
+        assert sum(v["n"] for v in steps.values()) <= 2 * sides[side]["items"]
+    assert all(v["right"] == 0.0 and v["tied"] == 1.0 for v in blind["beyond"]["steps"].values())
+    # on `in` the blind column is the recall of the in-side facts: it drops at the same steps (by less)
+    assert {k: (v["n"], v["right"]) for k, v in blind["in"]["steps"].items()} == {
+        k: (v["n"], v["right"]) for k, v in full["in"]["steps"].items()}
 
 
 def test_api_metric_instance_lower_is_better_is_negated():
@@ -250,7 +283,8 @@ def test_cli_with_a_zoo_clip_writes_json_and_table(tmp_path, capsys):
             assert -1.0 <= row["per_prompt"]["tau"] <= 1.0
     print_table(data)
     text = capsys.readouterr().out
-    assert text.count("clipscore") == 2 and "per-prompt tau" in text and "exact fact_recall by level" in text
+    assert text.count("clipscore") == 4 and "per-prompt tau" in text and "exact fact_recall by level" in text
+    assert "one more fact broken" in text
 
 
 @pytest.mark.parametrize("args, match", [

@@ -39,10 +39,33 @@ def print_table(result: dict[str, Any]) -> None:
     if not console.is_terminal:  # piped or captured: do not squeeze the table into 80 columns
         console = Console(emoji=False, width=200)
     console.print(table)
+    steps = _steps_table(result)
+    if steps is not None:
+        console.print(steps)
     for side, info in result["sides"].items():
         levels = " ".join(f"{v:.3f}" for v in info["fact_recall_by_level"]) or "-"
         console.print(escape(f"{side}: {info['items']} items ({info['skipped']} with fewer than {cfg['levels']} "
                              f"such facts skipped); exact fact_recall by level: {levels}"))
+
+
+def _steps_table(result: dict[str, Any]) -> Any:
+    """One row per metric column and side, one column per kind of fact: the share of the ladders' steps breaking
+    such a fact where the column drops too, with the number of steps; None when no row has steps."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows = [r for r in result["results"] if r.get("steps")]
+    if not rows:
+        return None
+    kinds = sorted({k for r in rows for k in r["steps"]})
+    table = Table(title="one more fact broken: share of steps where the column drops too (steps)",
+                  title_justify="left")
+    for col in ("metric", "side", *kinds):
+        table.add_column(col, justify="left" if col in ("metric", "side") else "right")
+    for r in rows:
+        cells = [f"{r['steps'][k]['right']:.2f} ({r['steps'][k]['n']})" if k in r["steps"] else "-" for k in kinds]
+        table.add_row(escape(r["column"]), r["side"], *cells)
+    return table
 
 
 @click.command("meta-eval")

@@ -27,6 +27,11 @@ Protocol (docs/mini.md, "Meta-evaluation"):
   over items; CI: percentile bootstrap of that mean over items. A tau that is undefined (a column that is
   constant or missing along the ladder) counts as 0 and is reported as a count (``undefined``); so is a
   system-level tau (``undefined: true``).
+* **Steps, by kind of fact.** Where a tau falls short, what it misses: over every step k-1 → k of every
+  ladder where the exact recall drops (a step that breaks a fact of a group already dropped changes nothing
+  and is left out) and the column is finite on both rungs, grouped by the type of the fact the step breaks
+  (``World.corruption_order``): the number of steps, the share where the oriented column drops too
+  (``right``), the share where it stays equal (``tied``) and its mean drop. No interval: a diagnostic.
 """
 
 from __future__ import annotations
@@ -138,6 +143,12 @@ class Ladder:
     seed: int
 
 
+def step_kinds(ladder: Ladder, levels: int) -> list[str]:
+    """The type of the fact broken at each step k-1 → k (k = 1..``levels``) of ``ladder``."""
+    order = MINI.corruption_order(ladder.item, ladder.seed, ladder.facts)
+    return [ladder.item.facts[i].type for i in order[:levels]]
+
+
 def build_ladders(items: Sequence[Item], suite_name: str, seed: int, levels: int,
                   counter: TokenCounter | None = None) -> tuple[dict[str, list[Ladder]], dict[str, int]]:
     """Per side, the ladders of the items with at least ``levels`` facts on it, and the number skipped."""
@@ -185,6 +196,23 @@ def system_tau(metric: np.ndarray, recall: np.ndarray) -> float:
 def per_prompt_taus(metric: np.ndarray, recall: np.ndarray) -> np.ndarray:
     """Per item (row), tau-b between its metric and its recall over the levels; NaN where undefined."""
     return np.array([kendall_tau(m, r) for m, r in zip(metric, recall)], dtype=np.float64)
+
+
+def step_stats(metric: np.ndarray, recall: np.ndarray, kinds: Sequence[Sequence[str]]) -> dict[str, Any]:
+    """Per kind of fact broken, over the steps where ``recall`` drops and ``metric`` (oriented, items × levels)
+    is finite on both rungs: ``{n, right, tied, mean_drop}`` (module docstring); ``kinds``: per item,
+    :func:`step_kinds`."""
+    drops: dict[str, list[float]] = {}
+    for m, r, row in zip(metric, recall, kinds):
+        for k, kind in enumerate(row, start=1):
+            if r[k] < r[k - 1] and np.isfinite(m[k - 1]) and np.isfinite(m[k]):
+                drops.setdefault(kind, []).append(float(m[k - 1] - m[k]))
+    out = {}
+    for kind, d in sorted(drops.items()):
+        a = np.asarray(d)
+        out[kind] = {"n": int(a.size), "right": float(np.mean(a > 0)), "tied": float(np.mean(a == 0)),
+                     "mean_drop": float(a.mean())}
+    return out
 
 
 def _zero_nan(x: float) -> float:
@@ -384,6 +412,7 @@ def _rank(ladders: dict[str, list[Ladder]], ranked: dict[str, LongbenchMetric],
           values: dict[str, dict[str, dict[str, np.ndarray]]], config: MetaEvalConfig) -> list[dict[str, Any]]:
     """One entry per ranked column and side: :func:`summarize` of the (oriented) column against the recall."""
     empty = np.zeros((0, config.levels + 1))
+    kinds = {side: [step_kinds(lad, config.levels) for lad in rows] for side, rows in ladders.items()}
     results = []
     for name, m in ranked.items():
         for col in _columns(name, values):
@@ -392,11 +421,13 @@ def _rank(ladders: dict[str, list[Ladder]], ranked: dict[str, LongbenchMetric],
                 if ladders[side]:
                     recall = values[side][REFERENCE_METRIC][REFERENCE_COLUMN]
                     raw = values[side][name][col]
-                    stats = summarize(raw if hib else -raw, recall, n_bootstrap=config.n_bootstrap,
-                                      seed=config.seed)
+                    oriented = raw if hib else -raw
+                    stats = summarize(oriented, recall, n_bootstrap=config.n_bootstrap, seed=config.seed)
                     stats["system"]["by_level"] = _level_means(raw).tolist()  # as measured, not negated
+                    stats["steps"] = step_stats(oriented, recall, kinds[side])
                 else:
                     stats = summarize(empty, empty, n_bootstrap=config.n_bootstrap, seed=config.seed)
+                    stats["steps"] = {}
                 results.append({"metric": name, "column": col, "side": side, "higher_is_better": hib, **stats})
     return results
 

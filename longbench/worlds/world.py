@@ -158,11 +158,9 @@ class World:
         kwargs = like.sampler_args() if like is not None else {}
         return sample(random.Random(f"{self.rng_prefix}random:{seed}"), **kwargs).sorted()
 
-    def corrupt_scene(self, item: Item, k: int, seed: int, facts: Sequence[int] | None = None) -> Any:
-        """The scene with ``k`` of the item's facts broken (module docstring); ``facts``: the indices (into
-        ``item.facts``) of the facts that may be broken, None: all of them."""
-        scene = self.item_scene(item)
-        self.check_facts(item, scene)
+    def corruption_order(self, item: Item, seed: int, facts: Sequence[int] | None = None) -> list[int]:
+        """The indices (into ``item.facts``) in the order :meth:`corrupt_scene` breaks them: ``facts`` (None: all
+        of them) shuffled by ``seed``; ``corrupt_scene(item, k, seed, facts)`` breaks the first ``k``."""
         if facts is None:
             order = list(range(len(item.facts)))
         else:
@@ -170,6 +168,14 @@ class World:
             if order and not 0 <= order[0] <= order[-1] < len(item.facts):
                 raise LongbenchError(f"item {item.id!r}: fact indices {order} outside 0..{len(item.facts) - 1}")
         random.Random(f"{self.rng_prefix}corrupt:{seed}").shuffle(order)
+        return order
+
+    def corrupt_scene(self, item: Item, k: int, seed: int, facts: Sequence[int] | None = None) -> Any:
+        """The scene with ``k`` of the item's facts broken (module docstring); ``facts``: the indices (into
+        ``item.facts``) of the facts that may be broken, None: all of them."""
+        scene = self.item_scene(item)
+        self.check_facts(item, scene)
+        order = self.corruption_order(item, seed, facts)
         groups: dict[str, Any] = {g.name: g for g in scene.groups}
         for fi in order[:k]:
             f = item.facts[fi]
