@@ -204,6 +204,84 @@ def test_mini_ladder_preferences_are_adjacent_rungs():
     assert rungs_used >= 20  # most pairs are real rungs (36 pairs with K > 1)
 
 
+def test_mini_segment_labels_mark_the_sentences_of_the_broken_fact():
+    """pairs.mini_segment_labels with one broken fact: the pair's label on the sentence stating that fact (on
+    every sentence stating a fact of its group when the fact is presence: the group is gone), a tie on every
+    other sentence; derived here from the documented corruption rules, not from the scenes."""
+    from longalign.data.mini import MiniPreferenceDataset
+    from longbench.mini.world import MINI
+
+    d = MiniPreferenceDataset(16, 3, [1], layout="homes", segment_labels=True)
+    assert d.describe()["mini_segment_labels"] is True
+    presence = 0
+    for k in range(len(d)):
+        e = d[k]
+        item = d.items[k]
+        f = item.facts[MINI.corruption_order(item, seed=k)[0]]
+        if f.type == "presence":
+            presence += 1
+            want = {g.sentence for g in item.facts if g.entity == f.entity}
+        else:
+            want = {f.sentence}
+        assert len(e["segment_labels"]) == len(item.segments)
+        assert e["segment_labels"] == [e["label"] if s in want else 0.5 for s in range(len(item.segments))], k
+    assert presence >= 2
+    assert "segment_labels" not in MiniPreferenceDataset(2, 3, [1])[0]
+    assert "mini_segment_labels" not in MiniPreferenceDataset(2, 3, [1]).describe()
+    from longalign.stages.denscore import PairsSection
+
+    with pytest.raises(LongbenchError, match="pairs.mini_segment_labels needs pairs.format: mini"):
+        PairsSection(format="jsonl", path="pairs.jsonl", mini_segment_labels=True).check()
+
+
+def test_denscore_segment_loss_uses_the_segment_labels(tmp_path):
+    """With exact segment labels the segment-level loss is the mean over each prompt's segments of the pair
+    cross-entropy against that segment's own label (computed here from the model's embeddings by hand)."""
+    import torch
+    from accelerate import Accelerator
+
+    from longalign.config import load_config
+    from longalign.stages.denscore import DenscoreStage
+    from tests.helpers_longalign import save_tiny_clip
+
+    clip = save_tiny_clip(tmp_path / "clip")
+    sets = [f"scorer.init={clip}", "pairs.format=mini", "pairs.mini_size=2", "pairs.mini_corrupt=[1,2]",
+            "pairs.mini_layout=homes", "denscore.segment_weight=1.0", "denscore.crop_fraction=1.0"]
+    stage = DenscoreStage(load_config("denscore", None, [*sets, "pairs.mini_segment_labels=true"]),
+                          Accelerator(cpu=True))
+    stage.setup()
+    seen = {}
+    stage.model.register_forward_hook(lambda m, a, out: seen.update(text=out.text_embeds, image=out.image_embeds))
+    batch = stage.collate([stage.dataset()[k] for k in range(4)])
+    with torch.no_grad():
+        loss, stats = stage.training_step(batch, torch.Generator().manual_seed(0))
+    text = torch.nn.functional.normalize(seen["text"].double(), dim=-1)
+    image = torch.nn.functional.normalize(seen["image"].double(), dim=-1)
+    scale = float(stage.model.logit_scale.exp())
+    per_prompt, row = [], 0
+    for b, labels in enumerate(batch["segment_labels"]):
+        ces = []
+        for y in labels:
+            s0 = scale * float(text[row] @ image[b])
+            s1 = scale * float(text[row] @ image[4 + b])
+            m = max(s0, s1)
+            lse = m + torch.log(torch.tensor([s0 - m, s1 - m]).exp().sum()).item()
+            ces.append(-((1 - y) * (s0 - lse) + y * (s1 - lse)))
+            row += 1
+        per_prompt.append(sum(ces) / len(ces))
+    assert row == text.shape[0]
+    assert loss.item() == pytest.approx(sum(per_prompt) / 4, rel=1e-5)
+    weak = DenscoreStage(load_config("denscore", None, sets), Accelerator(cpu=True))
+    weak.setup()
+    with torch.no_grad():
+        weak_loss, _ = weak.training_step(weak.collate([weak.dataset()[k] for k in range(4)]),
+                                          torch.Generator().manual_seed(0))
+    assert abs(weak_loss.item() - loss.item()) > 1e-4  # the weak labels give another loss
+    batch["segment_labels"][0] = batch["segment_labels"][0][1:]
+    with pytest.raises(LongbenchError, match="the pairs label .* segments but the longalign splitter cut"):
+        stage.training_step(batch, torch.Generator().manual_seed(0))
+
+
 @pytest.mark.parametrize("stage,override,message", [
     ("clip", "data.mini_seed=20250611", "data.mini_seed=20250611 is the mini-v0 test split's seed"),
     ("clip", "data.mini_seed=20261130", "data.mini_seed=20261130 is the mini-v1 test split's seed"),
@@ -220,11 +298,15 @@ def test_mini_ladder_preferences_are_adjacent_rungs():
     ("base", "noise.timestep_spacing=last", "noise.timestep_spacing"),
     ("base", "encoding.merge=concat", "encoding.merge='concat': expected one of longalign, naive"),
     ("denscore", "pairs.mini_corrupt=[0]", "pairs.mini_corrupt"),
+    ("denscore", "denscore.splitter=default", "pairs.mini_segment_labels labels the prompt's sentences: it needs "
+                                              "denscore.splitter: longalign"),
 ])
 def test_config_errors_name_the_key(stage, override, message):
     from longalign.config import load_config
 
     extra = ["scorer.init=x", "pairs.format=mini"] if stage == "denscore" else []
+    if "splitter" in override:
+        extra.append("pairs.mini_segment_labels=true")
     if "vision_width" in override:
         extra = ["clip.vision_heads=2", "clip.position_init=sincos"]
     if stage == "base" and "components" not in message:

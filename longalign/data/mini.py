@@ -25,7 +25,11 @@ correct render against a render of the same item with ``K`` facts broken (``mini
 alternately. With ``pairs.mini_ladder`` the preferred image is instead the render with ``K - 1`` facts broken
 (the corruptions are nested in ``K``, so it breaks a subset of the same facts): adjacent rungs of the ladder
 ``longbench meta-eval`` ranks, a finer signal than correct-vs-broken; where breaking the ``K``-th fact changes
-nothing (its group already dropped), the pair falls back to the correct render.
+nothing (its group already dropped), the pair falls back to the correct render. With
+``pairs.mini_segment_labels`` each pair also carries ``segment_labels``, one per sentence of the prompt (the
+``longalign`` splitter's segments): the pair's label for a sentence that states a fact true in one image and
+false in the other, a tie (0.5) for every other sentence — the exact labels the world knows, in place of the
+pair's label as every segment's weak label.
 """
 
 from __future__ import annotations
@@ -58,6 +62,13 @@ def fact_sentences(item: Item) -> list[int]:
     """Indices of the sentences of ``item`` that state a fact or name the background, in order."""
     keep = {f.sentence for f in item.facts} | {int(item.meta["background_sentence"])}
     return sorted(keep)
+
+
+def changed_sentences(item: Item, a: Any, b: Any) -> set[int]:
+    """Indices of the sentences of ``item`` stating a fact that holds in one of the scenes ``a``, ``b`` only."""
+    from longbench.mini.views import scene_holds
+
+    return {f.sentence for f in item.facts if scene_holds(f, a) != scene_holds(f, b)}
 
 
 def twin_scene(item: Item, sentence: int | None, seed: int) -> Any:
@@ -151,11 +162,12 @@ class MiniPreferenceDataset:
     "index"}`` (module docstring)."""
 
     def __init__(self, size: int, seed: int, corrupt: Sequence[int], limit: int = 0, ladder: bool = False,
-                 layout: str = "free"):
+                 layout: str = "free", segment_labels: bool = False):
         if not corrupt or any(int(k) < 1 for k in corrupt):
             raise LongbenchError(f"pairs.mini_corrupt={list(corrupt)!r}: give one or more numbers of broken facts ≥ 1")
         self.size, self.seed, self.corrupt, self.limit = size, seed, [int(k) for k in corrupt], limit
         self.ladder = bool(ladder)
+        self.segment_labels = bool(segment_labels)
         self.layout = layout
         self.items = _items(size, seed, layout)
         self._renderer: Any = None
@@ -181,11 +193,16 @@ class MiniPreferenceDataset:
         bad = self._renderer.render(broken, seed=i)
         label = k % 2  # the preferred (correct) image's index alternates
         images = (bad, good) if label else (good, bad)
-        return {"caption": item.prompt, "image_0": images[0], "image_1": images[1], "label": float(label), "index": k}
+        out = {"caption": item.prompt, "image_0": images[0], "image_1": images[1], "label": float(label), "index": k}
+        if self.segment_labels:
+            changed = changed_sentences(item, preferred, broken)
+            out["segment_labels"] = [float(label) if s in changed else 0.5 for s in range(len(item.segments))]
+        return out
 
     def describe(self) -> dict[str, Any]:
         return _with_layout({"n": len(self), "format": "mini", "mini_size": self.size, "mini_seed": self.seed,
-                             "mini_corrupt": self.corrupt, "mini_ladder": self.ladder}, self.layout)
+                             "mini_corrupt": self.corrupt, "mini_ladder": self.ladder,
+                             **({"mini_segment_labels": True} if self.segment_labels else {})}, self.layout)
 
 
 def eval_items(n: int, seed: int, layout: str = "free") -> list[Item]:

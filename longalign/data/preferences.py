@@ -87,9 +87,11 @@ class PreferenceDataset:
 
 
 def collate_preferences(examples: list[dict[str, Any]]) -> dict[str, Any]:
+    """A batch of pairs; ``segment_labels`` (one list per pair, when the data gives them) stay lists."""
     import torch
 
-    return {
+    extra = {"segment_labels": [e["segment_labels"] for e in examples]} if "segment_labels" in examples[0] else {}
+    return {**extra,
         "caption": [e["caption"] for e in examples],
         "image_0": [e["image_0"] for e in examples],
         "image_1": [e["image_1"] for e in examples],

@@ -11,8 +11,9 @@ it is scored with.
 Loss (Pick-a-Pic style cross-entropy between the two images of a pair, target ``[1 − label, label]``,
 logits ``logit_scale · score``), at two levels:
 
-* segment level — every segment of the caption takes the pair's label as a weak label; the loss is the
-  mean over a prompt's segments, then over the batch;
+* segment level — every segment of the caption takes the pair's label as a weak label (or, with
+  ``pairs.mini_segment_labels``, its exact label from the miniature world: a tie where it states nothing
+  that differs); the loss is the mean over a prompt's segments, then over the batch;
 * prompt level — the same on the Denscore prompt vector.
 
 ``loss = w · segment + (1 − w) · prompt`` with ``w = denscore.segment_weight``. The output directory is a
@@ -77,6 +78,9 @@ class PairsSection:
     mini_ladder: bool = False
     #: mini: the scenes' layout, free (mini-v0) or homes (mini-v1)
     mini_layout: str = "free"
+    #: mini: label each segment exactly — the pair's label where the sentence states a fact that differs
+    #: between the two images, a tie elsewhere — instead of the pair's label for every segment
+    mini_segment_labels: bool = False
 
     def check(self) -> None:
         require_choice(self.format, "pairs.format", ("jsonl", "mini"))
@@ -88,6 +92,8 @@ class PairsSection:
                     f"pairs.mini_corrupt={self.mini_corrupt!r}: give numbers of broken facts, each ≥ 1")
         else:
             require(bool(self.path), "pairs.path is required: a JSONL of {caption, image_0, image_1, label}")
+            require(not self.mini_segment_labels, "pairs.mini_segment_labels needs pairs.format: mini (JSONL pairs "
+                                                  "carry one label per pair)")
         check_range(self.limit, "pairs.limit", 0, why="0: all pairs")
         check_range(self.num_workers, "pairs.num_workers", 0)
 
@@ -130,6 +136,9 @@ class DenscoreConfig(StageConfig):
         self.scorer.check()
         self.pairs.check()
         self.denscore.check()
+        require(not self.pairs.mini_segment_labels or self.denscore.splitter == "longalign",
+                f"pairs.mini_segment_labels labels the prompt's sentences: it needs denscore.splitter: longalign "
+                f"(got {self.denscore.splitter!r})")
 
 
 def pair_cross_entropy(s0: torch.Tensor, s1: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
@@ -155,7 +164,8 @@ class DenscoreStage(Stage):
 
             self._data: Any = MiniPreferenceDataset(cfg.pairs.mini_size, cfg.pairs.mini_seed, cfg.pairs.mini_corrupt,
                                                     limit=cfg.pairs.limit, ladder=cfg.pairs.mini_ladder,
-                                                    layout=cfg.pairs.mini_layout)
+                                                    layout=cfg.pairs.mini_layout,
+                                                    segment_labels=cfg.pairs.mini_segment_labels)
         else:
             self._data = PreferenceDataset(load_preference_pairs(cfg.pairs))
         self.scorer = load_clip_scorer(cfg.scorer.init, cfg.scorer.processor or None,
@@ -228,7 +238,14 @@ class DenscoreStage(Stage):
         owner = torch.as_tensor(owners, device=device)
         scale = self.accelerator.unwrap_model(self.model_train).logit_scale.exp().float()
 
-        seg_ce = pair_cross_entropy(scale * (seg * x0[owner]).sum(-1), scale * (seg * x1[owner]).sum(-1), label[owner])
+        seg_label = label[owner]
+        if "segment_labels" in batch:
+            flat = [v for row in batch["segment_labels"] for v in row]
+            if len(flat) != len(segments):
+                raise LongbenchError(f"denscore: the pairs label {len(flat)} segments but the {d.splitter} splitter "
+                                     f"cut their captions into {len(segments)}")
+            seg_label = torch.tensor(flat, device=device, dtype=torch.float32)
+        seg_ce = pair_cross_entropy(scale * (seg * x0[owner]).sum(-1), scale * (seg * x1[owner]).sum(-1), seg_label)
         counts = torch.bincount(owner, minlength=bsz).float()
         seg_loss = (torch.zeros(bsz, device=device).index_add(0, owner, seg_ce) / counts).mean()
         c = F.prompt_vectors(seg, owner, bsz)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from longbench.mini.world import MINI
 from longbench.worlds.tokens import fact_last_tokens
 
-__all__ = ["check_facts", "corrupt_scene", "fact_last_tokens", "item_scene", "known_scene"]
+__all__ = ["check_facts", "corrupt_scene", "fact_last_tokens", "item_scene", "known_scene", "scene_holds"]
 
 #: The scene of a miniature item (``item.meta["mini_scene"]``); a clear error for any other item.
 item_scene = MINI.item_scene
@@ -24,3 +24,5 @@ item_scene = MINI.item_scene
 check_facts = MINI.check_facts
 known_scene = MINI.known_scene
 corrupt_scene = MINI.corrupt_scene
+#: Whether a fact holds in a scene (e.g. a corrupted one).
+scene_holds = MINI.scene_holds

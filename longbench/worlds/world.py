@@ -116,6 +116,15 @@ class World:
         field = self.fact_fields.get(fact.type)
         return field is not None and bool(objs) and all(getattr(o, field) == fact.value for o in objs)
 
+    def scene_holds(self, fact: Fact, scene: SceneBase) -> bool:
+        """Whether ``fact`` holds in ``scene`` (a scene of this world, e.g. a corrupted one): its group is
+        drawn and, past presence, the group's field has the stated value."""
+        g = scene.named(fact.entity)
+        if g is None or fact.type == "presence":
+            return g is not None
+        field = self.fact_fields.get(fact.type)
+        return field is not None and getattr(g, field) == fact.value
+
     def known_scene(self, item: Item, seed: int, window: int = CLIP_WINDOW,
                     counter: TokenCounter | None = None) -> Any:
         """The scene as read through a ``window``-position text encoder (module docstring); ``counter`` is
