@@ -282,6 +282,46 @@ def test_denscore_segment_loss_uses_the_segment_labels(tmp_path):
         stage.training_step(batch, torch.Generator().manual_seed(0))
 
 
+def test_denscore_relevant_weight_trains_the_text_relevant_score(tmp_path):
+    """denscore.relevant_weight=1 with segment_weight=0: the loss is the pair cross-entropy of x·c⊥, c⊥ = c −
+    (c·V)V, V the unit mean of the batch's prompt vectors (by hand from the model's embeddings)."""
+    import numpy as np
+    import torch
+    from accelerate import Accelerator
+
+    from longalign.config import load_config
+    from longalign.stages.denscore import DenscoreStage
+    from tests.helpers_longalign import save_tiny_clip
+
+    clip = save_tiny_clip(tmp_path / "clip")
+    sets = [f"scorer.init={clip}", "pairs.format=mini", "pairs.mini_size=3", "pairs.mini_corrupt=[1]",
+            "pairs.mini_layout=homes", "denscore.segment_weight=0", "denscore.crop_fraction=1.0",
+            "denscore.relevant_weight=1"]
+    stage = DenscoreStage(load_config("denscore", None, sets), Accelerator(cpu=True))
+    stage.setup()
+    seen = {}
+    stage.model.register_forward_hook(lambda m, a, out: seen.update(text=out.text_embeds, image=out.image_embeds))
+    batch = stage.collate([stage.dataset()[k] for k in range(3)])
+    with torch.no_grad():
+        loss, _ = stage.training_step(batch, torch.Generator().manual_seed(0))
+    text = torch.nn.functional.normalize(seen["text"].double(), dim=-1).numpy()
+    image = torch.nn.functional.normalize(seen["image"].double(), dim=-1).numpy()
+    counts = [len(s.split(".")) - 1 for s in batch["caption"]]  # the longalign splitter's segments
+    assert sum(counts) == text.shape[0]
+    bounds = np.cumsum([0, *counts])
+    c = np.stack([text[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+    v = c.mean(0) / np.linalg.norm(c.mean(0))
+    rel = c - np.outer(c @ v, v)
+    scale = float(stage.model.logit_scale.exp())
+    want = 0.0
+    for b in range(3):
+        s0, s1 = scale * rel[b] @ image[b], scale * rel[b] @ image[3 + b]
+        y = float(batch["label"][b])
+        lse = np.logaddexp(s0, s1)
+        want += -((1 - y) * (s0 - lse) + y * (s1 - lse)) / 3
+    assert loss.item() == pytest.approx(want, rel=1e-5)
+
+
 @pytest.mark.parametrize("stage,override,message", [
     ("clip", "data.mini_seed=20250611", "data.mini_seed=20250611 is the mini-v0 test split's seed"),
     ("clip", "data.mini_seed=20261130", "data.mini_seed=20261130 is the mini-v1 test split's seed"),

@@ -14,7 +14,9 @@ logits ``logit_scale · score``), at two levels:
 * segment level — every segment of the caption takes the pair's label as a weak label (or, with
   ``pairs.mini_segment_labels``, its exact label from the miniature world: a tie where it states nothing
   that differs); the loss is the mean over a prompt's segments, then over the batch;
-* prompt level — the same on the Denscore prompt vector.
+* prompt level — the same on the Denscore prompt vector ``c``; with ``denscore.relevant_weight`` r > 0, a
+  share r of it on the text-relevant vector ``c⊥ = c − (c·V)V`` instead (V: the unit mean of the batch's
+  prompt vectors, held fixed in the step), the score the Denscore column reports.
 
 ``loss = w · segment + (1 − w) · prompt`` with ``w = denscore.segment_weight``. The output directory is a
 transformers model directory (weights in safetensors, tokenizer and image processor) that the Denscore
@@ -103,6 +105,9 @@ class DenscoreSection:
     splitter: str = "longalign"
     #: loss = w · segment-level loss + (1 − w) · prompt-level loss
     segment_weight: float = 0.5
+    #: share r of the prompt-level loss taken on the text-relevant score x·c⊥ (the Denscore column, c⊥ = c −
+    #: (c·V)V with V the batch's unit mean prompt vector), the rest on the original score x·c (Denscore-O)
+    relevant_weight: float = 0.0
     #: image preprocessing of the Denscore metric and the reward: crop this fraction of each side, resize
     #: to the model's image size (bilinear, antialiased), CLIP normalisation
     crop_fraction: float = 504 / 512
@@ -115,6 +120,7 @@ class DenscoreSection:
     def check(self) -> None:
         check_splitter(self.splitter, "denscore.splitter")
         check_range(self.segment_weight, "denscore.segment_weight", 0, 1)
+        check_range(self.relevant_weight, "denscore.relevant_weight", 0, 1)
         check_range(self.crop_fraction, "denscore.crop_fraction", 0, 1, lo_open=True)
         require(self.train_text or self.train_vision or self.train_logit_scale,
                 "denscore: nothing to train (train_text, train_vision and train_logit_scale are all false)")
@@ -251,6 +257,10 @@ class DenscoreStage(Stage):
         c = F.prompt_vectors(seg, owner, bsz)
         p0, p1 = (c * x0).sum(-1), (c * x1).sum(-1)
         prompt_loss = pair_cross_entropy(scale * p0, scale * p1, label).mean()
+        if d.relevant_weight:
+            rel = F.text_relevant(c, F.mean_direction(c.detach()).to(c))
+            relevant_loss = pair_cross_entropy(scale * (rel * x0).sum(-1), scale * (rel * x1).sum(-1), label).mean()
+            prompt_loss = (1.0 - d.relevant_weight) * prompt_loss + d.relevant_weight * relevant_loss
         loss = d.segment_weight * seg_loss + (1.0 - d.segment_weight) * prompt_loss
         decided = label != 0.5
         correct = ((p1 > p0).float() == label)[decided].float()
