@@ -282,9 +282,11 @@ def test_denscore_segment_loss_uses_the_segment_labels(tmp_path):
         stage.training_step(batch, torch.Generator().manual_seed(0))
 
 
-def test_denscore_relevant_weight_trains_the_text_relevant_score(tmp_path):
-    """denscore.relevant_weight=1 with segment_weight=0: the loss is the pair cross-entropy of x·c⊥, c⊥ = c −
-    (c·V)V, V the unit mean of the batch's prompt vectors (by hand from the model's embeddings)."""
+@pytest.mark.parametrize("segment_weight", [0, 1])
+def test_denscore_relevant_weight_trains_the_text_relevant_score(tmp_path, segment_weight):
+    """denscore.relevant_weight=1: each level's loss is the pair cross-entropy of the text-relevant scores — x·c⊥
+    per prompt (segment_weight 0), x·s⊥ per segment against its exact label (segment_weight 1), with s⊥ = s −
+    (s·V)V, c⊥ their mean, V the unit mean of the batch's prompt vectors (by hand from the model's embeddings)."""
     import numpy as np
     import torch
     from accelerate import Accelerator
@@ -295,8 +297,8 @@ def test_denscore_relevant_weight_trains_the_text_relevant_score(tmp_path):
 
     clip = save_tiny_clip(tmp_path / "clip")
     sets = [f"scorer.init={clip}", "pairs.format=mini", "pairs.mini_size=3", "pairs.mini_corrupt=[1]",
-            "pairs.mini_layout=homes", "denscore.segment_weight=0", "denscore.crop_fraction=1.0",
-            "denscore.relevant_weight=1"]
+            "pairs.mini_layout=homes", f"denscore.segment_weight={segment_weight}", "denscore.crop_fraction=1.0",
+            "denscore.relevant_weight=1", "pairs.mini_segment_labels=true"]
     stage = DenscoreStage(load_config("denscore", None, sets), Accelerator(cpu=True))
     stage.setup()
     seen = {}
@@ -311,14 +313,20 @@ def test_denscore_relevant_weight_trains_the_text_relevant_score(tmp_path):
     bounds = np.cumsum([0, *counts])
     c = np.stack([text[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
     v = c.mean(0) / np.linalg.norm(c.mean(0))
-    rel = c - np.outer(c @ v, v)
     scale = float(stage.model.logit_scale.exp())
-    want = 0.0
-    for b in range(3):
-        s0, s1 = scale * rel[b] @ image[b], scale * rel[b] @ image[3 + b]
-        y = float(batch["label"][b])
+
+    def ce(vec, b, y):
+        s0, s1 = scale * vec @ image[b], scale * vec @ image[3 + b]
         lse = np.logaddexp(s0, s1)
-        want += -((1 - y) * (s0 - lse) + y * (s1 - lse)) / 3
+        return -((1 - y) * (s0 - lse) + y * (s1 - lse))
+
+    if segment_weight == 0:
+        rel = c - np.outer(c @ v, v)
+        want = sum(ce(rel[b], b, float(batch["label"][b])) for b in range(3)) / 3
+    else:
+        rel = text - np.outer(text @ v, v)
+        want = sum(np.mean([ce(rel[bounds[b] + j], b, y) for j, y in enumerate(batch["segment_labels"][b])])
+                   for b in range(3)) / 3
     assert loss.item() == pytest.approx(want, rel=1e-5)
 
 

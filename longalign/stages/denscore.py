@@ -14,9 +14,11 @@ logits ``logit_scale · score``), at two levels:
 * segment level — every segment of the caption takes the pair's label as a weak label (or, with
   ``pairs.mini_segment_labels``, its exact label from the miniature world: a tie where it states nothing
   that differs); the loss is the mean over a prompt's segments, then over the batch;
-* prompt level — the same on the Denscore prompt vector ``c``; with ``denscore.relevant_weight`` r > 0, a
-  share r of it on the text-relevant vector ``c⊥ = c − (c·V)V`` instead (V: the unit mean of the batch's
-  prompt vectors, held fixed in the step), the score the Denscore column reports.
+* prompt level — the same on the Denscore prompt vector ``c``.
+
+With ``denscore.relevant_weight`` r > 0, a share r of both levels is taken on the text-relevant vectors
+instead: ``s⊥ = s − (s·V)V`` per segment and their mean ``c⊥ = c − (c·V)V`` per prompt (V: the unit mean of
+the batch's prompt vectors, held fixed in the step), the score the Denscore column reports.
 
 ``loss = w · segment + (1 − w) · prompt`` with ``w = denscore.segment_weight``. The output directory is a
 transformers model directory (weights in safetensors, tokenizer and image processor) that the Denscore
@@ -105,8 +107,8 @@ class DenscoreSection:
     splitter: str = "longalign"
     #: loss = w · segment-level loss + (1 − w) · prompt-level loss
     segment_weight: float = 0.5
-    #: share r of the prompt-level loss taken on the text-relevant score x·c⊥ (the Denscore column, c⊥ = c −
-    #: (c·V)V with V the batch's unit mean prompt vector), the rest on the original score x·c (Denscore-O)
+    #: share r of each level's loss taken on the text-relevant scores — x·s⊥ per segment, x·c⊥ per prompt (the
+    #: Denscore column; s⊥ = s − (s·V)V, V the batch's unit mean prompt vector) — the rest on the original x·s, x·c
     relevant_weight: float = 0.0
     #: image preprocessing of the Denscore metric and the reward: crop this fraction of each side, resize
     #: to the model's image size (bilinear, antialiased), CLIP normalisation
@@ -251,16 +253,24 @@ class DenscoreStage(Stage):
                 raise LongbenchError(f"denscore: the pairs label {len(flat)} segments but the {d.splitter} splitter "
                                      f"cut their captions into {len(segments)}")
             seg_label = torch.tensor(flat, device=device, dtype=torch.float32)
-        seg_ce = pair_cross_entropy(scale * (seg * x0[owner]).sum(-1), scale * (seg * x1[owner]).sum(-1), seg_label)
         counts = torch.bincount(owner, minlength=bsz).float()
-        seg_loss = (torch.zeros(bsz, device=device).index_add(0, owner, seg_ce) / counts).mean()
         c = F.prompt_vectors(seg, owner, bsz)
+        direction = F.mean_direction(c.detach()).to(c) if d.relevant_weight else None
+
+        def level_losses(t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """Segment-level (per prompt) and prompt-level pair losses of vectors ``t`` (original or c⊥)."""
+            ce = pair_cross_entropy(scale * (t * x0[owner]).sum(-1), scale * (t * x1[owner]).sum(-1), y)
+            per_prompt = torch.zeros(bsz, device=device).index_add(0, owner, ce) / counts
+            p = F.prompt_vectors(t, owner, bsz)
+            return per_prompt.mean(), pair_cross_entropy(scale * (p * x0).sum(-1), scale * (p * x1).sum(-1),
+                                                         label).mean()
+
+        seg_loss, prompt_loss = level_losses(seg, seg_label)
+        if direction is not None:  # c⊥ is the mean of the segments' s⊥ = s − (s·V)V: both levels are linear in it
+            rel_seg, rel_prompt = level_losses(F.text_relevant(seg, direction), seg_label)
+            r = d.relevant_weight
+            seg_loss, prompt_loss = (1 - r) * seg_loss + r * rel_seg, (1 - r) * prompt_loss + r * rel_prompt
         p0, p1 = (c * x0).sum(-1), (c * x1).sum(-1)
-        prompt_loss = pair_cross_entropy(scale * p0, scale * p1, label).mean()
-        if d.relevant_weight:
-            rel = F.text_relevant(c, F.mean_direction(c.detach()).to(c))
-            relevant_loss = pair_cross_entropy(scale * (rel * x0).sum(-1), scale * (rel * x1).sum(-1), label).mean()
-            prompt_loss = (1.0 - d.relevant_weight) * prompt_loss + d.relevant_weight * relevant_loss
         loss = d.segment_weight * seg_loss + (1.0 - d.segment_weight) * prompt_loss
         decided = label != 0.5
         correct = ((p1 > p0).float() == label)[decided].float()
