@@ -385,3 +385,36 @@ def test_doctor_reports_the_zoo(mini_smoke_zoo, tmp_path, monkeypatch):
     assert "incomplete[/red]: 1 file(s)" in doctor._zoo_status() and "longsd/pytorch_lora_weights" in doctor._zoo_status()
     monkeypatch.setattr(zoo_mod, "SHIPPED", False)
     assert doctor._zoo_status() == "not shipped in this build"
+
+
+def test_a_shipped_generator_is_a_parent_the_trainer_takes(mini_smoke_zoo, mini_smoke_repro, tmp_path):
+    """A shipped checkpoint names its base ``mini:base``: the trainer (``model.init_from``) resolves it to the base
+    of the zoo the checkpoint sits in, as ``mini:longsd`` does, whether the zoo is shipped (``<zoo>/longsd``) or
+    laid out like a reproduction (``<zoo>/longsd/final``)."""
+    from accelerate import Accelerator
+
+    from longalign.config import load_config
+    from longalign.stages.reward import RewardStage
+    from longbench.mini.zoo import checkpoint_base
+
+    zoo = mini_smoke_zoo
+    assert json.loads((zoo / "longsd" / "manifest.json").read_text())["base"]["spec"] == "mini:base"
+    assert checkpoint_base("mini:base", zoo / "longsd") == str(zoo / "base")
+    assert checkpoint_base("runs/base", zoo / "longsd") is None
+    nested = tmp_path / "nested"
+    for name in ("base", "longsd"):
+        shutil.copytree(zoo / name, nested / name / "final")
+    assert checkpoint_base("mini:base", nested / "longsd" / "final") == str(nested / "base" / "final")
+    with pytest.raises(LongbenchError, match="mini model 'base' is not in zoo"):
+        checkpoint_base("mini:base", tmp_path / "alone" / "longsd")
+
+    def stage(init_from: Path, *extra: str) -> RewardStage:
+        sets = [f"model.init_from={init_from}", f"reward.model={zoo / 'denscore'}", "data.mini_size=8",
+                "train.max_steps=1", *extra]
+        s = RewardStage(load_config("reward", str(ROOT / "docs/examples/mini/reward-w1.yaml"), sets),
+                        Accelerator(cpu=True))
+        s.setup()
+        return s
+
+    assert stage(zoo / "longsd").base_path == zoo / "base"
+    assert stage(nested / "longsd" / "final").base_path == nested / "base" / "final"

@@ -81,6 +81,7 @@ class DiffusionStage(CaptionDataStage):
         from longbench.devices import MIXED_PRECISION_DTYPES, torch_dtype
         from longbench.longsd.checkpoint import base_probe, check_base, read_manifest
         from longbench.longsd.lora import fuse_checkpoint_lora
+        from longbench.mini.zoo import checkpoint_base, resolve_weights
         from longbench.weights import resolve
 
         m = self.cfg.model
@@ -89,7 +90,9 @@ class DiffusionStage(CaptionDataStage):
         if self.parent is not None:
             self._check_parent_encoding(self.parent)
         self.base_spec = m.base or (self.parent["base"]["spec"] if self.parent else "")
-        self.base_path = resolve(self.base_spec, what="base pipeline")
+        # a shipped zoo checkpoint names its base mini:base: the base of the zoo it sits in
+        in_zoo = checkpoint_base(self.base_spec, self.parent["_dir"]) if self.parent and not m.base else None
+        self.base_path = Path(in_zoo) if in_zoo else resolve(resolve_weights(self.base_spec), what="base pipeline")
         self.weight_dtype = torch_dtype(MIXED_PRECISION_DTYPES[self.cfg.train.mixed_precision],
                                         "train.mixed_precision")
         self.load_components()

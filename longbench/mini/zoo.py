@@ -57,6 +57,15 @@ def is_zoo_spec(spec: object) -> bool:
     return isinstance(spec, str) and spec.startswith(PREFIX) and spec[len(PREFIX):] in NAMES
 
 
+def checkpoint_base(spec: str, checkpoint_dir: str | Path) -> str | None:
+    """The base pipeline a zoo checkpoint names as ``mini:<name>`` (``longbench train mini-ship``): that model of the
+    zoo the checkpoint sits in (``<zoo>/<model>`` or ``<zoo>/<model>/final``); None for any other spec."""
+    if not is_zoo_spec(spec):
+        return None
+    d = Path(checkpoint_dir)
+    return str(model_dir(spec[len(PREFIX):], d.parent.parent if d.name == "final" else d.parent))
+
+
 def resolve_weights(spec: str, zoo: str | Path | None = None) -> str:
     """``mini:<name>`` → the path of that zoo model; any other spec unchanged."""
     if is_zoo_spec(spec):

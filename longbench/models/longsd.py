@@ -74,9 +74,7 @@ class LongSDModel(DiffusersModel):
         from longbench.weights import resolve
 
         spec = self.base_spec
-        if zoo.is_zoo_spec(spec):
-            return str(zoo.model_dir(spec[len(zoo.PREFIX):], self.checkpoint_dir.parent))
-        return str(resolve(spec, what="longsd base pipeline"))
+        return zoo.checkpoint_base(spec, self.checkpoint_dir) or str(resolve(spec, what="longsd base pipeline"))
 
     def load_pipeline(self) -> Any:
         import diffusers
