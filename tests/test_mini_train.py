@@ -234,9 +234,9 @@ def test_mini_segment_labels_mark_the_sentences_of_the_broken_fact():
         PairsSection(format="jsonl", path="pairs.jsonl", mini_segment_labels=True).check()
 
 
-def test_denscore_segment_loss_uses_the_segment_labels(tmp_path):
-    """With exact segment labels the segment-level loss is the mean over each prompt's segments of the pair
-    cross-entropy against that segment's own label (computed here from the model's embeddings by hand)."""
+def _denscore_step(tmp_path, sets: list[str], n: int):
+    """One denscore training step on the first ``n`` pairs, from a tiny CLIP: the stage, the batch, the loss, the
+    model's L2-normalised text and image embeddings (float64 numpy) and its logit scale."""
     import torch
     from accelerate import Accelerator
 
@@ -244,38 +244,46 @@ def test_denscore_segment_loss_uses_the_segment_labels(tmp_path):
     from longalign.stages.denscore import DenscoreStage
     from tests.helpers_longalign import save_tiny_clip
 
-    clip = save_tiny_clip(tmp_path / "clip")
-    sets = [f"scorer.init={clip}", "pairs.format=mini", "pairs.mini_size=2", "pairs.mini_corrupt=[1,2]",
-            "pairs.mini_layout=homes", "denscore.segment_weight=1.0", "denscore.crop_fraction=1.0"]
-    stage = DenscoreStage(load_config("denscore", None, [*sets, "pairs.mini_segment_labels=true"]),
-                          Accelerator(cpu=True))
+    clip = tmp_path / "clip"
+    if not clip.is_dir():
+        save_tiny_clip(clip)
+    stage = DenscoreStage(load_config("denscore", None, [f"scorer.init={clip}", *sets]), Accelerator(cpu=True))
     stage.setup()
     seen = {}
     stage.model.register_forward_hook(lambda m, a, out: seen.update(text=out.text_embeds, image=out.image_embeds))
-    batch = stage.collate([stage.dataset()[k] for k in range(4)])
+    batch = stage.collate([stage.dataset()[k] for k in range(n)])
     with torch.no_grad():
-        loss, stats = stage.training_step(batch, torch.Generator().manual_seed(0))
-    text = torch.nn.functional.normalize(seen["text"].double(), dim=-1)
-    image = torch.nn.functional.normalize(seen["image"].double(), dim=-1)
-    scale = float(stage.model.logit_scale.exp())
+        loss, _ = stage.training_step(batch, torch.Generator().manual_seed(0))
+    text, image = (torch.nn.functional.normalize(seen[k].double(), dim=-1).numpy() for k in ("text", "image"))
+    return stage, batch, loss, text, image, float(stage.model.logit_scale.exp())
+
+
+def _pair_ce(s0: float, s1: float, y: float) -> float:
+    """Cross-entropy of softmax([s0, s1]) against [1 - y, y]."""
+    import numpy as np
+
+    lse = np.logaddexp(s0, s1)
+    return -((1 - y) * (s0 - lse) + y * (s1 - lse))
+
+
+def test_denscore_segment_loss_uses_the_segment_labels(tmp_path):
+    """With exact segment labels the segment-level loss is the mean over each prompt's segments of the pair
+    cross-entropy against that segment's own label (computed here from the model's embeddings by hand)."""
+    import torch
+
+    sets = ["pairs.format=mini", "pairs.mini_size=2", "pairs.mini_corrupt=[1,2]", "pairs.mini_layout=homes",
+            "denscore.segment_weight=1.0", "denscore.crop_fraction=1.0"]
+    stage, batch, loss, text, image, scale = _denscore_step(tmp_path, [*sets, "pairs.mini_segment_labels=true"], 4)
     per_prompt, row = [], 0
     for b, labels in enumerate(batch["segment_labels"]):
         ces = []
         for y in labels:
-            s0 = scale * float(text[row] @ image[b])
-            s1 = scale * float(text[row] @ image[4 + b])
-            m = max(s0, s1)
-            lse = m + torch.log(torch.tensor([s0 - m, s1 - m]).exp().sum()).item()
-            ces.append(-((1 - y) * (s0 - lse) + y * (s1 - lse)))
+            ces.append(_pair_ce(scale * text[row] @ image[b], scale * text[row] @ image[4 + b], y))
             row += 1
         per_prompt.append(sum(ces) / len(ces))
     assert row == text.shape[0]
     assert loss.item() == pytest.approx(sum(per_prompt) / 4, rel=1e-5)
-    weak = DenscoreStage(load_config("denscore", None, sets), Accelerator(cpu=True))
-    weak.setup()
-    with torch.no_grad():
-        weak_loss, _ = weak.training_step(weak.collate([weak.dataset()[k] for k in range(4)]),
-                                          torch.Generator().manual_seed(0))
+    weak_loss = _denscore_step(tmp_path, sets, 4)[2]
     assert abs(weak_loss.item() - loss.item()) > 1e-4  # the weak labels give another loss
     batch["segment_labels"][0] = batch["segment_labels"][0][1:]
     with pytest.raises(LongbenchError, match="the pairs label .* segments but the longalign splitter cut"):
@@ -287,38 +295,22 @@ def test_denscore_relevant_weight_trains_the_text_relevant_score(tmp_path, segme
     """denscore.relevant_weight=1: each level's loss is the pair cross-entropy of the text-relevant scores — x·c⊥
     per prompt (segment_weight 0), x·s⊥ per segment against its exact label (segment_weight 1), with s⊥ = s −
     (s·V)V, c⊥ their mean, V the unit mean of the batch's prompt vectors (by hand from the model's embeddings)."""
+    import itertools
+
     import numpy as np
-    import torch
-    from accelerate import Accelerator
 
-    from longalign.config import load_config
-    from longalign.stages.denscore import DenscoreStage
-    from tests.helpers_longalign import save_tiny_clip
-
-    clip = save_tiny_clip(tmp_path / "clip")
-    sets = [f"scorer.init={clip}", "pairs.format=mini", "pairs.mini_size=3", "pairs.mini_corrupt=[1]",
-            "pairs.mini_layout=homes", f"denscore.segment_weight={segment_weight}", "denscore.crop_fraction=1.0",
-            "denscore.relevant_weight=1", "pairs.mini_segment_labels=true"]
-    stage = DenscoreStage(load_config("denscore", None, sets), Accelerator(cpu=True))
-    stage.setup()
-    seen = {}
-    stage.model.register_forward_hook(lambda m, a, out: seen.update(text=out.text_embeds, image=out.image_embeds))
-    batch = stage.collate([stage.dataset()[k] for k in range(3)])
-    with torch.no_grad():
-        loss, _ = stage.training_step(batch, torch.Generator().manual_seed(0))
-    text = torch.nn.functional.normalize(seen["text"].double(), dim=-1).numpy()
-    image = torch.nn.functional.normalize(seen["image"].double(), dim=-1).numpy()
+    sets = ["pairs.format=mini", "pairs.mini_size=3", "pairs.mini_corrupt=[1]", "pairs.mini_layout=homes",
+            f"denscore.segment_weight={segment_weight}", "denscore.crop_fraction=1.0", "denscore.relevant_weight=1",
+            "pairs.mini_segment_labels=true"]
+    _, batch, loss, text, image, scale = _denscore_step(tmp_path, sets, 3)
     counts = [len(s.split(".")) - 1 for s in batch["caption"]]  # the longalign splitter's segments
     assert sum(counts) == text.shape[0]
     bounds = np.cumsum([0, *counts])
-    c = np.stack([text[a:b].mean(0) for a, b in zip(bounds[:-1], bounds[1:], strict=True)])
+    c = np.stack([text[a:b].mean(0) for a, b in itertools.pairwise(bounds)])
     v = c.mean(0) / np.linalg.norm(c.mean(0))
-    scale = float(stage.model.logit_scale.exp())
 
     def ce(vec, b, y):
-        s0, s1 = scale * vec @ image[b], scale * vec @ image[3 + b]
-        lse = np.logaddexp(s0, s1)
-        return -((1 - y) * (s0 - lse) + y * (s1 - lse))
+        return _pair_ce(scale * vec @ image[b], scale * vec @ image[3 + b], y)
 
     if segment_weight == 0:
         rel = c - np.outer(c @ v, v)

@@ -257,17 +257,17 @@ class DenscoreStage(Stage):
         c = F.prompt_vectors(seg, owner, bsz)
         direction = F.mean_direction(c.detach()).to(c) if d.relevant_weight else None
 
-        def level_losses(t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            """Segment-level (per prompt) and prompt-level pair losses of vectors ``t`` (original or c⊥)."""
-            ce = pair_cross_entropy(scale * (t * x0[owner]).sum(-1), scale * (t * x1[owner]).sum(-1), y)
+        def level_losses(t: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            """Segment-level (per prompt) and prompt-level pair losses of segment vectors ``t`` and prompt vectors
+            ``p`` (the originals, or their text-relevant parts)."""
+            ce = pair_cross_entropy(scale * (t * x0[owner]).sum(-1), scale * (t * x1[owner]).sum(-1), seg_label)
             per_prompt = torch.zeros(bsz, device=device).index_add(0, owner, ce) / counts
-            p = F.prompt_vectors(t, owner, bsz)
             return per_prompt.mean(), pair_cross_entropy(scale * (p * x0).sum(-1), scale * (p * x1).sum(-1),
                                                          label).mean()
 
-        seg_loss, prompt_loss = level_losses(seg, seg_label)
-        if direction is not None:  # c⊥ is the mean of the segments' s⊥ = s − (s·V)V: both levels are linear in it
-            rel_seg, rel_prompt = level_losses(F.text_relevant(seg, direction), seg_label)
+        seg_loss, prompt_loss = level_losses(seg, c)
+        if direction is not None:  # c⊥ is the mean of the segments' s⊥ = s − (s·V)V (the projection is linear)
+            rel_seg, rel_prompt = level_losses(F.text_relevant(seg, direction), F.text_relevant(c, direction))
             r = d.relevant_weight
             seg_loss, prompt_loss = (1 - r) * seg_loss + r * rel_seg, (1 - r) * prompt_loss + r * rel_prompt
         p0, p1 = (c * x0).sum(-1), (c * x1).sum(-1)
